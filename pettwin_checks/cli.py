@@ -1,0 +1,150 @@
+"""`pettwin-checks`: run a check outside the agent and print what it submits, like `agent check` does."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from typing import Any
+
+import yaml
+
+# check name (conf.d / checks.d) -> "module:Class". Imported lazily so one check's dependencies never load another's.
+CHECKS = {
+    "pettwin_kafka_lag": "pettwin_checks.kafka_lag.check:PettwinKafkaLagCheck",
+    "pettwin_vertex_ai": "pettwin_checks.vertex_ai.check:PettwinVertexAiCheck",
+    "pettwin_cloud_run": "pettwin_checks.cloud_run.check:PettwinCloudRunCheck",
+}
+
+SERVICE_CHECK_STATUS = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+
+
+def load_check_class(name: str):
+    if name not in CHECKS:
+        raise SystemExit(f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}")
+    module_name, class_name = CHECKS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def load_config(path: str) -> tuple[dict, list[dict]]:
+    with open(path) as f:
+        config = yaml.safe_load(f) or {}
+    instances = config.get("instances") or []
+    if not instances:
+        raise SystemExit(f"{path}: no `instances` configured")
+    return config.get("init_config") or {}, instances
+
+
+def run_check(name: str, init_config: dict, instances: list[dict], times: int = 1, interval: float = 0.0) -> list[dict]:
+    """Run each instance `times` times with the stub aggregator ddev uses; return one report per run."""
+    from datadog_checks.base.stubs import aggregator
+
+    check_class = load_check_class(name)
+    checks = [check_class(name, init_config, [instance]) for instance in instances]
+    reports = []
+    for run in range(times):
+        if run:
+            time.sleep(interval)
+        for index, check in enumerate(checks):
+            aggregator.reset()
+            started = time.monotonic()
+            error = check.run()
+            reports.append(
+                {
+                    "check": name,
+                    "instance": index,
+                    "run": run + 1,
+                    "duration_s": round(time.monotonic() - started, 3),
+                    "error": json.loads(error) if error else None,
+                    "metrics": _metrics(aggregator),
+                    "service_checks": _service_checks(aggregator),
+                    "events": list(aggregator.events),
+                }
+            )
+    for check in checks:
+        check.cancel()
+    return reports
+
+
+def _metrics(aggregator) -> list[dict[str, Any]]:
+    types = aggregator.METRIC_ENUM_MAP_REV
+    return [
+        {"name": m.name, "value": m.value, "type": types[m.type], "tags": sorted(m.tags)}
+        for name in sorted(aggregator._metrics)
+        for m in aggregator._metrics[name]
+    ]
+
+
+def _service_checks(aggregator) -> list[dict[str, Any]]:
+    return [
+        {"name": sc.name, "status": SERVICE_CHECK_STATUS[sc.status], "tags": sorted(sc.tags), "message": sc.message}
+        for name in sorted(aggregator._service_checks)
+        for sc in aggregator._service_checks[name]
+    ]
+
+
+def format_report(report: dict) -> str:
+    lines = [f"=== {report['check']} instance {report['instance']} run {report['run']} ({report['duration_s']} s) ==="]
+    if report["error"]:
+        for error in report["error"]:
+            lines.append(f"ERROR: {error.get('message')}")
+            lines.append(error.get("traceback", ""))
+    rows = [(m["name"], _format_value(m["value"]), m["type"], ",".join(m["tags"])) for m in report["metrics"]]
+    lines.append(f"Metrics ({len(rows)}):")
+    lines.extend(_table(("name", "value", "type", "tags"), rows))
+    sc_rows = [(s["name"], s["status"], ",".join(s["tags"]), s["message"] or "") for s in report["service_checks"]]
+    lines.append(f"Service checks ({len(sc_rows)}):")
+    lines.extend(_table(("name", "status", "tags", "message"), sc_rows))
+    lines.append(f"Events ({len(report['events'])}):")
+    lines.extend(f"  {json.dumps(event, default=str)}" for event in report["events"])
+    return "\n".join(lines)
+
+
+def _format_value(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+
+def _table(header: tuple, rows: list[tuple]) -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    return ["  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pettwin-checks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a check and print what it submits")
+    run.add_argument("check", choices=sorted(CHECKS))
+    run.add_argument("-c", "--config", help="conf.yaml with init_config and instances")
+    run.add_argument("--json", action="store_true", help="print JSON (one document with every run)")
+    run.add_argument("--times", type=int, default=1, help="how many runs (default 1)")
+    run.add_argument("--interval", type=float, default=15.0, help="seconds between runs (default 15)")
+
+    demo = commands.add_parser("demo", help="start a local broker, the GCP emulator and a workload; run every check")
+    demo.add_argument("--times", type=int, default=3, help="runs per check (default 3)")
+    demo.add_argument("--interval", type=float, default=10.0, help="seconds between runs (default 10)")
+    demo.add_argument("--json", action="store_true")
+
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from pettwin_checks.devenv.demo import run_demo
+
+        return run_demo(times=args.times, interval=args.interval, as_json=args.json)
+
+    if not args.config:
+        parser.error("run needs -c/--config")
+    init_config, instances = load_config(args.config)
+    reports = run_check(args.check, init_config, instances, times=args.times, interval=args.interval)
+    if args.json:
+        print(json.dumps(reports, indent=2, default=str))
+    else:
+        print("\n\n".join(format_report(report) for report in reports))
+    return 1 if any(report["error"] for report in reports) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
