@@ -1,0 +1,192 @@
+"""`pettwin_kafka_lag`: consumer-group lag in messages and seconds, lag status, group state and rates."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from datadog_checks.base import AgentCheck
+
+from .client import BrokerUnavailable, KafkaClient
+from .config_models import ConfigMixin
+from .lag import LagState, LagStatus, PartitionLag, advance_rates, consume_rate, evaluate, group_status, plan_contexts, rollup
+from .selection import Selection
+
+STATE_CACHE_KEY = "lag_state"
+SERVICE_CHECK_STATUS = {
+    LagStatus.OK: AgentCheck.OK,
+    LagStatus.WARN: AgentCheck.WARNING,
+    LagStatus.REWIND: AgentCheck.WARNING,
+    LagStatus.STALL: AgentCheck.CRITICAL,
+    LagStatus.STOP: AgentCheck.CRITICAL,
+    LagStatus.ERR: AgentCheck.CRITICAL,
+}
+# Metric contexts each level can submit, for the cardinality budget (an upper bound: some are skipped when unknown).
+GROUP_CONTEXTS = 9
+TOPIC_CONTEXTS = 6
+PARTITION_CONTEXTS = 6
+CHECK_CONTEXTS = 3
+
+
+def librdkafka_config(config) -> dict:
+    """The admin client's settings from the instance options (names as in integrations-core's kafka_consumer)."""
+    settings = {"bootstrap.servers": config.kafka_connect_str, "security.protocol": config.security_protocol}
+    if config.security_protocol.startswith("SASL_"):
+        settings.update(
+            {
+                "sasl.mechanism": config.sasl_mechanism,
+                "sasl.username": config.sasl_plain_username,
+                "sasl.password": config.sasl_plain_password,
+            }
+        )
+    if config.security_protocol in ("SSL", "SASL_SSL"):
+        settings["enable.ssl.certificate.verification"] = config.tls_verify
+        settings["ssl.endpoint.identification.algorithm"] = (
+            "https" if config.tls_verify and config.tls_validate_hostname else "none"
+        )
+        optional = {
+            "ssl.ca.location": config.tls_ca_cert,
+            "ssl.certificate.location": config.tls_cert,
+            "ssl.key.location": config.tls_private_key,
+            "ssl.key.password": config.tls_private_key_password,
+        }
+        settings.update({key: value for key, value in optional.items() if value})
+    return settings
+
+
+class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
+    __NAMESPACE__ = "pettwin.kafka"
+
+    def __init__(self, name, init_config, instances):
+        super().__init__(name, init_config, instances)
+        # Validate now, so bad config fails at init naming the field (the base class would wait for the first run).
+        self.load_configuration_models()
+        if self.config.sasl_plain_password:
+            self.register_secret(self.config.sasl_plain_password)
+        self.client = KafkaClient(librdkafka_config(self.config), self.config.kafka_timeout, self.log)
+        self.selection = Selection(
+            self.config.consumer_groups,
+            self.config.monitor_unlisted_consumer_groups,
+            self.config.include_consumer_groups,
+            self.config.exclude_consumer_groups,
+            self.config.include_topics,
+            self.config.exclude_topics,
+        )
+        self._state: LagState | None = None
+
+    def check(self, _):
+        base_tags = list(self.config.tags)
+        try:
+            snapshot, deleted_topics = self.client.snapshot(self.selection)
+        except BrokerUnavailable as e:
+            self.log.error("Kafka unreachable: %s", e)
+            self.service_check("can_connect", self.CRITICAL, tags=base_tags, message=str(e))
+            return
+        self.service_check("can_connect", self.OK, tags=base_tags)
+
+        if self._state is None:
+            self._state = LagState.from_json(self.read_persistent_cache(STATE_CACHE_KEY))
+        now = time.time()
+        rows, clamped = evaluate(snapshot, self._state, now, self.config.status_window)
+        produce_rates = advance_rates(self._state, snapshot, now)
+        self.write_persistent_cache(STATE_CACHE_KEY, self._state.to_json())
+
+        if snapshot.cluster_id:
+            base_tags.append(f"kafka_cluster_id:{snapshot.cluster_id}")
+        for group_id, topics in deleted_topics.items():
+            self.warning("Group %s has committed offsets for deleted topics %s; ignored", group_id, sorted(topics))
+        if clamped:
+            self.warning("%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped)
+
+        rows_by_group: dict[str, list[PartitionLag]] = defaultdict(list)
+        for row in rows:
+            rows_by_group[row.group_id].append(row)
+        partitions_by_group_topic: dict[tuple[str, str], int] = defaultdict(int)
+        for row in rows:
+            partitions_by_group_topic[(row.group_id, row.topic)] += 1
+        plan = plan_contexts(
+            partitions_by_group_topic,
+            self.config.granularity,
+            self.config.max_contexts - CHECK_CONTEXTS,
+            GROUP_CONTEXTS,
+            TOPIC_CONTEXTS,
+            PARTITION_CONTEXTS,
+        )
+        if plan.over_budget:
+            self.warning("max_contexts %d is below what %d groups need even rolled up", self.config.max_contexts, len(snapshot.groups))
+
+        for group in snapshot.groups:
+            group_tags = [*base_tags, f"consumer_group:{group.group_id}"]
+            if group.error:
+                self.warning("Group %s: %s", group.group_id, group.error)
+                self._submit_group_status(group_tags, LagStatus.ERR, f"ERR: {group.error}")
+                continue
+            group_rows = rows_by_group.get(group.group_id, [])
+            self._submit_group(group, group_rows, group_tags)
+            if group.group_id in plan.topic_detail:
+                self._submit_topics(group.group_id, group_rows, group_tags, plan, produce_rates)
+
+        # The high watermark is the partition's, not the group's: one series per partition with detail.
+        for topic, partition in sorted({(r.topic, r.partition) for r in rows if (r.group_id, r.topic) in plan.partition_detail}):
+            if (topic, partition) in snapshot.high_watermarks:
+                tags = [*base_tags, f"topic:{topic}", f"partition:{partition}"]
+                self.gauge("broker_offset", snapshot.high_watermarks[(topic, partition)], tags=tags)
+        self.gauge("consumer_groups.monitored", len(snapshot.groups), tags=base_tags)
+        self.gauge("contexts.folded", plan.folded, tags=base_tags)
+        self.count("offsets.clamped", clamped, tags=base_tags)
+
+    def _submit_group(self, group, rows: list[PartitionLag], tags: list[str]) -> None:
+        total = rollup(rows)
+        self.gauge("consumer_group.lag", total.lag, tags=tags)
+        self.gauge("consumer_group.lag.max", total.max_lag, tags=tags)
+        self.gauge("consumer_group.partitions_behind", total.partitions_behind, tags=tags)
+        self.gauge("consumer_group.uncommitted_partitions", total.uncommitted, tags=tags)
+        if total.max_lag_seconds is not None:
+            self.gauge("consumer_group.lag_seconds", total.max_lag_seconds, tags=tags)
+        self.gauge("consumer_group.state", 1, tags=[*tags, f"consumer_group_state:{group.state}"])
+        self.gauge("consumer_group.members", group.members, tags=tags)
+        self.gauge("consumer_group.assigned_partitions", len(group.assigned), tags=tags)
+        status, message = group_status(rows)
+        self._submit_group_status(tags, status, message)
+
+    def _submit_group_status(self, tags: list[str], status: LagStatus, message: str) -> None:
+        self.gauge("consumer_group.lag_status", int(status), tags=[*tags, f"lag_status:{status.name}"])
+        self.service_check("consumer_group.status", SERVICE_CHECK_STATUS[status], tags=tags, message=message or None)
+
+    def _submit_topics(self, group_id, rows, group_tags, plan, produce_rates) -> None:
+        by_topic: dict[str, list[PartitionLag]] = defaultdict(list)
+        for row in rows:
+            by_topic[row.topic].append(row)
+        for topic, topic_rows in by_topic.items():
+            tags = [*group_tags, f"topic:{topic}"]
+            total = rollup(topic_rows)
+            self.gauge("topic.lag", total.lag, tags=tags)
+            self.gauge("topic.lag.max", total.max_lag, tags=tags)
+            self.gauge("topic.partitions_behind", total.partitions_behind, tags=tags)
+            if total.max_lag_seconds is not None:
+                self.gauge("topic.lag_seconds", total.max_lag_seconds, tags=tags)
+            consumed = [consume_rate(self._state.windows[(group_id, topic, r.partition)]) for r in topic_rows
+                        if (group_id, topic, r.partition) in self._state.windows]
+            consumed = [r for r in consumed if r is not None]
+            if consumed:
+                self.gauge("topic.consume_rate", sum(consumed), tags=tags)
+            produced = [produce_rates[(topic, r.partition)] for r in topic_rows if (topic, r.partition) in produce_rates]
+            if produced:
+                self.gauge("topic.produce_rate", sum(produced), tags=tags)
+            if (group_id, topic) in plan.partition_detail:
+                for row in topic_rows:
+                    self._submit_partition(row, tags)
+
+    def _submit_partition(self, row: PartitionLag, topic_tags: list[str]) -> None:
+        tags = [*topic_tags, f"partition:{row.partition}"]
+        self.gauge("partition.uncommitted", int(row.committed is None), tags=tags)
+        if row.committed is not None:
+            self.gauge("consumer_offset", row.committed, tags=tags)
+        if row.lag is not None:
+            self.gauge("consumer_lag", row.lag, tags=tags)
+        if row.lag_seconds is not None:
+            self.gauge("consumer_lag_seconds", row.lag_seconds, tags=tags)
+        self.gauge("partition.lag_status", int(row.status), tags=[*tags, f"lag_status:{row.status.name}"])
+
+    def cancel(self):
+        self.client.close()

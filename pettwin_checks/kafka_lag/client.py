@@ -1,0 +1,221 @@
+"""All broker I/O of the Kafka lag check: one admin client, batched calls, every wait bounded by the run's deadline."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from concurrent.futures import Future, TimeoutError as FutureTimeout, wait
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, IsolationLevel, OffsetSpec
+
+from .lag import ClusterSnapshot, GroupSnapshot
+from .selection import Selection
+
+GROUP_STATE_NAMES = {
+    "STABLE": "Stable",
+    "PREPARING_REBALANCING": "PreparingRebalance",
+    "COMPLETING_REBALANCING": "CompletingRebalance",
+    "EMPTY": "Empty",
+    "DEAD": "Dead",
+}
+
+
+class BrokerUnavailable(Exception):
+    """The cluster could not be asked at all this run; the message says what failed and what to check."""
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.expires = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires - time.monotonic())
+
+
+class _DebugLogger:
+    """librdkafka retries connections in the background and logs every attempt; those lines go to debug so a
+    dead broker costs one clear line per run (the check's), not a burst of them."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        self._log.debug(msg, *args)
+
+
+class KafkaClient:
+    def __init__(self, librdkafka_config: dict[str, Any], timeout: float, log: logging.Logger) -> None:
+        self._config = dict(librdkafka_config)
+        self._timeout = timeout
+        self._log = log
+        self._admin: AdminClient | None = None
+        self._errors: list[KafkaError] = []
+        # Admin calls issued, by Kafka API, for the benchmark (librdkafka may fan a call out per broker).
+        self.requests: Counter[str] = Counter()
+
+    def _client(self) -> AdminClient:
+        # Created on first use, so the check starts while the broker is down, then reused for every run.
+        if self._admin is None:
+            config = {
+                **self._config,
+                "error_cb": self._errors.append,
+                "logger": _DebugLogger(self._log),
+                "socket.connection.setup.timeout.ms": int(self._timeout * 1000),
+                "reconnect.backoff.max.ms": 2000,
+            }
+            self._admin = AdminClient(config)
+        return self._admin
+
+    def close(self) -> None:
+        self._admin = None
+
+    def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
+        """One consistent view of the watched groups; also the deleted topics each group still references.
+
+        Committed offsets are fetched before the high watermarks, so lag can be overstated by what was produced in
+        between but never understated.
+        """
+        deadline = Deadline(self._timeout)
+        self._errors.clear()
+        admin = self._client()
+
+        self.requests["Metadata"] += 1
+        try:
+            metadata = admin.list_topics(timeout=max(deadline.remaining(), 0.001))
+        except KafkaException as e:
+            raise BrokerUnavailable(self._explain(e.args[0] if e.args else None)) from None
+        partition_counts = {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+
+        listed: list[str] = []
+        if selection.needs_group_listing:
+            self.requests["ListGroups"] += 1
+            listing = self._result(admin.list_consumer_groups(request_timeout=deadline.remaining()), deadline)
+            listed = [g.group_id for g in listing.valid]
+        group_ids = selection.group_ids(listed)
+        groups = {group_id: GroupSnapshot(group_id) for group_id in group_ids}
+
+        if group_ids:
+            self.requests["DescribeGroups"] += 1
+            described = admin.describe_consumer_groups(group_ids, request_timeout=deadline.remaining())
+            self.requests["OffsetFetch"] += len(group_ids)
+            fetched = {
+                group_id: future
+                for group_id in group_ids
+                for future in admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group_id)], request_timeout=deadline.remaining()
+                ).values()
+            }
+            self._wait([*described.values(), *fetched.values()], deadline)
+            for group_id, future in described.items():
+                self._apply_description(groups[group_id], future)
+            for group_id, future in fetched.items():
+                self._apply_offsets(groups[group_id], future)
+
+        deleted: dict[str, set[str]] = {}
+        for group in groups.values():
+            group.partitions, gone = selection.resolve_partitions(group, partition_counts)
+            if gone:
+                deleted[group.group_id] = gone
+        wanted = sorted({tp for group in groups.values() for tp in group.partitions})
+        high_watermarks, hw_errors = self._high_watermarks(admin, wanted, deadline)
+        return ClusterSnapshot(metadata.cluster_id, high_watermarks, hw_errors, list(groups.values())), deleted
+
+    def _high_watermarks(self, admin: AdminClient, partitions, deadline: Deadline):
+        if not partitions:
+            return {}, {}
+        self.requests["ListOffsets"] += 1
+        futures = admin.list_offsets(
+            {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
+            isolation_level=IsolationLevel.READ_UNCOMMITTED,
+            request_timeout=max(deadline.remaining(), 0.001),
+        )
+        self._wait(list(futures.values()), deadline)
+        offsets, errors = {}, {}
+        for tp, future in futures.items():
+            key = (tp.topic, tp.partition)
+            try:
+                offsets[key] = future.result(timeout=0).offset
+            except (KafkaException, FutureTimeout) as e:
+                errors[key] = self._short(e)
+        return offsets, errors
+
+    def _apply_description(self, group: GroupSnapshot, future: Future) -> None:
+        try:
+            description = future.result(timeout=0)
+        except (KafkaException, FutureTimeout) as e:
+            # Lag can still be computed from the committed offsets; only state and members are unknown.
+            self._log.debug("describe of group %s failed: %s", group.group_id, self._short(e))
+            return
+        group.state = GROUP_STATE_NAMES.get(description.state.name, "Unknown")
+        group.members = len(description.members)
+        group.assigned = {
+            (tp.topic, tp.partition)
+            for member in description.members
+            if member.assignment is not None
+            for tp in member.assignment.topic_partitions
+        }
+
+    def _apply_offsets(self, group: GroupSnapshot, future: Future) -> None:
+        try:
+            result = future.result(timeout=0)
+        except (KafkaException, FutureTimeout) as e:
+            group.error = f"offset fetch failed: {self._short(e)}"
+            return
+        group.committed = {
+            (tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.error is None and tp.offset >= 0
+        }
+
+    def _wait(self, futures: list[Future], deadline: Deadline) -> None:
+        wait(futures, timeout=deadline.remaining())
+        self._client().poll(0)  # serve error_cb so a failure can be explained
+
+    def _result(self, future: Future, deadline: Deadline):
+        try:
+            return future.result(timeout=deadline.remaining())
+        except FutureTimeout:
+            self._client().poll(0)
+            raise BrokerUnavailable(self._explain(None)) from None
+        except KafkaException as e:
+            raise BrokerUnavailable(self._explain(e.args[0] if e.args else None)) from None
+
+    @staticmethod
+    def _short(error: Exception) -> str:
+        if isinstance(error, FutureTimeout):
+            return "timed out"
+        inner = error.args[0] if error.args else None
+        return inner.str() if isinstance(inner, KafkaError) else str(error)
+
+    def _explain(self, error: KafkaError | None) -> str:
+        """What failed and what to check, from the call's error or the connection errors librdkafka reported."""
+        self._client().poll(0)
+        errors = [e for e in (error, *reversed(self._errors)) if isinstance(e, KafkaError)]
+        return explain_failure(errors, self._config.get("bootstrap.servers", ""), self._timeout)
+
+
+def explain_failure(errors: list[KafkaError], bootstrap: str, timeout: float) -> str:
+    codes = {e.code() for e in errors}
+    text = " ".join(e.str() for e in errors).lower()
+    if KafkaError._AUTHENTICATION in codes or ("sasl" in text and "authentic" in text):
+        return (
+            f"authentication failed against {bootstrap}: check sasl_mechanism, sasl_plain_username and "
+            "sasl_plain_password (for Confluent Cloud: an API key and secret of this cluster)"
+        )
+    if KafkaError._SSL in codes or "ssl" in text or "certificate" in text or "handshake" in text:
+        return (
+            f"TLS handshake failed with {bootstrap}: check security_protocol, tls_ca_cert (the CA that signed the "
+            "broker certificate), tls_cert/tls_private_key for mutual TLS, and tls_verify"
+        )
+    if KafkaError._RESOLVE in codes or "resolve" in text:
+        return f"cannot resolve {bootstrap}: check kafka_connect_str and DNS from the agent's host"
+    if KafkaError._TRANSPORT in codes or "connection refused" in text or KafkaError._ALL_BROKERS_DOWN in codes:
+        return (
+            f"cannot connect to {bootstrap}: check kafka_connect_str, that the brokers are up, and that the "
+            "agent's network can reach their listeners"
+        )
+    return (
+        f"no answer from {bootstrap} within kafka_timeout ({timeout:g}s): check that the brokers are up and "
+        "reachable, and raise kafka_timeout for a slow cluster"
+    )

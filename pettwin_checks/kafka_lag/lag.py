@@ -1,0 +1,382 @@
+"""Pure consumer-lag maths: lag, time lag, Burrow-style status rules, rollups and the cardinality budget.
+
+Nothing here does I/O, so all of it is tested without a broker. The check feeds it a `ClusterSnapshot` (what the
+broker said this run) and a `LagState` (what earlier runs saw, kept in the agent's persistent cache).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+TopicPartition = tuple[str, int]
+
+# High-watermark points kept per partition for the time-lag interpolation (thinned, never dropped, past this).
+MAX_HISTORY_POINTS = 120
+# Observations a partition needs in the window before WARN or STALL may be called (Burrow needs a full window too).
+MIN_OBSERVATIONS = 3
+
+
+class LagStatus(IntEnum):
+    """Partition and group lag status; the value is the severity (the group takes its worst partition's)."""
+
+    OK = 0
+    WARN = 1
+    REWIND = 2
+    STALL = 3
+    STOP = 4
+    ERR = 5
+
+
+@dataclass
+class GroupSnapshot:
+    group_id: str
+    state: str = "Unknown"
+    members: int = 0
+    assigned: set[TopicPartition] = field(default_factory=set)
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+    # Partitions the group has to be reported on (committed, assigned, or configured), resolved by the check.
+    partitions: list[TopicPartition] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class ClusterSnapshot:
+    cluster_id: str | None
+    high_watermarks: dict[TopicPartition, int]
+    hw_errors: dict[TopicPartition, str]
+    groups: list[GroupSnapshot]
+
+
+@dataclass
+class PartitionLag:
+    group_id: str
+    topic: str
+    partition: int
+    committed: int | None  # None: the group has no committed offset for this partition
+    high_watermark: int | None  # None: the broker did not answer for this partition
+    lag: int | None  # high_watermark - committed, clamped at 0; None when either side is unknown
+    lag_seconds: float | None  # None when the history cannot tell yet (first run of a lagging partition)
+    status: LagStatus
+    reason: str = ""
+
+
+def partition_lag(committed: int, high_watermark: int) -> tuple[int, bool]:
+    """Lag in messages, and whether a negative difference had to be clamped to 0.
+
+    The committed offset is fetched before the high watermark, so a negative difference means a stale or
+    truncated log (e.g. an unclean leader election), never a consumer ahead of the producers.
+    """
+    lag = high_watermark - committed
+    return (lag, False) if lag >= 0 else (0, True)
+
+
+# --- time lag from a bounded high-watermark history --------------------------------------------------------------
+
+
+def record_high_watermark(history: list[list[float]], offset: int, now: float) -> None:
+    """Append (offset, time) when the high watermark moved; points mark when each level was first seen."""
+    if not history or offset != history[-1][0]:
+        history.append([offset, now])
+
+
+def prune_history(history: list[list[float]], oldest_committed: int | None, max_points: int = MAX_HISTORY_POINTS) -> None:
+    """Drop points no consumer can need any more, then thin the oldest half past `max_points`.
+
+    Kept: the newest point at or below the oldest committed offset (the interpolation's left edge) and all after.
+    """
+    if oldest_committed is not None:
+        keep_from = 0
+        for index, (offset, _) in enumerate(history):
+            if offset <= oldest_committed:
+                keep_from = index
+            else:
+                break
+        del history[:keep_from]
+    while len(history) > max_points:
+        # Thin every second point of the older half; the first and the recent half stay exact.
+        half = len(history) // 2
+        del history[1:half:2]
+
+
+def time_lag(committed: int, high_watermark: int, history: list[list[float]], now: float) -> float | None:
+    """Seconds since the producers were where this consumer is now; None when the history cannot tell yet.
+
+    Interpolates the moment the high watermark passed `committed` between the two history points around it. For
+    an offset older than the whole history the answer is the lower bound `now - oldest point`, once there is one.
+    """
+    if committed >= high_watermark:
+        return 0.0
+    if not history:
+        return None
+    if committed < history[0][0]:
+        return now - history[0][1] if len(history) > 1 else None
+    for (left_offset, left_time), (right_offset, right_time) in zip(history, history[1:]):
+        if left_offset <= committed < right_offset:
+            produced_at = left_time + (committed - left_offset) / (right_offset - left_offset) * (right_time - left_time)
+            return max(0.0, now - produced_at)
+    return None
+
+
+# --- status over a sliding window of observations ----------------------------------------------------------------
+
+
+@dataclass
+class CommitWindow:
+    """Observations of one group's committed offset on one partition, and since when it has not moved."""
+
+    observations: list[list[float]] = field(default_factory=list)  # [committed, lag, time], oldest first
+    unchanged_since: float | None = None
+
+    def observe(self, committed: int, lag: int, now: float, window: float) -> None:
+        if not self.observations or self.observations[-1][0] != committed:
+            self.unchanged_since = now
+        self.observations.append([committed, lag, now])
+        # Keep one observation older than the window so a full window is always covered.
+        while len(self.observations) > 2 and self.observations[1][2] <= now - window:
+            del self.observations[0]
+
+
+def partition_status(window: CommitWindow, now: float, window_seconds: float) -> tuple[LagStatus, str]:
+    """Burrow's rules, evaluated in order on the latest window of observations."""
+    observations = window.observations
+    if not observations:
+        return LagStatus.OK, ""
+    committed_values = [o[0] for o in observations]
+    lags = [o[1] for o in observations]
+    if any(later < earlier for earlier, later in zip(committed_values, committed_values[1:])):
+        return LagStatus.REWIND, "committed offset moved backwards"
+    if lags[-1] == 0:
+        return LagStatus.OK, ""
+    unchanged_for = now - window.unchanged_since if window.unchanged_since is not None else 0.0
+    if unchanged_for > window_seconds:
+        return LagStatus.STOP, f"no commit for {int(unchanged_for)}s with lag {int(lags[-1])}"
+    if len(observations) < MIN_OBSERVATIONS:
+        return LagStatus.OK, ""
+    if len(set(committed_values)) == 1:
+        return LagStatus.STALL, f"committed offset stuck at {int(committed_values[-1])} with lag {int(lags[-1])}"
+    if all(later >= earlier for earlier, later in zip(lags, lags[1:])) and lags[-1] > lags[0]:
+        return LagStatus.WARN, f"lag growing from {int(lags[0])} to {int(lags[-1])}"
+    return LagStatus.OK, ""
+
+
+def group_status(rows: list[PartitionLag]) -> tuple[LagStatus, str]:
+    """The worst partition status, with a message naming the partitions that carry it."""
+    if not rows:
+        return LagStatus.OK, ""
+    worst = max(row.status for row in rows)
+    if worst is LagStatus.OK:
+        return worst, ""
+    culprits = [row for row in rows if row.status is worst]
+    shown = ", ".join(f"{r.topic}[{r.partition}]: {r.reason}" for r in culprits[:5])
+    more = f" (+{len(culprits) - 5} more)" if len(culprits) > 5 else ""
+    return worst, f"{worst.name}: {shown}{more}"
+
+
+# --- rollups ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rollup:
+    lag: int = 0
+    max_lag: int = 0
+    partitions_behind: int = 0
+    max_lag_seconds: float | None = None
+    uncommitted: int = 0
+    status: LagStatus = LagStatus.OK
+
+    def add(self, row: PartitionLag) -> None:
+        if row.committed is None:
+            self.uncommitted += 1
+        if row.lag is not None:
+            self.lag += row.lag
+            self.max_lag = max(self.max_lag, row.lag)
+            self.partitions_behind += row.lag > 0
+        if row.lag_seconds is not None:
+            self.max_lag_seconds = max(self.max_lag_seconds or 0.0, row.lag_seconds)
+        self.status = max(self.status, row.status)
+
+
+def rollup(rows: list[PartitionLag]) -> Rollup:
+    total = Rollup()
+    for row in rows:
+        total.add(row)
+    return total
+
+
+def rate(previous: tuple[float, float] | None, current: tuple[float, float]) -> float | None:
+    """Per-second rate between two (value, time) samples; None without a usable previous sample or on a reset."""
+    if previous is None or current[1] <= previous[1] or current[0] < previous[0]:
+        return None
+    return (current[0] - previous[0]) / (current[1] - previous[1])
+
+
+# --- cardinality budget -------------------------------------------------------------------------------------------
+
+GRANULARITIES = ("group", "topic", "partition")
+
+
+@dataclass
+class ContextPlan:
+    """Which groups and group+topics get finer detail; the rest is folded into their coarser rollup."""
+
+    topic_detail: set[str]  # group ids with per-topic series
+    partition_detail: set[tuple[str, str]]  # (group, topic) with per-partition series
+    folded: int  # contexts the budget folded into a coarser level
+    over_budget: bool  # even the coarsest level did not fit
+
+
+def plan_contexts(
+    partitions_by_group_topic: dict[tuple[str, str], int],
+    granularity: str,
+    max_contexts: int,
+    group_cost: int,
+    topic_cost: int,
+    partition_cost: int,
+) -> ContextPlan:
+    """Spend the budget coarse to fine, groups and topics in name order so the same ones keep detail run to run.
+
+    Costs are metric contexts per group, per group+topic and per partition. Group rollups are always sent.
+    """
+    groups: dict[str, list[str]] = {}
+    for group, topic in sorted(partitions_by_group_topic):
+        groups.setdefault(group, []).append(topic)
+    used = group_cost * len(groups)
+    over_budget = used > max_contexts
+    topic_detail: set[str] = set()
+    partition_detail: set[tuple[str, str]] = set()
+    folded = 0
+    level = GRANULARITIES.index(granularity)
+    for group, topics in groups.items():
+        if level < 1:
+            break
+        cost = topic_cost * len(topics)
+        if used + cost <= max_contexts:
+            used += cost
+            topic_detail.add(group)
+        else:
+            folded += cost
+    for group, topics in groups.items():
+        for topic in topics:
+            cost = partition_cost * partitions_by_group_topic[(group, topic)]
+            if level < 2:
+                break
+            if group in topic_detail and used + cost <= max_contexts:
+                used += cost
+                partition_detail.add((group, topic))
+            else:
+                folded += cost
+    return ContextPlan(topic_detail, partition_detail, folded, over_budget)
+
+
+# --- state kept across runs ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class PartitionHistory:
+    points: list[list[float]] = field(default_factory=list)  # [high watermark, first seen], oldest first
+    last_seen: tuple[float, float] | None = None  # (high watermark, time) of the previous run, for the produce rate
+
+
+class LagState:
+    """High-watermark history per partition and commit windows per group partition, serialisable as JSON."""
+
+    def __init__(self) -> None:
+        self.histories: dict[TopicPartition, PartitionHistory] = {}
+        self.windows: dict[tuple[str, str, int], CommitWindow] = {}
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "h": [[t, p, h.points, h.last_seen] for (t, p), h in self.histories.items()],
+                "w": [[g, t, p, w.observations, w.unchanged_since] for (g, t, p), w in self.windows.items()],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "LagState":
+        """State from the persistent cache; anything unreadable starts afresh rather than failing the check."""
+        state = cls()
+        if not text:
+            return state
+        try:
+            data = json.loads(text)
+            for topic, partition, points, last_seen in data["h"]:
+                state.histories[(topic, partition)] = PartitionHistory(points, tuple(last_seen) if last_seen else None)
+            for group, topic, partition, observations, since in data["w"]:
+                state.windows[(group, topic, partition)] = CommitWindow(observations, since)
+        except (ValueError, KeyError, TypeError):
+            return cls()
+        return state
+
+    def retain(self, partitions: set[TopicPartition], group_partitions: set[tuple[str, str, int]]) -> None:
+        """Forget deleted topics and vanished groups so the state grows with what is watched, not with history."""
+        for key in self.histories.keys() - partitions:
+            del self.histories[key]
+        for key in self.windows.keys() - group_partitions:
+            del self.windows[key]
+
+
+def evaluate(
+    snapshot: ClusterSnapshot, state: LagState, now: float, window_seconds: float
+) -> tuple[list[PartitionLag], int]:
+    """Every (group, partition) row with lag, time lag and status; updates `state`. Returns rows and clamp count."""
+    for tp, high_watermark in snapshot.high_watermarks.items():
+        history = state.histories.setdefault(tp, PartitionHistory())
+        record_high_watermark(history.points, high_watermark, now)
+
+    rows: list[PartitionLag] = []
+    clamped = 0
+    oldest_committed: dict[TopicPartition, int] = {}
+    for group in snapshot.groups:
+        for tp in group.partitions:
+            topic, partition = tp
+            committed = group.committed.get(tp)
+            high_watermark = snapshot.high_watermarks.get(tp)
+            if high_watermark is None:
+                reason = snapshot.hw_errors.get(tp, "no high watermark")
+                rows.append(PartitionLag(group.group_id, topic, partition, committed, None, None, None, LagStatus.ERR, reason))
+                continue
+            if committed is None:
+                rows.append(PartitionLag(group.group_id, topic, partition, None, high_watermark, None, None, LagStatus.OK))
+                continue
+            lag, was_clamped = partition_lag(committed, high_watermark)
+            clamped += was_clamped
+            oldest_committed[tp] = min(committed, oldest_committed.get(tp, committed))
+            window = state.windows.setdefault((group.group_id, topic, partition), CommitWindow())
+            window.observe(committed, lag, now, window_seconds)
+            status, reason = partition_status(window, now, window_seconds)
+            seconds = time_lag(committed, high_watermark, state.histories[tp].points, now)
+            rows.append(PartitionLag(group.group_id, topic, partition, committed, high_watermark, lag, seconds, status, reason))
+
+    for tp, history in state.histories.items():
+        prune_history(history.points, oldest_committed.get(tp))
+    state.retain(
+        set(snapshot.high_watermarks) | set(snapshot.hw_errors),
+        {(r.group_id, r.topic, r.partition) for r in rows if r.committed is not None},
+    )
+    return rows, clamped
+
+
+def advance_rates(state: LagState, snapshot: ClusterSnapshot, now: float) -> dict[TopicPartition, float]:
+    """Produce rate per partition since the previous run (messages/s); moves each partition's `last_seen` to now."""
+    rates: dict[TopicPartition, float] = {}
+    for tp, high_watermark in snapshot.high_watermarks.items():
+        history = state.histories.get(tp)
+        if history is None:
+            continue
+        produce_rate = rate(history.last_seen, (high_watermark, now))
+        if produce_rate is not None:
+            rates[tp] = produce_rate
+        history.last_seen = (high_watermark, now)
+    return rates
+
+
+def consume_rate(window: CommitWindow) -> float | None:
+    """Committed offsets per second between the two latest observations."""
+    if len(window.observations) < 2:
+        return None
+    (previous, _, previous_time), (current, _, current_time) = window.observations[-2], window.observations[-1]
+    return rate((previous, previous_time), (current, current_time))
