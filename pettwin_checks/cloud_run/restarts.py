@@ -1,0 +1,79 @@
+"""Container restarts and uptime, detected across check runs (and agent restarts) from a persisted baseline."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+
+import psutil
+
+# Process start times are derived from clock ticks since boot; two readings of one process can differ by a tick.
+START_TIME_SLACK = 1.0
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the previous run saw; stored in the persistent cache as JSON."""
+
+    boot_time: float | None = None
+    app_started_at: float | None = None
+    cpu_usage_seconds: float | None = None
+    restarts_total: int = 0
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str) -> Baseline | None:
+        if not text:
+            return None
+        try:
+            raw = json.loads(text)
+            return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+        except (ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class Restart:
+    detected: int  # restarts seen by this run (0 or 1: several restarts between two runs look like one)
+    reason: str | None = None
+
+
+def detect_restart(previous: Baseline | None, current: Baseline) -> Restart:
+    """Did the app container restart since `previous`?
+
+    Best signal first: the app's process start time moved forward. Without a visible app process, a cgroup CPU
+    counter that went backwards means the container's cgroup was created anew. A new boot of the machine is a
+    new instance, not a container restart, so it only resets the baseline.
+    """
+    if previous is None:
+        return Restart(0)
+    if previous.boot_time and current.boot_time and abs(current.boot_time - previous.boot_time) > START_TIME_SLACK:
+        return Restart(0)
+    if previous.app_started_at and current.app_started_at:
+        if current.app_started_at - previous.app_started_at > START_TIME_SLACK:
+            return Restart(1, "the app process started anew")
+        return Restart(0)
+    if previous.cpu_usage_seconds is not None and current.cpu_usage_seconds is not None:
+        if current.cpu_usage_seconds < previous.cpu_usage_seconds:
+            return Restart(1, "the container's cgroup CPU counter went back to zero")
+    return Restart(0)
+
+
+def app_started_at(pattern: re.Pattern) -> float | None:
+    """Start time of the oldest process whose name or command line matches `pattern` (a compiled regex).
+
+    The oldest one is the container's main process (a server's workers start after it). None when no process
+    matches, e.g. when the app runs in a PID namespace the agent cannot see.
+    """
+    oldest = None
+    for process in psutil.process_iter(["name", "cmdline", "create_time"]):
+        info = process.info
+        command = " ".join(info.get("cmdline") or [])
+        if pattern.search(info.get("name") or "") or pattern.search(command):
+            started = info.get("create_time")
+            if started and (oldest is None or started < oldest):
+                oldest = started
+    return oldest
