@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 import time
 from typing import Any
@@ -58,6 +59,7 @@ def run_check(name: str, init_config: dict, instances: list[dict], times: int = 
                     "run": run + 1,
                     "duration_s": round(time.monotonic() - started, 3),
                     "error": json.loads(error) if error else None,
+                    "warnings": check.get_warnings(),
                     "metrics": _metrics(aggregator),
                     "service_checks": _service_checks(aggregator),
                     "events": list(aggregator.events),
@@ -97,6 +99,7 @@ def format_report(report: dict) -> str:
     sc_rows = [(s["name"], s["status"], ",".join(s["tags"]), s["message"] or "") for s in report["service_checks"]]
     lines.append(f"Service checks ({len(sc_rows)}):")
     lines.extend(_table(("name", "status", "tags", "message"), sc_rows))
+    lines.extend(f"WARNING: {warning}" for warning in report["warnings"])
     lines.append(f"Events ({len(report['events'])}):")
     lines.extend(f"  {json.dumps(event, default=str)}" for event in report["events"])
     return "\n".join(lines)
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--json", action="store_true")
 
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "demo":
         from pettwin_checks.devenv.demo import run_demo
 

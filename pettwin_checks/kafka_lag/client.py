@@ -8,8 +8,8 @@ from collections import Counter
 from concurrent.futures import Future, TimeoutError as FutureTimeout, wait
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, IsolationLevel, OffsetSpec
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from .lag import ClusterSnapshot, GroupSnapshot
 from .selection import Selection

@@ -182,9 +182,16 @@ class Rollup:
     lag: int = 0
     max_lag: int = 0
     partitions_behind: int = 0
-    max_lag_seconds: float | None = None
     uncommitted: int = 0
     status: LagStatus = LagStatus.OK
+    _seconds: list[float | None] = field(default_factory=list)
+
+    @property
+    def max_lag_seconds(self) -> float | None:
+        """The worst time lag; unknown while any lagging partition's is unknown (a max over fewer would understate)."""
+        if not self._seconds or None in self._seconds:
+            return None
+        return max(self._seconds)
 
     def add(self, row: PartitionLag) -> None:
         if row.committed is None:
@@ -193,8 +200,7 @@ class Rollup:
             self.lag += row.lag
             self.max_lag = max(self.max_lag, row.lag)
             self.partitions_behind += row.lag > 0
-        if row.lag_seconds is not None:
-            self.max_lag_seconds = max(self.max_lag_seconds or 0.0, row.lag_seconds)
+            self._seconds.append(row.lag_seconds)
         self.status = max(self.status, row.status)
 
 

@@ -1,0 +1,195 @@
+import pytest
+
+from pettwin_checks.kafka_lag.lag import (
+    ClusterSnapshot,
+    CommitWindow,
+    GroupSnapshot,
+    LagState,
+    LagStatus,
+    PartitionLag,
+    advance_rates,
+    consume_rate,
+    evaluate,
+    group_status,
+    partition_lag,
+    partition_status,
+    plan_contexts,
+    prune_history,
+    rate,
+    record_high_watermark,
+    rollup,
+    time_lag,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_partition_lag_and_clamp():
+    assert partition_lag(90, 100) == (10, False)
+    assert partition_lag(100, 100) == (0, False)
+    assert partition_lag(120, 100) == (0, True)
+
+
+def test_time_lag_interpolates_between_history_points():
+    history = [[100, 1000.0], [200, 1010.0], [400, 1030.0]]
+    # offset 150 is halfway between t=1000 and t=1010
+    assert time_lag(150, 400, history, now=1040.0) == pytest.approx(35.0)
+    # offset 300: halfway between t=1010 and t=1030
+    assert time_lag(300, 400, history, now=1040.0) == pytest.approx(20.0)
+    assert time_lag(100, 400, history, now=1040.0) == pytest.approx(40.0)
+
+
+def test_time_lag_edges():
+    history = [[100, 1000.0], [200, 1010.0]]
+    assert time_lag(200, 200, history, now=2000.0) == 0.0  # caught up
+    assert time_lag(250, 200, history, now=2000.0) == 0.0  # ahead (clamped case)
+    # older than the whole history: the lower bound now - oldest point
+    assert time_lag(50, 200, history, now=1020.0) == pytest.approx(20.0)
+    # one point only: nothing to bound with yet
+    assert time_lag(50, 100, [[100, 1000.0]], now=1020.0) is None
+    assert time_lag(50, 100, [], now=1020.0) is None
+
+
+def test_record_only_when_high_watermark_moves():
+    history = []
+    record_high_watermark(history, 10, 1.0)
+    record_high_watermark(history, 10, 2.0)
+    record_high_watermark(history, 12, 3.0)
+    assert history == [[10, 1.0], [12, 3.0]]
+
+
+def test_prune_keeps_left_edge_of_oldest_commit():
+    history = [[0, 0.0], [10, 1.0], [20, 2.0], [30, 3.0]]
+    prune_history(history, oldest_committed=25)
+    assert history == [[20, 2.0], [30, 3.0]]
+    # the interpolation for the oldest committed offset still works after pruning
+    assert time_lag(25, 30, history, now=3.0) == pytest.approx(0.5)
+
+
+def test_prune_thins_past_max_points_but_keeps_ends():
+    history = [[i, float(i)] for i in range(300)]
+    prune_history(history, oldest_committed=None, max_points=100)
+    assert len(history) <= 100
+    assert history[0] == [0, 0.0] and history[-1] == [299, 299.0]
+    offsets = [p[0] for p in history]
+    assert offsets == sorted(offsets)
+    assert offsets[-50:] == list(range(250, 300))  # the recent half stays exact
+
+
+def window_of(*observations):
+    w = CommitWindow()
+    for committed, lag, t in observations:
+        w.observe(committed, lag, t, window=600)
+    return w
+
+
+@pytest.mark.parametrize(
+    "observations, expected",
+    [
+        ([(10, 0, 0), (20, 0, 10), (30, 0, 20)], LagStatus.OK),
+        ([(10, 5, 0), (20, 4, 10), (30, 6, 20)], LagStatus.OK),  # lag moves both ways
+        ([(10, 5, 0), (20, 10, 10), (30, 15, 20)], LagStatus.WARN),  # lag grows across the window
+        ([(10, 5, 0), (10, 10, 10), (10, 15, 20)], LagStatus.STALL),  # committed stuck, lag > 0
+        ([(10, 5, 0), (10, 10, 10)], LagStatus.OK),  # too few observations to call it
+        ([(30, 5, 0), (10, 10, 10), (20, 15, 20)], LagStatus.REWIND),
+        ([(10, 5, 0), (10, 5, 700)], LagStatus.STOP),  # no commit for longer than the window
+        ([(10, 0, 0), (10, 0, 700)], LagStatus.OK),  # idle but caught up
+    ],
+)
+def test_partition_status_rules(observations, expected):
+    w = window_of(*observations)
+    status, reason = partition_status(w, now=observations[-1][2], window_seconds=600)
+    assert status is expected
+    assert bool(reason) == (expected is not LagStatus.OK)
+
+
+def test_window_drops_old_observations_but_keeps_one_before_the_window():
+    w = window_of((1, 1, 0), (2, 1, 100), (3, 1, 700), (4, 1, 800))
+    assert [o[0] for o in w.observations] == [2, 3, 4]
+
+
+def test_group_status_names_the_worst_partitions():
+    rows = [
+        PartitionLag("g", "t", 0, 1, 2, 1, None, LagStatus.WARN, "lag growing from 1 to 3"),
+        PartitionLag("g", "t", 1, 1, 9, 8, None, LagStatus.STALL, "committed offset stuck at 1 with lag 8"),
+        PartitionLag("g", "t", 2, 5, 5, 0, 0.0, LagStatus.OK),
+    ]
+    status, message = group_status(rows)
+    assert status is LagStatus.STALL
+    assert "t[1]" in message and "stuck" in message and "t[0]" not in message
+    assert group_status([rows[2]]) == (LagStatus.OK, "")
+
+
+def test_rollup_and_unknown_time_lag():
+    rows = [
+        PartitionLag("g", "t", 0, 10, 15, 5, 3.0, LagStatus.OK),
+        PartitionLag("g", "t", 1, 10, 40, 30, 9.0, LagStatus.WARN),
+        PartitionLag("g", "t", 2, None, 7, None, None, LagStatus.OK),
+        PartitionLag("g", "t", 3, 7, 7, 0, 0.0, LagStatus.OK),
+    ]
+    total = rollup(rows)
+    assert (total.lag, total.max_lag, total.partitions_behind, total.uncommitted) == (35, 30, 2, 1)
+    assert total.max_lag_seconds == 9.0
+    assert total.status is LagStatus.WARN
+    rows[1].lag_seconds = None
+    assert rollup(rows).max_lag_seconds is None  # a max over fewer partitions would understate
+
+
+def test_rate():
+    assert rate((100, 10.0), (160, 40.0)) == pytest.approx(2.0)
+    assert rate(None, (1, 1.0)) is None
+    assert rate((100, 10.0), (50, 20.0)) is None  # reset or rewind
+    assert rate((100, 10.0), (120, 10.0)) is None
+
+
+def test_plan_contexts_rolls_up_instead_of_dropping():
+    partitions = {("a", "t1"): 3, ("a", "t2"): 2, ("b", "t1"): 4}
+    full = plan_contexts(partitions, "partition", 10_000, 9, 6, 6)
+    assert full.folded == 0 and full.partition_detail == set(partitions)
+    # groups 2*9=18, topics 3*6=18 -> 36, then partitions of a/t1 (18) fit, a/t2 (12) fits at 66, b/t1 (24) does not
+    tight = plan_contexts(partitions, "partition", 70, 9, 6, 6)
+    assert tight.topic_detail == {"a", "b"}
+    assert tight.partition_detail == {("a", "t1"), ("a", "t2")}
+    assert tight.folded == 24
+    by_group = plan_contexts(partitions, "group", 10_000, 9, 6, 6)
+    assert by_group.topic_detail == set() and by_group.partition_detail == set()
+    assert by_group.folded == 0  # the user asked for group level: nothing was folded by the budget
+    too_small = plan_contexts(partitions, "topic", 10, 9, 6, 6)
+    assert too_small.over_budget and too_small.topic_detail == set()
+
+
+def test_evaluate_state_roundtrip_and_retention():
+    state = LagState()
+    group = GroupSnapshot("g", committed={("t", 0): 5, ("t", 1): 2}, partitions=[("t", 0), ("t", 1), ("t", 2)])
+    snapshot = ClusterSnapshot("c", {("t", 0): 10, ("t", 1): 2, ("t", 2): 4}, {}, [group])
+    rows, clamped = evaluate(snapshot, state, now=100.0, window_seconds=60)
+    by_partition = {r.partition: r for r in rows}
+    assert by_partition[0].lag == 5 and by_partition[1].lag == 0 and by_partition[2].committed is None
+    assert clamped == 0
+    advance_rates(state, snapshot, 100.0)
+
+    restored = LagState.from_json(state.to_json())
+    snapshot.high_watermarks[("t", 0)] = 30
+    group.committed[("t", 0)] = 10
+    rows, _ = evaluate(snapshot, restored, now=110.0, window_seconds=60)
+    assert {r.partition: r.lag for r in rows}[0] == 20
+    # offset 10 was the high watermark at t=100, so the consumer is 10 s behind the producers
+    assert {r.partition: r.lag_seconds for r in rows}[0] == pytest.approx(10.0)
+    assert advance_rates(restored, snapshot, 110.0)[("t", 0)] == pytest.approx(2.0)
+    assert consume_rate(restored.windows[("g", "t", 0)]) == pytest.approx(0.5)
+
+    # the group goes away and the topic is deleted: nothing of them stays in the state
+    rows, _ = evaluate(ClusterSnapshot("c", {}, {}, []), restored, now=120.0, window_seconds=60)
+    assert rows == [] and not restored.histories and not restored.windows
+
+
+def test_unreadable_state_starts_afresh():
+    assert not LagState.from_json("{not json").histories
+    assert not LagState.from_json('{"h": 3}').windows
+    assert not LagState.from_json("").windows
+
+
+def test_missing_high_watermark_is_err():
+    group = GroupSnapshot("g", committed={("t", 0): 5}, partitions=[("t", 0)])
+    rows, _ = evaluate(ClusterSnapshot("c", {}, {("t", 0): "NOT_LEADER"}, [group]), LagState(), 1.0, 60)
+    assert rows[0].status is LagStatus.ERR and rows[0].reason == "NOT_LEADER"

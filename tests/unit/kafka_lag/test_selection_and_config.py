@@ -1,0 +1,106 @@
+import pytest
+from datadog_checks.base import ConfigurationError
+
+from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck, librdkafka_config
+from pettwin_checks.kafka_lag.lag import GroupSnapshot
+from pettwin_checks.kafka_lag.selection import Selection
+
+pytestmark = pytest.mark.unit
+
+
+def selection(groups=None, unlisted=False, **filters):
+    return Selection(
+        groups or {},
+        unlisted,
+        filters.get("include_groups", []),
+        filters.get("exclude_groups", []),
+        filters.get("include_topics", []),
+        filters.get("exclude_topics", []),
+    )
+
+
+def test_internal_topics_are_never_watched():
+    s = selection(unlisted=True)
+    for topic in ("__consumer_offsets", "__transaction_state", "_confluent-metrics", "_confluent-command"):
+        assert not s.wants_topic(topic)
+    assert s.wants_topic("pet-telemetry")
+
+
+def test_group_filters():
+    s = selection(unlisted=True, include_groups=["^pettwin-"], exclude_groups=["-test$"])
+    assert s.group_ids(["pettwin-alerts", "pettwin-alerts-test", "other", "pettwin-audit"]) == [
+        "pettwin-alerts",
+        "pettwin-audit",
+    ]
+    explicit = selection({"configured": None})
+    assert not explicit.needs_group_listing
+    assert explicit.group_ids([]) == ["configured"]
+
+
+def test_resolve_partitions_all_of_each_topic_and_deleted_topics():
+    s = selection(unlisted=True, exclude_topics=["^debug"])
+    group = GroupSnapshot(
+        "g",
+        committed={("pets", 0): 4, ("gone", 0): 1, ("debug-x", 0): 3},
+        assigned={("alerts", 1)},
+    )
+    partitions, deleted = s.resolve_partitions(group, {"pets": 3, "alerts": 2, "debug-x": 1})
+    assert partitions == [("alerts", 0), ("alerts", 1), ("pets", 0), ("pets", 1), ("pets", 2)]
+    assert deleted == {"gone"}
+
+
+def test_resolve_partitions_from_the_map():
+    s = selection({"g": {"pets": [0, 2, 9], "alerts": None}})
+    partitions, _ = s.resolve_partitions(GroupSnapshot("g", committed={("other", 0): 1}), {"pets": 3, "alerts": 2, "other": 1})
+    # listed partitions that exist, every partition of a topic listed without partitions, nothing unlisted
+    assert partitions == [("alerts", 0), ("alerts", 1), ("pets", 0), ("pets", 2)]
+
+
+BASE = {"kafka_connect_str": "127.0.0.1:9092", "monitor_unlisted_consumer_groups": True}
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ({"kafka_connect_str": None}, "kafka_connect_str"),
+        ({"kafka_connect_str": " , "}, "kafka_connect_str"),
+        ({"security_protocol": "SASL_TLS"}, "security_protocol"),
+        ({"include_consumer_groups": ["(unclosed"]}, "include_consumer_groups"),
+        ({"exclude_topics": ["[z-a]"]}, "exclude_topics"),
+        ({"granularity": "broker"}, "granularity"),
+        ({"kafka_timeout": 0}, "kafka_timeout"),
+        ({"security_protocol": "SASL_SSL"}, "sasl_plain_username"),
+        ({"tls_ca_cert": "/nonexistent/ca.pem", "security_protocol": "SSL"}, "tls_ca_cert"),
+        ({"monitor_unlisted_consumer_groups": False}, "consumer_groups"),
+    ],
+)
+def test_bad_config_fails_at_init_naming_the_field(override, field):
+    instance = {**BASE, **override}
+    if instance["kafka_connect_str"] is None:
+        del instance["kafka_connect_str"]
+    with pytest.raises(ConfigurationError) as error:
+        PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
+    assert field in str(error.value)
+
+
+def test_secret_never_in_config_error():
+    instance = {**BASE, "security_protocol": "SASL_SSL", "sasl_plain_username": "key", "sasl_plain_password": 12345}
+    with pytest.raises(ConfigurationError) as error:
+        PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
+    assert "12345" not in str(error.value)
+
+
+def test_librdkafka_config_for_confluent_cloud():
+    check = PettwinKafkaLagCheck(
+        "pettwin_kafka_lag",
+        {},
+        [{**BASE, "kafka_connect_str": ["a:9092", "b:9092"], "security_protocol": "SASL_SSL",
+          "sasl_plain_username": "KEY", "sasl_plain_password": "SECRET"}],
+    )
+    settings = librdkafka_config(check.config)
+    assert settings["bootstrap.servers"] == "a:9092,b:9092"
+    assert settings["security.protocol"] == "SASL_SSL"
+    assert settings["sasl.mechanism"] == "PLAIN"
+    assert (settings["sasl.username"], settings["sasl.password"]) == ("KEY", "SECRET")
+    assert settings["enable.ssl.certificate.verification"] is True
+    assert settings["ssl.endpoint.identification.algorithm"] == "https"
