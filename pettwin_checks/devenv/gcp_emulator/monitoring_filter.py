@@ -1,0 +1,219 @@
+"""Cloud Monitoring filter language, the subset timeSeries.list needs.
+
+Grammar (Google's, reduced):
+    expr       := and_expr ("OR" and_expr)*
+    and_expr   := unary (["AND"] unary)*          juxtaposition means AND
+    unary      := "NOT" unary | "(" expr ")" | comparison
+    comparison := field ("=" | "!=" | ":") value
+    field      := metric.type | resource.type | project
+                | metric.label[s].NAME | resource.label[s].NAME   (NAME may be quoted)
+    value      := "string" | number | true | false
+                | starts_with("s") | ends_with("s") | has_substring("s") | one_of("a", "b", ...)
+                | monitoring.regex.full_match("re")
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+Predicate = Callable[[dict], bool]
+
+
+class FilterError(ValueError):
+    pass
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+      | (?P<op>!=|=|:|\(|\)|,)
+      | (?P<word>[A-Za-z0-9_./\-]+)
+    )""",
+    re.VERBOSE,
+)
+
+_FUNCTIONS = {"starts_with", "ends_with", "has_substring", "one_of", "monitoring.regex.full_match"}
+_LABEL_FIELD = re.compile(r"^(metric|resource)\.labels?\.(.+)$")
+
+
+@dataclass
+class _Token:
+    kind: str  # string | op | word | end
+    text: str
+
+
+def _unquote(literal: str) -> str:
+    body = literal[1:-1]
+    return re.sub(r"\\(.)", r"\1", body)
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    position = 0
+    stripped_end = len(text.rstrip())
+    while position < stripped_end:
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise FilterError(f"unexpected character {text[position:].lstrip()[:1]!r} at offset {position}")
+        kind = match.lastgroup
+        tokens.append(_Token(kind, match.group(kind)))
+        position = match.end()
+    tokens.append(_Token("end", ""))
+    return tokens
+
+
+def _field_getter(name: str) -> Callable[[dict], str | None]:
+    if name == "metric.type":
+        return lambda s: s["metric"]["type"]
+    if name == "resource.type":
+        return lambda s: s["resource"]["type"]
+    if name == "project":
+        return lambda s: s["project"]
+    label = _LABEL_FIELD.match(name)
+    if label:
+        scope, key = label.groups()
+        return lambda s: s[scope]["labels"].get(key)
+    raise FilterError(f"unknown field {name!r}")
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.tokens = _tokenize(text)
+        self.index = 0
+        self.metric_type_restricted = False
+
+    def peek(self) -> _Token:
+        return self.tokens[self.index]
+
+    def take(self) -> _Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def expect_op(self, op: str) -> None:
+        token = self.take()
+        if token.kind != "op" or token.text != op:
+            raise FilterError(f"expected {op!r} but found {token.text or 'end of filter'!r}")
+
+    def parse(self) -> Predicate:
+        predicate = self.expr()
+        if self.peek().kind != "end":
+            raise FilterError(f"unexpected {self.peek().text!r}")
+        return predicate
+
+    def expr(self) -> Predicate:
+        terms = [self.and_expr()]
+        while self.peek().kind == "word" and self.peek().text == "OR":
+            self.take()
+            terms.append(self.and_expr())
+        return terms[0] if len(terms) == 1 else (lambda s: any(t(s) for t in terms))
+
+    def and_expr(self) -> Predicate:
+        terms = [self.unary()]
+        while True:
+            token = self.peek()
+            if token.kind == "word" and token.text == "AND":
+                self.take()
+            elif token.kind == "end" or (token.kind == "op" and token.text == ")") or token.text == "OR":
+                break
+            terms.append(self.unary())
+        return terms[0] if len(terms) == 1 else (lambda s: all(t(s) for t in terms))
+
+    def unary(self) -> Predicate:
+        token = self.peek()
+        if token.kind == "word" and token.text == "NOT":
+            self.take()
+            inner = self.unary()
+            return lambda s: not inner(s)
+        if token.kind == "op" and token.text == "(":
+            self.take()
+            inner = self.expr()
+            self.expect_op(")")
+            return inner
+        return self.comparison()
+
+    def field_name(self) -> str:
+        token = self.take()
+        if token.kind != "word" or token.text in {"AND", "OR", "NOT"}:
+            raise FilterError(f"expected a field name but found {token.text or 'end of filter'!r}")
+        name = token.text
+        if name.endswith(".") and self.peek().kind == "string":
+            name += _unquote(self.take().text)
+        return name
+
+    def comparison(self) -> Predicate:
+        name = self.field_name()
+        getter = _field_getter(name)
+        operator = self.take()
+        if operator.kind != "op" or operator.text not in {"=", "!=", ":"}:
+            raise FilterError(f"expected '=', '!=' or ':' after {name!r}")
+        test = self.value(operator.text)
+        if name == "metric.type" and operator.text == "=":
+            self.metric_type_restricted = True
+        if operator.text == "!=":
+            return lambda s: (v := getter(s)) is None or not test(v)
+        return lambda s: (v := getter(s)) is not None and test(v)
+
+    def value(self, operator: str) -> Callable[[str], bool]:
+        token = self.take()
+        if token.kind == "string":
+            literal = _unquote(token.text)
+            return (lambda v: literal in v) if operator == ":" else (lambda v: v == literal)
+        if token.kind != "word":
+            raise FilterError(f"expected a value but found {token.text or 'end of filter'!r}")
+        if token.text in _FUNCTIONS:
+            if operator == ":":
+                raise FilterError(f"{token.text}() cannot follow ':'")
+            return self.function(token.text)
+        if re.fullmatch(r"-?\d+(\.\d+)?|true|false", token.text):
+            literal = token.text
+            return (lambda v: literal in v) if operator == ":" else (lambda v: v == literal)
+        raise FilterError(f"value {token.text!r} must be quoted")
+
+    def function(self, name: str) -> Callable[[str], bool]:
+        self.expect_op("(")
+        args: list[str] = []
+        while True:
+            token = self.take()
+            if token.kind != "string":
+                raise FilterError(f"{name}() takes quoted string arguments")
+            args.append(_unquote(token.text))
+            separator = self.take()
+            if separator.kind == "op" and separator.text == ")":
+                break
+            if separator.kind != "op" or separator.text != ",":
+                raise FilterError(f"expected ',' or ')' in {name}()")
+        if name == "one_of":
+            choices = set(args)
+            return lambda v: v in choices
+        if len(args) != 1:
+            raise FilterError(f"{name}() takes exactly one argument")
+        (arg,) = args
+        if name == "starts_with":
+            return lambda v: v.startswith(arg)
+        if name == "ends_with":
+            return lambda v: v.endswith(arg)
+        if name == "has_substring":
+            return lambda v: arg in v
+        try:
+            pattern = re.compile(arg)
+        except re.error as bad:
+            raise FilterError(f"invalid regular expression {arg!r}: {bad}") from None
+        return lambda v: pattern.fullmatch(v) is not None
+
+
+def parse_filter(text: str) -> Predicate:
+    """A predicate over {"metric": {type, labels}, "resource": {type, labels}, "project": str}.
+
+    Raises FilterError for syntax errors and for a filter that does not restrict metric.type,
+    which timeSeries.list requires.
+    """
+    if not text or not text.strip():
+        raise FilterError("a filter is required")
+    parser = _Parser(text)
+    predicate = parser.parse()
+    if not parser.metric_type_restricted:
+        raise FilterError("the filter must specify a metric type with metric.type = ...")
+    return predicate

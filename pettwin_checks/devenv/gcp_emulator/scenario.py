@@ -1,0 +1,199 @@
+"""Scenario files: the project identity, the declared time series, Cloud Run services and Vertex AI models.
+
+See the package docstring for the YAML format.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .distribution import BucketOptions, Distribution
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+METRIC_KINDS = {"GAUGE", "DELTA", "CUMULATIVE"}
+VALUE_TYPES = {"INT64", "DOUBLE", "BOOL", "DISTRIBUTION"}
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+@dataclass
+class SeriesSpec:
+    metric_type: str
+    metric_labels: dict[str, str]
+    resource_type: str
+    resource_labels: dict[str, str]
+    kind: str
+    value_type: str
+    unit: str
+    values: list  # per-minute values, indexed by epoch minute modulo len; None means no point that minute
+    buckets: BucketOptions | None = None
+
+    def value_at_minute(self, epoch_minute: int):
+        """The value of the point covering [epoch_minute*60, epoch_minute*60+60), or None when there is none."""
+        raw = self.values[epoch_minute % len(self.values)]
+        if raw is None:
+            return None
+        if self.value_type == "DISTRIBUTION":
+            return Distribution.from_counts(self.buckets, raw)
+        if self.value_type == "INT64":
+            return int(raw)
+        if self.value_type == "DOUBLE":
+            return float(raw)
+        return bool(raw)
+
+    def sum_of_minutes(self, first_minute: int, last_minute: int) -> int | float:
+        """Sum of the values of minutes first..last inclusive (a CUMULATIVE series' running total)."""
+        if last_minute < first_minute:
+            return 0
+        numbers = [v or 0 for v in self.values]
+        period = len(numbers)
+        span = last_minute - first_minute + 1
+        full_cycles, remainder = divmod(span, period)
+        total = full_cycles * sum(numbers)
+        for offset in range(remainder):
+            total += numbers[(first_minute + offset) % period]
+        return total
+
+
+@dataclass
+class Scenario:
+    name: str
+    project_id: str
+    project_number: str
+    region: str
+    zone: str
+    instance_id: str
+    service_account: str
+    history_minutes: int
+    series: list[SeriesSpec] = field(default_factory=list)
+    run_services: list[dict] = field(default_factory=list)
+    vertex_models: list[str] = field(default_factory=list)
+
+
+def _labels(raw, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: labels must be a mapping")
+    # Label values are strings on the wire, booleans included ("true"/"false").
+    return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in raw.items()}
+
+
+def _series(raw: dict, index: int) -> SeriesSpec:
+    where = f"series[{index}]"
+    try:
+        metric_type = raw["metric"]
+        resource = raw["resource"]
+        kind = raw["kind"]
+        value_type = raw["value_type"]
+        values = raw["values"]
+    except (KeyError, TypeError) as missing:
+        raise ScenarioError(f"{where}: missing key {missing}") from None
+    if kind not in METRIC_KINDS:
+        raise ScenarioError(f"{where}: kind must be one of {sorted(METRIC_KINDS)}")
+    if value_type not in VALUE_TYPES:
+        raise ScenarioError(f"{where}: value_type must be one of {sorted(VALUE_TYPES)}")
+    buckets = None
+    if value_type == "DISTRIBUTION":
+        try:
+            buckets = BucketOptions.from_spec(raw.get("buckets"))
+        except (ValueError, KeyError, TypeError) as bad:
+            raise ScenarioError(f"{where}: {bad}") from None
+        # A flat list of numbers is one bucket-count vector repeated every minute.
+        if isinstance(values, list) and values and all(isinstance(v, (int, float)) for v in values):
+            values = [values]
+        if not isinstance(values, list) or not all(v is None or isinstance(v, list) for v in values):
+            raise ScenarioError(f"{where}: distribution values must be bucket-count lists")
+        for counts in values:
+            if counts is not None and len(counts) > buckets.num_buckets:
+                raise ScenarioError(f"{where}: {len(counts)} bucket counts exceed {buckets.num_buckets} buckets")
+    else:
+        if not isinstance(values, list):
+            values = [values]
+        if any(isinstance(v, (list, dict)) for v in values):
+            raise ScenarioError(f"{where}: scalar series values must be numbers (or null)")
+    if not values:
+        raise ScenarioError(f"{where}: values must not be empty")
+    if kind == "CUMULATIVE" and value_type not in {"INT64", "DOUBLE"}:
+        raise ScenarioError(f"{where}: CUMULATIVE series must be INT64 or DOUBLE")
+    return SeriesSpec(
+        metric_type=str(metric_type),
+        metric_labels=_labels(raw.get("labels"), where),
+        resource_type=str(resource.get("type")),
+        resource_labels=_labels(resource.get("labels"), where),
+        kind=kind,
+        value_type=value_type,
+        unit=str(raw.get("unit", "1")),
+        values=list(values),
+        buckets=buckets,
+    )
+
+
+def _document(text: str, name: str, seen: tuple[str, ...] = ()) -> dict:
+    """The scenario's YAML mapping with `extends: BASE` resolved: the child's series are appended to the
+    base's, every other top-level key of the child replaces the base's."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as bad:
+        raise ScenarioError(f"scenario {name}: invalid YAML: {bad}") from None
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"scenario {name}: top level must be a mapping")
+    base_name = doc.pop("extends", None)
+    if base_name is None:
+        return doc
+    base_path = SCENARIO_DIR / f"{base_name}.yaml"
+    if base_name in seen or not base_path.is_file():
+        raise ScenarioError(f"scenario {name}: cannot extend {base_name!r}")
+    merged = _document(base_path.read_text(), base_name, seen + (name,))
+    child_series = doc.pop("series", None) or []
+    merged.update(doc)
+    merged["series"] = (merged.get("series") or []) + child_series
+    return merged
+
+
+def parse(text: str, name: str = "inline") -> Scenario:
+    doc = _document(text, name)
+    project = doc.get("project") or {}
+    project_id = str(project.get("id", "pettwin-demo"))
+    region = str(project.get("region", "us-central1"))
+    scenario = Scenario(
+        name=name,
+        project_id=project_id,
+        project_number=str(project.get("number", "412345678901")),
+        region=region,
+        zone=str(project.get("zone", f"{region}-1")),
+        instance_id=str(project.get("instance_id", "0087244a8f2e4d5d9f6c3b1e0a7c4d2b")),
+        service_account=str(project.get("service_account", f"pettwin-agent@{project_id}.iam.gserviceaccount.com")),
+        history_minutes=int(doc.get("history_minutes", 180)),
+    )
+    scenario.series = [_series(raw, i) for i, raw in enumerate(doc.get("series") or [])]
+    cloud_run = doc.get("cloud_run") or {}
+    scenario.run_services = copy.deepcopy(cloud_run.get("services") or [])
+    for service in scenario.run_services:
+        if "name" not in service or not service.get("revisions"):
+            raise ScenarioError(f"scenario {name}: each cloud_run service needs a name and revisions")
+    vertex = doc.get("vertex") or {}
+    scenario.vertex_models = [str(m) for m in vertex.get("models") or []]
+    return scenario
+
+
+def load(name_or_yaml: str) -> Scenario:
+    """A scenario by file name under scenarios/ (without .yaml), by path, or inline YAML text."""
+    candidate = SCENARIO_DIR / f"{name_or_yaml}.yaml"
+    if "\n" not in name_or_yaml and candidate.is_file():
+        return parse(candidate.read_text(), name_or_yaml)
+    path = Path(name_or_yaml)
+    if "\n" not in name_or_yaml and path.suffix in {".yaml", ".yml"}:
+        if not path.is_file():
+            raise ScenarioError(f"scenario file {path} does not exist")
+        return parse(path.read_text(), path.stem)
+    if "\n" not in name_or_yaml and ":" not in name_or_yaml:
+        known = sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+        raise ScenarioError(f"unknown scenario {name_or_yaml!r}; known: {known}")
+    return parse(name_or_yaml)
