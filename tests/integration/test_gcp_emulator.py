@@ -44,9 +44,7 @@ def time_series(emulator, params: dict, project: str | None = None) -> requests.
 
 def scenario_values(emulator, metric: str, metric_labels: dict, resource_labels: dict, minutes) -> list:
     """Values the scenario declares for the matching series at the given epoch minutes."""
-    (spec,) = [s for s in emulator.scenario.series if s.metric_type == metric
-               and metric_labels.items() <= s.metric_labels.items()
-               and resource_labels.items() <= s.resource_labels.items()]
+    (spec,) = emulator.series(metric, metric_labels, resource_labels)
     return [spec.value_at_minute(m) for m in minutes]
 
 
@@ -376,36 +374,53 @@ def test_invalid_aggregation_is_rejected(gcp_env, params, field):
     assert field.lower() in json.dumps(error).lower().replace("_", "")
 
 
-def test_paging_returns_every_series_exactly_once(gcp_env):
-    start, end = closed_window(2)
-    base = {"filter": 'metric.type = starts_with("run.googleapis.com/")', "interval.startTime": rfc3339(start),
-            "interval.endTime": rfc3339(end)}
-    everything = time_series(gcp_env, base).json()["timeSeries"]
-    assert len(everything) > 7
-
-    def identity(series):
-        return json.dumps([series["metric"], series["resource"]], sort_keys=True)
-
-    seen, token, pages = [], None, 0
+def _all_pages(emulator, params: dict) -> list[list[dict]]:
+    pages, token = [], None
     while True:
-        response = time_series(gcp_env, {**base, "pageSize": 3, **({"pageToken": token} if token else {})})
-        assert response.status_code == 200
+        response = time_series(emulator, {**params, **({"pageToken": token} if token else {})})
+        assert response.status_code == 200, response.text
         body = response.json()
-        assert len(body["timeSeries"]) <= 3
-        seen.extend(identity(s) for s in body["timeSeries"])
-        pages += 1
+        pages.append(body["timeSeries"])
         token = body.get("nextPageToken")
         if not token:
-            break
-    assert pages == -(-len(everything) // 3)
-    assert sorted(seen) == sorted(identity(s) for s in everything)
-    assert len(set(seen)) == len(seen)
+            return pages
 
-    # A token from one query is not valid for another.
-    first = time_series(gcp_env, {**base, "pageSize": 3}).json()["nextPageToken"]
-    other = {**base, "filter": 'metric.type = starts_with("aiplatform.googleapis.com/")'}
-    assert_google_error(time_series(gcp_env, {**other, "pageSize": 3, "pageToken": first}), 400,
-                        "INVALID_ARGUMENT")
+
+def _identity(series) -> str:
+    return json.dumps([series["metric"], series["resource"]], sort_keys=True)
+
+
+@pytest.mark.parametrize("view", ["HEADERS", "FULL"])
+def test_paging_returns_every_series_exactly_once(gcp_env, view):
+    start, end = closed_window(2)
+    base = {"filter": 'metric.type = starts_with("run.googleapis.com/")', "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end), "view": view}
+    everything = time_series(gcp_env, base).json()["timeSeries"]
+    assert len(everything) > 7
+    assert "nextPageToken" not in time_series(gcp_env, base).json()
+
+    pages = _all_pages(gcp_env, {**base, "pageSize": 3})
+    seen = [_identity(s) for page in pages for s in page]
+    assert len(set(seen)) == len(seen)
+    assert sorted(seen) == sorted(_identity(s) for s in everything)
+    if view == "HEADERS":  # pageSize counts series
+        assert [len(page) for page in pages[:-1]] == [3] * (len(pages) - 1)
+        assert len(pages) == -(-len(everything) // 3)
+    else:  # pageSize counts points; a page holds whole series
+        for page in pages:
+            assert len(page) == 1 or sum(len(s["points"]) for s in page) <= 3
+        unpaged = {_identity(s): s["points"] for s in everything}
+        assert all(s["points"] == unpaged[_identity(s)] for page in pages for s in page)
+
+
+def test_page_token_belongs_to_its_query(gcp_env):
+    start, end = closed_window(2)
+    base = {"filter": 'metric.type = starts_with("run.googleapis.com/")', "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end), "view": "HEADERS", "pageSize": 3}
+    first = time_series(gcp_env, base).json()["nextPageToken"]
+    other = {**base, "filter": 'metric.type = starts_with("aiplatform.googleapis.com/")', "pageToken": first}
+    assert_google_error(time_series(gcp_env, other), 400, "INVALID_ARGUMENT")
+    assert_google_error(time_series(gcp_env, {**base, "pageToken": "garbage"}), 400, "INVALID_ARGUMENT")
 
 
 def test_points_follow_the_wall_clock(gcp_env):
@@ -441,6 +456,64 @@ series:
         assert point["value"]["doubleValue"] == [1.5, 2.5, None][minute % 3]
     assert time_series(gcp_env, {"filter": 'metric.type = "custom.googleapis.com/queue_depth"',
                                  "interval.endTime": rfc3339(end)}, project="pettwin-demo").status_code == 403
+
+
+def test_reducers_count_and_percentile_and_bool_aligners(gcp_env):
+    start, end = closed_window(5)
+    window = {"interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end),
+              "aggregation.alignmentPeriod": "300s"}
+    counted = time_series(gcp_env, {
+        **window, "filter": f'metric.type = "{FLASH_INVOCATIONS}"', "aggregation.perSeriesAligner": "ALIGN_SUM",
+        "aggregation.crossSeriesReducer": "REDUCE_COUNT", "aggregation.groupByFields": "resource.label.model_user_id"})
+    got = {s["resource"]["labels"]["model_user_id"]: s["points"][0]["value"]["int64Value"]
+           for s in counted.json()["timeSeries"]}
+    assert got == {"gemini-2.5-flash": "2", "gemini-2.5-pro": "3"}
+
+    # p50 of the two flash latency series merged over 5 minutes: overhead 5*120 in [16,64), model 5*120 above.
+    p50 = time_series(gcp_env, {
+        **window, "filter": f'metric.type = "{LATENCIES}" AND resource.labels.model_user_id = "gemini-2.5-flash"',
+        "aggregation.perSeriesAligner": "ALIGN_DELTA", "aggregation.crossSeriesReducer": "REDUCE_PERCENTILE_50"})
+    (series,) = p50.json()["timeSeries"]
+    assert series["points"][0]["value"]["doubleValue"] == pytest.approx(64.0)  # rank 600 ends bucket [32,64)
+
+    exceeded = time_series(gcp_env, {
+        **window, "filter": 'metric.type = "serviceruntime.googleapis.com/quota/exceeded"',
+        "aggregation.perSeriesAligner": "ALIGN_COUNT_TRUE"})
+    (series,) = exceeded.json()["timeSeries"]
+    assert series["valueType"] == "INT64"
+    assert series["points"][0]["value"]["int64Value"] == "2"  # [false, false, true, false, true]
+
+
+def test_cumulative_series_delta_and_raw_running_total(gcp_env):
+    gcp_env.load_scenario("""
+series:
+  - metric: custom.googleapis.com/requests_total
+    resource: {type: global, labels: {project_id: pettwin-demo}}
+    kind: CUMULATIVE
+    value_type: INT64
+    values: [10, 20]
+""")
+    start, end = closed_window(4)
+    window = {"filter": 'metric.type = "custom.googleapis.com/requests_total"',
+              "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end)}
+    raw = time_series(gcp_env, window).json()["timeSeries"][0]
+    totals = [int(p["value"]["int64Value"]) for p in raw["points"]]
+    assert [a - b for a, b in zip(totals, totals[1:])] == [[10, 20][(int(end // 60) - 1 - i) % 2] for i in range(3)]
+    assert len({p["interval"]["startTime"] for p in raw["points"]}) == 1  # one reset-free run
+    delta = time_series(gcp_env, {**window, "aggregation.alignmentPeriod": "240s",
+                                  "aggregation.perSeriesAligner": "ALIGN_DELTA"}).json()["timeSeries"][0]
+    assert delta["metricKind"] == "DELTA"
+    assert delta["points"][0]["value"]["int64Value"] == "60"  # four minutes of 10, 20, 10, 20
+
+
+def test_instant_interval_returns_the_point_ending_then(gcp_env):
+    _, end = closed_window(1)
+    response = time_series(gcp_env, {"filter": 'metric.type = "aiplatform.googleapis.com/prediction/online/replicas"',
+                                     "interval.endTime": rfc3339(end)})
+    (series,) = response.json()["timeSeries"]
+    (point,) = series["points"]
+    assert point["interval"] == {"startTime": rfc3339(end), "endTime": rfc3339(end)}
+    assert point["value"]["int64Value"] == str([2, 2, 3][(int(end // 60) - 1) % 3])
 
 
 # ---------------------------------------------------------------- faults and control plane

@@ -11,6 +11,7 @@ belongs to the window that contains its end time.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import math
@@ -81,21 +82,28 @@ class Point:
     value: object  # int | float | bool | Distribution
 
 
-def raw_points(spec: SeriesSpec, now: float, history_minutes: int, cumulative_origin_minute: int) -> list[Point]:
-    """All points of one declared series that exist at `now`, oldest first."""
+def raw_points(spec: SeriesSpec, now: float, history_minutes: int, cumulative_origin_minute: int,
+               after: float = float("-inf"), until: float = float("inf")) -> list[Point]:
+    """The points of one declared series that exist at `now` with an end time in (after, until], oldest first."""
     newest = int(now // 60) - 1  # the last minute that has fully ended
+    first = newest - history_minutes + 1
+    if after != float("-inf"):
+        first = max(first, math.floor(after / 60))  # the minute ending at `after` is excluded below
+    if until != float("inf"):
+        newest = min(newest, math.ceil(until / 60) - 1)
     points: list[Point] = []
-    for minute in range(newest - history_minutes + 1, newest + 1):
+    for minute in range(first, newest + 1):
+        start, end = minute * 60.0, minute * 60.0 + 60.0
+        if not after < end <= until:
+            continue
         value = spec.value_at_minute(minute)
         if value is None:
             continue
-        start, end = minute * 60.0, minute * 60.0 + 60.0
         if spec.kind == "GAUGE":
             start = end
         elif spec.kind == "CUMULATIVE":
-            origin = min(cumulative_origin_minute, minute)
-            start = origin * 60.0
-            total = spec.sum_of_minutes(origin, minute)
+            start = cumulative_origin_minute * 60.0
+            total = spec.sum_of_minutes(cumulative_origin_minute, minute)
             value = float(total) if spec.value_type == "DOUBLE" else int(total)
         points.append(Point(end, start, value))
     return points
@@ -203,6 +211,9 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
             page_size = MAX_PAGE_SIZE
         page_size = min(page_size, MAX_PAGE_SIZE)
 
+    if any(name.startswith("secondaryAggregation.") for name in params):
+        raise ApiError(501, "secondaryAggregation is valid in Cloud Monitoring but not implemented by the emulator")
+
     view = _single(params, "view") or "FULL"
     if view not in {"FULL", "HEADERS"}:
         raise invalid_argument(f"Invalid value at 'view' (type.googleapis.com/google.monitoring.v3."
@@ -266,14 +277,14 @@ def _sum(values: list, vtype: str):
     return sum(values) if vtype == "INT64" else float(sum(values))
 
 
-def _align_window(aligner: str, spec: SeriesSpec, window: list[Point], previous: Point | None, period: float):
+def _align_window(aligner: str, spec: SeriesSpec, window: list[Point], period: float):
     """One aligned value from the raw points whose end time is in the window (oldest first), or None."""
     values = [p.value for p in window]
     vtype = spec.value_type
     if aligner in {"ALIGN_DELTA", "ALIGN_RATE"}:
         if spec.kind == "CUMULATIVE":
-            base = previous.value if previous is not None and previous.start == window[-1].start else 0
-            delta = window[-1].value - base
+            # The growth of the running total over the window is the sum of its minutes' increments.
+            delta = spec.sum_of_minutes(int(window[0].end // 60) - 1, int(window[-1].end // 60) - 1)
         else:
             delta = _sum(values, vtype)
         if aligner == "ALIGN_DELTA":
@@ -315,16 +326,17 @@ def window_ends(query: Query) -> list[float]:
 
 
 def align(query: Query, spec: SeriesSpec, points: list[Point]) -> list[Point]:
-    """Aligned points, newest first. Each output point's `start` is its interval start."""
+    """Aligned points, newest first, from raw points sorted oldest first. Each output point's `start` is its
+    interval start."""
     out_kind, _ = aligned_types(query.aligner, spec)
+    ends = [p.end for p in points]
     aligned = []
     for t in window_ends(query):
         lower = t - query.period
-        window = [p for p in points if lower < p.end <= t]
+        window = points[bisect.bisect_right(ends, lower):bisect.bisect_right(ends, t)]
         if not window:
             continue
-        earlier = [p for p in points if p.end <= lower]
-        value = _align_window(query.aligner, spec, window, earlier[-1] if earlier else None, query.period)
+        value = _align_window(query.aligner, spec, window, query.period)
         if value is None:
             continue
         aligned.append(Point(t, lower if out_kind == "DELTA" else t, value))
@@ -444,8 +456,9 @@ def list_time_series(scenario: Scenario, project: str, params: dict[str, list[st
 
     if query.aligner == "ALIGN_NONE":
         for spec in matching:
-            points = [p for p in raw_points(spec, now, scenario.history_minutes, cumulative_origin_minute)
-                      if query.start < p.end <= query.end or p.end == query.end]
+            # An instant interval (no startTime) still returns the point that ends at endTime.
+            after = query.start if query.start < query.end else query.end - 1e-6
+            points = raw_points(spec, now, scenario.history_minutes, cumulative_origin_minute, after, query.end)
             if not points:
                 continue
             header = _series_header(spec.metric_type, spec.metric_labels, spec.resource_type,
@@ -453,8 +466,9 @@ def list_time_series(scenario: Scenario, project: str, params: dict[str, list[st
             produced.append((header, [_point_json(p, spec.value_type) for p in reversed(points)]))
     else:
         aligned_series = []
+        earliest = window_ends(query)[-1] - query.period
         for spec in matching:
-            points = raw_points(spec, now, scenario.history_minutes, cumulative_origin_minute)
+            points = raw_points(spec, now, scenario.history_minutes, cumulative_origin_minute, earliest, query.end)
             aligned = align(query, spec, points)
             if aligned:
                 kind, vtype = aligned_types(query.aligner, spec)
@@ -470,18 +484,36 @@ def list_time_series(scenario: Scenario, project: str, params: dict[str, list[st
     produced.sort(key=lambda item: json.dumps(
         [item[0]["metric"], item[0]["resource"]], sort_keys=True))
     offset = _decode_token(query.page_token, query.fingerprint) if query.page_token else 0
-    page = produced[offset:offset + query.page_size]
+    page_end = _page_end(produced, offset, query.page_size, query.headers_only)
     body: dict = {}
-    if page:
+    if offset < page_end:
         body["timeSeries"] = []
-        for header, points in page:
+        for header, points in produced[offset:page_end]:
             series = dict(header)
             if not query.headers_only:
                 series["points"] = points
             body["timeSeries"].append(series)
-    if offset + query.page_size < len(produced):
-        body["nextPageToken"] = _encode_token(offset + query.page_size, query.fingerprint)
+    if page_end < len(produced):
+        body["nextPageToken"] = _encode_token(page_end, query.fingerprint)
     return body
+
+
+def _page_end(produced: list, offset: int, page_size: int, headers_only: bool) -> int:
+    """Index after the last series of the page starting at `offset`.
+
+    Google's pageSize counts series for view=HEADERS and points for view=FULL. A page holds whole series only
+    (at least one), so each series appears on exactly one page.
+    """
+    if headers_only:
+        return min(len(produced), offset + page_size)
+    end, points = offset, 0
+    while end < len(produced):
+        size = len(produced[end][1])
+        if end > offset and points + size > page_size:
+            break
+        points += size
+        end += 1
+    return end
 
 
 def _reduce(query: Query, aligned_series: list) -> list[tuple[dict, list[dict]]]:

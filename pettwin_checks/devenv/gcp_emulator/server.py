@@ -18,7 +18,7 @@ from .auth import OAuthError, TokenAuthority
 from .cloud_run import CloudRunAdmin
 from .errors import ApiError
 from .monitoring import list_time_series
-from .scenario import Scenario, ScenarioError
+from .scenario import Scenario, ScenarioError, SeriesSpec
 from .vertex import VertexModels
 
 _SEGMENT = r"([^/:?]+)"
@@ -180,6 +180,15 @@ class GcpEmulator:
             self.scenario = loaded
             self._cumulative_origin_minute = int(time.time() // 60) - loaded.history_minutes
             self.tokens.project_id = loaded.project_id
+
+    def series(self, metric_type: str, metric_labels: dict | None = None,
+               resource_labels: dict | None = None) -> list[SeriesSpec]:
+        """The current scenario's declared series of `metric_type` whose labels include the given ones, so a
+        test can compute expected values: `spec.value_at_minute(epoch_seconds // 60)`."""
+        wanted_metric = (metric_labels or {}).items()
+        wanted_resource = (resource_labels or {}).items()
+        return [s for s in self.scenario.series if s.metric_type == metric_type
+                and wanted_metric <= s.metric_labels.items() and wanted_resource <= s.resource_labels.items()]
 
     def requests(self) -> list[dict]:
         with self._lock:
