@@ -111,7 +111,7 @@ def judge(spec: ProbeSpec, result: ProbeResult, state: ProbeState, seconds_since
         return Verdict("warning", f"{reason} (app starting: {left:.0f} s of the startup grace period left)")
     if failures < spec.failure_threshold:
         return Verdict("warning", f"{reason} ({failures} of {spec.failure_threshold} consecutive failures)")
-    return Verdict("critical", f"{reason} ({failures} consecutive failures)")
+    return Verdict("critical", f"{reason} ({failures} consecutive failure{'s' if failures > 1 else ''})")
 
 
 # ---------------------------------------------------------------------------------------------- I/O
