@@ -1,0 +1,212 @@
+"""Real lag made by a real producer and consumers, checked against what the broker says through another API."""
+
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer
+
+from pettwin_checks.devenv.workload import produce
+from tests.contract import assert_contract
+
+from .common import commit, create_topic, independent_lag, last, make_check, service_checks, unique, values
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+PHASE_SECONDS = 2.2
+STOP_WINDOW = 4.0
+
+
+class LiveMember(threading.Thread):
+    """A subscribed consumer that polls but never commits: a Stable group with 1 member on 4 partitions."""
+
+    def __init__(self, bootstrap, group, topic):
+        super().__init__(daemon=True)
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                                  "auto.offset.reset": "earliest"})
+        self.consumer.subscribe([topic])
+        self.assigned = threading.Event()
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.consumer.poll(0.2)
+            if self.consumer.assignment():
+                self.assigned.set()
+        self.consumer.close()
+
+
+@pytest.fixture(scope="module")
+def scenario(kafka_broker):
+    """Three phases of production; groups that keep up, stop, slow down, rewind, or have a live member."""
+    bootstrap = kafka_broker.start().bootstrap
+    topic = unique("pets")
+    groups = {name: unique(name) for name in ("healthy", "stopped", "slow", "rewound", "member", "empty")}
+    create_topic(bootstrap, topic, PARTITIONS)
+
+    def produce_phase():
+        for partition in range(PARTITIONS):
+            produce(bootstrap, topic, 50, partition=partition)
+
+    # an empty group: it joined and left without committing anything
+    empty = Consumer({"bootstrap.servers": bootstrap, "group.id": groups["empty"], "enable.auto.commit": False})
+    empty.subscribe([topic])
+    empty.poll(3)
+    empty.close()
+
+    commit(bootstrap, groups["member"], topic, {p: 0 for p in range(PARTITIONS)})
+    member = LiveMember(bootstrap, groups["member"], topic)
+    member.start()
+    assert member.assigned.wait(30)
+
+    checks = {
+        "window": make_check(kafka_connect_str=bootstrap, monitor_unlisted_consumer_groups=True,
+                             include_consumer_groups=[f"^({'|'.join(groups.values())})$"], include_topics=[f"^{topic}$"]),
+        "stop": make_check(kafka_connect_str=bootstrap, consumer_groups={g: {topic: None} for g in groups.values()},
+                           status_window=STOP_WINDOW),
+    }
+    phases = []
+    for phase, offsets in enumerate(
+        [
+            {"healthy": 50, "stopped": 50, "slow": 10, "rewound": 40},
+            {"healthy": 100, "slow": 15, "rewound": 10},
+            {"healthy": 150, "slow": 20, "rewound": 20},
+        ]
+    ):
+        if phase:
+            time.sleep(PHASE_SECONDS)
+        produce_phase()
+        for name, offset in offsets.items():
+            # the stopped group never committed partition 3: it must show as uncommitted, not vanish
+            partitions = range(3) if name == "stopped" else range(PARTITIONS)
+            commit(bootstrap, groups[name], topic, {p: offset for p in partitions})
+        phases.append(time.time())
+        for check in checks.values():
+            assert check.run() == ""
+    reads = {name: independent_lag(bootstrap, group, topic, PARTITIONS) for name, group in groups.items()}
+    yield {"topic": topic, "groups": groups, "phases": phases, "reads": reads, "checks": checks, "bootstrap": bootstrap}
+    member.stop.set()
+    member.join(10)
+
+
+def run_once(check, aggregator):
+    aggregator.reset()
+    assert check.run() == ""
+    return aggregator
+
+
+@pytest.fixture
+def third_run(scenario, aggregator):
+    """The aggregator as filled by a fourth run of the window check, with nothing changed since the third."""
+    run_once(scenario["checks"]["window"], aggregator)
+    return aggregator
+
+
+def test_partition_lag_equals_the_brokers_own_figures(scenario, third_run):
+    topic, groups = scenario["topic"], scenario["groups"]
+    for name, group in groups.items():
+        if name == "empty":
+            continue
+        for partition, expected in scenario["reads"][name].items():
+            tags = {"consumer_group": group, "topic": topic, "partition": partition}
+            if expected is None:
+                assert last(third_run, "pettwin.kafka.partition.uncommitted", **tags) == 1
+                assert not values(third_run, "pettwin.kafka.consumer_lag", **tags)
+            else:
+                assert last(third_run, "pettwin.kafka.consumer_lag", **tags) == expected, (name, partition)
+                assert last(third_run, "pettwin.kafka.partition.uncommitted", **tags) == 0
+    for partition in range(PARTITIONS):
+        assert last(third_run, "pettwin.kafka.broker_offset", topic=topic, partition=partition) == 150
+    assert scenario["reads"]["slow"] == {p: 130 for p in range(PARTITIONS)}  # the scenario did what it meant to
+
+
+def test_rollups(scenario, third_run):
+    topic, groups = scenario["topic"], scenario["groups"]
+    stopped = {"consumer_group": groups["stopped"]}
+    assert last(third_run, "pettwin.kafka.consumer_group.lag", **stopped) == 300
+    assert last(third_run, "pettwin.kafka.consumer_group.lag.max", **stopped) == 100
+    assert last(third_run, "pettwin.kafka.consumer_group.partitions_behind", **stopped) == 3
+    assert last(third_run, "pettwin.kafka.consumer_group.uncommitted_partitions", **stopped) == 1
+    assert last(third_run, "pettwin.kafka.topic.lag", topic=topic, **stopped) == 300
+    healthy = {"consumer_group": groups["healthy"]}
+    assert last(third_run, "pettwin.kafka.consumer_group.lag", **healthy) == 0
+    assert last(third_run, "pettwin.kafka.consumer_group.partitions_behind", **healthy) == 0
+    empty = {"consumer_group": groups["empty"]}
+    assert last(third_run, "pettwin.kafka.consumer_group.lag", **empty) == 0
+    assert values(third_run, "pettwin.kafka.consumer_group.state", consumer_group_state="Empty", **empty) == [1]
+    assert last(third_run, "pettwin.kafka.consumer_group.members", **empty) == 0
+
+
+def test_group_state_members_and_assignment(scenario, third_run):
+    member = {"consumer_group": scenario["groups"]["member"]}
+    assert values(third_run, "pettwin.kafka.consumer_group.state", consumer_group_state="Stable", **member) == [1]
+    assert last(third_run, "pettwin.kafka.consumer_group.members", **member) == 1
+    assert last(third_run, "pettwin.kafka.consumer_group.assigned_partitions", **member) == PARTITIONS
+    assert last(third_run, "pettwin.kafka.consumer_group.lag", **member) == 150 * PARTITIONS
+
+
+def test_time_lag(scenario, third_run):
+    """The stopped group sits at offset 50, which the producers reached at the first phase."""
+    first_phase = scenario["phases"][0]
+    tags = {"consumer_group": scenario["groups"]["stopped"], "topic": scenario["topic"], "partition": 0}
+    seconds = last(third_run, "pettwin.kafka.consumer_lag_seconds", **tags)
+    expected = time.time() - first_phase
+    assert expected - 1.5 <= seconds <= expected + 0.5
+    healthy = {"consumer_group": scenario["groups"]["healthy"]}
+    assert last(third_run, "pettwin.kafka.consumer_group.lag_seconds", **healthy) == 0
+
+
+@pytest.mark.parametrize(
+    "name, check, status, service_status",
+    [
+        ("healthy", "window", "OK", 0),
+        ("stopped", "window", "STALL", 2),
+        ("slow", "window", "WARN", 1),
+        ("rewound", "window", "REWIND", 1),
+        ("member", "window", "STALL", 2),
+        ("stopped", "stop", "STOP", 2),
+        ("healthy", "stop", "OK", 0),
+    ],
+)
+def test_status(scenario, aggregator, name, check, status, service_status):
+    run_once(scenario["checks"][check], aggregator)
+    tags = {"consumer_group": scenario["groups"][name]}
+    assert values(aggregator, "pettwin.kafka.consumer_group.lag_status", lag_status=status, **tags), status
+    checks = service_checks(aggregator, "pettwin.kafka.consumer_group.status", **tags)
+    assert [sc.status for sc in checks] == [service_status]
+    if status != "OK":
+        assert status in checks[0].message and f"{scenario['topic']}[0]" in checks[0].message
+
+
+def test_rates(scenario, aggregator):
+    """Between the last two runs nothing moved; over a new phase the healthy group consumed what was produced."""
+    check = scenario["checks"]["stop"]
+    bootstrap, topic, group = scenario["bootstrap"], scenario["topic"], scenario["groups"]["healthy"]
+    run_once(check, aggregator)
+    started = time.time()
+    time.sleep(1.0)
+    for partition in range(PARTITIONS):
+        produce(bootstrap, topic, 100, partition=partition)
+    commit(bootstrap, group, topic, {p: 250 for p in range(PARTITIONS)})
+    run_once(check, aggregator)
+    elapsed = time.time() - started
+    tags = {"consumer_group": group, "topic": topic}
+    expected = 400 / elapsed
+    assert last(aggregator, "pettwin.kafka.topic.produce_rate", **tags) == pytest.approx(expected, rel=0.35)
+    assert last(aggregator, "pettwin.kafka.topic.consume_rate", **tags) == pytest.approx(expected, rel=0.35)
+
+
+def test_every_metric_is_in_the_contract(scenario, aggregator):
+    for _ in range(2):
+        scenario["checks"]["window"].run()
+    assert_contract(aggregator, "pettwin.kafka.", every_row=True)
+
+
+def test_state_survives_an_agent_restart(scenario, aggregator):
+    """A new check instance (same config) reads the history from the persistent cache: time lag on its first run."""
+    old = scenario["checks"]["stop"]
+    restarted = make_check(**old.instance)
+    run_once(restarted, aggregator)
+    tags = {"consumer_group": scenario["groups"]["stopped"], "topic": scenario["topic"], "partition": 0}
+    assert last(aggregator, "pettwin.kafka.consumer_lag_seconds", **tags) >= time.time() - scenario["phases"][0] - 1.5
