@@ -22,6 +22,7 @@ class GcpSession:
 
     def __init__(self, http, options: Mapping[str, object], *, retry: RetryPolicy = RetryPolicy(), log=None,
                  scopes=DEFAULT_SCOPES):
+        self.http = http
         self.endpoints = Endpoints.from_config(options)
         self.stats = ApiCallStats()
         self.credentials = GoogleCredentials(

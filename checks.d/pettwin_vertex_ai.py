@@ -1,0 +1,1 @@
+from pettwin_checks.vertex_ai.check import PettwinVertexAiCheck  # noqa: F401
