@@ -357,6 +357,7 @@ class KafkaBroker:
         self.version: str = version or os.environ.get("KAFKA_VERSION") or DEFAULT_VERSION
         self._process: subprocess.Popen | None = None
         self._log_file = None
+        self._log_start_offset = 0
         self._docker_container: str | None = None
         self._owns_workdir = False
         if self.external:
@@ -424,13 +425,17 @@ class KafkaBroker:
         try:
             self._wait_ready(READY_TIMEOUT_S)
         except BaseException:
-            self.stop()
+            self._terminate()  # not stop(): a port held by someone else must not hide why the start failed
             raise
         return self
 
     def stop(self) -> None:
         if self.external or self._process is None:
             return
+        self._terminate()
+        self._wait_ports_released()
+
+    def _terminate(self) -> None:
         process = self._process
         if process.poll() is None:
             if self._docker_container:
@@ -452,7 +457,6 @@ class KafkaBroker:
             self._log_file = None
         with _running_lock:
             _running_brokers.discard(self)
-        self._wait_ports_released()
 
     def close(self) -> None:
         self.stop()
@@ -592,6 +596,8 @@ class KafkaBroker:
         if major_version(self.version) >= 4:
             path = self._write_private("log4j2.properties", (
                 "status = warn\n"
+                # Kafka logs its own shutdown from a JVM shutdown hook; log4j2 must not close before that.
+                "shutdownHook = disable\n"
                 "appender.stdout.type = Console\n"
                 "appender.stdout.name = STDOUT\n"
                 "appender.stdout.layout.type = PatternLayout\n"
@@ -624,6 +630,7 @@ class KafkaBroker:
         self._log_file = open(self.log_path, "ab")
         self._log_file.write(f"\n===== pettwin-checks: starting Kafka {self.version} at {time.ctime()} =====\n".encode())
         self._log_file.flush()
+        self._log_start_offset = self._log_file.tell()
         return self._log_file
 
     def _start_java(self, java: str, lib_dir: str) -> None:
@@ -640,8 +647,8 @@ class KafkaBroker:
             if fmt.returncode != 0:
                 out.close()
                 self._log_file = None
-                raise RuntimeError(f"formatting Kafka storage failed (exit {fmt.returncode}); see {self.log_path}:\n"
-                                   + _tail(self.log_path))  # fmt: skip
+                raise RuntimeError(f"formatting Kafka storage failed (exit {fmt.returncode}); "
+                                   f"{self._startup_problems()}")  # fmt: skip
         self._process = subprocess.Popen(
             self._java_command(java, lib_dir, "kafka.Kafka", properties),
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
@@ -694,10 +701,10 @@ class KafkaBroker:
         while True:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"Kafka broker exited with code {self._process.returncode} while starting; "
-                                   f"last lines of {self.log_path}:\n{_tail(self.log_path)}")  # fmt: skip
+                                   f"{self._startup_problems()}")  # fmt: skip
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                detail = f"; see {self.log_path}:\n{_tail(self.log_path)}" if self.log_path else ""
+                detail = f"; {self._startup_problems()}" if self.log_path else ""
                 raise TimeoutError(f"Kafka broker at {self.bootstrap} not ready after {timeout:.0f}s{detail}")
             try:
                 if admin.list_topics(timeout=min(5.0, remaining)).brokers:
@@ -709,6 +716,18 @@ class KafkaBroker:
             for name in CLIENT_LISTENERS:
                 with socket.create_connection((LOOPBACK, self._state["ports"][name]), timeout=5):
                     pass
+
+    def _startup_problems(self, limit: int = 12) -> str:
+        """The errors this start logged (the root cause is usually a 'Caused by:' deep in a stack trace)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_start_offset)
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return f"see {self.log_path}"
+        problems = [line for line in lines if " ERROR " in line or " FATAL " in line or line.startswith("Caused by:")]
+        shown = "\n".join((problems or lines)[-limit:])
+        return f"from {self.log_path}:\n{shown}"
 
     def _wait_ports_released(self) -> None:
         deadline = time.monotonic() + PORT_RELEASE_TIMEOUT_S
@@ -752,14 +771,22 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("--version", help=f"Apache Kafka version (default: $KAFKA_VERSION or {DEFAULT_VERSION})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        return _fetch(args) if args.command == "fetch" else _run(args)
+    except (RuntimeError, TimeoutError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
-    if args.command == "fetch":
-        version = args.version or os.environ.get("KAFKA_VERSION") or DEFAULT_VERSION
-        started = time.monotonic()
-        lib_dir = resolve_jars(version)
-        print(json.dumps({"version": version, "lib": lib_dir, "seconds": round(time.monotonic() - started, 1)}))
-        return 0
 
+def _fetch(args: argparse.Namespace) -> int:
+    version = args.version or os.environ.get("KAFKA_VERSION") or DEFAULT_VERSION
+    started = time.monotonic()
+    lib_dir = resolve_jars(version)
+    print(json.dumps({"version": version, "lib": lib_dir, "seconds": round(time.monotonic() - started, 1)}))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
