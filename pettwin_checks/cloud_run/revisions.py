@@ -107,7 +107,7 @@ def verdict(health: ServiceHealth, failed_reason: str | None = None, failed_mess
         revision = health.latest_created or "the latest revision"
         message = f"Service {health.name}: revision {revision} is not ready ({reason})"
         if detail:
-            message += f": {detail.strip()}"
+            message += f": {detail.strip().rstrip('.')}"
         if health.rollout_failed:
             message += f". Rollout failed; traffic stays on {traffic_summary(health)}"
         return "critical", message
