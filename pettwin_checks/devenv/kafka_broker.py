@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
+from typing import Self
 
 DEFAULT_VERSION = "3.9.2"
 SCALA_VERSION = "2.13"
@@ -183,13 +184,21 @@ def resolve_jars(version: str) -> str:
         shutil.rmtree(staging, ignore_errors=True)
         mvn_log = os.path.join(version_dir, "mvn.log")
         cmd = [
-            mvn, "-B", "-q", "-f", pom_path, "dependency:copy-dependencies",
-            f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
-        ]  # fmt: skip
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            pom_path,
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+        ]
         log.info("resolving Apache Kafka %s jars with mvn into %s", version, lib_dir)
         with open(mvn_log, "wb") as out:
             try:
-                rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=version_dir, timeout=MVN_TIMEOUT_S)
+                rc = subprocess.run(
+                    cmd, check=False, stdout=out, stderr=subprocess.STDOUT, cwd=version_dir, timeout=MVN_TIMEOUT_S
+                )
             except subprocess.TimeoutExpired:
                 raise RuntimeError(f"mvn did not resolve Apache Kafka {version} in {MVN_TIMEOUT_S:.0f}s; see {mvn_log}")
         if rc.returncode != 0:
@@ -228,7 +237,7 @@ def _docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+        return subprocess.run(["docker", "info"], check=False, capture_output=True, timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -243,21 +252,32 @@ def _write_tls_material(tls_dir: str) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=3650)
 
     def new_key():
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     def name(common_name):
-        return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pettwin-checks devenv"),
-                          x509.NameAttribute(NameOID.COMMON_NAME, common_name)])  # fmt: skip
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pettwin-checks devenv"),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
 
     def key_usage(*, cert_sign):
         return x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=not cert_sign, data_encipherment=False,
-            key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign, encipher_only=False, decipher_only=False,
-        )  # fmt: skip
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=not cert_sign,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=cert_sign,
+            crl_sign=cert_sign,
+            encipher_only=False,
+            decipher_only=False,
+        )
 
     ca_key = new_key()
     ca_cert = (
@@ -294,9 +314,10 @@ def _write_tls_material(tls_dir: str) -> None:
         return key, builder.sign(ca_key, hashes.SHA256())
 
     server_key, server_cert = leaf(
-        "localhost", ExtendedKeyUsageOID.SERVER_AUTH,
+        "localhost",
+        ExtendedKeyUsageOID.SERVER_AUTH,
         [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))],
-    )  # fmt: skip
+    )
     client_key, client_cert = leaf("pettwin-checks-client", ExtendedKeyUsageOID.CLIENT_AUTH, [])
 
     def pem_cert(cert):
@@ -340,8 +361,9 @@ if sys.platform.startswith("linux"):
     _PR_SET_PDEATHSIG = 1
 
     def _terminate_with_parent() -> None:
-        """Runs in the child before exec: the kernel sends SIGTERM to the broker if the Python process dies,
-        even by SIGKILL, when atexit handlers never run."""
+        """Runs in the child before exec: the kernel sends SIGTERM to the broker when its parent dies, even by
+        SIGKILL, when atexit handlers never run. 'Parent' is the thread that started it, so start brokers from a
+        thread that lives as long as they should (the main thread, in pytest and the CLI)."""
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 else:
@@ -402,13 +424,14 @@ class KafkaBroker:
     def running(self) -> bool:
         return self.external or (self._process is not None and self._process.poll() is None)
 
-    def start(self) -> KafkaBroker:
+    def start(self) -> Self:
         if self.external:
             self._wait_ready(READY_TIMEOUT_S)
             return self
         if self.running:
             return self
-        self._process = None  # it died on its own: start afresh on the same ports and data
+        if self._process is not None:
+            self._terminate()  # it died on its own: release what it held, then start afresh on the same ports and data
         java = _java_executable()
         if java is not None and (shutil.which("mvn") is not None or _jar_dir_is_complete(self._version_dir())):
             self._start_java(java, resolve_jars(self.version))
@@ -439,8 +462,12 @@ class KafkaBroker:
         process = self._process
         if process.poll() is None:
             if self._docker_container:
-                subprocess.run(["docker", "stop", "-t", str(int(STOP_TIMEOUT_S)), self._docker_container],
-                               capture_output=True, timeout=STOP_TIMEOUT_S + 30)  # fmt: skip
+                subprocess.run(
+                    ["docker", "stop", "-t", str(int(STOP_TIMEOUT_S)), self._docker_container],
+                    check=False,
+                    capture_output=True,
+                    timeout=STOP_TIMEOUT_S + 30,
+                )
             else:
                 # The JVM leads its own process group; SIGTERM runs Kafka's shutdown hook (controlled shutdown).
                 _signal_group(process.pid, signal.SIGTERM)
@@ -448,6 +475,10 @@ class KafkaBroker:
                 process.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 log.warning("Kafka broker pid %d ignored SIGTERM for %.0fs; killing it", process.pid, STOP_TIMEOUT_S)
+                if self._docker_container:
+                    subprocess.run(
+                        ["docker", "kill", self._docker_container], check=False, capture_output=True, timeout=60
+                    )
                 _signal_group(process.pid, signal.SIGKILL)
                 process.wait()
         self._process = None
@@ -463,7 +494,7 @@ class KafkaBroker:
         if self._owns_workdir and self.workdir and os.path.isdir(self.workdir):
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> KafkaBroker:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -529,7 +560,9 @@ class KafkaBroker:
             for name in CLIENT_LISTENERS + INTERNAL_LISTENERS
         )
         advertised = ",".join(f"{name}://{LOOPBACK}:{ports[name]}" for name in CLIENT_LISTENERS + ("BROKER",))
-        plain_jaas = f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{plain_name}="{plain_password}";'
+        plain_jaas = (
+            f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{plain_name}="{plain_password}";'
+        )
         lines = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -544,8 +577,7 @@ class KafkaBroker:
             "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
             "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
             "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain_jaas,
-            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config":
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
             "listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN",
             "listener.name.sasl_ssl.plain.sasl.jaas.config": plain_jaas,
             # TLS from PEM files; the SSL listener insists on a client certificate (mutual TLS), SASL_SSL does not.
@@ -569,7 +601,7 @@ class KafkaBroker:
             "num.network.threads": "2",
             "num.io.threads": "2",
             "num.recovery.threads.per.data.dir": "1",
-        }  # fmt: skip
+        }
         if major_version(self.version) >= 4:
             lines["share.coordinator.state.topic.replication.factor"] = "1"
             lines["share.coordinator.state.topic.min.isr"] = "1"
@@ -594,41 +626,53 @@ class KafkaBroker:
         # Broker logs go to stdout, which is appended to log_path (so JVM crashes land there too).
         pattern = "[%d] %p %m (%c)%n"
         if major_version(self.version) >= 4:
-            path = self._write_private("log4j2.properties", (
-                "status = warn\n"
-                # Kafka logs its own shutdown from a JVM shutdown hook; log4j2 must not close before that.
-                "shutdownHook = disable\n"
-                "appender.stdout.type = Console\n"
-                "appender.stdout.name = STDOUT\n"
-                "appender.stdout.layout.type = PatternLayout\n"
-                f"appender.stdout.layout.pattern = {pattern}\n"
-                "rootLogger.level = info\n"
-                "rootLogger.appenderRef.stdout.ref = STDOUT\n"
-            ))  # fmt: skip
+            path = self._write_private(
+                "log4j2.properties",
+                (
+                    "status = warn\n"
+                    # Kafka logs its own shutdown from a JVM shutdown hook; log4j2 must not close before that.
+                    "shutdownHook = disable\n"
+                    "appender.stdout.type = Console\n"
+                    "appender.stdout.name = STDOUT\n"
+                    "appender.stdout.layout.type = PatternLayout\n"
+                    f"appender.stdout.layout.pattern = {pattern}\n"
+                    "rootLogger.level = info\n"
+                    "rootLogger.appenderRef.stdout.ref = STDOUT\n"
+                ),
+            )
             return [f"-Dlog4j2.configurationFile={path}"]
-        path = self._write_private("log4j.properties", (
-            "log4j.rootLogger=INFO, stdout\n"
-            "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
-            "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
-            f"log4j.appender.stdout.layout.ConversionPattern={pattern}\n"
-        ))  # fmt: skip
+        path = self._write_private(
+            "log4j.properties",
+            (
+                "log4j.rootLogger=INFO, stdout\n"
+                "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
+                "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
+                f"log4j.appender.stdout.layout.ConversionPattern={pattern}\n"
+            ),
+        )
         return [f"-Dlog4j.configuration=file:{path}"]
 
     def _java_command(self, java: str, lib_dir: str, main_class: str, *args: str) -> list[str]:
         return [
             java,
-            "-Xms128m", "-Xmx768m",
+            "-Xms128m",
+            "-Xmx768m",
             # A test broker on a small shared machine: fewer JIT and GC threads start it faster.
-            "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
             "-Djava.awt.headless=true",
             *self._logging_jvm_options(),
-            "-cp", os.path.join(lib_dir, "*"),
-            main_class, *args,
-        ]  # fmt: skip
+            "-cp",
+            os.path.join(lib_dir, "*"),
+            main_class,
+            *args,
+        ]
 
     def _open_log(self):
-        self._log_file = open(self.log_path, "ab")
-        self._log_file.write(f"\n===== pettwin-checks: starting Kafka {self.version} at {time.ctime()} =====\n".encode())
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115  (the broker writes to it until stop())
+        self._log_file.write(
+            f"\n===== pettwin-checks: starting Kafka {self.version} at {time.ctime()} =====\n".encode()
+        )
         self._log_file.flush()
         self._log_start_offset = self._log_file.tell()
         return self._log_file
@@ -639,21 +683,40 @@ class KafkaBroker:
         out = self._open_log()
         if not os.path.isfile(os.path.join(self.workdir, "data", "meta.properties")):
             fmt = subprocess.run(
-                self._java_command(java, lib_dir, "kafka.tools.StorageTool", "format",
-                                   "-t", self._state["cluster_id"], "-c", properties,
-                                   "--add-scram", self._scram_argument()),
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir, timeout=180,
-            )  # fmt: skip
+                self._java_command(
+                    java,
+                    lib_dir,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    self._state["cluster_id"],
+                    "-c",
+                    properties,
+                    "--add-scram",
+                    self._scram_argument(),
+                ),
+                check=False,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                timeout=180,
+            )
             if fmt.returncode != 0:
                 out.close()
                 self._log_file = None
-                raise RuntimeError(f"formatting Kafka storage failed (exit {fmt.returncode}); "
-                                   f"{self._startup_problems()}")  # fmt: skip
+                raise RuntimeError(
+                    f"formatting Kafka storage failed (exit {fmt.returncode}); {self._startup_problems()}"
+                )
         self._process = subprocess.Popen(
             self._java_command(java, lib_dir, "kafka.Kafka", properties),
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
-            start_new_session=True, preexec_fn=_terminate_with_parent,
-        )  # fmt: skip
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent,  # noqa: PLW1509  (only prctl, async-signal-safe)
+        )
 
     def _start_docker(self) -> None:
         self._ensure_tls_material()
@@ -668,18 +731,37 @@ class KafkaBroker:
             f"-c {properties} --add-scram '{self._scram_argument()}' && "
             f"exec /opt/kafka/bin/kafka-server-start.sh {properties}"
         )
-        publish = [arg for name in CLIENT_LISTENERS
-                   for arg in ("-p", f"{LOOPBACK}:{self._state['ports'][name]}:{self._state['ports'][name]}")]
+        publish = [
+            arg
+            for name in CLIENT_LISTENERS
+            for arg in ("-p", f"{LOOPBACK}:{self._state['ports'][name]}:{self._state['ports'][name]}")
+        ]
         cmd = [
-            "docker", "run", "--rm", "--name", self._docker_container,
-            "--user", f"{os.getuid()}:{os.getgid()}", "-e", f"LOG_DIR={DOCKER_MOUNT}/logs",
-            "-v", f"{self.workdir}:{DOCKER_MOUNT}", *publish,
-            f"apache/kafka:{self.version}", "sh", "-c", script,
-        ]  # fmt: skip
+            "docker",
+            "run",
+            "--rm",
+            "--name",
+            self._docker_container,
+            "--user",
+            f"{os.getuid()}:{os.getgid()}",
+            "-e",
+            f"LOG_DIR={DOCKER_MOUNT}/logs",
+            "-v",
+            f"{self.workdir}:{DOCKER_MOUNT}",
+            *publish,
+            f"apache/kafka:{self.version}",
+            "sh",
+            "-c",
+            script,
+        ]
         self._process = subprocess.Popen(
-            cmd, stdout=self._open_log(), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_terminate_with_parent,
-        )  # fmt: skip
+            cmd,
+            stdout=self._open_log(),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent,  # noqa: PLW1509  (only prctl, async-signal-safe)
+        )
 
     def _wait_ready(self, timeout: float) -> None:
         """Until the broker answers a metadata request on PLAINTEXT listing itself (so it is unfenced), and the
@@ -690,18 +772,22 @@ class KafkaBroker:
         quiet = logging.getLogger(f"{__name__}.readiness")
         quiet.addHandler(logging.NullHandler())
         quiet.propagate = False
-        admin = AdminClient({
-            "bootstrap.servers": self.bootstrap,
-            "reconnect.backoff.max.ms": 500,
-            "socket.connection.setup.timeout.ms": 3000,
-            "logger": quiet,
-            "error_cb": lambda err: None,
-        })  # fmt: skip
+        admin = AdminClient(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "reconnect.backoff.max.ms": 500,
+                "socket.connection.setup.timeout.ms": 3000,
+                "logger": quiet,
+                "error_cb": lambda err: None,
+            }
+        )
         deadline = time.monotonic() + timeout
         while True:
             if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"Kafka broker exited with code {self._process.returncode} while starting; "
-                                   f"{self._startup_problems()}")  # fmt: skip
+                raise RuntimeError(
+                    f"Kafka broker exited with code {self._process.returncode} while starting; "
+                    f"{self._startup_problems()}"
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 detail = f"; {self._startup_problems()}" if self.log_path else ""
@@ -734,7 +820,9 @@ class KafkaBroker:
         for port in self._state["ports"].values():
             while not _port_is_free(port):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"port {port} still in use {PORT_RELEASE_TIMEOUT_S:.0f}s after the broker stopped")
+                    raise RuntimeError(
+                        f"port {port} still in use {PORT_RELEASE_TIMEOUT_S:.0f}s after the broker stopped"
+                    )
                 time.sleep(0.1)
 
 
@@ -762,10 +850,16 @@ atexit.register(_stop_running_brokers)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pettwin_checks.devenv.kafka_broker", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pettwin_checks.devenv.kafka_broker", description=__doc__.split("\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="start a broker, print its endpoints as one JSON line, serve until SIGINT/SIGTERM")
-    run.add_argument("--workdir", help="keep state, data and logs here (default: a temporary directory, removed at exit)")
+    run = commands.add_parser(
+        "run", help="start a broker, print its endpoints as one JSON line, serve until SIGINT/SIGTERM"
+    )
+    run.add_argument(
+        "--workdir", help="keep state, data and logs here (default: a temporary directory, removed at exit)"
+    )
     run.add_argument("--version", help=f"Apache Kafka version (default: $KAFKA_VERSION or {DEFAULT_VERSION})")
     fetch = commands.add_parser("fetch", help="only resolve the broker's jars into the cache")
     fetch.add_argument("--version", help=f"Apache Kafka version (default: $KAFKA_VERSION or {DEFAULT_VERSION})")

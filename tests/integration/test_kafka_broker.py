@@ -41,8 +41,15 @@ def _produce(conf: dict, topic: str, values: list[bytes]) -> None:
 
 
 def _consume(conf: dict, topic: str, count: int) -> list[bytes]:
-    consumer = Consumer({**conf, "logger": _quiet, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            **conf,
+            "logger": _quiet,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     values: list[bytes] = []
     try:
         consumer.subscribe([topic])
@@ -81,14 +88,24 @@ def _connects(conf: dict) -> bool:
 
 
 def _sasl(bootstrap: str, protocol: str, mechanism: str, user: tuple[str, str]) -> dict:
-    return {"bootstrap.servers": bootstrap, "security.protocol": protocol, "sasl.mechanism": mechanism,
-            "sasl.username": user[0], "sasl.password": user[1]}  # fmt: skip
+    return {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": protocol,
+        "sasl.mechanism": mechanism,
+        "sasl.username": user[0],
+        "sasl.password": user[1],
+    }
 
 
 def _mtls(broker) -> dict:
-    return {"bootstrap.servers": broker.ssl_bootstrap, "security.protocol": "SSL", "ssl.ca.location": broker.ca_cert,
-            "ssl.certificate.location": broker.client_cert, "ssl.key.location": broker.client_key,
-            "ssl.endpoint.identification.algorithm": "https"}  # fmt: skip
+    return {
+        "bootstrap.servers": broker.ssl_bootstrap,
+        "security.protocol": "SSL",
+        "ssl.ca.location": broker.ca_cert,
+        "ssl.certificate.location": broker.client_cert,
+        "ssl.key.location": broker.client_key,
+        "ssl.endpoint.identification.algorithm": "https",
+    }
 
 
 def test_plaintext_roundtrip(kafka_broker, kafka_admin):
@@ -110,8 +127,11 @@ def test_ssl_mutual_tls_roundtrip_verifying_the_ca(local_broker, kafka_admin):
 
 
 def test_sasl_ssl_plain_roundtrip(local_broker, kafka_admin):
-    conf = {**_sasl(local_broker.sasl_ssl_bootstrap, "SASL_SSL", "PLAIN", local_broker.plain_user),
-            "ssl.ca.location": local_broker.ca_cert, "ssl.endpoint.identification.algorithm": "https"}  # fmt: skip
+    conf = {
+        **_sasl(local_broker.sasl_ssl_bootstrap, "SASL_SSL", "PLAIN", local_broker.plain_user),
+        "ssl.ca.location": local_broker.ca_cert,
+        "ssl.endpoint.identification.algorithm": "https",
+    }
     _roundtrip(kafka_admin, conf, "sasl-ssl")
 
 
