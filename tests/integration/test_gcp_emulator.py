@@ -230,8 +230,8 @@ def test_raw_points_are_wall_clock_minutes_newest_first(gcp_env):
     (f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "429"',
      ["gemini-2.5-flash", "gemini-2.5-pro"]),
     (f'metric.type="{FLASH_INVOCATIONS}" metric.label.response_code="500"', ["gemini-2.5-pro"]),
-    (f'metric.type = starts_with("aiplatform.googleapis.com/publisher/online_serving/model_invocation_c") '
-     f'AND resource.label."model_user_id" = one_of("gemini-2.5-pro", "gemini-9")', ["gemini-2.5-pro"] * 3),
+    ('metric.type = starts_with("aiplatform.googleapis.com/publisher/online_serving/model_invocation_c") '
+     'AND resource.label."model_user_id" = one_of("gemini-2.5-pro", "gemini-9")', ["gemini-2.5-pro"] * 3),
     (f'metric.type = "{FLASH_INVOCATIONS}" AND NOT metric.labels.response_code = "200" '
      f'AND resource.type = "aiplatform.googleapis.com/PublisherModel" AND resource.labels.location = "us-central1" '
      f'AND metric.labels.response_code != "500"', ["gemini-2.5-flash", "gemini-2.5-pro"]),
@@ -498,7 +498,8 @@ series:
               "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end)}
     raw = time_series(gcp_env, window).json()["timeSeries"][0]
     totals = [int(p["value"]["int64Value"]) for p in raw["points"]]
-    assert [a - b for a, b in zip(totals, totals[1:])] == [[10, 20][(int(end // 60) - 1 - i) % 2] for i in range(3)]
+    increments = [a - b for a, b in zip(totals, totals[1:], strict=False)]
+    assert increments == [[10, 20][(int(end // 60) - 1 - i) % 2] for i in range(3)]
     assert len({p["interval"]["startTime"] for p in raw["points"]}) == 1  # one reset-free run
     delta = time_series(gcp_env, {**window, "aggregation.alignmentPeriod": "240s",
                                   "aggregation.perSeriesAligner": "ALIGN_DELTA"}).json()["timeSeries"][0]
@@ -551,9 +552,16 @@ def test_injected_latency_delays_and_client_deadline_fires(gcp_env):
     began = time.monotonic()
     assert requests.get(url, headers=auth(gcp_env), timeout=5).status_code == 200
     assert time.monotonic() - began >= 0.6
-    gcp_env.inject_fault("/services$", latency=2.0, count=1)
+    gcp_env.reset_requests()
+    gcp_env.inject_fault("/services$", latency=30.0, count=1)
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.get(url, headers=auth(gcp_env), timeout=0.3)
+    # Clearing faults ends the delay in progress; the held request is then answered and logged.
+    began = time.monotonic()
+    gcp_env.clear_faults()
+    assert gcp_env.wait_idle(timeout=5) and time.monotonic() - began < 5
+    assert [(r["path"], r["faulted"]) for r in gcp_env.requests()] == [(
+        "/v2/projects/pettwin-demo/locations/us-central1/services", True)]
 
 
 def test_control_plane_over_http(gcp_env):
@@ -575,6 +583,32 @@ def test_control_plane_over_http(gcp_env):
     loaded = requests.post(f"{control}/scenario", json={"name": "cloud_run_failed_rollout"}, timeout=5)
     assert loaded.json()["scenario"] == "cloud_run_failed_rollout"
     assert requests.post(f"{control}/scenario", json={"name": "no-such"}, timeout=5).status_code == 400
+
+
+def test_fault_body_override_serves_odd_responses(gcp_env):
+    gcp_env.inject_fault("/timeSeries$", body='{"timeSeries": [{"metric": {}', count=1)
+    gcp_env.inject_fault("/timeSeries$", status=200, body='{"timeSeries": [{"points": "not-a-list"}]}', count=1)
+    _, end = closed_window(1)
+    params = {"filter": f'metric.type = "{FLASH_INVOCATIONS}"', "interval.endTime": rfc3339(end)}
+    truncated = time_series(gcp_env, params)
+    assert truncated.status_code == 200
+    with pytest.raises(ValueError):
+        truncated.json()
+    assert time_series(gcp_env, params).json() == {"timeSeries": [{"points": "not-a-list"}]}
+    assert "timeSeries" in time_series(gcp_env, params).json()
+
+
+def test_keep_alive_connection_survives_early_errors(gcp_env):
+    """Answers sent before a handler needs the body (401, faults) must not desync a reused connection."""
+    url = (f"{gcp_env.url}/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models/"
+           f"gemini-2.5-flash:countTokens")
+    body = {"contents": [{"parts": [{"text": "x" * 5000}]}]}
+    with requests.Session() as session:
+        assert session.post(url, json=body, timeout=5).status_code == 401
+        gcp_env.inject_fault(":countTokens$", status=503, count=1)
+        assert session.post(url, json=body, headers=auth(gcp_env), timeout=5).status_code == 503
+        answer = session.post(url, json=body, headers=auth(gcp_env), timeout=5)
+        assert answer.status_code == 200 and answer.json()["totalTokens"] == 1250
 
 
 # ---------------------------------------------------------------- Cloud Run Admin API v2
@@ -628,7 +662,8 @@ def test_failed_rollout_scenario(gcp_env):
     start, end = closed_window(3)
     probes = time_series(gcp_env, {
         "filter": 'metric.type = "run.googleapis.com/container/completed_probe_count" '
-                  'AND resource.labels.revision_name = "pettwin-backend-00003-ghi" AND metric.labels.is_healthy = false',
+                  'AND resource.labels.revision_name = "pettwin-backend-00003-ghi" '
+                  'AND metric.labels.is_healthy = false',
         "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end)})
     assert len(probes.json()["timeSeries"]) == 1
 

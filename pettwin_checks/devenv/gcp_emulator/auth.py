@@ -1,4 +1,4 @@
-"""OAuth side of the emulator: service-account keys it issues, the JWT-bearer grant, and the access tokens it accepts."""
+"""OAuth side of the emulator: the service-account keys it issues, the JWT-bearer grant, the tokens it accepts."""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def merge(distributions: list[Distribution]) -> Distribution:
     options = distributions[0].options
     if any(d.options != options for d in distributions):
         raise ValueError("cannot merge distributions with different bucket options")
-    counts = tuple(sum(col) for col in zip(*(d.counts for d in distributions)))
+    counts = tuple(sum(col) for col in zip(*(d.counts for d in distributions), strict=True))
     total = sum(counts)
     if total == 0:
         return Distribution(options, counts, 0.0, 0.0)

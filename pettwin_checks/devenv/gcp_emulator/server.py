@@ -70,7 +70,10 @@ class GcpEmulator:
         self.port = port
         self.require_auth = require_auth
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0
+        # Set to end injected delays early; replaced by a fresh event each time it fires.
+        self._cut_delays = threading.Event()
         self._faults: list[Fault] = []
         self._requests: list[dict] = []
         self._server: _Server | None = None
@@ -84,7 +87,6 @@ class GcpEmulator:
     def start(self) -> "GcpEmulator":
         if self._server is not None:
             return self
-        self._stopping.clear()
         self._server = _Server((self.host, self.port), _Handler)
         self._server.emulator = self
         self.port = self._server.server_address[1]
@@ -95,7 +97,7 @@ class GcpEmulator:
     def stop(self) -> None:
         if self._server is None:
             return
-        self._stopping.set()  # cuts injected latencies short
+        self._end_delays()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -167,8 +169,20 @@ class GcpEmulator:
             self._faults.append(fault)
 
     def clear_faults(self) -> None:
+        """Remove every fault; requests still waiting out an injected latency are answered at once."""
         with self._lock:
             self._faults.clear()
+        self._end_delays()
+
+    def _end_delays(self) -> None:
+        with self._lock:
+            fired, self._cut_delays = self._cut_delays, threading.Event()
+        fired.set()
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is being handled (so a test's log is complete); False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def faults(self) -> list[dict]:
         with self._lock:
@@ -199,6 +213,15 @@ class GcpEmulator:
             self._requests.clear()
 
     # ---------------------------------------------------------------- request plumbing (used by the handler)
+
+    def _begin_request(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def _end_request(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -275,15 +298,16 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- responses
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self._status = status
+        # Logged before the client can see the answer, so a test reading the log right after sees this request.
+        self._log_request()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self._status = status
+        self.wfile.write(body)
 
     def _send_json(self, status: int, payload, headers: dict | None = None) -> None:
         self._send(status, json.dumps(payload, indent=2).encode(), "application/json; charset=UTF-8", headers)
@@ -291,12 +315,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(self, error: ApiError) -> None:
         self._send_json(error.code, error.body(), error.headers)
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
     def _json_body(self) -> dict:
-        raw = self._body()
+        raw = self._request_body
         if not raw:
             return {}
         try:
@@ -313,24 +333,36 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path, query = unquote(split.path), split.query
         self._status = 500
+        self._log_entry = None if path.startswith("/_emulator/") else (method, path, query)
+        self._fault = None
+        # Read the whole body up front: an answer sent before reading it would desync a keep-alive connection.
+        length = int(self.headers.get("Content-Length") or 0)
+        self._request_body = self.rfile.read(length) if length > 0 else b""
         if path.startswith("/_emulator/"):
             self._control(method, path)
             return
         emulator = self.emulator
-        fault = emulator._take_fault(method, path)
+        emulator._begin_request()
+        fault = self._fault = emulator._take_fault(method, path)
         try:
             if fault is not None:
                 if fault.latency:
-                    emulator._stopping.wait(fault.latency)
+                    emulator._cut_delays.wait(fault.latency)
                 if fault.status is not None or fault.body is not None:
-                    self._body()  # drain the request so the connection stays usable
                     self._send_fault(fault, path)
                     return
             self._route(method, path, query)
         except (BrokenPipeError, ConnectionResetError):
-            self._status = 499
+            pass  # the client gave up (its deadline); the request is logged already
         finally:
-            emulator._record(method, path, query, self._status, fault is not None)
+            self._log_request()
+            emulator._end_request()
+
+    def _log_request(self) -> None:
+        if self._log_entry is not None:
+            method, path, query = self._log_entry
+            self._log_entry = None
+            self.emulator._record(method, path, query, self._status, self._fault is not None)
 
     def _send_fault(self, fault: Fault, path: str) -> None:
         status = fault.status or 200
@@ -434,7 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method != "POST":
             self._send_json(405, {"error": "invalid_request", "error_description": "POST required"})
             return
-        raw = self._body().decode("utf-8", "replace")
+        raw = self._request_body.decode("utf-8", "replace")
         form = {k: v[-1] for k, v in parse_qs(raw).items()}
         try:
             answer = self.emulator.tokens.exchange_assertion(form, self.emulator.token_uri)
