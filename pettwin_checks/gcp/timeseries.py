@@ -222,7 +222,8 @@ def parse_page(body) -> tuple[list[TimeSeries], str, list[str]]:
     if not isinstance(token, str):
         raise MalformedPage("nextPageToken is not a string")
     problems: list[str] = []
-    for failure in body.get("executionErrors") or []:
+    execution_errors = body.get("executionErrors") or []
+    for failure in execution_errors if isinstance(execution_errors, list) else [execution_errors]:
         if isinstance(failure, dict):
             problems.append(f"execution error: {str(failure.get('message', ''))[:120]}")
     series = [s for i, raw in enumerate(raw_series) if (s := parse_series(raw, i, problems)) is not None]
