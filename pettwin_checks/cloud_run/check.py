@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import replace
 
 import psutil
 from datadog_checks.base import AgentCheck
@@ -21,7 +22,7 @@ from . import cgroup
 from .client import CloudRunClient
 from .config_models import ConfigMixin, defaults
 from .identity import Identity, identity_tags, resolve
-from .probes import ProbeSpec, ProbeState, judge, parse_status_ranges, run_probe
+from .probes import ProbeResult, ProbeSpec, ProbeState, judge, parse_status_ranges, run_probe
 from .queries import FAMILIES, Family, submissions
 from .restarts import Baseline, app_started_at, detect_restart
 from .revisions import parse_service, revision_failure, verdict
@@ -57,13 +58,16 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
 
     def check(self, _):
         deadline = Deadline(self.config.run_budget)
+        # Probes first: a slow metadata server or API must not eat into the app's probe timeouts.
+        probe_results = [(spec, run_probe(replace(spec, timeout=deadline.timeout(spec.timeout))))
+                         for spec in self._probe_specs]
         identity = self._resolve_identity(deadline)
         base_tags = [*identity_tags(identity, self.config.tag_instance_id), *self.config.tags]
         now = time.time()
         started = self._app_started_at()
         sample = self._read_resources() if self.config.collect_container_resources else None
         self._check_restarts(sample, started, now, base_tags)
-        self._check_probes(started, now, base_tags)
+        self._submit_probes(probe_results, started, now, base_tags)
         if sample is not None:
             self._submit_resources(sample, base_tags)
         if self.config.collect_revision_health or self.config.collect_cloud_run_metrics:
@@ -95,11 +99,11 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
 
     # ------------------------------------------------------------------------------------------------- probes
 
-    def _check_probes(self, app_started: float | None, now: float, base_tags: list[str]) -> None:
+    def _submit_probes(self, results: list[tuple[ProbeSpec, ProbeResult]], app_started: float | None, now: float,
+                       base_tags: list[str]) -> None:
         # The startup grace period counts from the app's start when it is visible, else from the first run.
         since_start = now - (app_started or self._first_run_at)
-        for spec in self._probe_specs:
-            result = run_probe(spec)
+        for spec, result in results:
             verdict = judge(spec, result, self._probe_states[spec.name], since_start)
             tags = [*base_tags, f"probe:{spec.name}", f"probe_type:{spec.kind}"]
             self.gauge("app.probe.latency", result.latency * 1000.0, tags=tags)

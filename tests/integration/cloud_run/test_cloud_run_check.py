@@ -345,6 +345,19 @@ def test_unreadable_cgroup_file_warns_once_and_falls_back_to_psutil(aggregator, 
     aggregator.assert_metric(NS + "container.memory.oom_kills", 2)
 
 
+def test_no_cgroup_filesystem_warns_once_and_uses_psutil(aggregator, datadog_agent, tmp_path):
+    check = make_check({"probes": [], "cgroup_root": str(tmp_path), "collect_revision_health": False,
+                        "collect_cloud_run_metrics": False})
+    check.run()
+    check.run()
+    assert [w for w in check.warnings if "No cgroup filesystem" in w] == [
+        f"No cgroup filesystem under {tmp_path}: container resources come from psutil (the whole machine)"]
+    aggregator.assert_metric(NS + "container.memory.usage", count=2)
+    aggregator.assert_metric(NS + "container.pids.current", count=2)
+    assert not aggregator.metrics(NS + "container.cpu.throttled_periods")
+    assert_contract(aggregator, NS)
+
+
 def test_live_cgroup_of_this_machine(aggregator, datadog_agent):
     check = make_check({"probes": [], "collect_revision_health": False, "collect_cloud_run_metrics": False})
     check.run()
@@ -410,6 +423,8 @@ def test_restart_detected_across_an_agent_restart(aggregator, datadog_agent, app
     ({"probes": [{"name": "x", "tcp_socket": {"port": 70000}}]}, "port"),
     ({"memory_warning_threshold": 90, "memory_critical_threshold": 85}, "memory_warning_threshold"),
     ({"app_process": "("}, "app_process"),
+    ({"run_budget": 2, "probes": [{"name": "a", "tcp_socket": {}, "timeout_seconds": 1.5},
+                                  {"name": "b", "tcp_socket": {}, "timeout_seconds": 1}]}, "run_budget"),
 ])
 def test_bad_config_fails_at_init_naming_the_field(instance, field):
     with pytest.raises(ConfigurationError, match=field):
