@@ -79,6 +79,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         try:
             snapshot, deleted_topics = self.client.snapshot(self.selection)
         except BrokerUnavailable as e:
+            # A fresh client next run: librdkafka can keep a dead coordinator connection long after the broker is back.
+            self.client.close()
             self.log.error("Kafka unreachable: %s", e)
             self.service_check("can_connect", self.CRITICAL, tags=base_tags, message=str(e))
             return
@@ -118,6 +120,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         for group in snapshot.groups:
             group_tags = [*base_tags, f"consumer_group:{group.group_id}"]
             if group.error:
+                self.client.close()
                 self.warning("Group %s: %s", group.group_id, group.error)
                 self._submit_group_status(group_tags, LagStatus.ERR, f"ERR: {group.error}")
                 continue
