@@ -7,7 +7,6 @@ psutil (`fill_from_psutil`).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -275,7 +274,3 @@ def fill_from_psutil(sample: Sample | None) -> Sample:
 
 def host_memory_bytes() -> int:
     return psutil.virtual_memory().total
-
-
-def host_cpu_count() -> int:
-    return os.cpu_count() or 1

@@ -237,7 +237,8 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 found[health.name] = health
         for service in services:
             if service not in found:
-                self.service_check("revision.ready", AgentCheck.UNKNOWN, tags=[*location_tags, f"service_name:{service}"],
+                self.service_check("revision.ready", AgentCheck.UNKNOWN,
+                                   tags=[*location_tags, f"service_name:{service}"],
                                    message=f"Service {service} not found in {project}/{location}")
         for name, health in sorted(found.items()):
             service_tags = [*tags, f"location:{health.location or location}", f"service_name:{name}"]

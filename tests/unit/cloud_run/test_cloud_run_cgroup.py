@@ -134,7 +134,8 @@ def test_cpu_max(text, cores):
     assert cgroup.parse_v2_cpu_max(text) == cores
 
 
-@pytest.mark.parametrize(("text", "limit"), [("max\n", None), ("9223372036854771712", None), ("536870912\n", 512 * MiB)])
+@pytest.mark.parametrize(("text", "limit"),
+                         [("max\n", None), ("9223372036854771712", None), ("536870912\n", 512 * MiB)])
 def test_limit(text, limit):
     assert cgroup.parse_limit(text) == limit
 

@@ -38,7 +38,8 @@ def test_healthy_service():
 
 
 def test_failed_rollout_names_reason_and_traffic():
-    health = parse_service(service("CONDITION_FAILED", reason="REVISION_FAILED", message="Revision 'api-00003' is not ready."))
+    health = parse_service(service("CONDITION_FAILED", reason="REVISION_FAILED",
+                                   message="Revision 'api-00003' is not ready."))
     assert health.rollout_failed
     assert verdict(health, "CONTAINER_MISSING", "Image not found.") == (
         "critical", "Service api: revision api-00003 is not ready (CONTAINER_MISSING): Image not found. Rollout "
@@ -88,7 +89,8 @@ TAGS = ("service_name:api", "revision_name:api-00002", "location:europe-west1")
 def test_counts_only_points_inside_the_window():
     answer = [series({"response_code_class": "2xx"}, [Point(0, 60, 5), Point(60, 120, 7), Point(120, 180, 11)])]
     (only,) = submissions(family("request_count"), answer, 60, 180)
-    assert (only.kind, only.name, only.value, only.tags) == ("count", "request.count", 18, (*TAGS, "response_code_class:2xx"))
+    assert (only.kind, only.name, only.value, only.tags) == (
+        "count", "request.count", 18, (*TAGS, "response_code_class:2xx"))
 
 
 def test_probe_failures_keep_only_unhealthy_but_report_zero():
