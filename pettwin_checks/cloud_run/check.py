@@ -87,8 +87,11 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 self._metadata.update(self._client.metadata_identity(missing, deadline))
                 self._warned.discard("metadata")
             except GcpError as failure:
-                self._metadata_next_try = time.monotonic() + defaults.METADATA_RETRY_INTERVAL
-                if os.environ.get("K_SERVICE"):
+                # On Cloud Run the metadata server must come back: ask again next run. Elsewhere it is most
+                # likely absent, so ask rarely.
+                if not os.environ.get("K_SERVICE"):
+                    self._metadata_next_try = time.monotonic() + defaults.METADATA_RETRY_INTERVAL
+                else:
                     self._warn_once("metadata", f"Cloud Run metadata server unavailable ({failure}); project, "
                                                 f"location or instance tags are missing until it answers")
         identity = resolve(configured, os.environ, self._metadata)

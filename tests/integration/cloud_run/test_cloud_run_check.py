@@ -429,3 +429,20 @@ def test_restart_detected_across_an_agent_restart(aggregator, datadog_agent, app
 def test_bad_config_fails_at_init_naming_the_field(instance, field):
     with pytest.raises(ConfigurationError, match=field):
         make_check(instance)
+
+
+def test_metadata_server_down_on_cloud_run_warns_and_next_run_recovers(aggregator, datadog_agent, gcp_env,
+                                                                        cloud_run_env):
+    gcp_env.inject_fault(r"^/computeMetadata/", status=503)
+    check = make_check({**emulator_options(gcp_env), "probes": [], "collect_revision_health": False,
+                        "collect_cloud_run_metrics": False})
+    check.run()
+    (uptime,) = aggregator.metrics(NS + "instance.uptime")
+    assert sorted(uptime.tags) == sorted(["service_name:pettwin-backend", "revision_name:pettwin-backend-00002-def",
+                                          "configuration_name:pettwin-backend"])
+    assert [w for w in check.warnings if w.startswith("Cloud Run metadata server unavailable")]
+    gcp_env.clear_faults()
+    aggregator.reset()
+    check.run()
+    (uptime,) = aggregator.metrics(NS + "instance.uptime")
+    assert sorted(uptime.tags) == sorted(INSTANCE_TAGS[:-1])
