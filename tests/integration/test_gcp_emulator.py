@@ -517,6 +517,35 @@ def test_instant_interval_returns_the_point_ending_then(gcp_env):
     assert point["value"]["int64Value"] == str([2, 2, 3][(int(end // 60) - 1) % 3])
 
 
+def test_extending_scenario_replaces_series_with_the_same_identity(gcp_env):
+    gcp_env.load_scenario("vertex_quota_exhausted")
+    start, end = closed_window(5)
+    response = time_series(gcp_env, {
+        "filter": f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "429" '
+                  f'AND resource.labels.model_user_id = "gemini-2.5-flash"',
+        "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end),
+        "aggregation.alignmentPeriod": "300s", "aggregation.perSeriesAligner": "ALIGN_SUM"})
+    (series,) = response.json()["timeSeries"]  # replaced, not duplicated
+    assert series["points"][0]["value"]["int64Value"] == str(40 + 55 + 38 + 60 + 47)
+    assert len(gcp_env.series("run.googleapis.com/request_count")) == 3  # untouched series are inherited
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("series: [{metric: m, resource: {type: global}, kind: GAUGE, value_type: INT64}]", "values"),
+    ("series: [{metric: m, resource: {type: global}, kind: SOMETIMES, value_type: INT64, values: 1}]", "kind"),
+    ("series: [{metric: m, resource: {type: global}, kind: DELTA, value_type: DISTRIBUTION, values: [1, 2, 3],"
+     " buckets: {explicit: {bounds: [1]}}, unit: ms}]\n", "bucket"),
+    ("extends: nowhere\n", "nowhere"),
+    ("no-such-scenario", "unknown scenario"),
+])
+def test_bad_scenarios_are_refused_with_a_reason(gcp_env, text, complaint):
+    from pettwin_checks.devenv.gcp_emulator.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=complaint):
+        gcp_env.load_scenario(text)
+    assert gcp_env.scenario.name == "default"
+
+
 # ---------------------------------------------------------------- faults and control plane
 
 def test_injected_429_has_google_quota_error_shape_then_recovers(gcp_env):

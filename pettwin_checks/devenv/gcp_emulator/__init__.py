@@ -23,7 +23,8 @@ Control plane:
 
 Scenario YAML (files in scenarios/, loaded by name, by path, or as inline text):
 
-    extends: default              # optional: start from another scenario; `series` are appended, other keys replace
+    extends: default              # optional: start from another scenario; a series with the same metric type and
+                                  # labels replaces the base's, new series are appended, other keys replace
     project:
       id: pettwin-demo            # project/project-id
       number: "412345678901"      # project/numeric-project-id

@@ -136,8 +136,9 @@ def _series(raw: dict, index: int) -> SeriesSpec:
 
 
 def _document(text: str, name: str, seen: tuple[str, ...] = ()) -> dict:
-    """The scenario's YAML mapping with `extends: BASE` resolved: the child's series are appended to the
-    base's, every other top-level key of the child replaces the base's."""
+    """The scenario's YAML mapping with `extends: BASE` resolved: a child series replaces the base series with
+    the same metric type, resource and metric labels, other child series are appended; every other top-level
+    key of the child replaces the base's."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as bad:
@@ -153,8 +154,18 @@ def _document(text: str, name: str, seen: tuple[str, ...] = ()) -> dict:
     merged = _document(base_path.read_text(), base_name, seen + (name,))
     child_series = doc.pop("series", None) or []
     merged.update(doc)
-    merged["series"] = (merged.get("series") or []) + child_series
+    replaced = {_identity(raw): raw for raw in child_series}
+    kept = [raw for raw in merged.get("series") or [] if _identity(raw) not in replaced]
+    merged["series"] = kept + child_series
     return merged
+
+
+def _identity(raw) -> str:
+    if not isinstance(raw, dict):
+        return repr(raw)
+    resource = raw.get("resource") or {}
+    return repr((raw.get("metric"), resource.get("type"), sorted(_labels(resource.get("labels"), "extends").items()),
+                 sorted(_labels(raw.get("labels"), "extends").items())))
 
 
 def parse(text: str, name: str = "inline") -> Scenario:
