@@ -17,6 +17,7 @@ Outside the agent, datadog_checks.base submits to its stub aggregator, which is 
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
 import inspect
 import json
@@ -57,6 +58,8 @@ def main() -> int:
     parser.add_argument("config", type=Path)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--interval", type=float, default=0.0)
+    parser.add_argument("--metadata", type=Path, help="metadata.csv: report submitted metrics it lacks or mistypes")
+    parser.add_argument("--service-checks", type=Path, help="service_checks.json: report unknown service checks")
     args = parser.parse_args()
 
     check_name = args.shim.stem
@@ -81,10 +84,29 @@ def main() -> int:
     for check in checks:
         check.cancel()
 
+    contract_errors = []
+    if args.metadata:
+        with open(args.metadata, newline="") as f:
+            rows = {row["metric_name"]: row for row in csv.DictReader(f)}
+        try:
+            aggregator.assert_metrics_using_metadata(rows, check_submission_type=True)
+        except AssertionError as error:
+            contract_errors.append(f"metadata.csv: {error}")
+    if args.service_checks:
+        known = {entry["check"] for entry in json.loads(args.service_checks.read_text())}
+        unknown = sorted(set(aggregator.service_check_names) - known)
+        if unknown:
+            contract_errors.append(f"service_checks.json lacks {unknown}")
+
+    import pettwin_checks
+
     print(
         json.dumps(
             {
                 "check_class": f"{check_class.__module__}.{check_class.__qualname__}",
+                "namespace": check_class.__NAMESPACE__,
+                "package_file": pettwin_checks.__file__,
+                "contract_errors": contract_errors,
                 "instances": len(checks),
                 "errors": errors,
                 "metrics": sorted({name for name in aggregator.metric_names}),
