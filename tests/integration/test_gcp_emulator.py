@@ -176,6 +176,19 @@ def test_token_endpoint_verifies_signature_and_lifetime(gcp_env, gcp_key_file, t
     assert exchange("x.y.z", grant="password").json()["error"] == "unsupported_grant_type"
 
 
+def test_revoked_key_is_refused_with_invalid_grant(gcp_env, gcp_key_file):
+    from google.auth.exceptions import RefreshError
+    from google.auth.transport.requests import Request
+    from google.oauth2 import service_account
+
+    scopes = ["https://www.googleapis.com/auth/monitoring.read"]
+    service_account.Credentials.from_service_account_file(gcp_key_file, scopes=scopes).refresh(Request())
+    gcp_env.revoke_service_account_key(gcp_key_file)
+    with pytest.raises(RefreshError, match="invalid_grant"):
+        service_account.Credentials.from_service_account_file(gcp_key_file, scopes=scopes).refresh(Request())
+    assert [r["status"] for r in gcp_env.requests() if r["path"] == "/token"] == [200, 400]
+
+
 def test_impersonation_through_generate_access_token(gcp_env, gcp_key_file):
     from google.auth import impersonated_credentials
     from google.auth.transport.requests import AuthorizedSession, Request

@@ -69,7 +69,8 @@ finite bucket, B0/2 for the underflow, Bk for the overflow).
 
 Points exist for every minute that has ended within the last `history_minutes`, computed from the wall clock
 at request time. DELTA points span their minute, GAUGE points are sampled at the minute's end, CUMULATIVE
-points run from the scenario's load time (values are per-minute increments).
+points run from a fixed origin (history_minutes before the scenario was loaded); their values are per-minute
+increments.
 
 timeSeries.list semantics (what a test can compute by hand):
   - raw (ALIGN_NONE): points whose end time is in (startTime, endTime], newest first.

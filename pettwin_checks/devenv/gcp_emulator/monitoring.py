@@ -2,7 +2,8 @@
 
 Points are generated at request time from the wall clock: one point per whole minute, the newest being the
 last minute that has ended, going back `history_minutes`. A DELTA point covers [m, m+60s); a GAUGE point is
-sampled at m+60s; a CUMULATIVE point runs from the scenario's load minute to m+60s.
+sampled at m+60s; a CUMULATIVE point runs from a fixed origin (history_minutes before the scenario was
+loaded) to m+60s.
 
 Alignment windows end at interval.endTime and step back by the alignment period: (t-P, t]. A raw point
 belongs to the window that contains its end time.

@@ -151,6 +151,12 @@ class GcpEmulator:
         os.chmod(target, 0o600)
         return str(target)
 
+    def revoke_service_account_key(self, path) -> None:
+        """Delete the key written to `path` on the emulator's side: its assertions now fail with invalid_grant.
+        Access tokens it already obtained stay valid until they expire, as with Google."""
+        key_id = json.loads(Path(path).read_text())["private_key_id"]
+        self.tokens.revoke_key(key_id)
+
     def issue_access_token(self, principal: str | None = None) -> str:
         """A valid bearer token without going through OAuth (for tests of the APIs themselves)."""
         token, _ = self.tokens.issue_token(principal or self.scenario.service_account)
