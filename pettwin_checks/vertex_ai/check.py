@@ -29,6 +29,7 @@ from .config_models import ConfigMixin
 from .queries import (
     FamilyResult,
     build_families,
+    cap_samples,
     dynamic_shared_quota_samples,
     family_samples,
     quota_samples,
@@ -231,7 +232,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             outcomes["service_quota"] = service_quota_samples(*service, set(self.config.quota_metrics), max_contexts)
         if "publisher_invocations" in results and limit_families and all(n in results for n in limit_families):
             dsq = dynamic_shared_quota_samples(results["publisher_invocations"], [results[n] for n in limit_families])
-            outcomes["dynamic_shared_quota"] = FamilyResult(dsq, 0)
+            outcomes["dynamic_shared_quota"] = FamilyResult(*cap_samples(dsq, max_contexts))
 
         for name, outcome in sorted(outcomes.items()):
             for sample in outcome.samples:

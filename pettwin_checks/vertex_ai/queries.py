@@ -168,12 +168,23 @@ def response_code_class(code: str | None) -> str:
     return "unknown"
 
 
-def cap_contexts(rows: list[tuple[tuple[str, ...], float]], max_contexts: int) -> tuple[list, int]:
-    """Keep the `max_contexts` heaviest tag sets (by value); return them and how many were dropped."""
-    if len(rows) <= max_contexts:
-        return rows, 0
-    ranked = sorted(rows, key=lambda row: (-abs(row[1]), row[0]))
-    return ranked[:max_contexts], len(rows) - max_contexts
+def cap_samples(samples: list[Sample], max_contexts: int) -> tuple[list[Sample], int]:
+    """At most `max_contexts` tag sets per metric name, the heaviest (largest |value|) kept.
+
+    Capping happens after every value was computed from all series, so rates and headroom are never skewed
+    by what was dropped. Returns the kept samples and the most tag sets dropped for any one metric name.
+    """
+    by_name: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_name.setdefault(sample.name, []).append(sample)
+    kept: list[Sample] = []
+    dropped = 0
+    for name, group in by_name.items():
+        if len(group) > max_contexts:
+            dropped = max(dropped, len(group) - max_contexts)
+            group = sorted(group, key=lambda sample: (-abs(sample.value), sample.tags))[:max_contexts]
+        kept.extend(group)
+    return kept, dropped
 
 
 def distribution_samples(prefix: str, dist: Distribution, tags: tuple[str, ...]) -> list[Sample]:
@@ -202,21 +213,10 @@ def _rows(series_list, mode, skip=()):
     return rows
 
 
-def _weight(value) -> float:
-    return value.count if isinstance(value, Distribution) else float(value)
-
-
-def _capped(rows, max_contexts):
-    weighted = [((index,), _weight(value)) for index, (_, _, value) in enumerate(rows)]
-    kept, dropped = cap_contexts(weighted, max_contexts)
-    keep = {key[0] for key, _ in kept}
-    return [row for index, row in enumerate(rows) if index in keep], dropped
-
-
 def family_samples(family: Family, series_list: list[TimeSeries], max_contexts: int) -> FamilyResult:
     """Samples of one family on its own (quota headroom and dynamic shared quota need several: see below)."""
     name = family.name.split(":", 1)[0]
-    rows, dropped = _capped(_rows(series_list, family.mode), max_contexts)
+    rows = _rows(series_list, family.mode)
     samples: list[Sample] = []
     if name == "publisher_invocations":
         samples.extend(_invocation_samples(rows))
@@ -242,7 +242,7 @@ def family_samples(family: Family, series_list: list[TimeSeries], max_contexts: 
     elif name == "service_quota_exceeded":
         samples.extend(Sample("quota.exceeded_minutes", "count", value, tags) for _, tags, value in rows)
     # quota usage / limit families become samples in quota_samples(), together.
-    return FamilyResult(samples, dropped)
+    return FamilyResult(*cap_samples(samples, max_contexts))
 
 
 def _invocation_samples(rows) -> list[Sample]:
@@ -307,19 +307,14 @@ def quota_samples(quota_metric: str, usage: list[TimeSeries] | None, limits: lis
     """
     quota_tag = f"quota_metric:{quota_metric}"
     samples: list[Sample] = []
-    dropped = 0
     usage_by_key: dict[tuple, float] = {}
     limit_by_key: dict[tuple, float] = {}
     if usage is not None:
-        rows, d = _capped(_rows(usage, "peak", skip=("limit_name",)), max_contexts)
-        dropped += d
-        for _, tags, value in rows:
+        for _, tags, value in _rows(usage, "peak", skip=("limit_name",)):
             usage_by_key[tags] = value
             samples.append(Sample("quota.usage", "gauge", value, (quota_tag, *tags)))
     if limits is not None:
-        rows, d = _capped(_rows(limits, "newest", skip=("limit_name",)), max_contexts)
-        dropped += d
-        for _, tags, value in rows:
+        for _, tags, value in _rows(limits, "newest", skip=("limit_name",)):
             if value < 0:
                 continue  # -1: unlimited
             limit_by_key[tags] = value
@@ -328,7 +323,7 @@ def quota_samples(quota_metric: str, usage: list[TimeSeries] | None, limits: lis
         for tags, limit in sorted(limit_by_key.items()):
             used = usage_by_key.get(tags, 0.0)
             samples.append(Sample("quota.headroom_pct", "gauge", headroom_pct(used, limit), (quota_tag, *tags)))
-    return FamilyResult(samples, dropped)
+    return FamilyResult(*cap_samples(samples, max_contexts))
 
 
 def without_quota_metrics(series_list: list[TimeSeries], quota_metrics: set[str]) -> list[TimeSeries]:
@@ -345,12 +340,9 @@ def service_quota_samples(limits: list[TimeSeries] | None, rate_usage: list[Time
     Quota metrics also read per base model (`skip_quota_metrics`) are left out so no quota is reported twice.
     """
     samples: list[Sample] = []
-    dropped = 0
     limit_rows: dict[tuple, list[tuple[str, float]]] = {}
     if limits is not None:
-        rows, d = _capped(_rows(without_quota_metrics(limits, skip_quota_metrics), "newest"), max_contexts)
-        dropped += d
-        for series, tags, value in rows:
+        for series, tags, value in _rows(without_quota_metrics(limits, skip_quota_metrics), "newest"):
             if value < 0:
                 continue
             samples.append(Sample("quota.limit", "gauge", value, tags))
@@ -359,9 +351,7 @@ def service_quota_samples(limits: list[TimeSeries] | None, rate_usage: list[Time
     for usage, mode, allocation in ((rate_usage, "peak", False), (allocation_usage, "newest", True)):
         if usage is None:
             continue
-        rows, d = _capped(_rows(without_quota_metrics(usage, skip_quota_metrics), mode), max_contexts)
-        dropped += d
-        for series, tags, value in rows:
+        for series, tags, value in _rows(without_quota_metrics(usage, skip_quota_metrics), mode):
             samples.append(Sample("quota.usage", "gauge", value, tags))
             if limits is None:
                 continue
@@ -369,7 +359,7 @@ def service_quota_samples(limits: list[TimeSeries] | None, rate_usage: list[Time
             candidates = [v for name, v in limit_rows.get(tags, []) if allocation or is_per_minute(quota_metric, name)]
             if candidates:
                 samples.append(Sample("quota.headroom_pct", "gauge", headroom_pct(value, min(candidates)), tags))
-    return FamilyResult(samples, dropped)
+    return FamilyResult(*cap_samples(samples, max_contexts))
 
 
 def dynamic_shared_quota_samples(invocations: list[TimeSeries], limits: list[list[TimeSeries]]) -> list[Sample]:
