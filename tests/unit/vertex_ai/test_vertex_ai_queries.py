@@ -1,0 +1,146 @@
+"""The Vertex AI check's pure logic: families, values from series, rates, headroom, dynamic shared quota."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pettwin_checks.gcp.distribution import Distribution
+from pettwin_checks.gcp.timeseries import Point, TimeSeries
+from pettwin_checks.vertex_ai.queries import (
+    build_families,
+    cap_samples,
+    dynamic_shared_quota_samples,
+    family_samples,
+    headroom_pct,
+    quota_samples,
+    response_code_class,
+    series_value,
+    service_quota_samples,
+    Sample,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def series(metric_labels=None, resource_labels=None, values=(1,), metric="m"):
+    points = [Point(60.0 * i, 60.0 * (i + 1), v) for i, v in enumerate(values)]
+    return TimeSeries(metric, dict(metric_labels or {}), "r", dict(resource_labels or {}), "DELTA", "INT64", points)
+
+
+MODEL = {"model_user_id": "gemini-2.5-flash", "publisher": "google", "location": "us-central1"}
+FAMILIES = {f.name: f for f in build_families(publisher_models=True, endpoints=True, quota=True,
+                                              quota_metrics=["q_per_minute"], discover_quota_metrics=True)}
+
+
+def test_one_query_per_family_and_no_per_model_query():
+    assert len(FAMILIES) == 4 + 4 + 3 + 4
+    assert all(f.query.metric_type.count("/") >= 2 for f in FAMILIES.values())
+    filters = build_families(publisher_models=True, endpoints=False, quota=False, locations=["us-central1"],
+                             models=["a", "b"])
+    assert filters[0].query.filter.endswith(
+        'resource.label.location = "us-central1" AND resource.label.model_user_id = one_of("a", "b")')
+    invocations = FAMILIES["publisher_invocations"].query.aggregation
+    assert (invocations.aligner, invocations.reducer) == ("ALIGN_DELTA", "REDUCE_SUM")
+    assert "metric.label.response_code" in invocations.group_by
+
+
+def test_series_value_by_mode():
+    assert series_value(series(values=[3, 4]), "window") == 7
+    assert series_value(series(values=[3, 9, 4]), "peak") == 9
+    assert series_value(series(values=[3, 4]), "newest") == 4  # points sorted by end time, not list order
+    assert series_value(series(values=[]), "window") is None
+    assert series_value(series(values=[True]), "window") is None  # boolean where a number is expected
+    dist = Distribution(2, 5.0, (1.0,), (0, 2))
+    assert series_value(series(values=[dist, dist]), "window").count == 4
+
+
+def test_invocations_rates_and_throttles():
+    rows = [
+        series({"response_code": "200"}, MODEL, [90]),
+        series({"response_code": "429", "error_category": "capacity"}, MODEL, [6]),
+        series({"response_code": "503", "error_category": "system"}, MODEL, [4]),
+    ]
+    samples = family_samples(FAMILIES["publisher_invocations"], rows, 100).samples
+    by = {(s.name, s.tags): s.value for s in samples}
+    model_tags = ("model:gemini-2.5-flash", "publisher:google", "location:us-central1")
+    assert by[("publisher.invocations", (*model_tags, "response_code_class:4xx", "error_category:capacity"))] == 6
+    assert by[("publisher.invocations", (*model_tags, "response_code_class:2xx", "error_category:none"))] == 90
+    assert by[("publisher.throttled", model_tags)] == 6
+    assert by[("publisher.error_rate", model_tags)] == pytest.approx(10.0)
+    assert by[("publisher.throttle_rate", model_tags)] == pytest.approx(6.0)
+
+
+def test_latency_percentiles_from_the_window_distribution():
+    dist = Distribution(100, 410.0, (0.0, 100.0, 250.0, 500.0, 1000.0), (0, 0, 20, 60, 20, 0))
+    samples = family_samples(FAMILIES["publisher_latency"], [series({"latency_type": "model"}, MODEL, [dist])], 10)
+    values = {s.name: s.value for s in samples.samples}
+    assert values == {"publisher.latency.avg": 410.0, "publisher.latency.p50": pytest.approx(375.0),
+                      "publisher.latency.p95": pytest.approx(875.0), "publisher.latency.p99": pytest.approx(975.0)}
+    empty = family_samples(FAMILIES["publisher_latency"], [series({}, MODEL, [Distribution(0, 0, (), ())])], 10)
+    assert empty.samples == []  # no requests in the window: no latency, not a zero latency
+
+
+@pytest.mark.parametrize("code, expected", [("200", "2xx"), ("429", "4xx"), ("5xx", "5xx"), ("", "unknown"),
+                                            ("OK", "unknown"), ("2000", "unknown"), (None, "unknown")])
+def test_response_code_class(code, expected):
+    assert response_code_class(code) == expected
+
+
+def test_headroom():
+    assert headroom_pct(120, 200) == pytest.approx(40.0)
+    assert headroom_pct(250, 200) == pytest.approx(-25.0)
+    assert headroom_pct(0, 0) == 0.0
+    assert headroom_pct(5, -1) is None
+
+
+def test_quota_samples_pair_usage_with_limit_per_base_model():
+    flash = {"base_model": "gemini-2.5-flash", "location": "us-central1"}
+    usage = [series(flash, None, [100, 140, 120])]
+    limits = [series(flash, None, [200]), series({"base_model": "other", "location": "us-central1"}, None, [-1])]
+    samples = quota_samples("q_per_minute", usage, limits, 100).samples
+    tags = ("quota_metric:q_per_minute", "location:us-central1", "base_model:gemini-2.5-flash")
+    assert Sample("quota.usage", "gauge", 140, tags) in samples       # the busiest minute
+    assert Sample("quota.limit", "gauge", 200, tags) in samples
+    assert Sample("quota.headroom_pct", "gauge", pytest.approx(30.0), tags) in samples
+    assert not [s for s in samples if "base_model:other" in s.tags]  # unlimited: no limit, no headroom
+    # usage failed this run: limit still reported, headroom not guessed
+    assert {s.name for s in quota_samples("q_per_minute", None, limits, 100).samples} == {"quota.limit"}
+    # not a per-minute quota: no headroom from a per-minute usage
+    assert "quota.headroom_pct" not in {s.name for s in quota_samples("q_per_day", usage, limits, 100).samples}
+
+
+def test_service_quota_skips_quota_metrics_read_per_base_model():
+    consumer = {"location": "us-central1"}
+    limits = [series({"quota_metric": "aiplatform.googleapis.com/a_per_minute", "limit_name": "APerMinute"},
+                     consumer, [600]),
+              series({"quota_metric": "aiplatform.googleapis.com/configured", "limit_name": "X"}, consumer, [5])]
+    usage = [series({"quota_metric": "aiplatform.googleapis.com/a_per_minute"}, consumer, [300, 150])]
+    samples = service_quota_samples(limits, usage, None, {"configured"}, 100).samples
+    assert not [s for s in samples if "quota_metric:configured" in s.tags]
+    assert Sample("quota.headroom_pct", "gauge", pytest.approx(50.0),
+                  ("location:us-central1", "quota_metric:a_per_minute")) in samples
+
+
+def test_dynamic_shared_quota_is_a_model_without_a_base_model_limit():
+    invocations = [series({}, MODEL, [5]),
+                   series({}, {**MODEL, "model_user_id": "gemini-2.5-pro-002"}, [5]),
+                   series({}, {**MODEL, "model_user_id": "gemini-2.0-flash-001"}, [5])]
+    limits = [[series({"base_model": "gemini-2.5-flash"}, {"location": "us-central1"}, [200]),
+               series({"base_model": "gemini-2.5-pro"}, {"location": "us-central1"}, [50])]]
+    values = {next(t for t in s.tags if t.startswith("model:")): s.value
+              for s in dynamic_shared_quota_samples(invocations, limits)}
+    assert values == {"model:gemini-2.5-flash": 0.0, "model:gemini-2.5-pro-002": 0.0,
+                      "model:gemini-2.0-flash-001": 1.0}
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 50), st.integers(-100, 100)), max_size=40),
+       st.integers(1, 10))
+def test_cap_keeps_at_most_the_budget_per_name_and_values_unchanged(rows, budget):
+    unique = {(name, key): value for name, key, value in rows}  # one sample per (name, tag set)
+    samples = [Sample(name, "gauge", float(value), (f"k:{key}",)) for (name, key), value in unique.items()]
+    kept, dropped = cap_samples(samples, budget)
+    for name in ("a", "b"):
+        total = len([s for s in samples if s.name == name])
+        assert len([s for s in kept if s.name == name]) == min(total, budget)
+    assert set(kept) <= set(samples)
+    assert dropped == max([0] + [len([s for s in samples if s.name == n]) - budget for n in ("a", "b")])
