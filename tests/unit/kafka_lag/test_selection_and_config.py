@@ -104,3 +104,17 @@ def test_librdkafka_config_for_confluent_cloud():
     assert (settings["sasl.username"], settings["sasl.password"]) == ("KEY", "SECRET")
     assert settings["enable.ssl.certificate.verification"] is True
     assert settings["ssl.endpoint.identification.algorithm"] == "https"
+
+
+def test_conf_yaml_example_is_valid():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = Path(__file__).resolve().parents[3].joinpath("conf.d/pettwin_kafka_lag.d/conf.yaml.example").read_text()
+    config = yaml.safe_load(re.sub(r"ENC\[[^\]]+\]", "resolved-secret", text))
+    assert config["instances"]
+    for instance in config["instances"]:
+        check = PettwinKafkaLagCheck("pettwin_kafka_lag", config["init_config"] or {}, [instance])
+        assert check.config.security_protocol == "SASL_SSL"

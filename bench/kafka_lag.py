@@ -1,0 +1,104 @@
+"""Benchmark of the Kafka lag check against a real local broker: figures, not a pass/fail test.
+
+    python bench/kafka_lag.py [--groups 500] [--partitions 2000] [--runs 500]
+
+Creates the topics (10 partitions each) and N consumer groups spread over them with committed offsets, then runs
+the check repeatedly and prints: median and p95 wall time per run, CPU seconds per run, admin calls per run by
+Kafka API, submitted metric contexts, and the process RSS after the first run and after the last.
+Uses $KAFKA_BOOTSTRAP_SERVERS when set, else starts a broker with pettwin_checks.devenv.kafka_broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+
+import psutil
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from datadog_checks.base.stubs import aggregator
+
+from pettwin_checks.devenv.kafka_broker import KafkaBroker
+from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
+
+PARTITIONS_PER_TOPIC = 10
+MESSAGES_PER_PARTITION = 5
+
+
+def seed(bootstrap: str, groups: int, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [f"bench-{i:04d}" for i in range(max(1, partitions // PARTITIONS_PER_TOPIC))]
+    existing = admin.list_topics(timeout=30).topics
+    new = [NewTopic(t, num_partitions=PARTITIONS_PER_TOPIC, replication_factor=1) for t in topics if t not in existing]
+    for i in range(0, len(new), 200):
+        for future in admin.create_topics(new[i : i + 200], operation_timeout=60).values():
+            future.result(timeout=120)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50})
+    for topic in topics:
+        for partition in range(PARTITIONS_PER_TOPIC):
+            for _ in range(MESSAGES_PER_PARTITION):
+                producer.produce(topic, b"x", partition=partition)
+        producer.poll(0)
+    producer.flush(120)
+    futures = []
+    for g in range(groups):
+        topic = topics[g % len(topics)]
+        offsets = [TopicPartition(topic, p, g % MESSAGES_PER_PARTITION) for p in range(PARTITIONS_PER_TOPIC)]
+        futures += admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(f"bench-group-{g:05d}", offsets)]).values()
+        if len(futures) >= 200:
+            for future in futures:
+                future.result(timeout=120)
+            futures = []
+    for future in futures:
+        future.result(timeout=120)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--groups", type=int, default=500)
+    parser.add_argument("--partitions", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--max-contexts", type=int, default=1_000_000, help="cardinality budget for the check")
+    args = parser.parse_args()
+
+    with contextlib.ExitStack() as stack:
+        broker = stack.enter_context(KafkaBroker())
+        started = time.monotonic()
+        seed(broker.bootstrap, args.groups, args.partitions)
+        print(f"seeded {args.groups} groups over {args.partitions} partitions in {time.monotonic() - started:.1f}s "
+              f"(Kafka {broker.version}, {broker.bootstrap})")
+        check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [{
+            "kafka_connect_str": broker.bootstrap, "monitor_unlisted_consumer_groups": True,
+            "include_consumer_groups": ["^bench-group-"], "kafka_timeout": 30, "max_contexts": args.max_contexts,
+        }])
+        process = psutil.Process()
+        walls, cpus, rss = [], [], {}
+        contexts = 0
+        for run in range(1, args.runs + 1):
+            aggregator.reset()
+            wall, cpu = time.perf_counter(), time.process_time()
+            error = check.run()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+            if error:
+                raise SystemExit(f"run {run} failed: {error}")
+            if run == 1:
+                contexts = sum(len({tuple(m.tags) for m in ms}) for ms in aggregator._metrics.values())
+            if run in (1, 500, 2000, args.runs):
+                rss[run] = process.memory_info().rss / 2**20
+        requests = {api: count / args.runs for api, count in sorted(check.client.requests.items())}
+
+    print(f"runs: {args.runs}")
+    print(f"wall time per run: median {statistics.median(walls):.3f}s, p95 {sorted(walls)[int(0.95 * (len(walls) - 1))]:.3f}s")
+    print(f"CPU time per run: median {statistics.median(cpus):.3f}s")
+    print("admin calls per run: " + ", ".join(f"{api} {count:g}" for api, count in requests.items()))
+    print(f"metric contexts per run: {contexts}")
+    print("RSS: " + ", ".join(f"after run {run}: {mib:.1f} MiB" for run, mib in sorted(rss.items())))
+    print(f"RSS growth first -> last run: {rss[args.runs] - rss[1]:+.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
