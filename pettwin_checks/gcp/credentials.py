@@ -154,7 +154,8 @@ class GoogleCredentials:
                 credentials, _ = google.auth.load_credentials_from_file(path, scopes=self._scopes)
         except (auth_exceptions.GoogleAuthError, ValueError, KeyError) as failure:
             # ValueError texts from key parsing never include the key itself; redact() is the second guard.
-            raise GcpAuthError(self.source, f"unusable credentials file ({type(failure).__name__}: {failure})") from None
+            reason = f"unusable credentials file ({type(failure).__name__}: {failure})"
+            raise GcpAuthError(self.source, reason) from None
         self.project_id = info.get("project_id") or info.get("quota_project_id") or None
         return credentials
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .distribution import Distribution, MalformedDistribution, parse_distribution
+from .distribution import Distribution, parse_distribution
 
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -93,7 +93,8 @@ def build_families(*, publisher_models: bool, endpoints: bool, quota: bool, loca
 
         endpoint("endpoint_latency", "prediction_latencies", "window",
                  _delta(*ENDPOINT_LABELS, "metric.label.latency_type"))
-        endpoint("endpoint_responses", "response_count", "window", _delta(*ENDPOINT_LABELS, "metric.label.response_code"))
+        endpoint("endpoint_responses", "response_count", "window",
+                 _delta(*ENDPOINT_LABELS, "metric.label.response_code"))
         per_minute_sum = Aggregation("ALIGN_MAX", "REDUCE_SUM", ENDPOINT_LABELS, 60)
         endpoint("endpoint_replicas", "replicas", "newest", per_minute_sum)
         endpoint("endpoint_target_replicas", "target_replicas", "newest", per_minute_sum)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from pettwin_checks.gcp.distribution import Distribution
 from pettwin_checks.gcp.timeseries import Point, TimeSeries
 from pettwin_checks.vertex_ai.queries import (
+    Sample,
     build_families,
     cap_samples,
     dynamic_shared_quota_samples,
@@ -16,7 +17,6 @@ from pettwin_checks.vertex_ai.queries import (
     response_code_class,
     series_value,
     service_quota_samples,
-    Sample,
 )
 
 pytestmark = pytest.mark.unit
