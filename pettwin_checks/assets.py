@@ -47,8 +47,11 @@ def differs(wanted: Any, existing: Any) -> bool:
     if isinstance(wanted, dict):
         return not isinstance(existing, dict) or any(differs(v, existing.get(k)) for k, v in wanted.items())
     if isinstance(wanted, list):
-        return (not isinstance(existing, list) or len(wanted) != len(existing)
-                or any(differs(w, e) for w, e in zip(wanted, existing)))
+        return (
+            not isinstance(existing, list)
+            or len(wanted) != len(existing)
+            or any(differs(w, e) for w, e in zip(wanted, existing))
+        )
     return wanted != existing
 
 
@@ -116,12 +119,15 @@ def _model(model_class, body: dict):
     from datadog_api_client import Configuration
     from datadog_api_client.model_utils import validate_and_convert_types
 
-    return validate_and_convert_types(body, (model_class,), [model_class.__name__], True, True, configuration=Configuration())
+    return validate_and_convert_types(
+        body, (model_class,), [model_class.__name__], True, True, configuration=Configuration()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pettwin-checks assets", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="pettwin-checks assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["plan", "apply"])
     parser.add_argument("--dir", type=Path, default=Path("agent/assets"), help="assets root (default: agent/assets)")
     args = parser.parse_args(argv)

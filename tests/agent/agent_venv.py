@@ -52,7 +52,7 @@ def _closure(names: list[str]) -> dict[str, str]:
 
 
 def _run(command: list[str], **kwargs) -> str:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, **kwargs)
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=900, **kwargs)
     if result.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result.stdout
@@ -70,7 +70,16 @@ def build_agent_venv(workdir: Path) -> tuple[Path, dict[str, str], dict[str, str
     python = env_dir / "bin" / "python"
 
     shipped = _closure(AGENT_SHIPPED)
-    _run([str(python), "-m", "pip", "install", "--quiet", *[f"{name}=={version}" for name, version in sorted(shipped.items())]])
+    _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            *[f"{name}=={version}" for name, version in sorted(shipped.items())],
+        ]
+    )
 
     # Build stage of agent/Dockerfile.
     wheels = workdir / "pettwin-wheels"
@@ -83,7 +92,19 @@ def build_agent_venv(workdir: Path) -> tuple[Path, dict[str, str], dict[str, str
     before = freeze(python)
     constraints = workdir / "agent-packages.txt"
     constraints.write_text(_run([str(python), "-m", "pip", "list", "--format=freeze"]))
-    _run([str(python), "-m", "pip", "install", "--quiet", "--constraint", str(constraints), "--requirement", str(requirements)])
+    _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--constraint",
+            str(constraints),
+            "--requirement",
+            str(requirements),
+        ]
+    )
     return python, before, freeze(python)
 
 

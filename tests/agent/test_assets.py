@@ -14,11 +14,11 @@ from tests.agent.agent_emulation import BACKEND_LOGS_YAML, ROOT
 from tests.contract import metadata_rows, service_check_names
 
 datadog_api_client = pytest.importorskip("datadog_api_client", reason="datadog-api-client (dev extra) validates assets")
-from datadog_api_client import Configuration  # noqa: E402
-from datadog_api_client.model_utils import ModelComposed, OpenApiModel, validate_and_convert_types  # noqa: E402
-from datadog_api_client.v1.model.dashboard import Dashboard  # noqa: E402
-from datadog_api_client.v1.model.logs_pipeline import LogsPipeline  # noqa: E402
-from datadog_api_client.v1.model.monitor import Monitor  # noqa: E402
+from datadog_api_client import Configuration
+from datadog_api_client.model_utils import ModelComposed, OpenApiModel, validate_and_convert_types
+from datadog_api_client.v1.model.dashboard import Dashboard
+from datadog_api_client.v1.model.logs_pipeline import LogsPipeline
+from datadog_api_client.v1.model.monitor import Monitor
 
 pytestmark = pytest.mark.unit
 
@@ -80,7 +80,13 @@ def test_log_pipeline_structure():
     # The pipeline catches exactly what the agent's log sources label.
     assert raw["filter"]["query"] == f"service:{source['service']} source:{source['source']}"
     types = [processor["type"] for processor in raw["processors"]]
-    for required in ("status-remapper", "service-remapper", "trace-id-remapper", "span-id-remapper", "category-processor"):
+    for required in (
+        "status-remapper",
+        "service-remapper",
+        "trace-id-remapper",
+        "span-id-remapper",
+        "category-processor",
+    ):
         assert required in types, required
     assert types.index("trace-id-remapper") < types.index("category-processor")
     by_type = {processor["type"]: processor for processor in raw["processors"]}
@@ -112,7 +118,10 @@ def test_monitor_parses_and_names_known_metrics(path):
 
 
 def test_service_check_monitors_group_by_tags_the_check_sends():
-    groups = {entry["check"]: set(entry["groups"]) | {"host"} for entry in json.loads((ROOT / "service_checks.json").read_text())}
+    groups = {
+        entry["check"]: set(entry["groups"]) | {"host"}
+        for entry in json.loads((ROOT / "service_checks.json").read_text())
+    }
     for path in MONITORS:
         query = load(path)["query"]
         for name in SERVICE_CHECK.findall(query):

@@ -7,6 +7,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -14,7 +15,7 @@ from pettwin_checks.assets import Action, Asset, DatadogAssets, differs, load_as
 from tests.agent.agent_emulation import ROOT
 
 pytest.importorskip("datadog_api_client")
-from datadog_api_client import Configuration  # noqa: E402
+from datadog_api_client import Configuration
 
 ASSETS = ROOT / "agent" / "assets"
 
@@ -30,8 +31,13 @@ def test_load_assets_finds_every_file():
 @pytest.mark.unit
 def test_differs_ignores_fields_the_api_adds():
     wanted = {"name": "m", "options": {"thresholds": {"critical": 5000, "warning": 1000}}, "tags": ["a"]}
-    returned = {"name": "m", "id": 7, "options": {"thresholds": {"critical": 5000.0, "warning": 1000.0}, "silenced": {}},
-                "tags": ["a"], "created": "2026-01-01"}
+    returned = {
+        "name": "m",
+        "id": 7,
+        "options": {"thresholds": {"critical": 5000.0, "warning": 1000.0}, "silenced": {}},
+        "tags": ["a"],
+        "created": "2026-01-01",
+    }
     assert not differs(wanted, returned)
     assert differs(wanted, {**returned, "options": {"thresholds": {"critical": 4000, "warning": 1000}}})
     assert differs(wanted, {**returned, "tags": ["a", "b"]})
@@ -49,8 +55,8 @@ def test_plan_creates_updates_and_leaves_alone():
 class FakeDatadog(BaseHTTPRequestHandler):
     """Just enough of the v1 API: lists answer from `existing`, writes echo the body with an id."""
 
-    existing = {"/api/v1/logs/config/pipelines": [], "/api/v1/dashboard": {"dashboards": []}}
-    requests: list = []
+    existing: ClassVar[dict] = {"/api/v1/logs/config/pipelines": [], "/api/v1/dashboard": {"dashboards": []}}
+    requests: ClassVar[list] = []
 
     def _reply(self, status: int, body) -> None:
         data = json.dumps(body).encode()
@@ -60,7 +66,7 @@ class FakeDatadog(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         path = self.path.split("?")[0]
         self.requests.append(("GET", self.path, self.headers.get("DD-API-KEY"), None))
         if path == "/api/v1/monitor":
@@ -73,10 +79,10 @@ class FakeDatadog(BaseHTTPRequestHandler):
         self.requests.append((method, self.path, self.headers.get("DD-API-KEY"), body))
         self._reply(200, {**body, "id": 4242 if "monitor" in self.path else "id-4242"})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._write("POST")
 
-    def do_PUT(self):  # noqa: N802
+    def do_PUT(self):
         self._write("PUT")
 
     def log_message(self, *args):
@@ -87,7 +93,9 @@ class FakeDatadog(BaseHTTPRequestHandler):
 def fake_datadog():
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeDatadog)
     lag = json.loads((ASSETS / "monitors" / "kafka_consumer_lag.json").read_text())
-    server.monitors = [{**lag, "id": 101, "options": {**lag["options"], "thresholds": {"critical": 9000, "warning": 1000}}}]
+    server.monitors = [
+        {**lag, "id": 101, "options": {**lag["options"], "thresholds": {"critical": 9000, "warning": 1000}}}
+    ]
     FakeDatadog.requests = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -98,8 +106,10 @@ def fake_datadog():
 
 @pytest.mark.integration
 def test_plan_and_apply_over_http(fake_datadog):
-    configuration = Configuration(host=f"http://127.0.0.1:{fake_datadog.server_address[1]}",
-                                  api_key={"apiKeyAuth": "fake-api-key", "appKeyAuth": "fake-app-key"})
+    configuration = Configuration(
+        host=f"http://127.0.0.1:{fake_datadog.server_address[1]}",
+        api_key={"apiKeyAuth": "fake-api-key", "appKeyAuth": "fake-app-key"},
+    )
     datadog = DatadogAssets(configuration)
     assets = load_assets(ASSETS)
     actions = plan(assets, datadog.existing(assets))

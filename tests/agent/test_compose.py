@@ -32,13 +32,20 @@ def run_compose(*args: str, env: dict | None = None) -> subprocess.CompletedProc
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("DD_", "PETTWIN_"))}
     environment.update(env or {})
     return subprocess.run(
-        [compose_binary(), "-f", str(COMPOSE_FILE), *args], capture_output=True, text=True, timeout=120, env=environment
+        [compose_binary(), "-f", str(COMPOSE_FILE), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
     )
 
 
 @pytest.fixture(scope="module")
 def resolved() -> dict:
-    result = run_compose("config", "--format", "json", env={"DD_API_KEY": "compose-test-key", "PETTWIN_CONSUME_RATE": "5"})
+    result = run_compose(
+        "config", "--format", "json", env={"DD_API_KEY": "compose-test-key", "PETTWIN_CONSUME_RATE": "5"}
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -51,8 +58,16 @@ def test_compose_config_quiet_passes():
 
 def test_compose_config_rejects_a_broken_file(tmp_path):
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE_FILE.read_text().replace("condition: service_healthy", "condition: when_it_feels_like_it", 1))
-    result = subprocess.run([compose_binary(), "-f", str(broken), "config", "--quiet"], capture_output=True, text=True, timeout=120)
+    broken.write_text(
+        COMPOSE_FILE.read_text().replace("condition: service_healthy", "condition: when_it_feels_like_it", 1)
+    )
+    result = subprocess.run(
+        [compose_binary(), "-f", str(broken), "config", "--quiet"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
 
 
@@ -102,7 +117,13 @@ def test_workload_image_builds_what_its_entrypoint_runs():
     assert 'ENTRYPOINT ["python", "-m", "pettwin_checks.devenv.workload"]' in dockerfile
     assert (ROOT / "pettwin_checks" / "devenv" / "workload.py").exists()
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    result = subprocess.run([hadolint, str(ROOT / "agent" / "workload.Dockerfile")], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [hadolint, str(ROOT / "agent" / "workload.Dockerfile")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout
 
 

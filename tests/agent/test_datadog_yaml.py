@@ -106,7 +106,11 @@ MASKED = [
         "eyJzdWIi",
         "GET /v1/alerts Authorization: Bearer [TOKEN_REDACTED]",
     ),
-    (f'{{"headers":{{"authorization":"bearer {BEARER}"}}}}', "c2lnbmF0", '{"headers":{"authorization":"Bearer [TOKEN_REDACTED]"}}'),
+    (
+        f'{{"headers":{{"authorization":"bearer {BEARER}"}}}}',
+        "c2lnbmF0",
+        '{"headers":{"authorization":"Bearer [TOKEN_REDACTED]"}}',
+    ),
     (f"DD_API_KEY={DD_API_KEY} starting", DD_API_KEY, "DD_API_KEY=[REDACTED] starting"),
     (f'{{"api_key": "{DD_API_KEY}"}}', DD_API_KEY, '{"api_key": "[REDACTED]"}'),
     (f"x-api-key: {DD_API_KEY}", DD_API_KEY, "x-api-key: [REDACTED]"),
@@ -115,19 +119,31 @@ MASKED = [
         GOOGLE_API_KEY,
         "POST https://generativelanguage.googleapis.com/v1/models/gemini-pro?key=[API_KEY_REDACTED]",
     ),
-    (f"kafka config sasl.password={CONFLUENT_SECRET} sasl.mechanism=PLAIN", "c0NfLu3nT", "kafka config sasl.password=[REDACTED] sasl.mechanism=PLAIN"),
+    (
+        f"kafka config sasl.password={CONFLUENT_SECRET} sasl.mechanism=PLAIN",
+        "c0NfLu3nT",
+        "kafka config sasl.password=[REDACTED] sasl.mechanism=PLAIN",
+    ),
     (f'{{"sasl_password": "{CONFLUENT_SECRET}"}}', "c0NfLu3nT", '{"sasl_password": "[REDACTED]"}'),
     (f"export CONFLUENT_API_SECRET={CONFLUENT_SECRET}", "c0NfLu3nT", "export CONFLUENT_API_SECRET=[REDACTED]"),
     (
-        '{"jaas":"org.apache.kafka.common.security.plain.PlainLoginModule required username=\\"ABCDEFGHIJKLMNOP\\" '
-        f'password=\\"{CONFLUENT_SECRET}\\";"}}',
+        (
+            '{"jaas":"org.apache.kafka.common.security.plain.PlainLoginModule required username=\\"ABCDEFGHIJKLMNOP\\" '
+            f'password=\\"{CONFLUENT_SECRET}\\";"}}'
+        ),
         "c0NfLu3nT",
-        '{"jaas":"org.apache.kafka.common.security.plain.PlainLoginModule required username=\\"ABCDEFGHIJKLMNOP\\" '
-        'password=\\"[REDACTED]\\";"}',
+        (
+            '{"jaas":"org.apache.kafka.common.security.plain.PlainLoginModule required username=\\"ABCDEFGHIJKLMNOP\\" '
+            'password=\\"[REDACTED]\\";"}'
+        ),
     ),
     (f"firebase id token {BEARER} rejected: expired", "eyJzdWIi", "firebase id token [JWT_REDACTED] rejected: expired"),
     (f"metadata token {OAUTH_TOKEN} expires_in=3599", "a0AfB", "metadata token [TOKEN_REDACTED] expires_in=3599"),
-    (f"client_secret={CONFLUENT_SECRET}&grant_type=refresh_token", "c0NfLu3nT", "client_secret=[REDACTED]&grant_type=refresh_token"),
+    (
+        f"client_secret={CONFLUENT_SECRET}&grant_type=refresh_token",
+        "c0NfLu3nT",
+        "client_secret=[REDACTED]&grant_type=refresh_token",
+    ),
 ]
 
 
@@ -167,12 +183,14 @@ SURVIVES = [
     "pet 550e8400-e29b-41d4-a716-446655440000 scored 0.93 by gemini-1.5-pro-002",
     "connected to 10.128.0.15:9092 and 192.168.100.200:9093 agent 7.73.0",
     '{"usage":{"tokens_used":1234,"prompt_token_count":57,"candidates_token_count":210}}',
-    "POST https://us-central1-aiplatform.googleapis.com/v1/projects/pettwin-prod/locations/us-central1/"
-    "publishers/google/models/gemini-1.5-pro:generateContent 200 1830ms",
+    (
+        "POST https://us-central1-aiplatform.googleapis.com/v1/projects/pettwin-prod/locations/us-central1/"
+        "publishers/google/models/gemini-1.5-pro:generateContent 200 1830ms"
+    ),
     '{"path":"/api/pets/healthz-report","status":200}',
     '"GET /healthz HTTP/1.1" 503',
     '{"path":"/healthz","status":500,"msg":"firestore unreachable"}',
-    '{"msg":"quota headroom 8.5%","metric":"aiplatform.googleapis.com/quota/online_prediction_requests_per_base_model"}',
+    '{"msg":"quota headroom 8.5%","metric":"aiplatform.googleapis.com/quota/online_prediction_requests"}',
     '{"secret_version":"projects/pettwin-prod/secrets/datadog-api-key/versions/latest"}',
 ]
 
@@ -198,12 +216,16 @@ def test_successful_health_checks_are_dropped(rules, line):
 
 def test_every_global_rule_fires_on_some_sample(rules, service_account_key_json):
     fired: set[str] = set()
-    samples = [line for line, _, _ in MASKED] + SURVIVES + [
-        '"GET /healthz HTTP/1.1" 200',
-        '{"path":"/healthz","status":200}',
-        service_account_key_json,
-        json.dumps({"private_key": json.loads(service_account_key_json)["private_key"][:200]}),
-    ]
+    samples = (
+        [line for line, _, _ in MASKED]
+        + SURVIVES
+        + [
+            '"GET /healthz HTTP/1.1" 200',
+            '{"path":"/healthz","status":200}',
+            service_account_key_json,
+            json.dumps({"private_key": json.loads(service_account_key_json)["private_key"][:200]}),
+        ]
+    )
     for line in samples:
         process_line(line, rules, fired)
     assert fired == {rule.name for rule in rules}
@@ -234,7 +256,7 @@ TRACEBACK_STREAM = [
     "    score(pet)",
     "RuntimeError: scoring failed",
     "2024-05-01 12:00:01,234 WARNING pettwin.worker retrying in 2s",
-    "INFO:     169.254.1.1:51234 - \"POST /v1/telemetry HTTP/1.1\" 202 Accepted",
+    'INFO:     169.254.1.1:51234 - "POST /v1/telemetry HTTP/1.1" 202 Accepted',
     '{"timestamp":"2024-05-01T12:00:02Z","level":"info","msg":"scored pet p-1"}',
 ]
 
@@ -242,7 +264,9 @@ TRACEBACK_STREAM = [
 @pytest.mark.parametrize("source_type", ["file", "docker"])
 def test_python_tracebacks_are_aggregated(source_type):
     source = next(source for source in backend_log_sources() if source["type"] == source_type)
-    (multi_line,) = [rule for rule in load_rules(source["log_processing_rules"], SOURCE_RULE_TYPES) if rule.type == "multi_line"]
+    (multi_line,) = [
+        rule for rule in load_rules(source["log_processing_rules"], SOURCE_RULE_TYPES) if rule.type == "multi_line"
+    ]
     records = aggregate_multi_line(TRACEBACK_STREAM, multi_line.regex)
     assert len(records) == 6
     assert records[0] == TRACEBACK_STREAM[0]
