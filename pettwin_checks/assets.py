@@ -8,6 +8,7 @@ from DD_API_KEY, DD_APP_KEY and DD_SITE, read by datadog-api-client; nothing is 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     assets = load_assets(args.dir)
+    missing = [name for name in ("DD_API_KEY", "DD_APP_KEY") if not os.environ.get(name)]
+    if missing:
+        # Planning reads what exists in the org, so it needs the keys too; fail before any network call.
+        raise SystemExit(f"set {' and '.join(missing)} (and DD_SITE if not datadoghq.com) to plan or apply assets")
     datadog = DatadogAssets()
     actions = plan(assets, datadog.existing(assets))
     for action in actions:

@@ -132,12 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--interval", type=float, default=10.0, help="seconds between runs (default 10)")
     demo.add_argument("--json", action="store_true")
 
+    assets = commands.add_parser("assets", help="plan or apply agent/assets (monitors, dashboard, log pipeline) in Datadog")
+    assets.add_argument("action", choices=["plan", "apply"])
+    assets.add_argument("--dir", default="agent/assets")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "demo":
         from pettwin_checks.devenv.demo import run_demo
 
         return run_demo(times=args.times, interval=args.interval, as_json=args.json)
+
+    if args.command == "assets":
+        from pettwin_checks.assets import main as assets_main
+
+        return assets_main([args.action, "--dir", args.dir])
 
     if not args.config:
         parser.error("run needs -c/--config")
