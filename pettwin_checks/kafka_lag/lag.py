@@ -16,6 +16,8 @@ TopicPartition = tuple[str, int]
 MAX_HISTORY_POINTS = 120
 # Observations a partition needs in the window before WARN or STALL may be called (Burrow needs a full window too).
 MIN_OBSERVATIONS = 3
+# Observations kept per group partition whatever the run interval (Burrow keeps 10 too), so state stays bounded.
+MAX_OBSERVATIONS = 10
 
 
 class LagStatus(IntEnum):
@@ -136,6 +138,7 @@ class CommitWindow:
         # Keep one observation older than the window so a full window is always covered.
         while len(self.observations) > 2 and self.observations[1][2] <= now - window:
             del self.observations[0]
+        del self.observations[:-MAX_OBSERVATIONS]
 
 
 def partition_status(window: CommitWindow, now: float, window_seconds: float) -> tuple[LagStatus, str]:

@@ -193,3 +193,13 @@ def test_missing_high_watermark_is_err():
     group = GroupSnapshot("g", committed={("t", 0): 5}, partitions=[("t", 0)])
     rows, _ = evaluate(ClusterSnapshot("c", {}, {("t", 0): "NOT_LEADER"}, [group]), LagState(), 1.0, 60)
     assert rows[0].status is LagStatus.ERR and rows[0].reason == "NOT_LEADER"
+
+
+def test_window_is_bounded_whatever_the_run_interval():
+    from pettwin_checks.kafka_lag.lag import MAX_OBSERVATIONS
+
+    w = CommitWindow()
+    for t in range(500):
+        w.observe(t, 1, float(t), window=600)
+    assert len(w.observations) == MAX_OBSERVATIONS
+    assert w.observations[-1][0] == 499
