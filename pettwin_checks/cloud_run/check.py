@@ -15,6 +15,7 @@ from dataclasses import replace
 import psutil
 from datadog_checks.base import AgentCheck
 
+from ..coordination import LeaderElection, collects_here
 from ..gcp.deadline import Deadline
 from ..gcp.errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError
 from ..gcp.windows import next_window, window_end
@@ -53,6 +54,13 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         self._metadata: dict[str, str] = {}
         self._metadata_next_try = 0.0
         self._client = CloudRunClient(self.http, self.config, self.log)
+        self.leader = None
+        project_scope = self.config.collect_revision_health or self.config.collect_cloud_run_metrics
+        if self.config.leader_election and project_scope:
+            self.leader = LeaderElection.from_config(
+                self.config.leader_election, name, str(self.config.project_id), self.config.min_collection_interval,
+                self.log,
+            )
 
     # ------------------------------------------------------------------------------------------------- run
 
@@ -70,8 +78,12 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         self._submit_probes(probe_results, started, now, base_tags)
         if sample is not None:
             self._submit_resources(sample, base_tags)
-        if self.config.collect_revision_health or self.config.collect_cloud_run_metrics:
+        if (self.config.collect_revision_health or self.config.collect_cloud_run_metrics) and collects_here(self, self.leader, base_tags):
             self._check_project(identity, deadline, now)
+
+    def cancel(self):
+        if self.leader is not None:
+            self.leader.close()
 
     # ------------------------------------------------------------------------------------------------- identity
 

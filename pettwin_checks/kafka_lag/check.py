@@ -7,6 +7,8 @@ from collections import defaultdict
 
 from datadog_checks.base import AgentCheck
 
+from pettwin_checks.coordination import DebugLogger, LeaderElection, collects_here, default_group, librdkafka_config
+
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
 from .lag import LagState, LagStatus, PartitionLag, advance_rates, consume_rate, evaluate, group_status, plan_contexts, rollup
@@ -28,32 +30,6 @@ PARTITION_CONTEXTS = 6
 CHECK_CONTEXTS = 3
 
 
-def librdkafka_config(config) -> dict:
-    """The admin client's settings from the instance options (names as in integrations-core's kafka_consumer)."""
-    settings = {"bootstrap.servers": config.kafka_connect_str, "security.protocol": config.security_protocol}
-    if config.security_protocol.startswith("SASL_"):
-        settings.update(
-            {
-                "sasl.mechanism": config.sasl_mechanism,
-                "sasl.username": config.sasl_plain_username,
-                "sasl.password": config.sasl_plain_password,
-            }
-        )
-    if config.security_protocol in ("SSL", "SASL_SSL"):
-        settings["enable.ssl.certificate.verification"] = config.tls_verify
-        settings["ssl.endpoint.identification.algorithm"] = (
-            "https" if config.tls_verify and config.tls_validate_hostname else "none"
-        )
-        optional = {
-            "ssl.ca.location": config.tls_ca_cert,
-            "ssl.certificate.location": config.tls_cert,
-            "ssl.key.location": config.tls_private_key,
-            "ssl.key.password": config.tls_private_key_password,
-        }
-        settings.update({key: value for key, value in optional.items() if value})
-    return settings
-
-
 class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
     __NAMESPACE__ = "pettwin.kafka"
 
@@ -73,9 +49,20 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             self.config.exclude_topics,
         )
         self._state: LagState | None = None
+        self.leader: LeaderElection | None = None
+        if self.config.leader_election:
+            self.leader = LeaderElection(
+                {**librdkafka_config(self.config), "logger": DebugLogger(self.log)},
+                self.config.leader_election_group or default_group(name, self.config.kafka_connect_str),
+                self.config.leader_election_session_timeout,
+                self.config.min_collection_interval,
+                self.log,
+            )
 
     def check(self, _):
         base_tags = list(self.config.tags)
+        if not collects_here(self, self.leader, base_tags):
+            return  # another agent with this configuration collects the cluster
         try:
             snapshot, deleted_topics = self.client.snapshot(self.selection)
         except BrokerUnavailable as e:
@@ -193,3 +180,5 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
 
     def cancel(self):
         self.client.close()
+        if self.leader is not None:
+            self.leader.close()

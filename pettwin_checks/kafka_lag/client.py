@@ -11,6 +11,8 @@ from typing import Any
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from pettwin_checks.coordination import DebugLogger
+
 from .lag import ClusterSnapshot, GroupSnapshot
 from .selection import Selection
 
@@ -35,17 +37,6 @@ class Deadline:
         return max(0.0, self.expires - time.monotonic())
 
 
-class _DebugLogger:
-    """librdkafka retries connections in the background and logs every attempt; those lines go to debug so a
-    dead broker costs one clear line per run (the check's), not a burst of them."""
-
-    def __init__(self, log: logging.Logger) -> None:
-        self._log = log
-
-    def log(self, level: int, msg: str, *args: Any) -> None:
-        self._log.debug(msg, *args)
-
-
 class KafkaClient:
     def __init__(self, librdkafka_config: dict[str, Any], timeout: float, log: logging.Logger) -> None:
         self._config = dict(librdkafka_config)
@@ -62,7 +53,7 @@ class KafkaClient:
             config = {
                 **self._config,
                 "error_cb": self._errors.append,
-                "logger": _DebugLogger(self._log),
+                "logger": DebugLogger(self._log),
                 "socket.connection.setup.timeout.ms": int(self._timeout * 1000),
                 "reconnect.backoff.max.ms": 2000,
             }

@@ -7,6 +7,7 @@ broker said this run) and a `LagState` (what earlier runs saw, kept in the agent
 from __future__ import annotations
 
 import json
+from array import array
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -126,28 +127,38 @@ def time_lag(committed: int, high_watermark: int, history: list[list[float]], no
 
 @dataclass
 class CommitWindow:
-    """Observations of one group's committed offset on one partition, and since when it has not moved."""
+    """Observations of one group's committed offset on one partition, and since when it has not moved.
 
-    observations: list[list[float]] = field(default_factory=list)  # [committed, lag, time], oldest first
+    Kept flat in a float array (committed, lag, time, committed, lag, time, ...): thousands of groups times their
+    partitions windows stay a few bytes per observation instead of a list of boxed floats each.
+    """
+
+    values: array = field(default_factory=lambda: array("d"))
     unchanged_since: float | None = None
 
+    @property
+    def observations(self) -> list[tuple[float, float, float]]:
+        """(committed, lag, time), oldest first."""
+        v = self.values
+        return [(v[i], v[i + 1], v[i + 2]) for i in range(0, len(v), 3)]
+
     def observe(self, committed: int, lag: int, now: float, window: float) -> None:
-        if not self.observations or self.observations[-1][0] != committed:
+        v = self.values
+        if not v or v[-3] != committed:
             self.unchanged_since = now
-        self.observations.append([committed, lag, now])
+        v.extend((committed, lag, now))
         # Keep one observation older than the window so a full window is always covered.
-        while len(self.observations) > 2 and self.observations[1][2] <= now - window:
-            del self.observations[0]
-        del self.observations[:-MAX_OBSERVATIONS]
+        while len(v) > 6 and v[5] <= now - window:
+            del v[:3]
+        del v[: max(0, len(v) - 3 * MAX_OBSERVATIONS)]
 
 
 def partition_status(window: CommitWindow, now: float, window_seconds: float) -> tuple[LagStatus, str]:
     """Burrow's rules, evaluated in order on the latest window of observations."""
-    observations = window.observations
-    if not observations:
+    if not window.values:
         return LagStatus.OK, ""
-    committed_values = [o[0] for o in observations]
-    lags = [o[1] for o in observations]
+    committed_values = window.values[0::3]
+    lags = window.values[1::3]
     if any(later < earlier for earlier, later in zip(committed_values, committed_values[1:])):
         return LagStatus.REWIND, "committed offset moved backwards"
     if lags[-1] == 0:
@@ -155,7 +166,7 @@ def partition_status(window: CommitWindow, now: float, window_seconds: float) ->
     unchanged_for = now - window.unchanged_since if window.unchanged_since is not None else 0.0
     if unchanged_for > window_seconds:
         return LagStatus.STOP, f"no commit for {int(unchanged_for)}s with lag {int(lags[-1])}"
-    if len(observations) < MIN_OBSERVATIONS:
+    if len(lags) < MIN_OBSERVATIONS:
         return LagStatus.OK, ""
     if len(set(committed_values)) == 1:
         return LagStatus.STALL, f"committed offset stuck at {int(committed_values[-1])} with lag {int(lags[-1])}"
@@ -299,7 +310,7 @@ class LagState:
         return json.dumps(
             {
                 "h": [[t, p, h.points, h.last_seen] for (t, p), h in self.histories.items()],
-                "w": [[g, t, p, w.observations, w.unchanged_since] for (g, t, p), w in self.windows.items()],
+                "w": [[g, t, p, w.values.tolist(), w.unchanged_since] for (g, t, p), w in self.windows.items()],
             },
             separators=(",", ":"),
         )
@@ -314,8 +325,8 @@ class LagState:
             data = json.loads(text)
             for topic, partition, points, last_seen in data["h"]:
                 state.histories[(topic, partition)] = PartitionHistory(points, tuple(last_seen) if last_seen else None)
-            for group, topic, partition, observations, since in data["w"]:
-                state.windows[(group, topic, partition)] = CommitWindow(observations, since)
+            for group, topic, partition, values, since in data["w"]:
+                state.windows[(group, topic, partition)] = CommitWindow(array("d", values), since)
         except (ValueError, KeyError, TypeError):
             return cls()
         return state
@@ -385,7 +396,7 @@ def advance_rates(state: LagState, snapshot: ClusterSnapshot, now: float) -> dic
 
 def consume_rate(window: CommitWindow) -> float | None:
     """Committed offsets per second between the two latest observations."""
-    if len(window.observations) < 2:
+    v = window.values
+    if len(v) < 6:
         return None
-    (previous, _, previous_time), (current, _, current_time) = window.observations[-2], window.observations[-1]
-    return rate((previous, previous_time), (current, current_time))
+    return rate((v[-6], v[-4]), (v[-3], v[-1]))

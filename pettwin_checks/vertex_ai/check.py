@@ -11,6 +11,7 @@ import time
 
 from datadog_checks.base import AgentCheck
 
+from pettwin_checks.coordination import LeaderElection, collects_here
 from pettwin_checks.gcp import (
     Deadline,
     DeadlineExceeded,
@@ -64,6 +65,11 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
                 endpoint_ids=config.endpoint_ids, quota_metrics=config.quota_metrics,
                 discover_quota_metrics=config.discover_quota_metrics,
             )
+        self.leader = None
+        if config.leader_election and self.families:
+            self.leader = LeaderElection.from_config(
+                config.leader_election, name, str(config.project_id), config.min_collection_interval, self.log
+            )
         # Wall clock for query windows; tests move it to stand in for time passing between runs.
         self.wall_clock = time.time
         self._last_probe_at: float | None = None
@@ -87,9 +93,13 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         base_tags.append(f"project_id:{project}")
         if config.probe.enabled:
             self._probe(project, base_tags, deadline)
-        if self.families:
+        if self.families and collects_here(self, self.leader, base_tags):
             self._collect(project, base_tags, deadline)
         self._submit_api_calls(base_tags)
+
+    def cancel(self):
+        if self.leader is not None:
+            self.leader.close()
 
     def _submit_project_failure(self, tags, message):
         if self.families:

@@ -5,6 +5,8 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..probes import parse_status_ranges
+from pettwin_checks.coordination import LeaderElectionConfig
+
 from . import defaults, validators
 
 
@@ -89,6 +91,8 @@ class InstanceConfig(BaseModel):
     # Project scope: Cloud Run Admin API v2 and Cloud Monitoring.
     collect_revision_health: bool = True
     collect_cloud_run_metrics: bool = True
+    # Agents sharing this configuration elect one project-scope collector through Kafka's group protocol.
+    leader_election: LeaderElectionConfig | None = None
     services: list[str] = Field(default_factory=list)
     metrics_window: float = Field(defaults.METRICS_WINDOW, ge=60)
     metrics_delay: float = Field(defaults.METRICS_DELAY, ge=0)

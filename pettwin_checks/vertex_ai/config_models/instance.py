@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pettwin_checks.coordination import LeaderElectionConfig
+
 from . import defaults, validators
 
 _LOCATION = re.compile(r"^[a-z]+(-[a-z0-9]+)*$")
@@ -53,6 +55,8 @@ class InstanceConfig(BaseModel):
     iam_credentials_endpoint: str | None = None
 
     collect_project_metrics: bool = True
+    # Agents sharing this configuration elect one project-scope collector through Kafka's group protocol.
+    leader_election: LeaderElectionConfig | None = None
     collect: CollectConfig = CollectConfig()
     locations: list[str] = Field(default_factory=list)
     models: list[str] = Field(default_factory=list)
