@@ -66,6 +66,7 @@ def seed(bootstrap: str, groups: int, partitions: int) -> None:
         time.sleep(1)
     raise SystemExit(f"{len(pending)} groups could not be seeded")
 
+
 def timed(client) -> list[float]:
     """Record how long each run's broker I/O takes, to tell it apart from computing and submitting."""
     seconds: list[float] = []
@@ -106,14 +107,20 @@ def measure(run, runs: int) -> dict:
         cpus.append(time.process_time() - cpu)
         if number in (1, 10, 100, 500, 1000, 2000, runs):
             rss[number] = process.memory_info().rss / 2**20
-    return {"wall": statistics.median(walls), "p95": sorted(walls)[int(0.95 * (len(walls) - 1))],
-            "cpu": statistics.median(cpus), "rss": rss}
+    return {
+        "wall": statistics.median(walls),
+        "p95": sorted(walls)[int(0.95 * (len(walls) - 1))],
+        "cpu": statistics.median(cpus),
+        "rss": rss,
+    }
 
 
 def report(name: str, figures: dict) -> None:
     rss = figures["rss"]
-    print(f"{name}: wall per run median {figures['wall']:.3f}s (p95 {figures['p95']:.3f}s), "
-          f"CPU per run median {figures['cpu']:.3f}s")
+    print(
+        f"{name}: wall per run median {figures['wall']:.3f}s (p95 {figures['p95']:.3f}s), "
+        f"CPU per run median {figures['cpu']:.3f}s"
+    )
     print(f"{name}: RSS " + ", ".join(f"after run {run}: {mib:.1f} MiB" for run, mib in sorted(rss.items())))
 
 
@@ -130,14 +137,20 @@ def main() -> int:
         broker = stack.enter_context(KafkaBroker())
         started = time.monotonic()
         seed(broker.bootstrap, args.groups, args.partitions)
-        print(f"seeded {args.groups} groups over {args.partitions} partitions in {time.monotonic() - started:.1f}s "
-              f"(Kafka {broker.version}, {broker.bootstrap})")
+        print(
+            f"seeded {args.groups} groups over {args.partitions} partitions in {time.monotonic() - started:.1f}s "
+            f"(Kafka {broker.version}, {broker.bootstrap})"
+        )
 
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
         floor = measure(lambda: floor_run(admin), args.floor_runs)
 
-        instance = {"kafka_connect_str": broker.bootstrap, "monitor_unlisted_consumer_groups": True,
-                    "include_consumer_groups": ["^bench-group-"], "kafka_timeout": 30}
+        instance = {
+            "kafka_connect_str": broker.bootstrap,
+            "monitor_unlisted_consumer_groups": True,
+            "include_consumer_groups": ["^bench-group-"],
+            "kafka_timeout": 30,
+        }
         if args.max_contexts:
             instance["max_contexts"] = args.max_contexts
         check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
@@ -158,14 +171,20 @@ def main() -> int:
     print(f"runs: check {args.runs}, floor {args.floor_runs}")
     report("floor (bare admin calls)", floor)
     report("check", figures)
-    print(f"check / floor wall time: {figures['wall'] / floor['wall']:.2f}x; the check's broker I/O alone: median "
-          f"{statistics.median(broker_seconds):.3f}s ({statistics.median(broker_seconds) / floor['wall']:.2f}x the floor)")
+    print(
+        f"check / floor wall time: {figures['wall'] / floor['wall']:.2f}x; the check's broker I/O alone: median "
+        f"{statistics.median(broker_seconds):.3f}s ({statistics.median(broker_seconds) / floor['wall']:.2f}x the floor)"
+    )
     print("check admin calls per run: " + ", ".join(f"{api} {count:g}" for api, count in requests.items()))
-    print(f"metric contexts per run: max {max(contexts)} (budget {instance.get('max_contexts', 5000)}), "
-          f"folded contexts reported: {folded[-1]:g}")
+    print(
+        f"metric contexts per run: max {max(contexts)} (budget {instance.get('max_contexts', 5000)}), "
+        f"folded contexts reported: {folded[-1]:g}"
+    )
     rss = figures["rss"]
-    print(f"check RSS growth: run 1 -> {args.runs}: {rss[args.runs] - rss[1]:+.1f} MiB; "
-          f"run 10 -> {args.runs} (after the status windows fill): {rss[args.runs] - rss[min(10, args.runs)]:+.1f} MiB")
+    print(
+        f"check RSS growth: run 1 -> {args.runs}: {rss[args.runs] - rss[1]:+.1f} MiB; "
+        f"run 10 -> {args.runs} (after the status windows fill): {rss[args.runs] - rss[min(10, args.runs)]:+.1f} MiB"
+    )
     return 0
 
 

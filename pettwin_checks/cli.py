@@ -113,7 +113,9 @@ def _table(header: tuple, rows: list[tuple]) -> list[str]:
     if not rows:
         return []
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    return ["  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)]
+    return [
+        "  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--interval", type=float, default=10.0, help="seconds between runs (default 10)")
     demo.add_argument("--json", action="store_true")
 
-    assets = commands.add_parser("assets", help="plan or apply agent/assets (monitors, dashboard, log pipeline) in Datadog")
+    assets = commands.add_parser(
+        "assets", help="plan or apply agent/assets (monitors, dashboard, log pipeline) in Datadog"
+    )
     assets.add_argument("action", choices=["plan", "apply"])
     assets.add_argument("--dir", default="agent/assets")
 

@@ -112,8 +112,9 @@ def default_group(check_name: str, scope: str) -> str:
 
 class LeaderElection:
     @classmethod
-    def from_config(cls, config: LeaderElectionConfig, check_name: str, scope: str, max_run_interval: float,
-                    log: logging.Logger) -> "LeaderElection":
+    def from_config(
+        cls, config: LeaderElectionConfig, check_name: str, scope: str, max_run_interval: float, log: logging.Logger
+    ) -> "LeaderElection":
         return cls(
             {**librdkafka_config(config), "logger": DebugLogger(log)},
             config.group or default_group(check_name, scope),

@@ -10,8 +10,16 @@ from datadog_checks.base.stubs.aggregator import AggregatorStub
 
 ROOT = Path(__file__).resolve().parent.parent
 METADATA_COLUMNS = [
-    "metric_name", "metric_type", "interval", "unit_name", "per_unit_name", "description", "orientation",
-    "integration", "short_name", "curated_metric",
+    "metric_name",
+    "metric_type",
+    "interval",
+    "unit_name",
+    "per_unit_name",
+    "description",
+    "orientation",
+    "integration",
+    "short_name",
+    "curated_metric",
 ]
 
 
@@ -27,7 +35,11 @@ def service_check_names(prefix: str = "") -> set[str]:
 
 # Rows only a leader election submits; the election tests exercise them (tests/integration/kafka_lag/
 # test_leader_election.py, tests/integration/test_project_scope_election.py), so `every_row` runs need no broker.
-ELECTION_ROWS = ("pettwin.kafka.collector.leader", "pettwin.vertex_ai.collector.leader", "pettwin.cloud_run.collector.leader")
+ELECTION_ROWS = (
+    "pettwin.kafka.collector.leader",
+    "pettwin.vertex_ai.collector.leader",
+    "pettwin.cloud_run.collector.leader",
+)
 
 
 def assert_contract(aggregator: AggregatorStub, prefix: str, every_row: bool = False) -> None:
@@ -44,6 +56,8 @@ def assert_contract(aggregator: AggregatorStub, prefix: str, every_row: bool = F
     assert not unknown_checks, f"service checks missing from service_checks.json: {sorted(unknown_checks)}"
     if every_row:
         rows = {name: row for name, row in rows.items() if name not in ELECTION_ROWS}
-        assert not rows.keys() - submitted_metrics, f"in metadata.csv, never submitted: {sorted(rows.keys() - submitted_metrics)}"
+        assert not rows.keys() - submitted_metrics, (
+            f"in metadata.csv, never submitted: {sorted(rows.keys() - submitted_metrics)}"
+        )
         missing = service_check_names(prefix) - submitted_checks
         assert not missing, f"in service_checks.json, never submitted: {sorted(missing)}"

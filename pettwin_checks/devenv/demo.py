@@ -71,8 +71,11 @@ def cloud_run_instance(emulator: GcpEmulator, key_path: str, app: AppStandin) ->
 def run_demo(times: int = 3, interval: float = 10.0, as_json: bool = False) -> int:
     stop = threading.Event()
     with KafkaBroker() as broker, GcpEmulator() as emulator, AppStandin() as app:
-        print(f"# Kafka broker {broker.bootstrap} (Apache Kafka {broker.version}); GCP emulator {emulator.url}; "
-              f"app stand-in {app.url}", flush=True)
+        print(
+            f"# Kafka broker {broker.bootstrap} (Apache Kafka {broker.version}); GCP emulator {emulator.url}; "
+            f"app stand-in {app.url}",
+            flush=True,
+        )
         ensure_topic(broker.bootstrap, TOPIC, 3)
         produce(broker.bootstrap, TOPIC, 300)
         archiver = PacedConsumer(broker.bootstrap, TOPIC, STOPPED_GROUP, 0.0, threading.Event())

@@ -32,7 +32,12 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 3
 
 def telemetry(sequence: int) -> bytes:
     pet = PETS[sequence % len(PETS)]
-    reading = {"pet_id": pet, "seq": sequence, "heart_rate": random.randint(60, 140), "temp_c": round(random.uniform(37.5, 39.5), 1)}
+    reading = {
+        "pet_id": pet,
+        "seq": sequence,
+        "heart_rate": random.randint(60, 140),
+        "temp_c": round(random.uniform(37.5, 39.5), 1),
+    }
     return json.dumps(reading).encode()
 
 

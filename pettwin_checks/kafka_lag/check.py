@@ -11,7 +11,17 @@ from pettwin_checks.coordination import DebugLogger, LeaderElection, collects_he
 
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
-from .lag import LagState, LagStatus, PartitionLag, advance_rates, consume_rate, evaluate, group_status, plan_contexts, rollup
+from .lag import (
+    LagState,
+    LagStatus,
+    PartitionLag,
+    advance_rates,
+    consume_rate,
+    evaluate,
+    group_status,
+    plan_contexts,
+    rollup,
+)
 from .selection import Selection
 
 STATE_CACHE_KEY = "lag_state"
@@ -85,7 +95,9 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         for group_id, topics in deleted_topics.items():
             self.warning("Group %s has committed offsets for deleted topics %s; ignored", group_id, sorted(topics))
         if clamped:
-            self.warning("%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped)
+            self.warning(
+                "%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped
+            )
 
         rows_by_group: dict[str, list[PartitionLag]] = defaultdict(list)
         for row in rows:
@@ -102,7 +114,11 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             PARTITION_CONTEXTS,
         )
         if plan.over_budget:
-            self.warning("max_contexts %d is below what %d groups need even rolled up", self.config.max_contexts, len(snapshot.groups))
+            self.warning(
+                "max_contexts %d is below what %d groups need even rolled up",
+                self.config.max_contexts,
+                len(snapshot.groups),
+            )
 
         for group in snapshot.groups:
             group_tags = [*base_tags, f"consumer_group:{group.group_id}"]
@@ -117,7 +133,9 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                 self._submit_topics(group.group_id, group_rows, group_tags, plan, produce_rates)
 
         # The high watermark is the partition's, not the group's: one series per partition with detail.
-        for topic, partition in sorted({(r.topic, r.partition) for r in rows if (r.group_id, r.topic) in plan.partition_detail}):
+        for topic, partition in sorted(
+            {(r.topic, r.partition) for r in rows if (r.group_id, r.topic) in plan.partition_detail}
+        ):
             if (topic, partition) in snapshot.high_watermarks:
                 tags = [*base_tags, f"topic:{topic}", f"partition:{partition}"]
                 self.gauge("broker_offset", snapshot.high_watermarks[(topic, partition)], tags=tags)
@@ -155,12 +173,17 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             self.gauge("topic.partitions_behind", total.partitions_behind, tags=tags)
             if total.max_lag_seconds is not None:
                 self.gauge("topic.lag_seconds", total.max_lag_seconds, tags=tags)
-            consumed = [consume_rate(self._state.windows[(group_id, topic, r.partition)]) for r in topic_rows
-                        if (group_id, topic, r.partition) in self._state.windows]
+            consumed = [
+                consume_rate(self._state.windows[(group_id, topic, r.partition)])
+                for r in topic_rows
+                if (group_id, topic, r.partition) in self._state.windows
+            ]
             consumed = [r for r in consumed if r is not None]
             if consumed:
                 self.gauge("topic.consume_rate", sum(consumed), tags=tags)
-            produced = [produce_rates[(topic, r.partition)] for r in topic_rows if (topic, r.partition) in produce_rates]
+            produced = [
+                produce_rates[(topic, r.partition)] for r in topic_rows if (topic, r.partition) in produce_rates
+            ]
             if produced:
                 self.gauge("topic.produce_rate", sum(produced), tags=tags)
             if (group_id, topic) in plan.partition_detail:

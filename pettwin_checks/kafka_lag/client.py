@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from concurrent.futures import Future, TimeoutError as FutureTimeout, wait
+from concurrent.futures import Future, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
@@ -23,6 +24,10 @@ GROUP_STATE_NAMES = {
     "EMPTY": "Empty",
     "DEAD": "Dead",
 }
+
+
+# Share of kafka_timeout the group descriptions and offset fetches may take; ListOffsets gets the rest.
+GROUP_SHARE = 0.6
 
 
 class BrokerUnavailable(Exception):
@@ -99,7 +104,10 @@ class KafkaClient:
                     [ConsumerGroupTopicPartitions(group_id)], request_timeout=deadline.remaining()
                 ).values()
             }
-            self._wait([*described.values(), *fetched.values()], deadline)
+            # A slow coordinator may hold its groups' answers; stop waiting early enough that the high watermarks
+            # of every other group still fit in the run, so it costs only its own groups.
+            group_deadline = Deadline(min(deadline.remaining(), GROUP_SHARE * self._timeout))
+            self._wait([*described.values(), *fetched.values()], group_deadline)
             for group_id, future in described.items():
                 self._apply_description(groups[group_id], future)
             for group_id, future in fetched.items():

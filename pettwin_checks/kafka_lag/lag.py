@@ -84,7 +84,9 @@ def record_high_watermark(history: list[list[float]], offset: int, now: float) -
         history.append([offset, now])
 
 
-def prune_history(history: list[list[float]], oldest_committed: int | None, max_points: int = MAX_HISTORY_POINTS) -> None:
+def prune_history(
+    history: list[list[float]], oldest_committed: int | None, max_points: int = MAX_HISTORY_POINTS
+) -> None:
     """Drop points no consumer can need any more, then thin the oldest half past `max_points`.
 
     Kept: the newest point at or below the oldest committed offset (the interpolation's left edge) and all after.
@@ -117,7 +119,9 @@ def time_lag(committed: int, high_watermark: int, history: list[list[float]], no
         return now - history[0][1] if len(history) > 1 else None
     for (left_offset, left_time), (right_offset, right_time) in zip(history, history[1:]):
         if left_offset <= committed < right_offset:
-            produced_at = left_time + (committed - left_offset) / (right_offset - left_offset) * (right_time - left_time)
+            produced_at = left_time + (committed - left_offset) / (right_offset - left_offset) * (
+                right_time - left_time
+            )
             return max(0.0, now - produced_at)
     return None
 
@@ -357,10 +361,14 @@ def evaluate(
             high_watermark = snapshot.high_watermarks.get(tp)
             if high_watermark is None:
                 reason = snapshot.hw_errors.get(tp, "no high watermark")
-                rows.append(PartitionLag(group.group_id, topic, partition, committed, None, None, None, LagStatus.ERR, reason))
+                rows.append(
+                    PartitionLag(group.group_id, topic, partition, committed, None, None, None, LagStatus.ERR, reason)
+                )
                 continue
             if committed is None:
-                rows.append(PartitionLag(group.group_id, topic, partition, None, high_watermark, None, None, LagStatus.OK))
+                rows.append(
+                    PartitionLag(group.group_id, topic, partition, None, high_watermark, None, None, LagStatus.OK)
+                )
                 continue
             lag, was_clamped = partition_lag(committed, high_watermark)
             clamped += was_clamped
@@ -369,7 +377,9 @@ def evaluate(
             window.observe(committed, lag, now, window_seconds)
             status, reason = partition_status(window, now, window_seconds)
             seconds = time_lag(committed, high_watermark, state.histories[tp].points, now)
-            rows.append(PartitionLag(group.group_id, topic, partition, committed, high_watermark, lag, seconds, status, reason))
+            rows.append(
+                PartitionLag(group.group_id, topic, partition, committed, high_watermark, lag, seconds, status, reason)
+            )
 
     for tp, history in state.histories.items():
         prune_history(history.points, oldest_committed.get(tp))

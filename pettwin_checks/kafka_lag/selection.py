@@ -49,7 +49,9 @@ class Selection:
         ids.update(dict.fromkeys(g for g in sorted(listed) if self.wants_group(g)))
         return list(ids)
 
-    def resolve_partitions(self, group: GroupSnapshot, partition_counts: dict[str, int]) -> tuple[list[TopicPartition], set[str]]:
+    def resolve_partitions(
+        self, group: GroupSnapshot, partition_counts: dict[str, int]
+    ) -> tuple[list[TopicPartition], set[str]]:
         """The group's partitions to report, and the topics it references that no longer exist.
 
         Configured topics with listed partitions give those; a configured topic without partitions, or a topic the

@@ -45,8 +45,11 @@ def run_round(checks, emulator):
 @pytest.mark.parametrize("kind", ["vertex_ai", "cloud_run"])
 def test_one_project_collector_and_takeover(kind, kafka_broker, kafka_admin, gcp_emulator, gcp_env, tmp_path, app):
     key = gcp_emulator.write_service_account_key(str(tmp_path / "key.json"))
-    election = {"kafka_connect_str": kafka_broker.bootstrap, "group": unique(f"election-{kind}"),
-                "session_timeout": SESSION_TIMEOUT}
+    election = {
+        "kafka_connect_str": kafka_broker.bootstrap,
+        "group": unique(f"election-{kind}"),
+        "session_timeout": SESSION_TIMEOUT,
+    }
     if kind == "vertex_ai":
         instance = {**vertex_instance(gcp_emulator, key), "probe": {"enabled": False}, "leader_election": election}
         make = lambda: PettwinVertexAiCheck("pettwin_vertex_ai", {}, [instance])  # noqa: E731

@@ -5,5 +5,7 @@ from __future__ import annotations
 
 def check_instance(model):
     if not model.consumer_groups and not model.monitor_unlisted_consumer_groups:
-        raise ValueError("consumer_groups is empty: list groups to watch, or set monitor_unlisted_consumer_groups: true")
+        raise ValueError(
+            "consumer_groups is empty: list groups to watch, or set monitor_unlisted_consumer_groups: true"
+        )
     return model

@@ -13,10 +13,20 @@ from tests.contract import assert_contract
 
 
 def main(bootstrap: str, group: str, leader_group: str) -> None:
-    check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [{
-        "kafka_connect_str": bootstrap, "consumer_groups": {group: None}, "leader_election": True,
-        "leader_election_group": leader_group, "leader_election_session_timeout": 6, "min_collection_interval": 1,
-    }])
+    check = PettwinKafkaLagCheck(
+        "pettwin_kafka_lag",
+        {},
+        [
+            {
+                "kafka_connect_str": bootstrap,
+                "consumer_groups": {group: None},
+                "leader_election": True,
+                "leader_election_group": leader_group,
+                "leader_election_session_timeout": 6,
+                "min_collection_interval": 1,
+            }
+        ],
+    )
     while True:
         aggregator.reset()
         started = time.time()
@@ -27,7 +37,14 @@ def main(bootstrap: str, group: str, leader_group: str) -> None:
             error = f"contract: {e}"
         leader = [m.value for m in aggregator.metrics("pettwin.kafka.collector.leader")]
         cluster = sum(len(ms) for name, ms in aggregator._metrics.items() if name != "pettwin.kafka.collector.leader")
-        line = {"pid": os.getpid(), "start": started, "end": time.time(), "leader": leader == [1], "cluster_series": cluster, "error": error}
+        line = {
+            "pid": os.getpid(),
+            "start": started,
+            "end": time.time(),
+            "leader": leader == [1],
+            "cluster_series": cluster,
+            "error": error,
+        }
         print(json.dumps(line), flush=True)
         time.sleep(1)
 

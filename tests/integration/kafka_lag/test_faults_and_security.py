@@ -7,7 +7,18 @@ import pytest
 
 from pettwin_checks.devenv.workload import produce
 
-from .common import add_partitions, commit, create_topic, delete_group, delete_topic, last, make_check, service_checks, unique, values
+from .common import (
+    add_partitions,
+    commit,
+    create_topic,
+    delete_group,
+    delete_topic,
+    last,
+    make_check,
+    service_checks,
+    unique,
+    values,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +38,35 @@ def listener_configs(broker):
     plain_user, plain_password = broker.plain_user
     scram_user, scram_password = broker.scram_user
     return {
-        "sasl_plain": dict(kafka_connect_str=broker.sasl_bootstrap, security_protocol="SASL_PLAINTEXT",
-                           sasl_mechanism="PLAIN", sasl_plain_username=plain_user, sasl_plain_password=plain_password),
-        "sasl_scram": dict(kafka_connect_str=broker.sasl_bootstrap, security_protocol="SASL_PLAINTEXT",
-                           sasl_mechanism="SCRAM-SHA-512", sasl_plain_username=scram_user, sasl_plain_password=scram_password),
-        "mtls": dict(kafka_connect_str=broker.ssl_bootstrap, security_protocol="SSL", tls_ca_cert=broker.ca_cert,
-                     tls_cert=broker.client_cert, tls_private_key=broker.client_key),
-        "confluent_like": dict(kafka_connect_str=broker.sasl_ssl_bootstrap, security_protocol="SASL_SSL",
-                               sasl_mechanism="PLAIN", sasl_plain_username=plain_user, sasl_plain_password=plain_password,
-                               tls_ca_cert=broker.ca_cert),
+        "sasl_plain": dict(
+            kafka_connect_str=broker.sasl_bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username=plain_user,
+            sasl_plain_password=plain_password,
+        ),
+        "sasl_scram": dict(
+            kafka_connect_str=broker.sasl_bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_plain_username=scram_user,
+            sasl_plain_password=scram_password,
+        ),
+        "mtls": dict(
+            kafka_connect_str=broker.ssl_bootstrap,
+            security_protocol="SSL",
+            tls_ca_cert=broker.ca_cert,
+            tls_cert=broker.client_cert,
+            tls_private_key=broker.client_key,
+        ),
+        "confluent_like": dict(
+            kafka_connect_str=broker.sasl_ssl_bootstrap,
+            security_protocol="SASL_SSL",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username=plain_user,
+            sasl_plain_password=plain_password,
+            tls_ca_cert=broker.ca_cert,
+        ),
     }
 
 
@@ -65,22 +96,36 @@ def test_wrong_password_is_named_and_never_leaks(kafka_broker, lagging_group, ag
 def test_tls_mismatch_is_named(kafka_broker, lagging_group, aggregator, tmp_path):
     topic, group = lagging_group
     # a CA that did not sign the broker's certificate
+    import datetime
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import datetime
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "other-ca")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    check = make_check(kafka_connect_str=kafka_broker.ssl_bootstrap, security_protocol="SSL",
-                       tls_ca_cert=str(other_ca), consumer_groups={group: None}, kafka_timeout=4)
+    check = make_check(
+        kafka_connect_str=kafka_broker.ssl_bootstrap,
+        security_protocol="SSL",
+        tls_ca_cert=str(other_ca),
+        consumer_groups={group: None},
+        kafka_timeout=4,
+    )
     check.run()
     [sc] = aggregator.service_checks("pettwin.kafka.can_connect")
     assert sc.status == CRITICAL and "TLS" in sc.message and "tls_ca_cert" in sc.message
@@ -123,7 +168,9 @@ def test_broker_stopped_while_the_check_lives_then_back(kafka_broker, lagging_gr
 def test_broker_down_when_the_check_is_created(aggregator, kafka_broker):
     from pettwin_checks.devenv.kafka_broker import free_port
 
-    check = make_check(kafka_connect_str=f"127.0.0.1:{free_port()}", monitor_unlisted_consumer_groups=True, kafka_timeout=2)
+    check = make_check(
+        kafka_connect_str=f"127.0.0.1:{free_port()}", monitor_unlisted_consumer_groups=True, kafka_timeout=2
+    )
     started = time.monotonic()
     assert check.run() == ""
     assert time.monotonic() - started < 3.5
@@ -140,8 +187,11 @@ def test_topic_deleted_group_deleted_and_partitions_added(kafka_broker, kafka_ad
         produce(bootstrap, topic, 20, partition=0)
         commit(bootstrap, group, topic, {0: 5})
     commit(bootstrap, other, kept, {0: 1})
-    check = make_check(kafka_connect_str=bootstrap, monitor_unlisted_consumer_groups=True,
-                       include_consumer_groups=[f"^({group}|{other})$"])
+    check = make_check(
+        kafka_connect_str=bootstrap,
+        monitor_unlisted_consumer_groups=True,
+        include_consumer_groups=[f"^({group}|{other})$"],
+    )
     assert check.run() == ""
     assert last(aggregator, "pettwin.kafka.consumer_group.lag", consumer_group=group) == 30
 
@@ -154,7 +204,9 @@ def test_topic_deleted_group_deleted_and_partitions_added(kafka_broker, kafka_ad
     assert check.run() == ""
     assert last(aggregator, "pettwin.kafka.consumer_group.lag", consumer_group=group) == 15
     assert not values(aggregator, "pettwin.kafka.topic.lag", consumer_group=group, topic=doomed)
-    assert any(doomed in w for w in check.get_warnings()) or not values(aggregator, "pettwin.kafka.consumer_lag", topic=doomed)
+    assert any(doomed in w for w in check.get_warnings()) or not values(
+        aggregator, "pettwin.kafka.consumer_lag", topic=doomed
+    )
     # the new partitions show up as uncommitted, not missing
     assert last(aggregator, "pettwin.kafka.partition.uncommitted", consumer_group=group, topic=kept, partition=2) == 1
     assert last(aggregator, "pettwin.kafka.consumer_group.uncommitted_partitions", consumer_group=group) == 2
@@ -170,8 +222,12 @@ def test_budget_folds_partitions_into_rollups(kafka_broker, kafka_admin, aggrega
     for group in groups:
         commit(bootstrap, group, topic, {p: 0 for p in range(6)})
     pattern = f"^({'|'.join(groups)})$"
-    check = make_check(kafka_connect_str=bootstrap, monitor_unlisted_consumer_groups=True,
-                       include_consumer_groups=[pattern], max_contexts=120)
+    check = make_check(
+        kafka_connect_str=bootstrap,
+        monitor_unlisted_consumer_groups=True,
+        include_consumer_groups=[pattern],
+        max_contexts=120,
+    )
     assert check.run() == ""
     contexts = {(m.name, tuple(sorted(m.tags))) for ms in aggregator._metrics.values() for m in ms}
     assert len(contexts) <= 120

@@ -23,8 +23,14 @@ class LiveMember(threading.Thread):
 
     def __init__(self, bootstrap, group, topic):
         super().__init__(daemon=True)
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                                  "auto.offset.reset": "earliest"})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
         self.consumer.subscribe([topic])
         self.assigned = threading.Event()
         self.stop = threading.Event()
@@ -61,10 +67,17 @@ def scenario(kafka_broker):
     assert member.assigned.wait(30)
 
     checks = {
-        "window": make_check(kafka_connect_str=bootstrap, monitor_unlisted_consumer_groups=True,
-                             include_consumer_groups=[f"^({'|'.join(groups.values())})$"], include_topics=[f"^{topic}$"]),
-        "stop": make_check(kafka_connect_str=bootstrap, consumer_groups={g: {topic: None} for g in groups.values()},
-                           status_window=STOP_WINDOW),
+        "window": make_check(
+            kafka_connect_str=bootstrap,
+            monitor_unlisted_consumer_groups=True,
+            include_consumer_groups=[f"^({'|'.join(groups.values())})$"],
+            include_topics=[f"^{topic}$"],
+        ),
+        "stop": make_check(
+            kafka_connect_str=bootstrap,
+            consumer_groups={g: {topic: None} for g in groups.values()},
+            status_window=STOP_WINDOW,
+        ),
     }
     from datadog_checks.base.stubs import aggregator as stub
 
@@ -90,8 +103,15 @@ def scenario(kafka_broker):
             # what each check said after the last phase, for the status tests
             submitted[name] = (dict(stub._metrics), dict(stub._service_checks))
     reads = {name: independent_lag(bootstrap, group, topic, PARTITIONS) for name, group in groups.items()}
-    yield {"topic": topic, "groups": groups, "phases": phases, "reads": reads, "checks": checks, "bootstrap": bootstrap,
-           "submitted": submitted}
+    yield {
+        "topic": topic,
+        "groups": groups,
+        "phases": phases,
+        "reads": reads,
+        "checks": checks,
+        "bootstrap": bootstrap,
+        "submitted": submitted,
+    }
     member.stop.set()
     member.join(10)
 

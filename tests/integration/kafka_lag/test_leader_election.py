@@ -26,7 +26,10 @@ class Fleet:
         self.processes = [
             subprocess.Popen(
                 [sys.executable, "-m", "tests.integration.kafka_lag.leader_worker", bootstrap, group, leader_group],
-                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
             )
             for _ in range(size)
         ]
@@ -71,8 +74,10 @@ def test_one_collector_and_failover(kafka_broker, kafka_admin):
         # every member has run a few times and one of them leads
         assert fleet.wait_for(lambda ev: len({e["pid"] for e in ev}) == 3 and any(e["leader"] for e in ev), 60)
         settled = time.time()
-        assert fleet.wait_for(lambda ev: all(sum(e["pid"] == p.pid and e["start"] > settled for e in ev) >= 3
-                                             for p in fleet.processes), 30)
+        assert fleet.wait_for(
+            lambda ev: all(sum(e["pid"] == p.pid and e["start"] > settled for e in ev) >= 3 for p in fleet.processes),
+            30,
+        )
         events = fleet.snapshot()
         steady = [e for e in events if e["start"] > settled]
         assert len(leaders_since(steady, settled)) == 1

@@ -52,7 +52,9 @@ def test_resolve_partitions_all_of_each_topic_and_deleted_topics():
 
 def test_resolve_partitions_from_the_map():
     s = selection({"g": {"pets": [0, 2, 9], "alerts": None}})
-    partitions, _ = s.resolve_partitions(GroupSnapshot("g", committed={("other", 0): 1}), {"pets": 3, "alerts": 2, "other": 1})
+    partitions, _ = s.resolve_partitions(
+        GroupSnapshot("g", committed={("other", 0): 1}), {"pets": 3, "alerts": 2, "other": 1}
+    )
     # listed partitions that exist, every partition of a topic listed without partitions, nothing unlisted
     assert partitions == [("alerts", 0), ("alerts", 1), ("pets", 0), ("pets", 2)]
 
@@ -95,8 +97,15 @@ def test_librdkafka_config_for_confluent_cloud():
     check = PettwinKafkaLagCheck(
         "pettwin_kafka_lag",
         {},
-        [{**BASE, "kafka_connect_str": ["a:9092", "b:9092"], "security_protocol": "SASL_SSL",
-          "sasl_plain_username": "KEY", "sasl_plain_password": "SECRET"}],
+        [
+            {
+                **BASE,
+                "kafka_connect_str": ["a:9092", "b:9092"],
+                "security_protocol": "SASL_SSL",
+                "sasl_plain_username": "KEY",
+                "sasl_plain_password": "SECRET",
+            }
+        ],
     )
     settings = librdkafka_config(check.config)
     assert settings["bootstrap.servers"] == "a:9092,b:9092"
