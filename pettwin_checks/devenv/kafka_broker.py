@@ -133,14 +133,26 @@ def cache_root() -> str:
 
 
 def _jar_dir_is_complete(version_dir: str) -> bool:
-    return os.path.isfile(os.path.join(version_dir, ".complete")) and os.path.isdir(os.path.join(version_dir, "lib"))
+    """Resolved, and for the jar set this code asks for (a cache made for another pom is resolved again)."""
+    if not (os.path.isfile(os.path.join(version_dir, ".complete")) and os.path.isdir(os.path.join(version_dir, "lib"))):
+        return False
+    try:
+        with open(os.path.join(version_dir, "pom.xml")) as f:
+            return f.read() == _broker_pom(os.path.basename(version_dir))
+    except OSError:
+        return False
 
 
 def _broker_pom(version: str) -> str:
     major = major_version(version)
     if major not in LOGGING_DEPENDENCIES:
         raise ValueError(f"unsupported Kafka version {version!r}: expected 3.x or 4.x")
-    deps = [("org.apache.kafka", f"kafka_{SCALA_VERSION}", version), *LOGGING_DEPENDENCIES[major]]
+    deps = [
+        ("org.apache.kafka", f"kafka_{SCALA_VERSION}", version),
+        # Kafka's own admin tools (kafka-consumer-groups): the reference the lag tests compare against.
+        ("org.apache.kafka", "kafka-tools", version),
+        *LOGGING_DEPENDENCIES[major],
+    ]
     dependency_xml = "\n".join(
         f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
         for g, a, v in deps
@@ -667,6 +679,14 @@ class KafkaBroker:
             main_class,
             *args,
         ]
+
+    def run_tool(self, main_class: str, *args: str, timeout: float = 60.0) -> str:
+        """Run one of Kafka's own command-line tools (e.g. ConsumerGroupCommand) from the resolved jars."""
+        java = _java_executable()
+        if java is None or self.external:
+            raise RuntimeError("Kafka's tools need java and the resolved jars (not available for an external broker)")
+        command = self._java_command(java, resolve_jars(self.version), main_class, *args)
+        return subprocess.run(command, check=True, capture_output=True, text=True, timeout=timeout).stdout
 
     def _open_log(self):
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115  (the broker writes to it until stop())

@@ -1,5 +1,6 @@
 """Real lag made by a real producer and consumers, checked against what the broker says through another API."""
 
+import os
 import threading
 import time
 
@@ -239,3 +240,34 @@ def test_state_survives_an_agent_restart(scenario, aggregator):
     run_once(restarted, aggregator)
     tags = {"consumer_group": scenario["groups"]["stopped"], "topic": scenario["topic"], "partition": 0}
     assert last(aggregator, "pettwin.kafka.consumer_lag_seconds", **tags) >= time.time() - scenario["phases"][0] - 1.5
+
+
+def kafka_tool_lags(broker, group: str) -> dict[tuple[str, int], int | None]:
+    """Lag per partition as Kafka's own kafka-consumer-groups tool reports it ('-' when nothing is committed)."""
+    output = broker.run_tool(
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        broker.bootstrap,
+        "--describe",
+        "--group",
+        group,
+    )
+    lines = [line.split() for line in output.splitlines() if line.strip()]
+    header = next(line for line in lines if line[:2] == ["GROUP", "TOPIC"])
+    rows = [dict(zip(header, line)) for line in lines if line[0] == group]
+    return {(r["TOPIC"], int(r["PARTITION"])): None if r["LAG"] == "-" else int(r["LAG"]) for r in rows}
+
+
+@pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")), reason="needs the jars of a local broker")
+@pytest.mark.parametrize("name", ["stopped", "slow", "rewound", "member"])
+def test_lag_equals_kafka_consumer_groups_tool(kafka_broker, scenario, third_run, name):
+    group, topic = scenario["groups"][name], scenario["topic"]
+    reference = kafka_tool_lags(kafka_broker, group)
+    assert reference, "the tool reported no partition"
+    for (tool_topic, partition), lag in reference.items():
+        tags = {"consumer_group": group, "topic": tool_topic, "partition": partition}
+        if lag is None:
+            assert last(third_run, "pettwin.kafka.partition.uncommitted", **tags) == 1
+        else:
+            assert tool_topic == topic
+            assert last(third_run, "pettwin.kafka.consumer_lag", **tags) == lag
