@@ -37,7 +37,7 @@ SERVICE_CHECK_STATUS = {
 GROUP_CONTEXTS = 9
 TOPIC_CONTEXTS = 6
 PARTITION_CONTEXTS = 6
-CHECK_CONTEXTS = 3
+CHECK_CONTEXTS = 4  # groups monitored, contexts folded, offsets clamped, collector leader
 
 
 class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
