@@ -15,6 +15,7 @@ from .lag import (
     LagState,
     LagStatus,
     PartitionLag,
+    Rollup,
     advance_rates,
     consume_rate,
     evaluate,
@@ -37,7 +38,8 @@ SERVICE_CHECK_STATUS = {
 GROUP_CONTEXTS = 9
 TOPIC_CONTEXTS = 6
 PARTITION_CONTEXTS = 6
-CHECK_CONTEXTS = 4  # groups monitored, contexts folded, offsets clamped, collector leader
+# groups monitored, contexts folded, offsets clamped, collector leader, and the folded-groups rollup (3)
+CHECK_CONTEXTS = 7
 
 
 class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
@@ -106,6 +108,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         for row in rows:
             partitions_by_group_topic[(row.group_id, row.topic)] += 1
         plan = plan_contexts(
+            [group.group_id for group in snapshot.groups],
             partitions_by_group_topic,
             self.config.granularity,
             self.config.max_contexts - CHECK_CONTEXTS,
@@ -113,21 +116,30 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             TOPIC_CONTEXTS,
             PARTITION_CONTEXTS,
         )
-        if plan.over_budget:
-            self.warning(
-                "max_contexts %d is below what %d groups need even rolled up",
-                self.config.max_contexts,
-                len(snapshot.groups),
-            )
 
+        folded_groups = Rollup()
+        folded_group_count = 0
         for group in snapshot.groups:
             group_tags = [*base_tags, f"consumer_group:{group.group_id}"]
+            group_rows = rows_by_group.get(group.group_id, [])
             if group.error:
                 self.client.close()
                 self.warning("Group %s: %s", group.group_id, group.error)
-                self._submit_group_status(group_tags, LagStatus.ERR, f"ERR: {group.error}")
+                status, message = LagStatus.ERR, f"ERR: {group.error}"
+            else:
+                status, message = group_status(group_rows)
+            # Service checks are not metric contexts: every group keeps its own, folded or not.
+            self.service_check(
+                "consumer_group.status", SERVICE_CHECK_STATUS[status], tags=group_tags, message=message or None
+            )
+            if group.group_id not in plan.group_detail:
+                folded_group_count += 1
+                for row in group_rows:
+                    folded_groups.add(row)
                 continue
-            group_rows = rows_by_group.get(group.group_id, [])
+            self.gauge("consumer_group.lag_status", int(status), tags=[*group_tags, f"lag_status:{status.name}"])
+            if group.error:
+                continue
             self._submit_group(group, group_rows, group_tags)
             if group.group_id in plan.topic_detail:
                 self._submit_topics(group.group_id, group_rows, group_tags, plan, produce_rates)
@@ -141,6 +153,9 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                 self.gauge("broker_offset", snapshot.high_watermarks[(topic, partition)], tags=tags)
         self.gauge("consumer_groups.monitored", len(snapshot.groups), tags=base_tags)
         self.gauge("contexts.folded", plan.folded, tags=base_tags)
+        self.gauge("consumer_groups.folded", folded_group_count, tags=base_tags)
+        self.gauge("consumer_groups.folded.lag", folded_groups.lag, tags=base_tags)
+        self.gauge("consumer_groups.folded.lag.max", folded_groups.max_lag, tags=base_tags)
         self.count("offsets.clamped", clamped, tags=base_tags)
 
     def _submit_group(self, group, rows: list[PartitionLag], tags: list[str]) -> None:
@@ -154,12 +169,6 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         self.gauge("consumer_group.state", 1, tags=[*tags, f"consumer_group_state:{group.state}"])
         self.gauge("consumer_group.members", group.members, tags=tags)
         self.gauge("consumer_group.assigned_partitions", len(group.assigned), tags=tags)
-        status, message = group_status(rows)
-        self._submit_group_status(tags, status, message)
-
-    def _submit_group_status(self, tags: list[str], status: LagStatus, message: str) -> None:
-        self.gauge("consumer_group.lag_status", int(status), tags=[*tags, f"lag_status:{status.name}"])
-        self.service_check("consumer_group.status", SERVICE_CHECK_STATUS[status], tags=tags, message=message or None)
 
     def _submit_topics(self, group_id, rows, group_tags, plan, produce_rates) -> None:
         by_topic: dict[str, list[PartitionLag]] = defaultdict(list)

@@ -243,15 +243,16 @@ GRANULARITIES = ("group", "topic", "partition")
 
 @dataclass
 class ContextPlan:
-    """Which groups and group+topics get finer detail; the rest is folded into their coarser rollup."""
+    """Which groups, group+topics and partitions get their own series; the rest is folded into a coarser rollup."""
 
+    group_detail: set[str]  # group ids with their own group series (the others go into the folded-groups rollup)
     topic_detail: set[str]  # group ids with per-topic series
     partition_detail: set[tuple[str, str]]  # (group, topic) with per-partition series
     folded: int  # contexts the budget folded into a coarser level
-    over_budget: bool  # even the coarsest level did not fit
 
 
 def plan_contexts(
+    group_ids: list[str],
     partitions_by_group_topic: dict[tuple[str, str], int],
     granularity: str,
     max_contexts: int,
@@ -259,39 +260,50 @@ def plan_contexts(
     topic_cost: int,
     partition_cost: int,
 ) -> ContextPlan:
-    """Spend the budget coarse to fine, groups and topics in name order so the same ones keep detail run to run.
+    """Spend the budget coarse to fine, in name order so the same groups and topics keep detail run to run.
 
-    Costs are metric contexts per group, per group+topic and per partition. Group rollups are always sent.
+    Costs are metric contexts per group, per group+topic and per partition. What does not fit is counted in
+    `folded`: a group's own series fold into the folded-groups rollup, its topics and partitions into its rollups.
     """
-    groups: dict[str, list[str]] = {}
+    topics: dict[str, list[str]] = {group: [] for group in sorted(group_ids)}
     for group, topic in sorted(partitions_by_group_topic):
-        groups.setdefault(group, []).append(topic)
-    used = group_cost * len(groups)
-    over_budget = used > max_contexts
-    topic_detail: set[str] = set()
-    partition_detail: set[tuple[str, str]] = set()
-    folded = 0
+        topics.setdefault(group, []).append(topic)
     level = GRANULARITIES.index(granularity)
-    for group, topics in groups.items():
-        if level < 1:
-            break
-        cost = topic_cost * len(topics)
-        if used + cost <= max_contexts:
-            used += cost
+
+    def cost_below(group: str) -> tuple[int, list[int]]:
+        """Contexts of the group's topics (at topic level and finer) and of each topic's partitions."""
+        topic_cost_total = topic_cost * len(topics[group]) if level >= 1 else 0
+        partition_costs = [
+            partition_cost * partitions_by_group_topic[(group, t)] if level >= 2 else 0 for t in topics[group]
+        ]
+        return topic_cost_total, partition_costs
+
+    used, folded = 0, 0
+    group_detail: set[str] = set()
+    for group in topics:
+        if used + group_cost <= max_contexts:
+            used += group_cost
+            group_detail.add(group)
+        else:
+            topic_total, partition_costs = cost_below(group)
+            folded += group_cost + topic_total + sum(partition_costs)
+    topic_detail: set[str] = set()
+    for group in sorted(group_detail):
+        topic_total, partition_costs = cost_below(group)
+        if level >= 1 and used + topic_total <= max_contexts:
+            used += topic_total
             topic_detail.add(group)
         else:
-            folded += cost
-    for group, topics in groups.items():
-        for topic in topics:
-            cost = partition_cost * partitions_by_group_topic[(group, topic)]
-            if level < 2:
-                break
-            if group in topic_detail and used + cost <= max_contexts:
+            folded += topic_total + sum(partition_costs)
+    partition_detail: set[tuple[str, str]] = set()
+    for group in sorted(topic_detail):
+        for topic, cost in zip(topics[group], cost_below(group)[1]):
+            if level >= 2 and used + cost <= max_contexts:
                 used += cost
                 partition_detail.add((group, topic))
             else:
                 folded += cost
-    return ContextPlan(topic_detail, partition_detail, folded, over_budget)
+    return ContextPlan(group_detail, topic_detail, partition_detail, folded)
 
 
 # --- state kept across runs ---------------------------------------------------------------------------------------

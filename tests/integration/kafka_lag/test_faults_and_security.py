@@ -238,3 +238,34 @@ def test_budget_folds_partitions_into_rollups(kafka_broker, kafka_admin, aggrega
         assert values(aggregator, "pettwin.kafka.consumer_group.lag", consumer_group=group) == [0]
     detailed = {g for g in groups if values(aggregator, "pettwin.kafka.consumer_lag", consumer_group=g)}
     assert 0 < len(detailed) < len(groups)
+
+
+def test_budget_below_group_level_folds_whole_groups(kafka_broker, kafka_admin, aggregator):
+    bootstrap = kafka_broker.bootstrap
+    topic = unique("narrow")
+    create_topic(bootstrap, topic, 2)
+    produce(bootstrap, topic, 10, partition=0)
+    groups = sorted(unique("fold") for _ in range(4))
+    for lag, group in enumerate(groups):
+        commit(bootstrap, group, topic, {0: 10 - lag})  # lags 0, 1, 2, 3
+    check = make_check(
+        kafka_connect_str=bootstrap,
+        monitor_unlisted_consumer_groups=True,
+        include_consumer_groups=[f"^({'|'.join(groups)})$"],
+        max_contexts=30,
+    )
+    assert check.run() == ""
+    contexts = {(m.name, tuple(sorted(m.tags))) for ms in aggregator._metrics.values() for m in ms}
+    assert len(contexts) <= 30
+    # 30 - 7 check-level contexts leave room for 2 groups' own series (9 each); the last two in name order fold
+    for group in groups[:2]:
+        assert values(aggregator, "pettwin.kafka.consumer_group.lag", consumer_group=group)
+    for group in groups[2:]:
+        assert not values(aggregator, "pettwin.kafka.consumer_group.lag", consumer_group=group)
+    assert last(aggregator, "pettwin.kafka.consumer_groups.folded") == 2
+    assert last(aggregator, "pettwin.kafka.consumer_groups.folded.lag") == 2 + 3
+    assert last(aggregator, "pettwin.kafka.consumer_groups.folded.lag.max") == 3
+    assert last(aggregator, "pettwin.kafka.contexts.folded") > 0
+    # every group still has its status service check
+    for group in groups:
+        assert service_checks(aggregator, "pettwin.kafka.consumer_group.status", consumer_group=group)

@@ -144,18 +144,25 @@ def test_rate():
 
 def test_plan_contexts_rolls_up_instead_of_dropping():
     partitions = {("a", "t1"): 3, ("a", "t2"): 2, ("b", "t1"): 4}
-    full = plan_contexts(partitions, "partition", 10_000, 9, 6, 6)
-    assert full.folded == 0 and full.partition_detail == set(partitions)
+    groups = ["a", "b"]
+    full = plan_contexts(groups, partitions, "partition", 10_000, 9, 6, 6)
+    assert full.folded == 0 and full.partition_detail == set(partitions) and full.group_detail == {"a", "b"}
     # groups 2*9=18, topics 3*6=18 -> 36, then partitions of a/t1 (18) fit, a/t2 (12) fits at 66, b/t1 (24) does not
-    tight = plan_contexts(partitions, "partition", 70, 9, 6, 6)
+    tight = plan_contexts(groups, partitions, "partition", 70, 9, 6, 6)
     assert tight.topic_detail == {"a", "b"}
     assert tight.partition_detail == {("a", "t1"), ("a", "t2")}
     assert tight.folded == 24
-    by_group = plan_contexts(partitions, "group", 10_000, 9, 6, 6)
+    by_group = plan_contexts(groups, partitions, "group", 10_000, 9, 6, 6)
     assert by_group.topic_detail == set() and by_group.partition_detail == set()
     assert by_group.folded == 0  # the user asked for group level: nothing was folded by the budget
-    too_small = plan_contexts(partitions, "topic", 10, 9, 6, 6)
-    assert too_small.over_budget and too_small.topic_detail == set()
+
+
+def test_plan_contexts_folds_whole_groups_when_even_group_level_does_not_fit():
+    partitions = {("a", "t1"): 3, ("b", "t1"): 4, ("c", "t1"): 1}
+    plan = plan_contexts(["a", "b", "c", "empty"], partitions, "topic", 20, 9, 6, 6)
+    # a and b fit at group level (18); c and the empty group fold; no room left for topic detail
+    assert plan.group_detail == {"a", "b"} and plan.topic_detail == set()
+    assert plan.folded == (9 + 6) + 9 + 6 + 6  # c and empty whole, a's and b's topics
 
 
 def test_evaluate_state_roundtrip_and_retention():
