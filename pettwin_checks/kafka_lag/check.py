@@ -78,8 +78,6 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         try:
             snapshot, deleted_topics = self.client.snapshot(self.selection)
         except BrokerUnavailable as e:
-            # A fresh client next run: librdkafka can keep a dead coordinator connection long after the broker is back.
-            self.client.close()
             self.log.error("Kafka unreachable: %s", e)
             self.service_check("can_connect", self.CRITICAL, tags=base_tags, message=str(e))
             return
@@ -102,10 +100,9 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             )
 
         rows_by_group: dict[str, list[PartitionLag]] = defaultdict(list)
-        for row in rows:
-            rows_by_group[row.group_id].append(row)
         partitions_by_group_topic: dict[tuple[str, str], int] = defaultdict(int)
         for row in rows:
+            rows_by_group[row.group_id].append(row)
             partitions_by_group_topic[(row.group_id, row.topic)] += 1
         plan = plan_contexts(
             [group.group_id for group in snapshot.groups],
@@ -123,7 +120,6 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             group_tags = [*base_tags, f"consumer_group:{group.group_id}"]
             group_rows = rows_by_group.get(group.group_id, [])
             if group.error:
-                self.client.close()
                 self.warning("Group %s: %s", group.group_id, group.error)
                 status, message = LagStatus.ERR, f"ERR: {group.error}"
             else:

@@ -69,6 +69,18 @@ class KafkaClient:
         self._admin = None
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
+        """`_snapshot`, with a fresh admin client next run after any failure: librdkafka can keep a dead
+        coordinator connection long after the broker is back."""
+        try:
+            snapshot, deleted = self._snapshot(selection)
+        except BrokerUnavailable:
+            self.close()
+            raise
+        if any(group.error for group in snapshot.groups):
+            self.close()
+        return snapshot, deleted
+
+    def _snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
         """One consistent view of the watched groups; also the deleted topics each group still references.
 
         Committed offsets are fetched before the high watermarks, so lag can be overstated by what was produced in
