@@ -4,7 +4,8 @@
 
 Creates the topics (10 partitions each) and N consumer groups spread over them with committed offsets, then runs
 the check repeatedly and prints: median and p95 wall time per run, CPU seconds per run, admin calls per run by
-Kafka API, submitted metric contexts, and the process RSS after the first run and after the last.
+Kafka API, submitted metric contexts, and the process RSS after runs 1, 10, 100, 500, 1000, 2000 and the last; the
+same wall and CPU figures for the floor (only the admin calls the check needs), run between the check's runs.
 Uses $KAFKA_BOOTSTRAP_SERVERS when set, else starts a broker with pettwin_checks.devenv.kafka_broker.
 """
 
@@ -96,17 +97,10 @@ def floor_run(admin: AdminClient) -> None:
     wait(list(offsets.values()), timeout=30)
 
 
-def measure(run, runs: int) -> dict:
-    """Wall and CPU seconds per run, and RSS at checkpoints."""
-    process = psutil.Process()
-    walls, cpus, rss = [], [], {}
-    for number in range(1, runs + 1):
-        wall, cpu = time.perf_counter(), time.process_time()
-        run()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-        if number in (1, 10, 100, 500, 1000, 2000, runs):
-            rss[number] = process.memory_info().rss / 2**20
+CHECKPOINTS = (1, 10, 100, 500, 1000, 2000)
+
+
+def figures(walls: list[float], cpus: list[float], rss: dict[int, float]) -> dict:
     return {
         "wall": statistics.median(walls),
         "p95": sorted(walls)[int(0.95 * (len(walls) - 1))],
@@ -115,13 +109,44 @@ def measure(run, runs: int) -> dict:
     }
 
 
-def report(name: str, figures: dict) -> None:
-    rss = figures["rss"]
+def timed_run(run, walls: list[float], cpus: list[float]) -> None:
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    walls.append(time.perf_counter() - wall)
+    cpus.append(time.process_time() - cpu)
+
+
+def measure(check_run, floor_run, runs: int, floor_runs: int) -> tuple[dict, dict]:
+    """Wall and CPU seconds per run of the check and of the floor, and the process RSS at checkpoints.
+
+    The floor runs are spread evenly between the check's, so both see the broker in the same state (its load
+    drifts over a long benchmark). RSS checkpoints are printed as they are reached, so a long run shows progress.
+    """
+    process = psutil.Process()
+    check_times, floor_times = ([], []), ([], [])
+    rss: dict[int, float] = {}
+    floor_every = max(1, runs // max(1, floor_runs))
+    for number in range(1, runs + 1):
+        timed_run(check_run, *check_times)
+        if number % floor_every == 0:
+            timed_run(floor_run, *floor_times)
+        if number in CHECKPOINTS or number == runs:
+            rss[number] = process.memory_info().rss / 2**20
+            print(
+                f"  after run {number}: RSS {rss[number]:.1f} MiB, check wall median so far "
+                f"{statistics.median(check_times[0]):.3f}s",
+                flush=True,
+            )
+    return figures(*check_times, rss), figures(*floor_times, {})
+
+
+def report(name: str, measured: dict) -> None:
     print(
-        f"{name}: wall per run median {figures['wall']:.3f}s (p95 {figures['p95']:.3f}s), "
-        f"CPU per run median {figures['cpu']:.3f}s"
+        f"{name}: wall per run median {measured['wall']:.3f}s (p95 {measured['p95']:.3f}s), "
+        f"CPU per run median {measured['cpu']:.3f}s"
     )
-    print(f"{name}: RSS " + ", ".join(f"after run {run}: {mib:.1f} MiB" for run, mib in sorted(rss.items())))
+    if measured["rss"]:
+        print(f"{name}: RSS " + ", ".join(f"after run {run}: {mib:.1f} MiB" for run, mib in measured["rss"].items()))
 
 
 def main() -> int:
@@ -143,7 +168,6 @@ def main() -> int:
         )
 
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-        floor = measure(lambda: floor_run(admin), args.floor_runs)
 
         instance = {
             "kafka_connect_str": broker.bootstrap,
@@ -166,14 +190,14 @@ def main() -> int:
             # absent when the run could not reach the broker at all (the check then reports can_connect CRITICAL)
             folded.extend(m.value for m in aggregator.metrics("pettwin.kafka.contexts.folded"))
 
-        figures = measure(check_run, args.runs)
+        measured, floor = measure(check_run, lambda: floor_run(admin), args.runs, args.floor_runs)
         requests = {api: count / args.runs for api, count in sorted(check.client.requests.items())}
 
     print(f"runs: check {args.runs}, floor {args.floor_runs}")
     report("floor (bare admin calls)", floor)
-    report("check", figures)
+    report("check", measured)
     print(
-        f"check / floor wall time: {figures['wall'] / floor['wall']:.2f}x; the check's broker I/O alone: median "
+        f"check / floor wall time: {measured['wall'] / floor['wall']:.2f}x; the check's broker I/O alone: median "
         f"{statistics.median(broker_seconds):.3f}s ({statistics.median(broker_seconds) / floor['wall']:.2f}x the floor)"
     )
     print("check admin calls per run: " + ", ".join(f"{api} {count:g}" for api, count in requests.items()))
@@ -181,7 +205,7 @@ def main() -> int:
         f"metric contexts per run: max {max(contexts)} (budget {instance.get('max_contexts', 5000)}), "
         f"folded contexts reported: {folded[-1]:g}"
     )
-    rss = figures["rss"]
+    rss = measured["rss"]
     print(
         f"check RSS growth: run 1 -> {args.runs}: {rss[args.runs] - rss[1]:+.1f} MiB; "
         f"run 10 -> {args.runs} (after the status windows fill): {rss[args.runs] - rss[min(10, args.runs)]:+.1f} MiB"

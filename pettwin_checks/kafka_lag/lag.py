@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 from array import array
+from base64 import b64decode, b64encode
+from bisect import bisect_right
+from operator import gt, le
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -52,7 +55,7 @@ class ClusterSnapshot:
     groups: list[GroupSnapshot]
 
 
-@dataclass
+@dataclass(slots=True)
 class PartitionLag:
     group_id: str
     topic: str
@@ -78,34 +81,45 @@ def partition_lag(committed: int, high_watermark: int) -> tuple[int, bool]:
 # --- time lag from a bounded high-watermark history --------------------------------------------------------------
 
 
-def record_high_watermark(history: list[list[float]], offset: int, now: float) -> None:
+@dataclass(slots=True)
+class PartitionHistory:
+    """When each high-watermark level of one partition was first seen, oldest first.
+
+    Two flat arrays rather than a list of pairs: thousands of partitions times `MAX_HISTORY_POINTS` stay 16 bytes a
+    point, and `bisect` finds a committed offset's neighbours without a scan.
+    """
+
+    offsets: array = field(default_factory=lambda: array("q"))
+    times: array = field(default_factory=lambda: array("d"))
+    last_seen: tuple[float, float] | None = None  # (high watermark, time) of the previous run, for the produce rate
+
+
+def record_high_watermark(history: PartitionHistory, offset: int, now: float) -> None:
     """Append (offset, time) when the high watermark moved; points mark when each level was first seen."""
-    if not history or offset != history[-1][0]:
-        history.append([offset, now])
+    if not history.offsets or offset != history.offsets[-1]:
+        history.offsets.append(offset)
+        history.times.append(now)
 
 
-def prune_history(
-    history: list[list[float]], oldest_committed: int | None, max_points: int = MAX_HISTORY_POINTS
-) -> None:
+def prune_history(history: PartitionHistory, oldest_committed: int | None, max_points: int = MAX_HISTORY_POINTS) -> None:
     """Drop points no consumer can need any more, then thin the oldest half past `max_points`.
 
     Kept: the newest point at or below the oldest committed offset (the interpolation's left edge) and all after.
     """
+    offsets, times = history.offsets, history.times
     if oldest_committed is not None:
-        keep_from = 0
-        for index, (offset, _) in enumerate(history):
-            if offset <= oldest_committed:
-                keep_from = index
-            else:
-                break
-        del history[:keep_from]
-    while len(history) > max_points:
+        keep_from = max(0, bisect_right(offsets, oldest_committed) - 1)
+        if keep_from:
+            del offsets[:keep_from]
+            del times[:keep_from]
+    while len(offsets) > max_points:
         # Thin every second point of the older half; the first and the recent half stay exact.
-        half = len(history) // 2
-        del history[1:half:2]
+        half = len(offsets) // 2
+        del offsets[1:half:2]
+        del times[1:half:2]
 
 
-def time_lag(committed: int, high_watermark: int, history: list[list[float]], now: float) -> float | None:
+def time_lag(committed: int, high_watermark: int, history: PartitionHistory, now: float) -> float | None:
     """Seconds since the producers were where this consumer is now; None when the history cannot tell yet.
 
     Interpolates the moment the high watermark passed `committed` between the two history points around it. For
@@ -113,23 +127,25 @@ def time_lag(committed: int, high_watermark: int, history: list[list[float]], no
     """
     if committed >= high_watermark:
         return 0.0
-    if not history:
+    offsets, times = history.offsets, history.times
+    if not offsets:
         return None
-    if committed < history[0][0]:
-        return now - history[0][1] if len(history) > 1 else None
-    for (left_offset, left_time), (right_offset, right_time) in zip(history, history[1:]):
-        if left_offset <= committed < right_offset:
-            produced_at = left_time + (committed - left_offset) / (right_offset - left_offset) * (
-                right_time - left_time
-            )
-            return max(0.0, now - produced_at)
-    return None
+    right = bisect_right(offsets, committed)
+    if right == 0:
+        return now - times[0] if len(offsets) > 1 else None
+    if right == len(offsets):
+        return None
+    left = right - 1
+    produced_at = times[left] + (committed - offsets[left]) / (offsets[right] - offsets[left]) * (
+        times[right] - times[left]
+    )
+    return max(0.0, now - produced_at)
 
 
 # --- status over a sliding window of observations ----------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class CommitWindow:
     """Observations of one group's committed offset on one partition, and since when it has not moved.
 
@@ -163,7 +179,7 @@ def partition_status(window: CommitWindow, now: float, window_seconds: float) ->
         return LagStatus.OK, ""
     committed_values = window.values[0::3]
     lags = window.values[1::3]
-    if any(later < earlier for earlier, later in zip(committed_values, committed_values[1:])):
+    if any(map(gt, committed_values, committed_values[1:])):
         return LagStatus.REWIND, "committed offset moved backwards"
     if lags[-1] == 0:
         return LagStatus.OK, ""
@@ -172,9 +188,9 @@ def partition_status(window: CommitWindow, now: float, window_seconds: float) ->
         return LagStatus.STOP, f"no commit for {int(unchanged_for)}s with lag {int(lags[-1])}"
     if len(lags) < MIN_OBSERVATIONS:
         return LagStatus.OK, ""
-    if len(set(committed_values)) == 1:
+    if committed_values[0] == committed_values[-1]:  # never moved backwards, so it never moved at all
         return LagStatus.STALL, f"committed offset stuck at {int(committed_values[-1])} with lag {int(lags[-1])}"
-    if all(later >= earlier for earlier, later in zip(lags, lags[1:])) and lags[-1] > lags[0]:
+    if lags[-1] > lags[0] and all(map(le, lags, lags[1:])):
         return LagStatus.WARN, f"lag growing from {int(lags[0])} to {int(lags[-1])}"
     return LagStatus.OK, ""
 
@@ -308,11 +324,18 @@ def plan_contexts(
 
 # --- state kept across runs ---------------------------------------------------------------------------------------
 
+# Bumped when the cached layout changes; a state of another version is dropped (the check starts afresh).
+STATE_VERSION = 2
 
-@dataclass
-class PartitionHistory:
-    points: list[list[float]] = field(default_factory=list)  # [high watermark, first seen], oldest first
-    last_seen: tuple[float, float] | None = None  # (high watermark, time) of the previous run, for the produce rate
+
+def _pack(arrays) -> str:
+    return b64encode(b"".join(a.tobytes() for a in arrays)).decode("ascii")
+
+
+def _unpack(typecode: str, text: str) -> array:
+    values = array(typecode)
+    values.frombytes(b64decode(text, validate=True))
+    return values
 
 
 class LagState:
@@ -323,10 +346,20 @@ class LagState:
         self.windows: dict[tuple[str, str, int], CommitWindow] = {}
 
     def to_json(self) -> str:
+        """Names and counts as JSON, the numbers as the arrays' raw bytes in base64.
+
+        Encoding each float as decimal text cost more than the rest of a run at a few thousand groups; raw bytes are
+        a copy. The cache is the agent host's own, so the native byte order is the one that reads it back.
+        """
+        histories, windows = self.histories.items(), self.windows.items()
         return json.dumps(
             {
-                "h": [[t, p, h.points, h.last_seen] for (t, p), h in self.histories.items()],
-                "w": [[g, t, p, w.values.tolist(), w.unchanged_since] for (g, t, p), w in self.windows.items()],
+                "version": STATE_VERSION,
+                "h": [[t, p, len(h.offsets), h.last_seen] for (t, p), h in histories],
+                "ho": _pack(h.offsets for _, h in histories),
+                "ht": _pack(h.times for _, h in histories),
+                "w": [[g, t, p, len(w.values), w.unchanged_since] for (g, t, p), w in windows],
+                "wv": _pack(w.values for _, w in windows),
             },
             separators=(",", ":"),
         )
@@ -339,10 +372,23 @@ class LagState:
             return state
         try:
             data = json.loads(text)
-            for topic, partition, points, last_seen in data["h"]:
-                state.histories[(topic, partition)] = PartitionHistory(points, tuple(last_seen) if last_seen else None)
-            for group, topic, partition, values, since in data["w"]:
-                state.windows[(group, topic, partition)] = CommitWindow(array("d", values), since)
+            if data["version"] != STATE_VERSION:
+                return state
+            offsets, times, values = _unpack("q", data["ho"]), _unpack("d", data["ht"]), _unpack("d", data["wv"])
+            if not len(offsets) == len(times) == sum(row[2] for row in data["h"]):
+                return state
+            if len(values) != sum(row[3] for row in data["w"]):
+                return state
+            start = 0
+            for topic, partition, count, last_seen in data["h"]:
+                history = PartitionHistory(offsets[start : start + count], times[start : start + count])
+                history.last_seen = tuple(last_seen) if last_seen else None
+                state.histories[(topic, partition)] = history
+                start += count
+            start = 0
+            for group, topic, partition, count, since in data["w"]:
+                state.windows[(group, topic, partition)] = CommitWindow(values[start : start + count], since)
+                start += count
         except (ValueError, KeyError, TypeError):
             return cls()
         return state
@@ -361,7 +407,7 @@ def evaluate(
     """Every (group, partition) row with lag, time lag and status; updates `state`. Returns rows and clamp count."""
     for tp, high_watermark in snapshot.high_watermarks.items():
         history = state.histories.setdefault(tp, PartitionHistory())
-        record_high_watermark(history.points, high_watermark, now)
+        record_high_watermark(history, high_watermark, now)
 
     rows: list[PartitionLag] = []
     clamped = 0
@@ -388,13 +434,13 @@ def evaluate(
             window = state.windows.setdefault((group.group_id, topic, partition), CommitWindow())
             window.observe(committed, lag, now, window_seconds)
             status, reason = partition_status(window, now, window_seconds)
-            seconds = time_lag(committed, high_watermark, state.histories[tp].points, now)
+            seconds = time_lag(committed, high_watermark, state.histories[tp], now)
             rows.append(
                 PartitionLag(group.group_id, topic, partition, committed, high_watermark, lag, seconds, status, reason)
             )
 
     for tp, history in state.histories.items():
-        prune_history(history.points, oldest_committed.get(tp))
+        prune_history(history, oldest_committed.get(tp))
     state.retain(
         set(snapshot.high_watermarks) | set(snapshot.hw_errors),
         {(r.group_id, r.topic, r.partition) for r in rows if r.committed is not None},

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from pettwin_checks.kafka_lag.lag import (
@@ -5,6 +7,7 @@ from pettwin_checks.kafka_lag.lag import (
     CommitWindow,
     GroupSnapshot,
     LagState,
+    PartitionHistory,
     LagStatus,
     PartitionLag,
     advance_rates,
@@ -24,6 +27,17 @@ from pettwin_checks.kafka_lag.lag import (
 pytestmark = pytest.mark.unit
 
 
+def history_of(*points) -> PartitionHistory:
+    history = PartitionHistory()
+    for offset, seen in points:
+        record_high_watermark(history, offset, seen)
+    return history
+
+
+def points_of(history: PartitionHistory) -> list[tuple[int, float]]:
+    return list(zip(history.offsets, history.times))
+
+
 def test_partition_lag_and_clamp():
     assert partition_lag(90, 100) == (10, False)
     assert partition_lag(100, 100) == (0, False)
@@ -31,7 +45,7 @@ def test_partition_lag_and_clamp():
 
 
 def test_time_lag_interpolates_between_history_points():
-    history = [[100, 1000.0], [200, 1010.0], [400, 1030.0]]
+    history = history_of((100, 1000.0), (200, 1010.0), (400, 1030.0))
     # offset 150 is halfway between t=1000 and t=1010
     assert time_lag(150, 400, history, now=1040.0) == pytest.approx(35.0)
     # offset 300: halfway between t=1010 and t=1030
@@ -40,38 +54,44 @@ def test_time_lag_interpolates_between_history_points():
 
 
 def test_time_lag_edges():
-    history = [[100, 1000.0], [200, 1010.0]]
+    history = history_of((100, 1000.0), (200, 1010.0))
     assert time_lag(200, 200, history, now=2000.0) == 0.0  # caught up
     assert time_lag(250, 200, history, now=2000.0) == 0.0  # ahead (clamped case)
     # older than the whole history: the lower bound now - oldest point
     assert time_lag(50, 200, history, now=1020.0) == pytest.approx(20.0)
     # one point only: nothing to bound with yet
-    assert time_lag(50, 100, [[100, 1000.0]], now=1020.0) is None
-    assert time_lag(50, 100, [], now=1020.0) is None
+    assert time_lag(50, 100, history_of((100, 1000.0)), now=1020.0) is None
+    assert time_lag(50, 100, history_of(), now=1020.0) is None
+    # past the newest point (the high watermark moved since it was recorded): no estimate
+    assert time_lag(250, 300, history, now=1020.0) is None
 
 
 def test_record_only_when_high_watermark_moves():
-    history = []
+    history = PartitionHistory()
     record_high_watermark(history, 10, 1.0)
     record_high_watermark(history, 10, 2.0)
     record_high_watermark(history, 12, 3.0)
-    assert history == [[10, 1.0], [12, 3.0]]
+    assert points_of(history) == [(10, 1.0), (12, 3.0)]
 
 
 def test_prune_keeps_left_edge_of_oldest_commit():
-    history = [[0, 0.0], [10, 1.0], [20, 2.0], [30, 3.0]]
+    history = history_of((0, 0.0), (10, 1.0), (20, 2.0), (30, 3.0))
     prune_history(history, oldest_committed=25)
-    assert history == [[20, 2.0], [30, 3.0]]
+    assert points_of(history) == [(20, 2.0), (30, 3.0)]
+    prune_history(history, oldest_committed=20)  # exactly on a point: that point is the left edge
+    assert points_of(history) == [(20, 2.0), (30, 3.0)]
     # the interpolation for the oldest committed offset still works after pruning
     assert time_lag(25, 30, history, now=3.0) == pytest.approx(0.5)
 
 
 def test_prune_thins_past_max_points_but_keeps_ends():
-    history = [[i, float(i)] for i in range(300)]
+    history = history_of(*((i, float(i)) for i in range(300)))
     prune_history(history, oldest_committed=None, max_points=100)
-    assert len(history) <= 100
-    assert history[0] == [0, 0.0] and history[-1] == [299, 299.0]
-    offsets = [p[0] for p in history]
+    points = points_of(history)
+    assert len(points) <= 100
+    assert points[0] == (0, 0.0) and points[-1] == (299, 299.0)
+    assert all(offset == seen for offset, seen in points)  # offsets and times thinned together
+    offsets = [p[0] for p in points]
     assert offsets == sorted(offsets)
     assert offsets[-50:] == list(range(250, 300))  # the recent half stays exact
 
@@ -194,6 +214,36 @@ def test_unreadable_state_starts_afresh():
     assert not LagState.from_json("{not json").histories
     assert not LagState.from_json('{"h": 3}').windows
     assert not LagState.from_json("").windows
+    # the list-of-lists layout of earlier releases
+    assert not LagState.from_json('{"h": [["t", 0, [[1, 2.0]], null]], "w": []}').histories
+
+
+def test_state_survives_the_cache_exactly_and_rejects_damage():
+    state = LagState()
+    state.histories[("t", 0)] = history_of((5, 1.5), (9, 2.25))
+    state.histories[("t", 0)].last_seen = (9, 2.25)
+    state.histories[("u", 3)] = history_of((2**40, 7.0))
+    window = CommitWindow()
+    for t in range(4):
+        window.observe(10 + t, 3, 100.0 + t, window=600)
+    state.windows[("g", "t", 0)] = window
+    state.windows[("h", "u", 3)] = CommitWindow()
+
+    restored = LagState.from_json(state.to_json())
+    assert {k: (points_of(h), h.last_seen) for k, h in restored.histories.items()} == {
+        ("t", 0): ([(5, 1.5), (9, 2.25)], (9, 2.25)),
+        ("u", 3): ([(2**40, 7.0)], None),
+    }
+    assert restored.windows[("g", "t", 0)].observations == window.observations
+    assert restored.windows[("g", "t", 0)].unchanged_since == window.unchanged_since
+    assert not restored.windows[("h", "u", 3)].values
+
+    data = json.loads(state.to_json())
+    data["w"][0][3] += 3  # counts that do not match the numbers
+    assert not LagState.from_json(json.dumps(data)).windows
+    data = json.loads(state.to_json())
+    data["ht"] = data["ht"][:-4]  # truncated
+    assert not LagState.from_json(json.dumps(data)).histories
 
 
 def test_missing_high_watermark_is_err():
