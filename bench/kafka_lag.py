@@ -29,6 +29,29 @@ PARTITIONS_PER_TOPIC = 10
 MESSAGES_PER_PARTITION = 5
 
 
+def produce(bootstrap: str, partitions: list[tuple[str, int]]) -> None:
+    """MESSAGES_PER_PARTITION messages on every partition, retrying partitions whose delivery failed (a broker busy
+    creating thousands of partitions times requests out), so each group's committed offsets are below the end."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50})
+    for _ in range(5):
+        failed: set[tuple[str, int]] = set()
+
+        def delivered(error, message):
+            if error is not None:
+                failed.add((message.topic(), message.partition()))
+
+        for topic, partition in partitions:
+            for _ in range(MESSAGES_PER_PARTITION):
+                producer.produce(topic, b"x", partition=partition, on_delivery=delivered)
+            producer.poll(0)
+        producer.flush(300)
+        if not failed:
+            return
+        partitions = sorted(failed)  # a partition partly written gets more than enough messages, never fewer
+        time.sleep(1)
+    raise SystemExit(f"{len(partitions)} partitions could not be written")
+
+
 def seed(bootstrap: str, groups: int, partitions: int) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = [f"bench-{i:04d}" for i in range(max(1, partitions // PARTITIONS_PER_TOPIC))]
@@ -37,13 +60,7 @@ def seed(bootstrap: str, groups: int, partitions: int) -> None:
     for i in range(0, len(new), 200):
         for future in admin.create_topics(new[i : i + 200], operation_timeout=60).values():
             future.result(timeout=120)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50})
-    for topic in topics:
-        for partition in range(PARTITIONS_PER_TOPIC):
-            for _ in range(MESSAGES_PER_PARTITION):
-                producer.produce(topic, b"x", partition=partition)
-        producer.poll(0)
-    producer.flush(120)
+    produce(bootstrap, [(t, p) for t in topics for p in range(PARTITIONS_PER_TOPIC)])
     pending = list(range(groups))
     for _ in range(5):  # a just-created topic can refuse commits for a moment: retry those groups
         failed = []
