@@ -49,6 +49,7 @@ class KafkaClient:
         self._log = log
         self._admin: AdminClient | None = None
         self._errors: list[KafkaError] = []
+        self._unanswered = False  # a group call timed out this run
         # Admin calls issued, by Kafka API, for the benchmark (librdkafka may fan a call out per broker).
         self.requests: Counter[str] = Counter()
 
@@ -69,14 +70,16 @@ class KafkaClient:
         self._admin = None
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
-        """`_snapshot`, with a fresh admin client next run after any failure: librdkafka can keep a dead
-        coordinator connection long after the broker is back."""
+        """`_snapshot`, with a fresh admin client next run when the cluster or a group's coordinator did not
+        answer: librdkafka can keep a dead coordinator connection long after the broker is back. A broker that
+        answers with an error (say, not authorised for one group) keeps the client and its connections."""
+        self._unanswered = False
         try:
             snapshot, deleted = self._snapshot(selection)
         except BrokerUnavailable:
             self.close()
             raise
-        if any(group.error for group in snapshot.groups):
+        if self._unanswered:
             self.close()
         return snapshot, deleted
 
@@ -157,6 +160,7 @@ class KafkaClient:
         try:
             description = future.result(timeout=0)
         except (KafkaException, FutureTimeout) as e:
+            self._unanswered |= isinstance(e, FutureTimeout)
             # Lag can still be computed from the committed offsets; only state and members are unknown.
             self._log.debug("describe of group %s failed: %s", group.group_id, self._short(e))
             return
@@ -173,6 +177,7 @@ class KafkaClient:
         try:
             result = future.result(timeout=0)
         except (KafkaException, FutureTimeout) as e:
+            self._unanswered |= isinstance(e, FutureTimeout)
             group.error = f"offset fetch failed: {self._short(e)}"
             return
         group.committed = {

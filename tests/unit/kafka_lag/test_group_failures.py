@@ -55,14 +55,15 @@ class FakeAdmin:
 
 
 @pytest.mark.parametrize(
-    "failure",
+    "failure, reconnects",
     [
-        lambda: done(error=KafkaException(KafkaError(KafkaError.COORDINATOR_NOT_AVAILABLE))),
-        lambda: Future(),  # never answers: costs the run's deadline, not more
+        # an answer, even an error, means the connection works: keep it
+        (lambda: done(error=KafkaException(KafkaError(KafkaError.COORDINATOR_NOT_AVAILABLE))), False),
+        (lambda: Future(), True),  # never answers: costs the run's deadline, not more, and a new client next run
     ],
     ids=["coordinator-error", "timeout"],
 )
-def test_one_failing_group_costs_only_its_metrics(aggregator, failure):
+def test_one_failing_group_costs_only_its_metrics(aggregator, failure, reconnects):
     check = PettwinKafkaLagCheck(
         "pettwin_kafka_lag",
         {},
@@ -74,8 +75,10 @@ def test_one_failing_group_costs_only_its_metrics(aggregator, failure):
             }
         ],
     )
-    check.client._admin = FakeAdmin(failure)
+    admin = FakeAdmin(failure)
+    check.client._admin = admin
     assert check.run() == ""
+    assert (check.client._admin is not admin) == reconnects
     for group in ("a", "b"):
         aggregator.assert_metric(
             "pettwin.kafka.consumer_group.lag", value=8, tags=["consumer_group:" + group, "kafka_cluster_id:c1"]
