@@ -18,7 +18,7 @@ import time
 from concurrent.futures import wait
 
 import psutil
-from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from datadog_checks.base.stubs import aggregator
 
@@ -27,6 +27,20 @@ from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
 
 PARTITIONS_PER_TOPIC = 10
 MESSAGES_PER_PARTITION = 5
+
+
+def wait_for_leaders(admin: AdminClient, topics: list[str]) -> None:
+    """Until every partition has a leader: a producer refuses a topic its metadata does not have yet."""
+    for _ in range(120):
+        listed = admin.list_topics(timeout=30).topics
+        if all(
+            t in listed and len(listed[t].partitions) == PARTITIONS_PER_TOPIC
+            and all(p.leader >= 0 for p in listed[t].partitions.values())
+            for t in topics
+        ):
+            return
+        time.sleep(1)
+    raise SystemExit("the benchmark topics got no leaders within 2 minutes")
 
 
 def produce(bootstrap: str, partitions: list[tuple[str, int]]) -> None:
@@ -59,7 +73,12 @@ def seed(bootstrap: str, groups: int, partitions: int) -> None:
     new = [NewTopic(t, num_partitions=PARTITIONS_PER_TOPIC, replication_factor=1) for t in topics if t not in existing]
     for i in range(0, len(new), 200):
         for future in admin.create_topics(new[i : i + 200], operation_timeout=60).values():
-            future.result(timeout=120)
+            try:
+                future.result(timeout=120)
+            except KafkaException as e:  # a topic the listing did not show yet: a rerun after a partial seed
+                if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+    wait_for_leaders(admin, topics)
     produce(bootstrap, [(t, p) for t in topics for p in range(PARTITIONS_PER_TOPIC)])
     pending = list(range(groups))
     for _ in range(5):  # a just-created topic can refuse commits for a moment: retry those groups

@@ -28,6 +28,12 @@ GROUP_STATE_NAMES = {
 
 # Share of kafka_timeout the group descriptions and offset fetches may take; ListOffsets gets the rest.
 GROUP_SHARE = 0.6
+# librdkafka's own admin request timeout must never fire: an answer that arrives after it has fired aborts the whole
+# process (assertion in rd_kafka_enq_once_del_source_return; reproduced with confluent-kafka 2.11 to 2.16 by pausing
+# the broker). So no answer can outlive REQUEST_TIMEOUT: a connection silent for SOCKET_TIMEOUT fails its requests
+# first. The run's deadline is kept by how long the check waits, and an unanswered call is awaited again next run.
+SOCKET_TIMEOUT = 60.0
+REQUEST_TIMEOUT = 300.0
 
 
 class BrokerUnavailable(Exception):
@@ -49,8 +55,11 @@ class KafkaClient:
         self._log = log
         self._admin: AdminClient | None = None
         self._errors: list[KafkaError] = []
-        self._unanswered = False  # a group call timed out this run
-        # Admin calls issued, by Kafka API, for the benchmark (librdkafka may fan a call out per broker).
+        # Calls by (Kafka API, group or partition): this run's, and those earlier runs left unanswered.
+        self._calls: dict[tuple[str, Any], Future] = {}
+        self._pending: dict[tuple[str, Any], Future] = {}
+        self._retired: list[tuple[AdminClient, list[Future]]] = []  # replaced clients whose calls may still run
+        # Admin requests issued, by Kafka API, for the benchmark (librdkafka may fan a call out per broker).
         self.requests: Counter[str] = Counter()
 
     def _client(self) -> AdminClient:
@@ -61,6 +70,7 @@ class KafkaClient:
                 "error_cb": self._errors.append,
                 "logger": DebugLogger(self._log),
                 "socket.connection.setup.timeout.ms": int(self._timeout * 1000),
+                "socket.timeout.ms": int(SOCKET_TIMEOUT * 1000),
                 "reconnect.backoff.max.ms": 2000,
             }
             self._admin = AdminClient(config)
@@ -68,20 +78,40 @@ class KafkaClient:
 
     def close(self) -> None:
         self._admin = None
+        self._calls, self._pending, self._retired = {}, {}, []
+
+    def _replace(self) -> None:
+        """A fresh admin client from the next call on. The old one is kept until the calls it still has in flight
+        have ended (by SOCKET_TIMEOUT at the latest): librdkafka never frees a request whose client is destroyed
+        under it, a few KiB each, so dropping it at once would leak memory at every replacement."""
+        if self._admin is not None:
+            self._retired.append((self._admin, [f for f in self._calls.values() if not f.done()]))
+        self._admin, self._calls, self._pending = None, {}, {}
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
-        """`_snapshot`, with a fresh admin client next run when the cluster or a group's coordinator did not
-        answer: librdkafka can keep a dead coordinator connection long after the broker is back. A broker that
-        answers with an error (say, not authorised for one group) keeps the client and its connections."""
-        self._unanswered = False
+        """`_snapshot`, with a fresh admin client next run when the cluster could not be asked at all: librdkafka can
+        keep a dead connection long after the broker is back. A group whose coordinator is slow keeps the client:
+        its call stays in flight and the next run waits for that one rather than sending another."""
+        self._retired = [(admin, calls) for admin, calls in self._retired if not all(f.done() for f in calls)]
+        self._calls = {}
         try:
-            snapshot, deleted = self._snapshot(selection)
+            result = self._snapshot(selection)
         except BrokerUnavailable:
-            self.close()
+            self._replace()
             raise
-        if self._unanswered:
-            self.close()
-        return snapshot, deleted
+        self._pending = {key: call for key, call in self._calls.items() if not call.done()}
+        return result
+
+    def _issue(self, api: str, keys: list, send) -> dict[Any, Future]:
+        """This run's call for each key: the one an earlier run left unanswered, else a new one; `send(keys)` sends
+        one batched request for the keys without a call in flight and returns their futures by key."""
+        calls = {key: self._pending[(api, key)] for key in keys if (api, key) in self._pending}
+        unsent = [key for key in keys if key not in calls]
+        if unsent:
+            self.requests[api] += 1 if api != "OffsetFetch" else len(unsent)
+            calls.update(send(unsent))
+        self._calls.update(((api, key), call) for key, call in calls.items())
+        return calls
 
     def _snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
         """One consistent view of the watched groups; also the deleted topics each group still references.
@@ -102,23 +132,30 @@ class KafkaClient:
 
         listed: list[str] = []
         if selection.needs_group_listing:
-            self.requests["ListGroups"] += 1
-            listing = self._result(admin.list_consumer_groups(request_timeout=deadline.remaining()), deadline)
-            listed = [g.group_id for g in listing.valid]
+            (listing,) = self._issue(
+                "ListGroups", [None], lambda _: {None: admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)}
+            ).values()
+            listed = [g.group_id for g in self._result(listing, deadline).valid]
         group_ids = selection.group_ids(listed)
         groups = {group_id: GroupSnapshot(group_id) for group_id in group_ids}
 
         if group_ids:
-            self.requests["DescribeGroups"] += 1
-            described = admin.describe_consumer_groups(group_ids, request_timeout=deadline.remaining())
-            self.requests["OffsetFetch"] += len(group_ids)
-            fetched = {
-                group_id: future
-                for group_id in group_ids
-                for future in admin.list_consumer_group_offsets(
-                    [ConsumerGroupTopicPartitions(group_id)], request_timeout=deadline.remaining()
-                ).values()
-            }
+            described = self._issue(
+                "DescribeGroups",
+                group_ids,
+                lambda ids: admin.describe_consumer_groups(ids, request_timeout=REQUEST_TIMEOUT),
+            )
+            fetched = self._issue(
+                "OffsetFetch",
+                group_ids,
+                lambda ids: {
+                    group_id: future
+                    for group_id in ids
+                    for future in admin.list_consumer_group_offsets(
+                        [ConsumerGroupTopicPartitions(group_id)], request_timeout=REQUEST_TIMEOUT
+                    ).values()
+                },
+            )
             # A slow coordinator may hold its groups' answers; stop waiting early enough that the high watermarks
             # of every other group still fit in the run, so it costs only its own groups.
             group_deadline = Deadline(min(deadline.remaining(), GROUP_SHARE * self._timeout))
@@ -137,19 +174,24 @@ class KafkaClient:
         high_watermarks, hw_errors = self._high_watermarks(admin, wanted, deadline)
         return ClusterSnapshot(metadata.cluster_id, high_watermarks, hw_errors, list(groups.values())), deleted
 
-    def _high_watermarks(self, admin: AdminClient, partitions, deadline: Deadline):
+    def _high_watermarks(self, admin: AdminClient, partitions: list[tuple[str, int]], deadline: Deadline):
         if not partitions:
             return {}, {}
-        self.requests["ListOffsets"] += 1
-        futures = admin.list_offsets(
-            {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
-            isolation_level=IsolationLevel.READ_UNCOMMITTED,
-            request_timeout=max(deadline.remaining(), 0.001),
+        futures = self._issue(
+            "ListOffsets",
+            partitions,
+            lambda tps: {
+                (tp.topic, tp.partition): future
+                for tp, future in admin.list_offsets(
+                    {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps},
+                    isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                    request_timeout=REQUEST_TIMEOUT,
+                ).items()
+            },
         )
         self._wait(list(futures.values()), deadline)
         offsets, errors = {}, {}
-        for tp, future in futures.items():
-            key = (tp.topic, tp.partition)
+        for key, future in futures.items():
             try:
                 offsets[key] = future.result(timeout=0).offset
             except (KafkaException, FutureTimeout) as e:
@@ -160,7 +202,6 @@ class KafkaClient:
         try:
             description = future.result(timeout=0)
         except (KafkaException, FutureTimeout) as e:
-            self._unanswered |= isinstance(e, FutureTimeout)
             # Lag can still be computed from the committed offsets; only state and members are unknown.
             self._log.debug("describe of group %s failed: %s", group.group_id, self._short(e))
             return
@@ -177,7 +218,6 @@ class KafkaClient:
         try:
             result = future.result(timeout=0)
         except (KafkaException, FutureTimeout) as e:
-            self._unanswered |= isinstance(e, FutureTimeout)
             group.error = f"offset fetch failed: {self._short(e)}"
             return
         group.committed = {

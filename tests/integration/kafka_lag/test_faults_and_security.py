@@ -1,6 +1,11 @@
 """Connection options against the real broker's listeners, and what happens when the broker or the data go wrong."""
 
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -269,3 +274,53 @@ def test_budget_below_group_level_folds_whole_groups(kafka_broker, kafka_admin, 
     # every group still has its status service check
     for group in groups:
         assert service_checks(aggregator, "pettwin.kafka.consumer_group.status", consumer_group=group)
+
+
+def test_answers_arriving_after_the_deadline_do_not_kill_the_agent(kafka_broker, lagging_group, tmp_path):
+    """The broker is paused for longer than kafka_timeout, several times, while the check runs, so answers land
+    after the runs gave up on them (librdkafka aborts the process when such an answer meets a request it has timed
+    out itself, hence the long REQUEST_TIMEOUT in the client). The runs go on and the last one has every group.
+
+    The check runs in a child process, so an abort shows as its exit status instead of taking pytest down."""
+    topic, group = lagging_group
+    others = [unique("paused-group") for _ in range(20)]
+    for other in others:
+        commit(kafka_broker.bootstrap, other, topic, {0: 2, 1: 0})
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(
+        json.dumps(
+            {
+                "instances": [
+                    {
+                        "kafka_connect_str": kafka_broker.bootstrap,
+                        "consumer_groups": {g: None for g in [group, *others]},
+                        "kafka_timeout": 1,
+                    }
+                ]
+            }
+        )
+    )
+    command = [sys.executable, "-m", "pettwin_checks.cli", "run", "pettwin_kafka_lag", "-c", str(conf)]
+    child = subprocess.Popen(
+        [*command, "--json", "--times", "20", "--interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(3):
+            time.sleep(0.7)
+            os.kill(kafka_broker.pid, signal.SIGSTOP)
+            time.sleep(2.5)
+            os.kill(kafka_broker.pid, signal.SIGCONT)
+        out, _ = child.communicate(timeout=120)
+    finally:
+        os.kill(kafka_broker.pid, signal.SIGCONT)
+        child.kill()
+    assert child.returncode == 0, f"the check process died with status {child.returncode}"
+    last_run = json.loads(out)[-1]
+    lagging = {
+        tag.split(":", 1)[1]
+        for m in last_run["metrics"]
+        if m["name"] == "pettwin.kafka.consumer_group.lag"
+        for tag in m["tags"]
+        if tag.startswith("consumer_group:")
+    }
+    assert lagging == {group, *others}

@@ -3,6 +3,7 @@
 A slow coordinator cannot be made on a one-broker cluster, so the admin client is replaced at the Python level here
 (error paths only; the happy paths run against the real broker in tests/integration/kafka_lag)."""
 
+import time
 from concurrent.futures import Future
 from types import SimpleNamespace
 
@@ -47,7 +48,6 @@ class FakeAdmin:
         return {group: done(SimpleNamespace(topic_partitions=partitions))}
 
     def list_offsets(self, request, isolation_level, request_timeout):
-        assert request_timeout >= 0.15, "a slow group must leave time for the high watermarks"
         return {tp: done(SimpleNamespace(offset=10)) for tp in request}
 
     def poll(self, timeout):
@@ -55,30 +55,21 @@ class FakeAdmin:
 
 
 @pytest.mark.parametrize(
-    "failure, reconnects",
+    "failure",
     [
-        # an answer, even an error, means the connection works: keep it
-        (lambda: done(error=KafkaException(KafkaError(KafkaError.COORDINATOR_NOT_AVAILABLE))), False),
-        (lambda: Future(), True),  # never answers: costs the run's deadline, not more, and a new client next run
+        lambda: done(error=KafkaException(KafkaError(KafkaError.COORDINATOR_NOT_AVAILABLE))),
+        lambda: Future(),  # never answers: costs the run's deadline, not more
     ],
     ids=["coordinator-error", "timeout"],
 )
-def test_one_failing_group_costs_only_its_metrics(aggregator, failure, reconnects):
-    check = PettwinKafkaLagCheck(
-        "pettwin_kafka_lag",
-        {},
-        [
-            {
-                "kafka_connect_str": "127.0.0.1:1",
-                "monitor_unlisted_consumer_groups": True,
-                "kafka_timeout": 0.5,
-            }
-        ],
-    )
+def test_one_failing_group_costs_only_its_metrics(aggregator, failure):
+    check = make_check(kafka_timeout=0.5)
     admin = FakeAdmin(failure)
     check.client._admin = admin
+    started = time.monotonic()
     assert check.run() == ""
-    assert (check.client._admin is not admin) == reconnects
+    assert time.monotonic() - started < 1.0  # a slow group costs at most the run's deadline (0.5 s)
+    assert check.client._admin is admin  # the cluster answered: same client, same connections
     for group in ("a", "b"):
         aggregator.assert_metric(
             "pettwin.kafka.consumer_group.lag", value=8, tags=["consumer_group:" + group, "kafka_cluster_id:c1"]
@@ -96,3 +87,81 @@ def test_one_failing_group_costs_only_its_metrics(aggregator, failure, reconnect
     )
     aggregator.assert_service_check("pettwin.kafka.can_connect", status=0)
     assert any("slow" in warning for warning in check.get_warnings())
+
+
+def test_a_slow_groups_call_is_awaited_again_not_sent_again(aggregator):
+    """No request piles up behind a slow coordinator, and its late answer is used as soon as it lands."""
+    late_answer = Future()
+    sent = []
+
+    def slow_fetch():
+        sent.append(late_answer)
+        return late_answer
+
+    check = make_check(kafka_timeout=1)
+    check.client._admin = FakeAdmin(slow_fetch)
+    check.run()
+    check.run()
+    assert len(sent) == 1
+    late_answer.set_result(SimpleNamespace(topic_partitions=[TopicPartition("pets", 0, 9), TopicPartition("pets", 1, 9)]))
+    aggregator.reset()
+    check.run()
+    aggregator.assert_metric(
+        "pettwin.kafka.consumer_group.lag", value=2, tags=["consumer_group:slow", "kafka_cluster_id:c1"]
+    )
+    check.run()
+    assert len(sent) == 2  # answered: the next run asks afresh
+
+
+def test_a_replaced_client_is_kept_until_its_calls_have_ended(aggregator):
+    """Dropping a librdkafka client with requests in flight leaks them, so the old client waits for its calls."""
+    listing = Future()
+    old = FakeAdmin(Future)
+    old.list_consumer_groups = lambda request_timeout: listing  # the cluster stops answering
+    check = make_check(kafka_timeout=0.5)
+    check.client._admin = old
+    check.run()
+    aggregator.assert_service_check("pettwin.kafka.can_connect", status=2)
+    assert [admin for admin, _ in check.client._retired] == [old] and check.client._admin is None
+
+    healthy = FakeAdmin(lambda: done(SimpleNamespace(topic_partitions=[])))
+    check.client._admin = healthy
+    check.run()  # the old client's call is still running: it stays
+    assert [admin for admin, _ in check.client._retired] == [old]
+    listing.set_exception(KafkaException(KafkaError(KafkaError._TRANSPORT)))
+    check.run()
+    assert check.client._retired == [] and check.client._admin is healthy
+
+
+def make_check(**instance) -> PettwinKafkaLagCheck:
+    config = {"kafka_connect_str": "127.0.0.1:1", "monitor_unlisted_consumer_groups": True, **instance}
+    return PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [config])
+
+
+def test_librdkafka_never_times_out_a_request_itself(aggregator):
+    """An answer arriving after librdkafka timed its request out aborts the process (see client.REQUEST_TIMEOUT):
+    every admin call gets a timeout longer than the socket timeout, and the run's deadline is kept by waiting."""
+    from pettwin_checks.kafka_lag.client import REQUEST_TIMEOUT, SOCKET_TIMEOUT
+
+    timeouts = []
+
+    class RecordingAdmin(FakeAdmin):
+        def __getattribute__(self, name):
+            call = super().__getattribute__(name)
+            if name in ("list_consumer_groups", "describe_consumer_groups", "list_consumer_group_offsets", "list_offsets"):
+
+                def recorded(*args, request_timeout, **kwargs):
+                    timeouts.append((name, request_timeout))
+                    return call(*args, request_timeout=request_timeout, **kwargs)
+
+                return recorded
+            return call
+
+    check = make_check(kafka_timeout=0.5)
+    check.client._admin = RecordingAdmin(Future)
+    check.run()
+    assert {name for name, _ in timeouts} == {
+        "list_consumer_groups", "describe_consumer_groups", "list_consumer_group_offsets", "list_offsets"
+    }
+    assert REQUEST_TIMEOUT > SOCKET_TIMEOUT
+    assert all(timeout == REQUEST_TIMEOUT for _, timeout in timeouts)
