@@ -168,9 +168,11 @@ def measure(check_run, floor_run, runs: int, floor_runs: int) -> tuple[dict, dic
             timed_run(floor_run, *floor_times)
         if number in CHECKPOINTS or number == runs:
             rss[number] = process.memory_info().rss / 2**20
+            floor_so_far = f"{statistics.median(floor_times[0]):.3f}s" if floor_times[0] else "not run yet"
             print(
-                f"  after run {number}: RSS {rss[number]:.1f} MiB, check wall median so far "
-                f"{statistics.median(check_times[0]):.3f}s",
+                f"  after run {number}: RSS {rss[number]:.1f} MiB; medians so far: check wall "
+                f"{statistics.median(check_times[0]):.3f}s, CPU {statistics.median(check_times[1]):.3f}s, "
+                f"floor wall {floor_so_far}",
                 flush=True,
             )
     return figures(*check_times, rss), figures(*floor_times, {})
