@@ -85,7 +85,8 @@ class KafkaClient:
         have ended (by SOCKET_TIMEOUT at the latest): librdkafka never frees a request whose client is destroyed
         under it, a few KiB each, so dropping it at once would leak memory at every replacement."""
         if self._admin is not None:
-            self._retired.append((self._admin, [f for f in self._calls.values() if not f.done()]))
+            calls = [*self._calls.values(), *self._pending.values()]
+            self._retired.append((self._admin, [call for call in calls if not call.done()]))
         self._admin, self._calls, self._pending = None, {}, {}
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
@@ -99,7 +100,9 @@ class KafkaClient:
         except BrokerUnavailable:
             self._replace()
             raise
+        # Only the unanswered calls outlive the run: the answered ones hold thousands of results.
         self._pending = {key: call for key, call in self._calls.items() if not call.done()}
+        self._calls = {}
         return result
 
     def _issue(self, api: str, keys: list, send) -> dict[Any, Future]:
