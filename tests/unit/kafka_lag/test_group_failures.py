@@ -165,3 +165,20 @@ def test_librdkafka_never_times_out_a_request_itself(aggregator):
     }
     assert REQUEST_TIMEOUT > SOCKET_TIMEOUT
     assert all(timeout == REQUEST_TIMEOUT for _, timeout in timeouts)
+
+
+def test_a_replaced_client_also_waits_for_calls_earlier_runs_left_unanswered(aggregator):
+    slow_fetch, listing = Future(), Future()
+    old = FakeAdmin(lambda: slow_fetch)
+    check = make_check(kafka_timeout=0.5)
+    check.client._admin = old
+    check.run()  # the slow group's fetch stays in flight
+    old.list_consumer_groups = lambda request_timeout: listing
+    check.run()  # then the cluster stops answering: the client is replaced
+    listing.set_exception(KafkaException(KafkaError(KafkaError._TRANSPORT)))
+    check.client._admin = FakeAdmin(lambda: done(SimpleNamespace(topic_partitions=[])))
+    check.run()
+    assert [admin for admin, _ in check.client._retired] == [old]  # the first run's fetch has not ended
+    slow_fetch.set_result(SimpleNamespace(topic_partitions=[]))
+    check.run()
+    assert check.client._retired == []
