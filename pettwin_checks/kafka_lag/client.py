@@ -29,9 +29,9 @@ GROUP_STATE_NAMES = {
 # Share of kafka_timeout the group descriptions and offset fetches may take; ListOffsets gets the rest.
 GROUP_SHARE = 0.6
 # librdkafka's own admin request timeout must never fire: an answer that arrives after it has fired aborts the whole
-# process (assertion in rd_kafka_enq_once_del_source_return; reproduced with confluent-kafka 2.11 to 2.16 by pausing
-# the broker). So no answer can outlive REQUEST_TIMEOUT: a connection silent for SOCKET_TIMEOUT fails its requests
-# first. The run's deadline is kept by how long the check waits, and an unanswered call is awaited again next run.
+# process (assertion in rd_kafka_enq_once_del_source_return; reproduced with confluent-kafka 2.11.1 to 2.16.1 by
+# pausing the broker). So no answer can outlive REQUEST_TIMEOUT: a connection silent for SOCKET_TIMEOUT fails its
+# requests first. The run's deadline is kept by how long the check waits; an unanswered call is awaited next run.
 SOCKET_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 300.0
 
