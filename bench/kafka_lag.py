@@ -47,13 +47,14 @@ def produce(bootstrap: str, partitions: list[tuple[str, int]]) -> None:
     """MESSAGES_PER_PARTITION messages on every partition, retrying partitions whose delivery failed (a broker busy
     creating thousands of partitions times requests out), so each group's committed offsets are below the end."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50})
+    failed: set[tuple[str, int]] = set()
+
+    def delivered(error, message):
+        if error is not None:
+            failed.add((message.topic(), message.partition()))
+
     for _ in range(5):
-        failed: set[tuple[str, int]] = set()
-
-        def delivered(error, message):
-            if error is not None:
-                failed.add((message.topic(), message.partition()))
-
+        failed.clear()
         for topic, partition in partitions:
             for _ in range(MESSAGES_PER_PARTITION):
                 producer.produce(topic, b"x", partition=partition, on_delivery=delivered)

@@ -10,9 +10,9 @@ import json
 from array import array
 from base64 import b64decode, b64encode
 from bisect import bisect_right
-from operator import gt, le
 from dataclasses import dataclass, field
 from enum import IntEnum
+from operator import gt, le
 
 TopicPartition = tuple[str, int]
 
@@ -365,7 +365,7 @@ class LagState:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "LagState":
+    def from_json(cls, text: str) -> LagState:
         """State from the persistent cache; anything unreadable starts afresh rather than failing the check."""
         state = cls()
         if not text:
