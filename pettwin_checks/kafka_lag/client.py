@@ -31,7 +31,7 @@ GROUP_SHARE = 0.6
 # librdkafka's own admin request timeout must never fire: an answer that arrives after it has fired aborts the whole
 # process (assertion in rd_kafka_enq_once_del_source_return; reproduced with confluent-kafka 2.11.1 to 2.16.1 by
 # pausing the broker). So no answer can outlive REQUEST_TIMEOUT: a connection silent for SOCKET_TIMEOUT fails its
-# requests first. The run's deadline is kept by how long the check waits; an unanswered call is awaited next run.
+# requests first. The run's deadline is kept by how long the check waits.
 SOCKET_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 300.0
 
@@ -55,9 +55,7 @@ class KafkaClient:
         self._log = log
         self._admin: AdminClient | None = None
         self._errors: list[KafkaError] = []
-        # Calls by (Kafka API, group or partition): this run's, and those earlier runs left unanswered.
-        self._calls: dict[tuple[str, Any], Future] = {}
-        self._pending: dict[tuple[str, Any], Future] = {}
+        self._calls: list[Future] = []  # this run's, kept with the client if it is replaced
         self._retired: list[tuple[AdminClient, list[Future]]] = []  # replaced clients whose calls may still run
         # Admin requests issued, by Kafka API, for the benchmark (librdkafka may fan a call out per broker).
         self.requests: Counter[str] = Counter()
@@ -78,42 +76,37 @@ class KafkaClient:
 
     def close(self) -> None:
         self._admin = None
-        self._calls, self._pending, self._retired = {}, {}, []
+        self._calls, self._retired = [], []
 
     def _replace(self) -> None:
         """A fresh admin client from the next call on. The old one is kept until the calls it still has in flight
         have ended (by SOCKET_TIMEOUT at the latest): librdkafka never frees a request whose client is destroyed
         under it, a few KiB each, so dropping it at once would leak memory at every replacement."""
         if self._admin is not None:
-            calls = [*self._calls.values(), *self._pending.values()]
-            self._retired.append((self._admin, [call for call in calls if not call.done()]))
-        self._admin, self._calls, self._pending = None, {}, {}
+            self._retired.append((self._admin, [call for call in self._calls if not call.done()]))
+        self._admin = None
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
-        """`_snapshot`, with a fresh admin client next run when the cluster could not be asked at all: librdkafka can
-        keep a dead connection long after the broker is back. A group whose coordinator is slow keeps the client:
-        its call stays in flight and the next run waits for that one rather than sending another."""
+        """`_snapshot`, with a fresh admin client next run when any call went unanswered: librdkafka can keep a dead
+        or wedged connection long after the broker is fine again (at 2,000 groups on one broker a connection here
+        stops answering every few runs; a new client is answered at once). A broker that answers with an error (say,
+        not authorised for one group) keeps the client and its connections."""
         self._retired = [(admin, calls) for admin, calls in self._retired if not all(f.done() for f in calls)]
-        self._calls = {}
+        self._calls = []
         try:
             result = self._snapshot(selection)
         except BrokerUnavailable:
             self._replace()
             raise
-        # Only the unanswered calls outlive the run: the answered ones hold thousands of results.
-        self._pending = {key: call for key, call in self._calls.items() if not call.done()}
-        self._calls = {}
+        if any(not call.done() for call in self._calls):
+            self._replace()
+        self._calls = []  # the answered calls hold thousands of results: none outlives the run
         return result
 
-    def _issue(self, api: str, keys: list, send) -> dict[Any, Future]:
-        """This run's call for each key: the one an earlier run left unanswered, else a new one; `send(keys)` sends
-        one batched request for the keys without a call in flight and returns their futures by key."""
-        calls = {key: self._pending[(api, key)] for key in keys if (api, key) in self._pending}
-        unsent = [key for key in keys if key not in calls]
-        if unsent:
-            self.requests[api] += 1 if api != "OffsetFetch" else len(unsent)
-            calls.update(send(unsent))
-        self._calls.update(((api, key), call) for key, call in calls.items())
+    def _issue(self, api: str, calls: dict[Any, Future]) -> dict[Any, Future]:
+        """Count and keep this run's calls of one Kafka API (OffsetFetch is one request a group)."""
+        self.requests[api] += len(calls) if api == "OffsetFetch" else 1
+        self._calls.extend(calls.values())
         return calls
 
     def _snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
@@ -136,7 +129,7 @@ class KafkaClient:
         listed: list[str] = []
         if selection.needs_group_listing:
             (listing,) = self._issue(
-                "ListGroups", [None], lambda _: {None: admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)}
+                "ListGroups", {None: admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)}
             ).values()
             listed = [g.group_id for g in self._result(listing, deadline).valid]
         group_ids = selection.group_ids(listed)
@@ -144,16 +137,13 @@ class KafkaClient:
 
         if group_ids:
             described = self._issue(
-                "DescribeGroups",
-                group_ids,
-                lambda ids: admin.describe_consumer_groups(ids, request_timeout=REQUEST_TIMEOUT),
+                "DescribeGroups", admin.describe_consumer_groups(group_ids, request_timeout=REQUEST_TIMEOUT)
             )
             fetched = self._issue(
                 "OffsetFetch",
-                group_ids,
-                lambda ids: {
+                {
                     group_id: future
-                    for group_id in ids
+                    for group_id in group_ids
                     for future in admin.list_consumer_group_offsets(
                         [ConsumerGroupTopicPartitions(group_id)], request_timeout=REQUEST_TIMEOUT
                     ).values()
@@ -182,11 +172,10 @@ class KafkaClient:
             return {}, {}
         futures = self._issue(
             "ListOffsets",
-            partitions,
-            lambda tps: {
+            {
                 (tp.topic, tp.partition): future
                 for tp, future in admin.list_offsets(
-                    {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps},
+                    {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
                     isolation_level=IsolationLevel.READ_UNCOMMITTED,
                     request_timeout=REQUEST_TIMEOUT,
                 ).items()
