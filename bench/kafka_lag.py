@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import statistics
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait
 
 import psutil
@@ -24,6 +25,7 @@ from datadog_checks.base.stubs import aggregator
 
 from pettwin_checks.devenv.kafka_broker import KafkaBroker
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
+from pettwin_checks.kafka_lag.client import REQUEST_TIMEOUT, SOCKET_TIMEOUT
 
 PARTITIONS_PER_TOPIC = 10
 MESSAGES_PER_PARTITION = 5
@@ -121,17 +123,49 @@ def timed(client) -> list[float]:
     return seconds
 
 
-def floor_run(admin: AdminClient) -> None:
-    """Only the admin calls the check needs, batched the same way, with nothing done with the answers."""
-    admin.list_topics(timeout=30)
-    listed = admin.list_consumer_groups(request_timeout=30).result()
-    ids = sorted(g.group_id for g in listed.valid if g.group_id.startswith("bench-group-"))
-    described = list(admin.describe_consumer_groups(ids, request_timeout=30).values())
-    fetched = [f for g in ids for f in admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)]).values()]
-    wait([*described, *fetched], timeout=30)
-    partitions = {(tp.topic, tp.partition) for f in fetched for tp in f.result().topic_partitions}
-    offsets = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}, request_timeout=30)
-    wait(list(offsets.values()), timeout=30)
+class Floor:
+    """Only the admin calls the check needs, batched the same way, with nothing done with the answers; like the
+    check, librdkafka never times a request out itself and a run with an unanswered call gets a fresh client next."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.config = {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(SOCKET_TIMEOUT * 1000)}
+        self.admin = AdminClient(self.config)
+        self.retired: list[tuple[AdminClient, list]] = []
+        self.unanswered_runs = 0
+
+    def run(self) -> None:
+        self.retired = [(admin, calls) for admin, calls in self.retired if not all(c.done() for c in calls)]
+        admin, calls = self.admin, []
+        try:
+            admin.list_topics(timeout=30)
+            calls.append(admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT))
+            listed = calls[-1].result(timeout=30)
+            ids = sorted(g.group_id for g in listed.valid if g.group_id.startswith("bench-group-"))
+            described = list(admin.describe_consumer_groups(ids, request_timeout=REQUEST_TIMEOUT).values())
+            fetched = [
+                f
+                for g in ids
+                for f in admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(g)], request_timeout=REQUEST_TIMEOUT
+                ).values()
+            ]
+            calls += [*described, *fetched]
+            wait([*described, *fetched], timeout=30)
+            partitions = {
+                (tp.topic, tp.partition) for f in fetched if f.done() and not f.exception()
+                for tp in f.result().topic_partitions
+            }
+            offsets = admin.list_offsets(
+                {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}, request_timeout=REQUEST_TIMEOUT
+            )
+            calls += offsets.values()
+            wait(list(offsets.values()), timeout=30)
+        except (KafkaException, FutureTimeout):
+            pass
+        if any(not call.done() for call in calls) or not calls:
+            self.unanswered_runs += 1
+            self.retired.append((admin, [call for call in calls if not call.done()]))
+            self.admin = AdminClient(self.config)
 
 
 CHECKPOINTS = (1, 10, 100, 500, 1000, 2000)
@@ -139,6 +173,7 @@ CHECKPOINTS = (1, 10, 100, 500, 1000, 2000)
 
 def figures(walls: list[float], cpus: list[float], rss: dict[int, float]) -> dict:
     return {
+        "walls": walls,
         "wall": statistics.median(walls),
         "p95": sorted(walls)[int(0.95 * (len(walls) - 1))],
         "cpu": statistics.median(cpus),
@@ -206,7 +241,7 @@ def main() -> int:
             f"(Kafka {broker.version}, {broker.bootstrap})"
         )
 
-        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        floor = Floor(broker.bootstrap)
 
         instance = {
             "kafka_connect_str": broker.bootstrap,
@@ -218,7 +253,7 @@ def main() -> int:
             instance["max_contexts"] = args.max_contexts
         check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
         broker_seconds = timed(check.client)
-        contexts, folded = [], []
+        contexts, folded, unanswered = [], [], []
 
         def check_run():
             aggregator.reset()
@@ -228,16 +263,22 @@ def main() -> int:
             contexts.append(sum(len({tuple(m.tags) for m in ms}) for ms in aggregator._metrics.values()))
             # absent when the run could not reach the broker at all (the check then reports can_connect CRITICAL)
             folded.extend(m.value for m in aggregator.metrics("pettwin.kafka.contexts.folded"))
+            unanswered.append(check.client._admin is None)  # the client is replaced after a run with no answer
 
-        measured, floor = measure(check_run, lambda: floor_run(admin), args.runs, args.floor_runs)
+        measured, floor_figures = measure(check_run, floor.run, args.runs, args.floor_runs)
         requests = {api: count / args.runs for api, count in sorted(check.client.requests.items())}
 
     print(f"runs: check {args.runs}, floor {args.floor_runs}")
-    report("floor (bare admin calls)", floor)
+    report("floor (bare admin calls)", floor_figures)
     report("check", measured)
     print(
-        f"check / floor wall time: {measured['wall'] / floor['wall']:.2f}x; the check's broker I/O alone: median "
-        f"{statistics.median(broker_seconds):.3f}s ({statistics.median(broker_seconds) / floor['wall']:.2f}x the floor)"
+        f"check / floor wall time: {measured['wall'] / floor_figures['wall']:.2f}x; the check's broker I/O alone: "
+        f"median {statistics.median(broker_seconds):.3f}s "
+        f"({statistics.median(broker_seconds) / floor_figures['wall']:.2f}x the floor)"
+    )
+    print(
+        f"runs with a call left unanswered within kafka_timeout (a wedged connection; a fresh client next run): "
+        f"check {sum(unanswered)} of {args.runs}, floor {floor.unanswered_runs} of {len(floor_figures['walls'])}"
     )
     print("check admin calls per run: " + ", ".join(f"{api} {count:g}" for api, count in requests.items()))
     print(
