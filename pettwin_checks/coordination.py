@@ -114,28 +114,24 @@ class LeaderElection:
     @classmethod
     def from_config(
         cls, config: LeaderElectionConfig, check_name: str, scope: str, max_run_interval: float, log: logging.Logger
-    ) -> "LeaderElection":
-        return cls(
-            {**librdkafka_config(config), "logger": DebugLogger(log)},
-            config.group or default_group(check_name, scope),
-            config.session_timeout,
-            max_run_interval,
-            log,
-        )
+    ) -> LeaderElection:
+        return cls(config, config.group, config.session_timeout, check_name, scope, max_run_interval, log)
 
     def __init__(
         self,
-        librdkafka_config: dict[str, Any],
-        group_id: str,
+        connection: KafkaConnection,
+        group: str | None,
         session_timeout: float,
+        check_name: str,
+        scope: str,
         max_run_interval: float,
         log: logging.Logger,
-        topic: str = LEADER_TOPIC,
     ) -> None:
-        self._connection = librdkafka_config
+        """`group` None: the one every agent with this check and scope (bootstrap servers, project) derives."""
+        self._connection = {**librdkafka_config(connection), "logger": DebugLogger(log)}
         self._config = {
-            **librdkafka_config,
-            "group.id": group_id,
+            **self._connection,
+            "group.id": group or default_group(check_name, scope),
             "session.timeout.ms": int(session_timeout * 1000),
             "heartbeat.interval.ms": max(100, int(session_timeout * 1000 / 3)),
             # The check polls once per run, so a member must survive a few missed runs before it is evicted.
@@ -144,7 +140,7 @@ class LeaderElection:
             # Sticky: a member that joins never takes the partition from a live leader, so leadership does not flap.
             "partition.assignment.strategy": "cooperative-sticky",
         }
-        self._topic = topic
+        self._topic = LEADER_TOPIC
         self._log = log
         self._consumer: Consumer | None = None
 

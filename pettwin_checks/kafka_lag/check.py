@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from datadog_checks.base import AgentCheck
 
-from pettwin_checks.coordination import DebugLogger, LeaderElection, collects_here, default_group, librdkafka_config
+from pettwin_checks.coordination import LeaderElection, collects_here, librdkafka_config
 
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
@@ -64,9 +64,11 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         self.leader: LeaderElection | None = None
         if self.config.leader_election:
             self.leader = LeaderElection(
-                {**librdkafka_config(self.config), "logger": DebugLogger(self.log)},
-                self.config.leader_election_group or default_group(name, self.config.kafka_connect_str),
+                self.config,
+                self.config.leader_election_group,
                 self.config.leader_election_session_timeout,
+                name,
+                self.config.kafka_connect_str,
                 self.config.min_collection_interval,
                 self.log,
             )
