@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -103,11 +104,10 @@ class KafkaClient:
         self._calls = []  # the answered calls hold thousands of results: none outlives the run
         return result
 
-    def _issue(self, api: str, calls: dict[Any, Future]) -> dict[Any, Future]:
-        """Count and keep this run's calls of one Kafka API (OffsetFetch is one request a group)."""
-        self.requests[api] += len(calls) if api == "OffsetFetch" else 1
-        self._calls.extend(calls.values())
-        return calls
+    def _track(self, api: str, calls: Iterable[Future], requests: int = 1) -> None:
+        """Keep this run's calls (a replaced client waits for them) and count the requests they took."""
+        self.requests[api] += requests
+        self._calls.extend(calls)
 
     def _snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
         """One consistent view of the watched groups; also the deleted topics each group still references.
@@ -128,27 +128,24 @@ class KafkaClient:
 
         listed: list[str] = []
         if selection.needs_group_listing:
-            (listing,) = self._issue(
-                "ListGroups", {None: admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)}
-            ).values()
+            listing = admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)
+            self._track("ListGroups", [listing])
             listed = [g.group_id for g in self._result(listing, deadline).valid]
         group_ids = selection.group_ids(listed)
         groups = {group_id: GroupSnapshot(group_id) for group_id in group_ids}
 
         if group_ids:
-            described = self._issue(
-                "DescribeGroups", admin.describe_consumer_groups(group_ids, request_timeout=REQUEST_TIMEOUT)
-            )
-            fetched = self._issue(
-                "OffsetFetch",
-                {
-                    group_id: future
-                    for group_id in group_ids
-                    for future in admin.list_consumer_group_offsets(
-                        [ConsumerGroupTopicPartitions(group_id)], request_timeout=REQUEST_TIMEOUT
-                    ).values()
-                },
-            )
+            described = admin.describe_consumer_groups(group_ids, request_timeout=REQUEST_TIMEOUT)
+            self._track("DescribeGroups", described.values())
+            # librdkafka's ListConsumerGroupOffsets takes one group a call: one request each, all in flight at once.
+            fetched = {
+                group_id: future
+                for group_id in group_ids
+                for future in admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group_id)], request_timeout=REQUEST_TIMEOUT
+                ).values()
+            }
+            self._track("OffsetFetch", fetched.values(), requests=len(fetched))
             # A slow coordinator may hold its groups' answers; stop waiting early enough that the high watermarks
             # of every other group still fit in the run, so it costs only its own groups.
             group_deadline = Deadline(min(deadline.remaining(), GROUP_SHARE * self._timeout))
@@ -170,20 +167,16 @@ class KafkaClient:
     def _high_watermarks(self, admin: AdminClient, partitions: list[tuple[str, int]], deadline: Deadline):
         if not partitions:
             return {}, {}
-        futures = self._issue(
-            "ListOffsets",
-            {
-                (tp.topic, tp.partition): future
-                for tp, future in admin.list_offsets(
-                    {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
-                    isolation_level=IsolationLevel.READ_UNCOMMITTED,
-                    request_timeout=REQUEST_TIMEOUT,
-                ).items()
-            },
+        futures = admin.list_offsets(
+            {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
+            isolation_level=IsolationLevel.READ_UNCOMMITTED,
+            request_timeout=REQUEST_TIMEOUT,
         )
+        self._track("ListOffsets", futures.values())
         self._wait(list(futures.values()), deadline)
         offsets, errors = {}, {}
-        for key, future in futures.items():
+        for tp, future in futures.items():
+            key = (tp.topic, tp.partition)
             try:
                 offsets[key] = future.result(timeout=0).offset
             except (KafkaException, FutureTimeout) as e:

@@ -156,12 +156,6 @@ class CommitWindow:
     values: array = field(default_factory=lambda: array("d"))
     unchanged_since: float | None = None
 
-    @property
-    def observations(self) -> list[tuple[float, float, float]]:
-        """(committed, lag, time), oldest first."""
-        v = self.values
-        return [(v[i], v[i + 1], v[i + 2]) for i in range(0, len(v), 3)]
-
     def observe(self, committed: int, lag: int, now: float, window: float) -> None:
         v = self.values
         if not v or v[-3] != committed:
@@ -381,9 +375,9 @@ class LagState:
                 return state
             start = 0
             for topic, partition, count, last_seen in data["h"]:
-                history = PartitionHistory(offsets[start : start + count], times[start : start + count])
-                history.last_seen = tuple(last_seen) if last_seen else None
-                state.histories[(topic, partition)] = history
+                state.histories[(topic, partition)] = PartitionHistory(
+                    offsets[start : start + count], times[start : start + count], tuple(last_seen) if last_seen else None
+                )
                 start += count
             start = 0
             for group, topic, partition, count, since in data["w"]:
