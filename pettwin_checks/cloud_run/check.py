@@ -55,8 +55,8 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         self._metadata_next_try = 0.0
         self._client = CloudRunClient(self.http, self.config, self.log)
         self.leader = None
-        project_scope = self.config.collect_revision_health or self.config.collect_cloud_run_metrics
-        if self.config.leader_election and project_scope:
+        self._project_scope = self.config.collect_revision_health or self.config.collect_cloud_run_metrics
+        if self.config.leader_election and self._project_scope:
             self.leader = LeaderElection.from_config(
                 self.config.leader_election, name, str(self.config.project_id), self.config.min_collection_interval,
                 self.log,
@@ -78,7 +78,7 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         self._submit_probes(probe_results, started, now, base_tags)
         if sample is not None:
             self._submit_resources(sample, base_tags)
-        if (self.config.collect_revision_health or self.config.collect_cloud_run_metrics) and collects_here(self, self.leader, base_tags):
+        if self._project_scope and collects_here(self, self.leader, base_tags):
             self._check_project(identity, deadline, now)
 
     def cancel(self):
