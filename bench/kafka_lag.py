@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import time
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait
 
@@ -25,7 +28,7 @@ from datadog_checks.base.stubs import aggregator
 
 from pettwin_checks.devenv.kafka_broker import KafkaBroker
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.client import REQUEST_TIMEOUT, SOCKET_TIMEOUT
+from pettwin_checks.kafka_lag.client import MAX_IN_FLIGHT, REQUEST_TIMEOUT, SOCKET_TIMEOUT
 
 PARTITIONS_PER_TOPIC = 10
 MESSAGES_PER_PARTITION = 5
@@ -123,12 +126,44 @@ def timed(client) -> list[float]:
     return seconds
 
 
+class WireRequests:
+    """The requests librdkafka really sent, by Kafka API, per check run (one admin call can take several: a
+    coordinator lookup first, and a description tries ConsumerGroupDescribe before DescribeGroups). Read from
+    librdkafka's statistics, which are cumulative per client and come every 30 s: the figure is the rise between
+    the first and the last reading of one client over the runs between them. librdkafka leaves OffsetFetch out of
+    an admin client's statistics; it is one request per group (see the admin calls)."""
+
+    def __init__(self, client, runs_done: Callable[[], int]) -> None:
+        client._config.update({"stats_cb": self._read, "statistics.interval.ms": 30_000})
+        self._runs_done = runs_done
+        self.readings: dict[str, list[tuple[int, Counter[str]]]] = {}  # by librdkafka client name
+
+    def _read(self, stats_json: str) -> None:
+        stats = json.loads(stats_json)
+        counts: Counter[str] = Counter()
+        for broker in stats["brokers"].values():
+            counts.update({api: n for api, n in broker["req"].items() if n})
+        self.readings.setdefault(stats["name"], []).append((self._runs_done(), counts))
+
+    def per_run(self) -> dict[str, float]:
+        spans = [(last[0] - first[0], first, last) for first, *_, last in self.readings.values() if last[0] > first[0]]
+        if not spans:
+            return {}
+        runs, (_, first), (_, last) = max(spans, key=lambda span: span[0])
+        return {api: (last[api] - first[api]) / runs for api in sorted(last) if last[api] > first[api]}
+
+
 class Floor:
     """Only the admin calls the check needs, batched the same way, with nothing done with the answers; like the
-    check, librdkafka never times a request out itself and a run with an unanswered call gets a fresh client next."""
+    check, librdkafka never times a request out itself, keeps at most MAX_IN_FLIGHT requests in flight per connection,
+    and a run with an unanswered call gets a fresh client next."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.config = {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(SOCKET_TIMEOUT * 1000)}
+        self.config = {
+            "bootstrap.servers": bootstrap,
+            "socket.timeout.ms": int(SOCKET_TIMEOUT * 1000),
+            "max.in.flight.requests.per.connection": MAX_IN_FLIGHT,
+        }
         self.admin = AdminClient(self.config)
         self.retired: list[tuple[AdminClient, list]] = []
         self.runs = self.unanswered_runs = 0
@@ -254,6 +289,7 @@ def main() -> int:
         check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
         broker_seconds = timed(check.client)
         contexts, folded, unanswered = [], [], []
+        wire = WireRequests(check.client, runs_done=lambda: len(contexts))
 
         def check_run():
             aggregator.reset()
@@ -281,6 +317,11 @@ def main() -> int:
         f"check {sum(unanswered)} of {args.runs}, floor {floor.unanswered_runs} of {floor.runs}"
     )
     print("check admin calls per run: " + ", ".join(f"{api} {count:g}" for api, count in requests.items()))
+    wire_requests = wire.per_run()
+    print(
+        "check requests on the wire per run (librdkafka statistics, OffsetFetch not included): "
+        + (", ".join(f"{api} {count:.0f}" for api, count in wire_requests.items()) or "too few runs to tell")
+    )
     print(
         f"metric contexts per run: max {max(contexts)} (budget {instance.get('max_contexts', 5000)}), "
         f"folded contexts reported: {folded[-1]:g}"
