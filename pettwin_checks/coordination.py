@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Literal
 
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 LEADER_TOPIC = "pettwin-checks-leader"
 DEFAULT_SESSION_TIMEOUT = 10.0
+TOPIC_TIMEOUT = 10.0  # to look up and, the first time, create the leader topic
 
 
 class KafkaConnection(BaseModel):
@@ -160,12 +162,17 @@ class LeaderElection:
 
     def _ensure_topic(self) -> None:
         admin = AdminClient(self._connection)
-        if self._topic in admin.list_topics(timeout=10).topics:
+        if self._topic in admin.list_topics(timeout=TOPIC_TIMEOUT).topics:
             return
         # Replication factor -1: the cluster's default (Confluent Cloud requires 3).
         future = admin.create_topics([NewTopic(self._topic, num_partitions=1, replication_factor=-1)])[self._topic]
         try:
-            future.result(timeout=10)
+            future.result(timeout=TOPIC_TIMEOUT)
+        except FutureTimeout:
+            # A KafkaException like the others, so is_leader logs it and the next run retries.
+            raise KafkaException(
+                KafkaError(KafkaError._TIMED_OUT, f"creating topic {self._topic} took over {TOPIC_TIMEOUT:g}s")
+            ) from None
         except KafkaException as e:
             if "TOPIC_ALREADY_EXISTS" not in str(e):
                 raise
