@@ -136,21 +136,24 @@ class WireRequests:
     def __init__(self, client, runs_done: Callable[[], int]) -> None:
         client._config.update({"stats_cb": self._read, "statistics.interval.ms": 30_000})
         self._runs_done = runs_done
-        self.readings: dict[str, list[tuple[int, Counter[str]]]] = {}  # by librdkafka client name
+        # (runs done, requests by API) at the first and the latest reading, by librdkafka client name
+        self.first: dict[str, tuple[int, Counter[str]]] = {}
+        self.latest: dict[str, tuple[int, Counter[str]]] = {}
 
     def _read(self, stats_json: str) -> None:
         stats = json.loads(stats_json)
         counts: Counter[str] = Counter()
         for broker in stats["brokers"].values():
             counts.update({api: n for api, n in broker["req"].items() if n})
-        self.readings.setdefault(stats["name"], []).append((self._runs_done(), counts))
+        self.first.setdefault(stats["name"], (self._runs_done(), counts))
+        self.latest[stats["name"]] = (self._runs_done(), counts)
 
     def per_run(self) -> dict[str, float]:
-        spans = [(last[0] - first[0], first, last) for first, *_, last in self.readings.values() if last[0] > first[0]]
-        if not spans:
+        runs, name = max(((self.latest[n][0] - self.first[n][0], n) for n in self.latest), default=(0, None))
+        if runs <= 0:
             return {}
-        runs, (_, first), (_, last) = max(spans, key=lambda span: span[0])
-        return {api: (last[api] - first[api]) / runs for api in sorted(last) if last[api] > first[api]}
+        first, latest = self.first[name][1], self.latest[name][1]
+        return {api: (latest[api] - first[api]) / runs for api in sorted(latest) if latest[api] > first[api]}
 
 
 class Floor:
