@@ -5,7 +5,8 @@
 Creates the topics (10 partitions each) and N consumer groups spread over them with committed offsets, then runs
 the check repeatedly and prints: median and p95 wall time per run, CPU seconds per run, admin calls per run by
 Kafka API, submitted metric contexts, and the process RSS after runs 1, 10, 100, 500, 1000, 2000 and the last; the
-same wall and CPU figures for the floor (only the admin calls the check needs), run between the check's runs.
+same wall and CPU figures for the floor (only the admin calls the check needs), run between the check's runs in a
+process of its own, so the RSS figures are the check's alone.
 Uses $KAFKA_BOOTSTRAP_SERVERS when set, else starts a broker with pettwin_checks.devenv.kafka_broker.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import statistics
 import time
 from collections import Counter
@@ -207,6 +209,41 @@ class Floor:
             self.admin = AdminClient(self.config)
 
 
+def serve_floor(bootstrap: str, conn) -> None:
+    """The floor in a process of its own, so the check's RSS is the check's alone. One floor run per True received,
+    answered with its wall and CPU seconds and the process RSS in MiB; on False, answers (runs, unanswered runs)."""
+    floor = Floor(bootstrap)
+    process = psutil.Process()
+    while conn.recv():
+        walls: list[float] = []
+        cpus: list[float] = []
+        timed_run(floor.run, walls, cpus)
+        conn.send((walls[0], cpus[0], process.memory_info().rss / 2**20))
+    conn.send((floor.runs, floor.unanswered_runs))
+
+
+class FloorProcess:
+    def __init__(self, bootstrap: str) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a process that has librdkafka threads
+        self.conn, child_conn = context.Pipe()
+        self.process = context.Process(target=serve_floor, args=(bootstrap, child_conn), daemon=True)
+        self.process.start()
+        self.rss: dict[int, float] = {}  # after the floor's first and latest run, by run number
+
+    def timed_run(self, walls: list[float], cpus: list[float]) -> None:
+        self.conn.send(True)
+        wall, cpu, rss = self.conn.recv()
+        walls.append(wall)
+        cpus.append(cpu)
+        self.rss = {**{n: r for n, r in self.rss.items() if n == 1}, len(walls): rss}
+
+    def close(self) -> tuple[int, int]:
+        self.conn.send(False)
+        runs_unanswered = self.conn.recv()
+        self.process.join(30)
+        return runs_unanswered
+
+
 CHECKPOINTS = (1, 10, 100, 500, 1000, 2000)
 
 
@@ -226,7 +263,7 @@ def timed_run(run, walls: list[float], cpus: list[float]) -> None:
     cpus.append(time.process_time() - cpu)
 
 
-def measure(check_run, floor_run, runs: int, floor_runs: int) -> tuple[dict, dict]:
+def measure(check_run, floor: FloorProcess, runs: int, floor_runs: int) -> tuple[dict, dict]:
     """Wall and CPU seconds per run of the check and of the floor, and the process RSS at checkpoints.
 
     The floor runs are spread evenly between the check's, so both see the broker in the same state (its load
@@ -239,7 +276,7 @@ def measure(check_run, floor_run, runs: int, floor_runs: int) -> tuple[dict, dic
     for number in range(1, runs + 1):
         timed_run(check_run, *check_times)
         if number % floor_every == 0:
-            timed_run(floor_run, *floor_times)
+            floor.timed_run(*floor_times)
         if number in CHECKPOINTS or number == runs:
             rss[number] = process.memory_info().rss / 2**20
             floor_so_far = f"{statistics.median(floor_times[0]):.3f}s" if floor_times[0] else "not run yet"
@@ -279,7 +316,7 @@ def main() -> int:
             f"(Kafka {broker.version}, {broker.bootstrap})"
         )
 
-        floor = Floor(broker.bootstrap)
+        floor = FloorProcess(broker.bootstrap)
 
         instance = {
             "kafka_connect_str": broker.bootstrap,
@@ -304,12 +341,14 @@ def main() -> int:
             folded.extend(m.value for m in aggregator.metrics("pettwin.kafka.contexts.folded"))
             unanswered.append(check.client._admin is None)  # the client is replaced after a run with no answer
 
-        measured, floor_figures = measure(check_run, floor.run, args.runs, args.floor_runs)
+        measured, floor_figures = measure(check_run, floor, args.runs, args.floor_runs)
+        floor_runs, floor_unanswered = floor.close()
         requests = {api: count / args.runs for api, count in sorted(check.client.requests.items())}
 
     print(f"runs: check {args.runs}, floor {args.floor_runs}")
     report("floor (bare admin calls)", floor_figures)
     report("check", measured)
+    print("floor RSS (its own process): " + ", ".join(f"after run {n}: {mib:.1f} MiB" for n, mib in floor.rss.items()))
     print(
         f"check / floor wall time: {measured['wall'] / floor_figures['wall']:.2f}x; the check's broker I/O alone: "
         f"median {statistics.median(broker_seconds):.3f}s "
@@ -317,7 +356,7 @@ def main() -> int:
     )
     print(
         f"runs with a call left unanswered within kafka_timeout (a wedged connection; a fresh client next run): "
-        f"check {sum(unanswered)} of {args.runs}, floor {floor.unanswered_runs} of {floor.runs}"
+        f"check {sum(unanswered)} of {args.runs}, floor {floor_unanswered} of {floor_runs}"
     )
     print("check admin calls per run: " + ", ".join(f"{api} {count:g}" for api, count in requests.items()))
     wire_requests = wire.per_run()
