@@ -26,6 +26,9 @@ from .lag import (
 from .selection import Selection
 
 STATE_CACHE_KEY = "lag_state"
+# The state is megabytes at thousands of groups (33 MB at 10,000 partitions with full histories), so it is written at
+# most once a minute and when the agent unschedules the check, not every run: a crash loses at most a minute of it.
+STATE_PERSIST_INTERVAL = 60.0
 SERVICE_CHECK_STATUS = {
     LagStatus.OK: AgentCheck.OK,
     LagStatus.WARN: AgentCheck.WARNING,
@@ -61,6 +64,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             self.config.exclude_topics,
         )
         self._state: LagState | None = None
+        self._state_persisted_at: float | None = None  # time.monotonic() of the last write to the persistent cache
+        self._persisted_shards = 0  # shards the persistent cache holds, so the ones no longer used are blanked
         self.leader: LeaderElection | None = None
         if self.config.leader_election:
             self.leader = LeaderElection(
@@ -86,11 +91,12 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         self.service_check("can_connect", self.OK, tags=base_tags)
 
         if self._state is None:
-            self._state = LagState.from_json(self.read_persistent_cache(STATE_CACHE_KEY))
+            self._state = self._load_state()
         now = time.time()
         rows, clamped = evaluate(snapshot, self._state, now, self.config.status_window)
         produce_rates = advance_rates(self._state, snapshot, now)
-        self.write_persistent_cache(STATE_CACHE_KEY, self._state.to_json())
+        if self._state_persisted_at is None or time.monotonic() - self._state_persisted_at >= STATE_PERSIST_INTERVAL:
+            self._persist_state()
 
         if snapshot.cluster_id:
             base_tags.append(f"kafka_cluster_id:{snapshot.cluster_id}")
@@ -208,7 +214,27 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             self.gauge("consumer_lag_seconds", row.lag_seconds, tags=tags)
         self.gauge("partition.lag_status", int(row.status), tags=[*tags, f"lag_status:{row.status.name}"])
 
+    def _load_state(self) -> LagState:
+        shard_count = self.read_persistent_cache(STATE_CACHE_KEY)
+        self._persisted_shards = int(shard_count) if shard_count.isdigit() else 0
+        return LagState.from_shards(
+            self.read_persistent_cache(f"{STATE_CACHE_KEY}.{i}") for i in range(self._persisted_shards)
+        )
+
+    def _persist_state(self) -> None:
+        """The shards under numbered keys, then their count under STATE_CACHE_KEY; shards no longer used are blanked."""
+        shards = self._state.to_shards()
+        for i, text in enumerate(shards):
+            self.write_persistent_cache(f"{STATE_CACHE_KEY}.{i}", text)
+        for i in range(len(shards), self._persisted_shards):
+            self.write_persistent_cache(f"{STATE_CACHE_KEY}.{i}", "")
+        self.write_persistent_cache(STATE_CACHE_KEY, str(len(shards)))
+        self._persisted_shards = len(shards)
+        self._state_persisted_at = time.monotonic()
+
     def cancel(self):
+        if self._state is not None:
+            self._persist_state()
         self.client.close()
         if self.leader is not None:
             self.leader.close()

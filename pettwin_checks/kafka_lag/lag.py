@@ -10,6 +10,7 @@ import json
 from array import array
 from base64 import b64decode, b64encode
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from operator import gt, le
@@ -145,34 +146,51 @@ def time_lag(committed: int, high_watermark: int, history: PartitionHistory, now
 # --- status over a sliding window of observations ----------------------------------------------------------------
 
 
+WINDOW_SLOTS = 3 * MAX_OBSERVATIONS  # floats of one window: (committed, lag, time) per observation
+
+
 @dataclass(slots=True)
 class CommitWindow:
     """Observations of one group's committed offset on one partition, and since when it has not moved.
 
-    Kept flat in a float array (committed, lag, time, committed, lag, time, ...): thousands of groups times their
-    partitions windows stay a few bytes per observation instead of a list of boxed floats each.
+    Kept flat in a float array (committed, lag, time, committed, lag, time, ...), oldest first in the first `count`
+    triples: thousands of groups times their partitions stay a few bytes per observation instead of boxed floats.
+    The array has room for MAX_OBSERVATIONS from the start, so a window costs the same from its first run on and
+    observing never reallocates it (growing arrays fragmented the heap over the first runs).
     """
 
-    values: array = field(default_factory=lambda: array("d"))
+    values: array = field(default_factory=lambda: array("d", bytes(8 * WINDOW_SLOTS)))
+    count: int = 0
     unchanged_since: float | None = None
 
+    def observed(self) -> array:
+        """The observations held, oldest first, as a new array."""
+        return self.values[: 3 * self.count]
+
     def observe(self, committed: int, lag: int, now: float, window: float) -> None:
-        v = self.values
-        if not v or v[-3] != committed:
+        v, held = self.values, self.count
+        if not held or v[3 * held - 3] != committed:
             self.unchanged_since = now
-        v.extend((committed, lag, now))
-        # Keep one observation older than the window so a full window is always covered.
-        while len(v) > 6 and v[5] <= now - window:
-            del v[:3]
-        del v[: max(0, len(v) - 3 * MAX_OBSERVATIONS)]
+        # With the new observation there are held + 1. Drop the oldest while the next one is itself outside the
+        # window (one older than the window is kept, so a full window is always covered), and past the cap.
+        drop = 0
+        while held - drop >= 2 and v[3 * drop + 5] <= now - window:
+            drop += 1
+        drop = max(drop, held + 1 - MAX_OBSERVATIONS)
+        if drop:
+            v[: 3 * (held - drop)] = v[3 * drop : 3 * held]
+        held -= drop
+        v[3 * held], v[3 * held + 1], v[3 * held + 2] = committed, lag, now
+        self.count = held + 1
 
 
 def partition_status(window: CommitWindow, now: float, window_seconds: float) -> tuple[LagStatus, str]:
     """Burrow's rules, evaluated in order on the latest window of observations."""
-    if not window.values:
+    if not window.count:
         return LagStatus.OK, ""
-    committed_values = window.values[0::3]
-    lags = window.values[1::3]
+    values = window.observed()
+    committed_values = values[0::3]
+    lags = values[1::3]
     if any(map(gt, committed_values, committed_values[1:])):
         return LagStatus.REWIND, "committed offset moved backwards"
     if lags[-1] == 0:
@@ -320,6 +338,8 @@ def plan_contexts(
 
 # Bumped when the cached layout changes; a state of another version is dropped (the check starts afresh).
 STATE_VERSION = 2
+# Bytes of numbers per persisted shard: each shard's text stays well under glibc's default mmap threshold (128 KiB).
+SHARD_BYTES = 64 * 1024
 
 
 def _pack(arrays) -> str:
@@ -332,6 +352,25 @@ def _unpack(typecode: str, text: str) -> array:
     return values
 
 
+def _shard_json(histories: list[tuple[TopicPartition, PartitionHistory]], windows: list) -> str:
+    """Names and counts as JSON, the numbers as the arrays' raw bytes in base64.
+
+    Encoding each float as decimal text cost more than the rest of a run at a few thousand groups; raw bytes are a
+    copy. The cache is the agent host's own, so the native byte order is the one that reads it back.
+    """
+    return json.dumps(
+        {
+            "version": STATE_VERSION,
+            "h": [[t, p, len(h.offsets), h.last_seen] for (t, p), h in histories],
+            "ho": _pack(h.offsets for _, h in histories),
+            "ht": _pack(h.times for _, h in histories),
+            "w": [[g, t, p, 3 * w.count, w.unchanged_since] for (g, t, p), w in windows],
+            "wv": _pack(w.observed() for _, w in windows),
+        },
+        separators=(",", ":"),
+    )
+
+
 class LagState:
     """High-watermark history per partition and commit windows per group partition, serialisable as JSON."""
 
@@ -339,28 +378,46 @@ class LagState:
         self.histories: dict[TopicPartition, PartitionHistory] = {}
         self.windows: dict[tuple[str, str, int], CommitWindow] = {}
 
-    def to_json(self) -> str:
-        """Names and counts as JSON, the numbers as the arrays' raw bytes in base64.
+    def to_shards(self, shard_bytes: int = SHARD_BYTES) -> list[str]:
+        """The state as JSON texts of about `shard_bytes` of numbers each, every one readable alone by `from_json`.
 
-        Encoding each float as decimal text cost more than the rest of a run at a few thousand groups; raw bytes are
-        a copy. The cache is the agent host's own, so the native byte order is the one that reads it back.
+        One text for thousands of groups is tens of MB, allocated whole and copied by base64 and JSON at each write.
+        Once glibc has freed a block that big it raises its mmap threshold, and later blocks of that size stay in the
+        heap: the process grew by tens of MB over its first hundred runs. Small texts reuse the same memory.
         """
-        histories, windows = self.histories.items(), self.windows.items()
-        return json.dumps(
-            {
-                "version": STATE_VERSION,
-                "h": [[t, p, len(h.offsets), h.last_seen] for (t, p), h in histories],
-                "ho": _pack(h.offsets for _, h in histories),
-                "ht": _pack(h.times for _, h in histories),
-                "w": [[g, t, p, len(w.values), w.unchanged_since] for (g, t, p), w in windows],
-                "wv": _pack(w.values for _, w in windows),
-            },
-            separators=(",", ":"),
-        )
+        shards: list[str] = []
+        histories: list = []
+        windows: list = []
+        size = 0
+        for item in self.histories.items():
+            histories.append(item)
+            size += 16 * len(item[1].offsets) + 48  # the numbers, and a row of names and counts
+            if size >= shard_bytes:
+                shards.append(_shard_json(histories, windows))
+                histories, size = [], 0
+        for item in self.windows.items():
+            windows.append(item)
+            size += 24 * item[1].count + 64
+            if size >= shard_bytes:
+                shards.append(_shard_json(histories, windows))
+                histories, windows, size = [], [], 0
+        if histories or windows or not shards:
+            shards.append(_shard_json(histories, windows))
+        return shards
+
+    @classmethod
+    def from_shards(cls, texts: Iterable[str]) -> LagState:
+        """The state from its shards; an unreadable shard loses only its own part (that part starts afresh)."""
+        state = cls()
+        for text in texts:
+            shard = cls.from_json(text)
+            state.histories.update(shard.histories)
+            state.windows.update(shard.windows)
+        return state
 
     @classmethod
     def from_json(cls, text: str) -> LagState:
-        """State from the persistent cache; anything unreadable starts afresh rather than failing the check."""
+        """One shard of the state; anything unreadable starts afresh rather than failing the check."""
         state = cls()
         if not text:
             return state
@@ -373,6 +430,8 @@ class LagState:
                 return state
             if len(values) != sum(row[3] for row in data["w"]):
                 return state
+            if any(row[3] % 3 or row[3] > WINDOW_SLOTS for row in data["w"]):
+                return state
             start = 0
             for topic, partition, count, last_seen in data["h"]:
                 state.histories[(topic, partition)] = PartitionHistory(
@@ -381,7 +440,9 @@ class LagState:
                 start += count
             start = 0
             for group, topic, partition, count, since in data["w"]:
-                state.windows[(group, topic, partition)] = CommitWindow(values[start : start + count], since)
+                window = CommitWindow(count=count // 3, unchanged_since=since)
+                window.values[:count] = values[start : start + count]
+                state.windows[(group, topic, partition)] = window
                 start += count
         except (ValueError, KeyError, TypeError):
             return cls()
@@ -458,7 +519,7 @@ def advance_rates(state: LagState, snapshot: ClusterSnapshot, now: float) -> dic
 
 def consume_rate(window: CommitWindow) -> float | None:
     """Committed offsets per second between the two latest observations."""
-    v = window.values
-    if len(v) < 6:
+    v, end = window.values, 3 * window.count
+    if window.count < 2:
         return None
-    return rate((v[-6], v[-4]), (v[-3], v[-1]))
+    return rate((v[end - 6], v[end - 4]), (v[end - 3], v[end - 1]))

@@ -8,6 +8,8 @@ import pytest
 from confluent_kafka import Consumer
 
 from pettwin_checks.devenv.workload import produce
+from pettwin_checks.kafka_lag.check import STATE_CACHE_KEY, STATE_PERSIST_INTERVAL
+from pettwin_checks.kafka_lag.lag import LagState
 from tests.contract import assert_contract
 
 from .common import commit, create_topic, independent_lag, last, make_check, service_checks, unique, values
@@ -240,6 +242,31 @@ def test_state_survives_an_agent_restart(scenario, aggregator):
     run_once(restarted, aggregator)
     tags = {"consumer_group": scenario["groups"]["stopped"], "topic": scenario["topic"], "partition": 0}
     assert last(aggregator, "pettwin.kafka.consumer_lag_seconds", **tags) >= time.time() - scenario["phases"][0] - 1.5
+
+
+def test_state_is_persisted_once_a_minute_and_when_unscheduled(scenario, aggregator):
+    """At thousands of groups the state is megabytes: it is written on the first run, then once a minute, and when
+    the agent cancels the check; the runs between only keep it in memory."""
+    group, topic = scenario["groups"]["stopped"], scenario["topic"]
+    check = make_check(kafka_connect_str=scenario["bootstrap"], consumer_groups={group: {topic: None}})
+    check.check_id = unique("persist-cadence")  # its own cache key, apart from the scenario's checks
+
+    def persisted_observations() -> int:
+        shards = int(check.read_persistent_cache(STATE_CACHE_KEY))
+        state = LagState.from_shards(check.read_persistent_cache(f"{STATE_CACHE_KEY}.{i}") for i in range(shards))
+        return state.windows[(group, topic, 0)].count
+
+    run_once(check, aggregator)
+    assert persisted_observations() == 1
+    run_once(check, aggregator)
+    assert persisted_observations() == 1
+    check._state_persisted_at -= STATE_PERSIST_INTERVAL  # as if a minute had passed since the last write
+    run_once(check, aggregator)
+    assert persisted_observations() == 3
+    run_once(check, aggregator)
+    assert persisted_observations() == 3
+    check.cancel()
+    assert persisted_observations() == 4
 
 
 def kafka_tool_lags(broker, group: str) -> dict[tuple[str, int], int | None]:

@@ -1,8 +1,13 @@
+import base64
 import json
+import random
 
 import pytest
 
 from pettwin_checks.kafka_lag.lag import (
+    MAX_HISTORY_POINTS,
+    MAX_OBSERVATIONS,
+    WINDOW_SLOTS,
     ClusterSnapshot,
     CommitWindow,
     GroupSnapshot,
@@ -40,7 +45,7 @@ def points_of(history: PartitionHistory) -> list[tuple[int, float]]:
 
 def observations_of(window: CommitWindow) -> list[tuple[float, float, float]]:
     """(committed, lag, time), oldest first."""
-    v = window.values
+    v = window.observed()
     return list(zip(v[0::3], v[1::3], v[2::3]))
 
 
@@ -201,7 +206,7 @@ def test_evaluate_state_roundtrip_and_retention():
     assert clamped == 0
     advance_rates(state, snapshot, 100.0)
 
-    restored = LagState.from_json(state.to_json())
+    restored = LagState.from_shards(state.to_shards())
     snapshot.high_watermarks[("t", 0)] = 30
     group.committed[("t", 0)] = 10
     rows, _ = evaluate(snapshot, restored, now=110.0, window_seconds=60)
@@ -235,19 +240,19 @@ def test_state_survives_the_cache_exactly_and_rejects_damage():
     state.windows[("g", "t", 0)] = window
     state.windows[("h", "u", 3)] = CommitWindow()
 
-    restored = LagState.from_json(state.to_json())
+    restored = LagState.from_shards(state.to_shards())
     assert {k: (points_of(h), h.last_seen) for k, h in restored.histories.items()} == {
         ("t", 0): ([(5, 1.5), (9, 2.25)], (9, 2.25)),
         ("u", 3): ([(2**40, 7.0)], None),
     }
     assert observations_of(restored.windows[("g", "t", 0)]) == observations_of(window)
     assert restored.windows[("g", "t", 0)].unchanged_since == window.unchanged_since
-    assert not restored.windows[("h", "u", 3)].values
+    assert not observations_of(restored.windows[("h", "u", 3)])
 
-    data = json.loads(state.to_json())
+    data = json.loads(state.to_shards()[0])
     data["w"][0][3] += 3  # counts that do not match the numbers
     assert not LagState.from_json(json.dumps(data)).windows
-    data = json.loads(state.to_json())
+    data = json.loads(state.to_shards()[0])
     data["ht"] = data["ht"][:-4]  # truncated
     assert not LagState.from_json(json.dumps(data)).histories
 
@@ -259,10 +264,85 @@ def test_missing_high_watermark_is_err():
 
 
 def test_window_is_bounded_whatever_the_run_interval():
-    from pettwin_checks.kafka_lag.lag import MAX_OBSERVATIONS
-
     w = CommitWindow()
     for t in range(500):
         w.observe(t, 1, float(t), window=600)
     assert len(observations_of(w)) == MAX_OBSERVATIONS
     assert observations_of(w)[-1][0] == 499
+
+
+def test_window_keeps_what_the_rule_says_and_never_reallocates():
+    """Against the rule written plainly on a list: after each observation, drop the oldest while the second oldest
+    is at or before now - window (one older than the window stays), then keep the newest MAX_OBSERVATIONS."""
+    rng = random.Random(7)
+    for window_seconds in (5.0, 30.0, 600.0):
+        w, expected, now, committed = CommitWindow(), [], 0.0, 0
+        address = w.values.buffer_info()[0]
+        for _ in range(300):
+            now += rng.choice((0.5, 2.0, 7.0, 15.0, 60.0))
+            committed += rng.choice((0, 0, 3))
+            lag = rng.randrange(50)
+            w.observe(committed, lag, now, window_seconds)
+            expected.append((committed, lag, now))
+            while len(expected) > 2 and expected[1][2] <= now - window_seconds:
+                expected.pop(0)
+            expected = expected[-MAX_OBSERVATIONS:]
+            assert observations_of(w) == expected
+        assert len(w.values) == WINDOW_SLOTS and w.values.buffer_info()[0] == address
+
+
+def test_state_with_a_window_larger_than_the_cap_is_rejected():
+    state = LagState()
+    state.windows[("g", "t", 0)] = window_of((10, 5, 0), (20, 4, 10))
+    data = json.loads(state.to_shards()[0])
+    data["w"][0][3] = 3 * 11
+    data["wv"] = base64.b64encode(bytes(8 * 33)).decode()
+    assert not LagState.from_json(json.dumps(data)).windows
+
+
+def filled_state(groups: int, partitions_per_group: int, history_points: int) -> LagState:
+    """A state as thousands of groups leave it: full windows, and histories of `history_points` points."""
+    state = LagState()
+    for g in range(groups):
+        for p in range(partitions_per_group):
+            state.windows[(f"group-{g:05d}", f"topic-{g % 1000:04d}", p)] = window_of(
+                *((100 + t, 5, 15.0 * t) for t in range(MAX_OBSERVATIONS))
+            )
+    for t in range(min(groups, 1000)):
+        for p in range(partitions_per_group):
+            state.histories[(f"topic-{t:04d}", p)] = history_of(*((o, 15.0 * o) for o in range(history_points)))
+            state.histories[(f"topic-{t:04d}", p)].last_seen = (history_points - 1, 15.0 * (history_points - 1))
+    return state
+
+
+def test_state_is_written_in_shards_small_enough_to_stay_out_of_the_heap_for_good():
+    """2,000 groups on 10,000 partitions with full histories: 30 MB of numbers in shards each under 128 KiB (glibc's
+    default mmap threshold), read back exactly."""
+    state = filled_state(2000, 10, MAX_HISTORY_POINTS)
+    shards = state.to_shards()
+    assert len(shards) > 100
+    assert max(len(text) for text in shards) < 128 * 1024
+    restored = LagState.from_shards(shards)
+    assert restored.histories.keys() == state.histories.keys() and restored.windows.keys() == state.windows.keys()
+    assert all(points_of(restored.histories[k]) == points_of(h) for k, h in state.histories.items())
+    assert all(restored.histories[k].last_seen == h.last_seen for k, h in state.histories.items())
+    assert all(observations_of(restored.windows[k]) == observations_of(w) for k, w in state.windows.items())
+    assert all(restored.windows[k].unchanged_since == w.unchanged_since for k, w in state.windows.items())
+
+
+def test_a_damaged_shard_loses_only_its_own_part():
+    state = filled_state(200, 10, 5)
+    shards = state.to_shards(shard_bytes=4096)
+    damaged_keys = LagState.from_json(shards[3]).windows.keys() | LagState.from_json(shards[3]).histories.keys()
+    assert damaged_keys
+    shards[3] = shards[3][:-10]
+    restored = LagState.from_shards(shards)
+    assert restored.windows.keys() | restored.histories.keys() == (
+        state.windows.keys() | state.histories.keys()
+    ) - damaged_keys
+
+
+def test_an_empty_state_is_one_shard():
+    assert len(LagState().to_shards()) == 1
+    restored = LagState.from_shards(LagState().to_shards())
+    assert not restored.windows and not restored.histories
