@@ -188,9 +188,9 @@ def partition_status(window: CommitWindow, now: float, window_seconds: float) ->
     """Burrow's rules, evaluated in order on the latest window of observations."""
     if not window.count:
         return LagStatus.OK, ""
-    values = window.observed()
-    committed_values = values[0::3]
-    lags = values[1::3]
+    end = 3 * window.count
+    committed_values = window.values[0:end:3]
+    lags = window.values[1:end:3]
     if any(map(gt, committed_values, committed_values[1:])):
         return LagStatus.REWIND, "committed offset moved backwards"
     if lags[-1] == 0:
@@ -461,7 +461,9 @@ def evaluate(
 ) -> tuple[list[PartitionLag], int]:
     """Every (group, partition) row with lag, time lag and status; updates `state`. Returns rows and clamp count."""
     for tp, high_watermark in snapshot.high_watermarks.items():
-        history = state.histories.setdefault(tp, PartitionHistory())
+        history = state.histories.get(tp)
+        if history is None:  # not setdefault: that would build a throwaway history for every known partition
+            history = state.histories[tp] = PartitionHistory()
         record_high_watermark(history, high_watermark, now)
 
     rows: list[PartitionLag] = []
@@ -486,7 +488,9 @@ def evaluate(
             lag, was_clamped = partition_lag(committed, high_watermark)
             clamped += was_clamped
             oldest_committed[tp] = min(committed, oldest_committed.get(tp, committed))
-            window = state.windows.setdefault((group.group_id, topic, partition), CommitWindow())
+            window = state.windows.get((group.group_id, topic, partition))
+            if window is None:
+                window = state.windows[(group.group_id, topic, partition)] = CommitWindow()
             window.observe(committed, lag, now, window_seconds)
             status, reason = partition_status(window, now, window_seconds)
             seconds = time_lag(committed, high_watermark, state.histories[tp], now)
