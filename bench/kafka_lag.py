@@ -17,8 +17,8 @@ import contextlib
 import json
 import multiprocessing
 import pathlib
-import tempfile
 import statistics
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
