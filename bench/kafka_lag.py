@@ -252,7 +252,7 @@ class FloorProcess:
         wall, cpu, rss = self.conn.recv()
         walls.append(wall)
         cpus.append(cpu)
-        self.rss = {**{n: r for n, r in self.rss.items() if n == 1}, len(walls): rss}
+        self.rss = {1: self.rss.get(1, rss), len(walls): rss}
 
     def close(self) -> tuple[int, int]:
         self.conn.send(False)

@@ -9,7 +9,8 @@ pytestmark = pytest.mark.unit
 
 
 def make_check(check_id: str) -> PettwinKafkaLagCheck:
-    check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [{"kafka_connect_str": "127.0.0.1:1", "monitor_unlisted_consumer_groups": True}])
+    instance = {"kafka_connect_str": "127.0.0.1:1", "monitor_unlisted_consumer_groups": True}
+    check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
     check.check_id = check_id
     return check
 
