@@ -32,7 +32,7 @@ from datadog_checks.base.stubs import aggregator, datadog_agent
 
 from pettwin_checks.devenv.kafka_broker import KafkaBroker
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.client import MAX_IN_FLIGHT, REQUEST_TIMEOUT, SOCKET_TIMEOUT
+from pettwin_checks.kafka_lag.client import BATCH, MAX_IN_FLIGHT, REQUEST_TIMEOUT, SOCKET_TIMEOUT
 
 PARTITIONS_PER_TOPIC = 10
 MESSAGES_PER_PARTITION = 5
@@ -43,7 +43,8 @@ def wait_for_leaders(admin: AdminClient, topics: list[str]) -> None:
     for _ in range(120):
         listed = admin.list_topics(timeout=30).topics
         if all(
-            t in listed and len(listed[t].partitions) == PARTITIONS_PER_TOPIC
+            t in listed
+            and len(listed[t].partitions) == PARTITIONS_PER_TOPIC
             and all(p.leader >= 0 for p in listed[t].partitions.values())
             for t in topics
         ):
@@ -176,7 +177,7 @@ class WireRequests:
 
 
 class Floor:
-    """Only the admin calls the check needs, batched the same way, with nothing done with the answers; like the
+    """Only the admin calls the check needs, in the same batches, with nothing done with the answers; like the
     check, librdkafka never times a request out itself, keeps at most MAX_IN_FLIGHT requests in flight per connection,
     and a run with an unanswered call gets a fresh client next."""
 
@@ -193,37 +194,52 @@ class Floor:
     def run(self) -> None:
         self.runs += 1
         self.retired = [(admin, calls) for admin, calls in self.retired if not all(c.done() for c in calls)]
-        admin, calls = self.admin, []
+        admin, unanswered, asked = self.admin, [], False
         try:
             admin.list_topics(timeout=30)
-            calls.append(admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT))
-            listed = calls[-1].result(timeout=30)
-            ids = sorted(g.group_id for g in listed.valid if g.group_id.startswith("bench-group-"))
-            described = list(admin.describe_consumer_groups(ids, request_timeout=REQUEST_TIMEOUT).values())
-            fetched = [
-                f
-                for g in ids
-                for f in admin.list_consumer_group_offsets(
-                    [ConsumerGroupTopicPartitions(g)], request_timeout=REQUEST_TIMEOUT
-                ).values()
-            ]
-            calls += [*described, *fetched]
-            wait([*described, *fetched], timeout=30)
-            partitions = {
-                (tp.topic, tp.partition) for f in fetched if f.done() and not f.exception()
-                for tp in f.result().topic_partitions
-            }
-            offsets = admin.list_offsets(
-                {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}, request_timeout=REQUEST_TIMEOUT
-            )
-            calls += offsets.values()
-            wait(list(offsets.values()), timeout=30)
+            listing = admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)
+            unanswered.append(listing)
+            ids = sorted(g.group_id for g in listing.result(timeout=30).valid if g.group_id.startswith("bench-group-"))
+            asked = True
+            partitions = set()
+            for batch in batches(ids):
+                calls = list(admin.describe_consumer_groups(batch, request_timeout=REQUEST_TIMEOUT).values())
+                fetched = [
+                    f
+                    for g in batch
+                    for f in admin.list_consumer_group_offsets(
+                        [ConsumerGroupTopicPartitions(g)], request_timeout=REQUEST_TIMEOUT
+                    ).values()
+                ]
+                wait([*calls, *fetched], timeout=30)
+                partitions.update(
+                    (tp.topic, tp.partition)
+                    for f in fetched
+                    if f.done() and not f.exception()
+                    for tp in f.result().topic_partitions
+                )
+                unanswered += [call for call in [*calls, *fetched] if not call.done()]
+            latest = OffsetSpec.latest()
+            for batch in batches(sorted(partitions)):
+                calls = list(
+                    admin.list_offsets(
+                        {TopicPartition(t, p): latest for t, p in batch}, request_timeout=REQUEST_TIMEOUT
+                    ).values()
+                )
+                wait(calls, timeout=30)
+                unanswered += [call for call in calls if not call.done()]
         except (KafkaException, FutureTimeout):
             pass
-        if any(not call.done() for call in calls) or not calls:
+        unanswered = [call for call in unanswered if not call.done()]
+        if unanswered or not asked:
             self.unanswered_runs += 1
-            self.retired.append((admin, [call for call in calls if not call.done()]))
+            self.retired.append((admin, unanswered))
             self.admin = AdminClient(self.config)
+
+
+def batches(items: list) -> list[list]:
+    """The check's batches of admin calls (see KafkaClient._in_batches)."""
+    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
 
 
 def serve_floor(bootstrap: str, conn) -> None:

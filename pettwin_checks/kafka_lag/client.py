@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
@@ -40,6 +41,8 @@ REQUEST_TIMEOUT = 300.0
 # 30 runs, while the broker served other clients; not once in 60 runs with a cap of 100, nor in 30 with 1,000. A
 # broker serves one connection's requests one at a time, so the cap does not slow a run (median 2.5 s either way).
 MAX_IN_FLIGHT = 100
+# Groups or partitions asked for in one batch of admin calls (see KafkaClient._in_batches).
+BATCH = 1000
 
 
 class BrokerUnavailable(Exception):
@@ -124,41 +127,14 @@ class KafkaClient:
         self._errors.clear()
         admin = self._client()
 
-        self.requests["Metadata"] += 1
-        try:
-            metadata = admin.list_topics(timeout=max(deadline.remaining(), 0.001))
-        except KafkaException as e:
-            raise BrokerUnavailable(self._explain(e.args[0] if e.args else None)) from None
-        partition_counts = {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+        cluster_id, partition_counts = self._topics(admin, deadline)
 
         listed: list[str] = []
         if selection.needs_group_listing:
             listing = admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)
             self._track("ListGroups", [listing])
             listed = [g.group_id for g in self._result(listing, deadline).valid]
-        group_ids = selection.group_ids(listed)
-        groups = {group_id: GroupSnapshot(group_id) for group_id in group_ids}
-
-        if group_ids:
-            described = admin.describe_consumer_groups(group_ids, request_timeout=REQUEST_TIMEOUT)
-            self._track("DescribeGroups", described.values())
-            # librdkafka's ListConsumerGroupOffsets takes one group a call: one request each, all in flight at once.
-            fetched = {
-                group_id: future
-                for group_id in group_ids
-                for future in admin.list_consumer_group_offsets(
-                    [ConsumerGroupTopicPartitions(group_id)], request_timeout=REQUEST_TIMEOUT
-                ).values()
-            }
-            self._track("OffsetFetch", fetched.values(), requests=len(fetched))
-            # A slow coordinator may hold its groups' answers; stop waiting early enough that the high watermarks
-            # of every other group still fit in the run, so it costs only its own groups.
-            group_deadline = Deadline(min(deadline.remaining(), GROUP_SHARE * self._timeout))
-            self._wait([*described.values(), *fetched.values()], group_deadline)
-            for group_id, future in described.items():
-                self._apply_description(groups[group_id], future)
-            for group_id, future in fetched.items():
-                self._apply_offsets(groups[group_id], future)
+        groups = self._groups(admin, selection.group_ids(listed), deadline)
 
         deleted: dict[str, set[str]] = {}
         for group in groups.values():
@@ -167,26 +143,89 @@ class KafkaClient:
                 deleted[group.group_id] = gone
         wanted = sorted({tp for group in groups.values() for tp in group.partitions})
         high_watermarks, hw_errors = self._high_watermarks(admin, wanted, deadline)
-        return ClusterSnapshot(metadata.cluster_id, high_watermarks, hw_errors, list(groups.values())), deleted
+        return ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values())), deleted
+
+    def _topics(self, admin: AdminClient, deadline: Deadline) -> tuple[str | None, dict[str, int]]:
+        """The cluster id and each topic's partition count; the full metadata (an object per partition) is dropped."""
+        self.requests["Metadata"] += 1
+        try:
+            metadata = admin.list_topics(timeout=max(deadline.remaining(), 0.001))
+        except KafkaException as e:
+            raise BrokerUnavailable(self._explain(e.args[0] if e.args else None)) from None
+        return metadata.cluster_id, {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+
+    def _groups(self, admin: AdminClient, group_ids: list[str], deadline: Deadline) -> dict[str, GroupSnapshot]:
+        """State, members and committed offsets of each group; a group whose answers do not come keeps its error."""
+        groups = {group_id: GroupSnapshot(group_id) for group_id in group_ids}
+
+        def ask(batch: list[str]) -> list[tuple[Future, Callable[[Future], None]]]:
+            described = admin.describe_consumer_groups(batch, request_timeout=REQUEST_TIMEOUT)
+            self._track("DescribeGroups", described.values())
+            # librdkafka's ListConsumerGroupOffsets takes one group a call: one request each, all in flight at once.
+            fetched = {
+                group_id: future
+                for group_id in batch
+                for future in admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group_id)], request_timeout=REQUEST_TIMEOUT
+                ).values()
+            }
+            self._track("OffsetFetch", fetched.values(), requests=len(fetched))
+            return [
+                *((future, partial(self._apply_description, groups[g])) for g, future in described.items()),
+                *((future, partial(self._apply_offsets, groups[g])) for g, future in fetched.items()),
+            ]
+
+        # A slow coordinator may hold its groups' answers; stop waiting early enough that the high watermarks
+        # of every other group still fit in the run, so it costs only its own groups.
+        self._in_batches(group_ids, ask, Deadline(min(deadline.remaining(), GROUP_SHARE * self._timeout)))
+        return groups
 
     def _high_watermarks(self, admin: AdminClient, partitions: list[tuple[str, int]], deadline: Deadline):
-        if not partitions:
-            return {}, {}
-        futures = admin.list_offsets(
-            {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
-            isolation_level=IsolationLevel.READ_UNCOMMITTED,
-            request_timeout=REQUEST_TIMEOUT,
-        )
-        self._track("ListOffsets", futures.values())
-        self._wait(list(futures.values()), deadline)
-        offsets, errors = {}, {}
-        for tp, future in futures.items():
-            key = (tp.topic, tp.partition)
+        offsets: dict[tuple[str, int], int] = {}
+        errors: dict[tuple[str, int], str] = {}
+        latest = OffsetSpec.latest()
+
+        def keep(key: tuple[str, int], future: Future) -> None:
             try:
                 offsets[key] = future.result(timeout=0).offset
             except (KafkaException, FutureTimeout) as e:
                 errors[key] = self._short(e)
+
+        def ask(batch: list[tuple[str, int]]) -> list[tuple[Future, Callable[[Future], None]]]:
+            futures = admin.list_offsets(
+                {TopicPartition(t, p): latest for t, p in batch},
+                isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                request_timeout=REQUEST_TIMEOUT,
+            )
+            self._track("ListOffsets", futures.values())
+            return [(future, partial(keep, (tp.topic, tp.partition))) for tp, future in futures.items()]
+
+        self._in_batches(partitions, ask, deadline)
         return offsets, errors
+
+    def _in_batches(self, items: list, ask: Callable[[list], list], deadline: Deadline) -> None:
+        """Ask for `items` BATCH at a time: `ask(batch)` issues the calls and returns (future, apply) pairs, and each
+        `apply(future)` copies an answer, or the failure, where it belongs.
+
+        Answers become Python objects of 1-2 KiB each; asked for all at once at 10,000 partitions they took tens of
+        MB every run, and the pools they fragmented stayed with the process. A batch waits for its even share of what
+        is left of `deadline`, then the next is asked, so a broker that does not answer delays the others by at most
+        that share; what is still unanswered gets the rest of the deadline at the end.
+        """
+        batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+        unanswered: list[tuple[Future, Callable[[Future], None]]] = []
+        for number, batch in enumerate(batches):
+            asked = ask(batch)
+            self._wait([future for future, _ in asked], Deadline(deadline.remaining() / (len(batches) - number)))
+            for future, apply in asked:
+                if future.done():
+                    apply(future)
+                else:
+                    unanswered.append((future, apply))
+            self._calls = [call for call in self._calls if not call.done()]  # answered: copied, no longer needed
+        self._wait([future for future, _ in unanswered], deadline)
+        for future, apply in unanswered:
+            apply(future)
 
     def _apply_description(self, group: GroupSnapshot, future: Future) -> None:
         try:

@@ -8,6 +8,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from pettwin_checks.devenv.workload import produce
+from pettwin_checks.kafka_lag import client
 from pettwin_checks.kafka_lag.check import STATE_PERSIST_INTERVAL
 from tests.contract import assert_contract
 
@@ -226,6 +227,31 @@ def test_rates(scenario, aggregator):
     expected = 400 / elapsed
     assert last(aggregator, "pettwin.kafka.topic.produce_rate", **tags) == pytest.approx(expected, rel=0.35)
     assert last(aggregator, "pettwin.kafka.topic.consume_rate", **tags) == pytest.approx(expected, rel=0.35)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_batches_of_admin_calls_give_what_one_batch_gives(scenario, aggregator, monkeypatch, batch):
+    """Groups and partitions are asked for BATCH (1,000) at a time; in batches of a few, every figure is the same."""
+    check = scenario["checks"]["window"]
+
+    def figures():
+        run_once(check, aggregator)
+        return {
+            (name, tuple(sorted(m.tags))): m.value
+            for name, submitted in aggregator._metrics.items()
+            if not name.endswith(("_seconds", "_rate"))  # these move with the clock between runs
+            for m in submitted
+        }
+
+    figures()  # nothing changes from here on, so the rates of the next runs are all 0
+    whole = figures()
+    asked = dict(check.client.requests)
+    monkeypatch.setattr(client, "BATCH", batch)
+    assert figures() == whole
+    groups, partitions = len(scenario["groups"]), PARTITIONS
+    assert check.client.requests["DescribeGroups"] - asked["DescribeGroups"] == -(-groups // batch)
+    assert check.client.requests["ListOffsets"] - asked["ListOffsets"] == -(-partitions // batch)
+    assert len(whole) > 50
 
 
 def test_every_metric_is_in_the_contract(scenario, aggregator):

@@ -3,6 +3,7 @@
 A slow coordinator cannot be made on a one-broker cluster, so the admin client is replaced at the Python level here
 (error paths only; the happy paths run against the real broker in tests/integration/kafka_lag)."""
 
+import threading
 import time
 from concurrent.futures import Future
 from types import SimpleNamespace
@@ -158,3 +159,54 @@ def test_librdkafka_never_times_out_a_request_itself(aggregator):
     }
     assert REQUEST_TIMEOUT > SOCKET_TIMEOUT
     assert all(timeout == REQUEST_TIMEOUT for _, timeout in timeouts)
+
+
+def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator, monkeypatch):
+    """Groups and partitions are asked for BATCH at a time. A batch that gets no answer waits for its share of the
+    deadline, not the whole of it, so the batches behind it are still asked and submitted."""
+    from pettwin_checks.kafka_lag import client
+
+    monkeypatch.setattr(client, "BATCH", 1)
+    stuck_partition = Future()
+
+    def soon(value) -> Future:
+        """Answered after a few milliseconds, as a broker would: a batch asked with no time left gets nothing."""
+        future = Future()
+        threading.Timer(0.02, future.set_result, [value]).start()
+        return future
+
+    asked_partitions = []
+
+    class StuckFirst(FakeAdmin):
+        def list_consumer_groups(self, request_timeout):
+            return done(SimpleNamespace(valid=[SimpleNamespace(group_id=g) for g in ("0-stuck", "a", "b")]))
+
+        def list_consumer_group_offsets(self, request, request_timeout):
+            if request[0].group_id == "0-stuck":
+                return {"0-stuck": Future()}
+            partitions = [TopicPartition("pets", 0, 5), TopicPartition("pets", 1, 7)]
+            return {request[0].group_id: soon(SimpleNamespace(topic_partitions=partitions))}
+
+        def list_offsets(self, request, isolation_level, request_timeout):
+            asked_partitions.append([tp.partition for tp in request])
+            return {tp: stuck_partition if tp.partition == 0 else soon(SimpleNamespace(offset=10)) for tp in request}
+
+    check = make_check(kafka_timeout=1.0)
+    admin = StuckFirst(Future)
+    check.client._admin = admin
+    started = time.monotonic()
+    assert check.run() == ""
+    assert time.monotonic() - started < 1.5
+    assert asked_partitions == [[0], [1]]  # one batch at a time, the second asked although the first hung
+    for group in ("a", "b"):
+        tags = ["consumer_group:" + group, "kafka_cluster_id:c1"]
+        aggregator.assert_metric("pettwin.kafka.consumer_group.lag", value=3, tags=tags)  # partition 1: 10 - 7
+        # partition 0 has no high watermark
+        aggregator.assert_metric("pettwin.kafka.consumer_group.lag_status", value=5, tags=[*tags, "lag_status:ERR"])
+    aggregator.assert_service_check(
+        "pettwin.kafka.consumer_group.status", status=2, tags=["consumer_group:0-stuck", "kafka_cluster_id:c1"]
+    )
+    # the unanswered calls are kept for the replaced client; the answered ones are not held past their batch
+    assert check.client._admin is None
+    assert {id(call) for call in check.client._retired[0][1]} >= {id(stuck_partition)}
+    assert all(not call.done() for call in check.client._retired[0][1])
