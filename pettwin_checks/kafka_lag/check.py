@@ -15,7 +15,6 @@ from .lag import (
     LagState,
     LagStatus,
     PartitionLag,
-    Rollup,
     advance_rates,
     consume_rate,
     evaluate,
@@ -122,7 +121,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             PARTITION_CONTEXTS,
         )
 
-        folded_groups = Rollup()
+        folded_rows: list[PartitionLag] = []
         folded_group_count = 0
         for group in snapshot.groups:
             group_tags = [*base_tags, f"consumer_group:{group.group_id}"]
@@ -138,8 +137,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             )
             if group.group_id not in plan.group_detail:
                 folded_group_count += 1
-                for row in group_rows:
-                    folded_groups.add(row)
+                folded_rows += group_rows
                 continue
             self.gauge("consumer_group.lag_status", int(status), tags=[*group_tags, f"lag_status:{status.name}"])
             if group.error:
@@ -149,14 +147,15 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                 self._submit_topics(group.group_id, group_rows, group_tags, plan, produce_rates)
 
         # The high watermark is the partition's, not the group's: one series per partition with detail.
-        for topic, partition in sorted(
-            {(r.topic, r.partition) for r in rows if (r.group_id, r.topic) in plan.partition_detail}
-        ):
-            if (topic, partition) in snapshot.high_watermarks:
-                tags = [*base_tags, f"topic:{topic}", f"partition:{partition}"]
-                self.gauge("broker_offset", snapshot.high_watermarks[(topic, partition)], tags=tags)
+        if plan.partition_detail:
+            detailed = {(r.topic, r.partition) for r in rows if (r.group_id, r.topic) in plan.partition_detail}
+            for topic, partition in sorted(detailed):
+                if (topic, partition) in snapshot.high_watermarks:
+                    tags = [*base_tags, f"topic:{topic}", f"partition:{partition}"]
+                    self.gauge("broker_offset", snapshot.high_watermarks[(topic, partition)], tags=tags)
         self.gauge("consumer_groups.monitored", len(snapshot.groups), tags=base_tags)
         self.gauge("contexts.folded", plan.folded, tags=base_tags)
+        folded_groups = rollup(folded_rows)
         self.gauge("consumer_groups.folded", folded_group_count, tags=base_tags)
         self.gauge("consumer_groups.folded.lag", folded_groups.lag, tags=base_tags)
         self.gauge("consumer_groups.folded.lag.max", folded_groups.max_lag, tags=base_tags)

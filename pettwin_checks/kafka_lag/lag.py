@@ -223,38 +223,38 @@ def group_status(rows: list[PartitionLag]) -> tuple[LagStatus, str]:
 # --- rollups ------------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Rollup:
     lag: int = 0
     max_lag: int = 0
     partitions_behind: int = 0
     uncommitted: int = 0
     status: LagStatus = LagStatus.OK
-    _seconds: list[float | None] = field(default_factory=list)
-
-    @property
-    def max_lag_seconds(self) -> float | None:
-        """The worst time lag; unknown while any lagging partition's is unknown (a max over fewer would understate)."""
-        if not self._seconds or None in self._seconds:
-            return None
-        return max(self._seconds)
-
-    def add(self, row: PartitionLag) -> None:
-        if row.committed is None:
-            self.uncommitted += 1
-        if row.lag is not None:
-            self.lag += row.lag
-            self.max_lag = max(self.max_lag, row.lag)
-            self.partitions_behind += row.lag > 0
-            self._seconds.append(row.lag_seconds)
-        self.status = max(self.status, row.status)
+    # The worst time lag; None while any lagging partition's is unknown (a max over fewer would understate).
+    max_lag_seconds: float | None = None
 
 
-def rollup(rows: list[PartitionLag]) -> Rollup:
-    total = Rollup()
+def rollup(rows: Iterable[PartitionLag]) -> Rollup:
+    """Totals over rows in one pass (it runs for every group and topic each run, so no call per row)."""
+    lag = max_lag = behind = uncommitted = 0
+    status = LagStatus.OK
+    worst_seconds: float | None = None
+    unknown_seconds = False
     for row in rows:
-        total.add(row)
-    return total
+        if row.committed is None:
+            uncommitted += 1
+        row_lag = row.lag
+        if row_lag is not None:
+            lag += row_lag
+            max_lag = max(max_lag, row_lag)
+            if row_lag > 0:
+                behind += 1
+            if row.lag_seconds is None:
+                unknown_seconds = True
+            elif worst_seconds is None or row.lag_seconds > worst_seconds:
+                worst_seconds = row.lag_seconds
+        status = max(status, row.status)
+    return Rollup(lag, max_lag, behind, uncommitted, status, None if unknown_seconds else worst_seconds)
 
 
 def rate(previous: tuple[float, float] | None, current: tuple[float, float]) -> float | None:
