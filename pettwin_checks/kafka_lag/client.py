@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
-from functools import partial
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
@@ -64,7 +63,7 @@ class KafkaClient:
         self._log = log
         self._admin: AdminClient | None = None
         self._errors: list[KafkaError] = []
-        self._calls: list[Future] = []  # this run's, kept with the client if it is replaced
+        self._calls: list[Future] = []  # this run's unanswered calls, kept with the client if it is replaced
         self._retired: list[tuple[AdminClient, list[Future]]] = []  # replaced clients whose calls may still run
         # Admin requests issued, by Kafka API, for the benchmark (librdkafka may fan a call out per broker).
         self.requests: Counter[str] = Counter()
@@ -109,13 +108,8 @@ class KafkaClient:
             raise
         if any(not call.done() for call in self._calls):
             self._replace()
-        self._calls = []  # the answered calls hold thousands of results: none outlives the run
+        self._calls = []
         return result
-
-    def _track(self, api: str, calls: Iterable[Future], requests: int = 1) -> None:
-        """Keep this run's calls (a replaced client waits for them) and count the requests they took."""
-        self.requests[api] += requests
-        self._calls.extend(calls)
 
     def _snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
         """One consistent view of the watched groups; also the deleted topics each group still references.
@@ -132,7 +126,7 @@ class KafkaClient:
         listed: list[str] = []
         if selection.needs_group_listing:
             listing = admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)
-            self._track("ListGroups", [listing])
+            self.requests["ListGroups"] += 1
             listed = [g.group_id for g in self._result(listing, deadline).valid]
         groups = self._groups(admin, selection.group_ids(listed), deadline)
 
@@ -158,9 +152,14 @@ class KafkaClient:
         """State, members and committed offsets of each group; a group whose answers do not come keeps its error."""
         groups = {group_id: GroupSnapshot(group_id) for group_id in group_ids}
 
-        def ask(batch: list[str]) -> list[tuple[Future, Callable[[Future], None]]]:
+        def describe(group_id: str, future: Future) -> None:
+            self._apply_description(groups[group_id], future)
+
+        def offsets(group_id: str, future: Future) -> None:
+            self._apply_offsets(groups[group_id], future)
+
+        def ask(batch: list[str]) -> list[tuple[dict[str, Future], Callable[[str, Future], None]]]:
             described = admin.describe_consumer_groups(batch, request_timeout=REQUEST_TIMEOUT)
-            self._track("DescribeGroups", described.values())
             # librdkafka's ListConsumerGroupOffsets takes one group a call: one request each, all in flight at once.
             fetched = {
                 group_id: future
@@ -169,11 +168,9 @@ class KafkaClient:
                     [ConsumerGroupTopicPartitions(group_id)], request_timeout=REQUEST_TIMEOUT
                 ).values()
             }
-            self._track("OffsetFetch", fetched.values(), requests=len(fetched))
-            return [
-                *((future, partial(self._apply_description, groups[g])) for g, future in described.items()),
-                *((future, partial(self._apply_offsets, groups[g])) for g, future in fetched.items()),
-            ]
+            self.requests["DescribeGroups"] += 1
+            self.requests["OffsetFetch"] += len(fetched)
+            return [(described, describe), (fetched, offsets)]
 
         # A slow coordinator may hold its groups' answers; stop waiting early enough that the high watermarks
         # of every other group still fit in the run, so it costs only its own groups.
@@ -181,51 +178,55 @@ class KafkaClient:
         return groups
 
     def _high_watermarks(self, admin: AdminClient, partitions: list[tuple[str, int]], deadline: Deadline):
-        offsets: dict[tuple[str, int], int] = {}
+        high_watermarks: dict[tuple[str, int], int] = {}
         errors: dict[tuple[str, int], str] = {}
         latest = OffsetSpec.latest()
 
-        def keep(key: tuple[str, int], future: Future) -> None:
+        def keep(tp: TopicPartition, future: Future) -> None:
             try:
-                offsets[key] = future.result(timeout=0).offset
+                high_watermarks[(tp.topic, tp.partition)] = future.result(timeout=0).offset
             except (KafkaException, FutureTimeout) as e:
-                errors[key] = self._short(e)
+                errors[(tp.topic, tp.partition)] = self._short(e)
 
-        def ask(batch: list[tuple[str, int]]) -> list[tuple[Future, Callable[[Future], None]]]:
+        def ask(batch: list[tuple[str, int]]) -> list[tuple[dict[TopicPartition, Future], Callable]]:
             futures = admin.list_offsets(
                 {TopicPartition(t, p): latest for t, p in batch},
                 isolation_level=IsolationLevel.READ_UNCOMMITTED,
                 request_timeout=REQUEST_TIMEOUT,
             )
-            self._track("ListOffsets", futures.values())
-            return [(future, partial(keep, (tp.topic, tp.partition))) for tp, future in futures.items()]
+            self.requests["ListOffsets"] += 1
+            return [(futures, keep)]
 
         self._in_batches(partitions, ask, deadline)
-        return offsets, errors
+        return high_watermarks, errors
 
     def _in_batches(self, items: list, ask: Callable[[list], list], deadline: Deadline) -> None:
-        """Ask for `items` BATCH at a time: `ask(batch)` issues the calls and returns (future, apply) pairs, and each
-        `apply(future)` copies an answer, or the failure, where it belongs.
+        """Ask for `items` BATCH at a time. `ask(batch)` issues the calls and returns them as (futures by key, apply)
+        pairs, and `apply(key, future)` copies an answer, or its failure, where it belongs.
 
         Answers become Python objects of 1-2 KiB each; asked for all at once at 10,000 partitions they took tens of
         MB every run, and the pools they fragmented stayed with the process. A batch waits for its even share of what
         is left of `deadline`, then the next is asked, so a broker that does not answer delays the others by at most
-        that share; what is still unanswered gets the rest of the deadline at the end.
+        that share; what is still unanswered gets the rest of the deadline at the end, and is kept in `_calls` (a
+        replaced client waits for it). Nothing is made per answer here: this runs for every partition each run.
         """
         batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
-        unanswered: list[tuple[Future, Callable[[Future], None]]] = []
+        unanswered: list[tuple[Callable, Any, Future]] = []
         for number, batch in enumerate(batches):
             asked = ask(batch)
-            self._wait([future for future, _ in asked], Deadline(deadline.remaining() / (len(batches) - number)))
-            for future, apply in asked:
-                if future.done():
-                    apply(future)
-                else:
-                    unanswered.append((future, apply))
-            self._calls = [call for call in self._calls if not call.done()]  # answered: copied, no longer needed
-        self._wait([future for future, _ in unanswered], deadline)
-        for future, apply in unanswered:
-            apply(future)
+            share = Deadline(deadline.remaining() / (len(batches) - number))
+            pending = self._wait([future for futures, _ in asked for future in futures.values()], share)
+            for futures, apply in asked:
+                for key, future in futures.items():
+                    if future in pending:
+                        unanswered.append((apply, key, future))
+                    else:
+                        apply(key, future)
+            self._calls += pending
+        if unanswered:
+            self._wait([future for _, _, future in unanswered], deadline)
+            for apply, key, future in unanswered:
+                apply(key, future)
 
     def _apply_description(self, group: GroupSnapshot, future: Future) -> None:
         try:
@@ -253,14 +254,17 @@ class KafkaClient:
             (tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.error is None and tp.offset >= 0
         }
 
-    def _wait(self, futures: list[Future], deadline: Deadline) -> None:
-        wait(futures, timeout=deadline.remaining())
+    def _wait(self, futures: list[Future], deadline: Deadline) -> set[Future]:
+        """Wait for the futures until the deadline; the ones still unanswered."""
+        pending = wait(futures, timeout=deadline.remaining()).not_done
         self._client().poll(0)  # serve error_cb so a failure can be explained
+        return pending
 
     def _result(self, future: Future, deadline: Deadline):
         try:
             return future.result(timeout=deadline.remaining())
         except FutureTimeout:
+            self._calls.append(future)
             self._client().poll(0)
             raise BrokerUnavailable(self._explain(None)) from None
         except KafkaException as e:

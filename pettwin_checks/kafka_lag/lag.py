@@ -467,7 +467,7 @@ def evaluate(
         record_high_watermark(history, high_watermark, now)
 
     rows: list[PartitionLag] = []
-    clamped = 0
+    clamped = observed_windows = 0
     oldest_committed: dict[TopicPartition, int] = {}
     for group in snapshot.groups:
         for tp in group.partitions:
@@ -492,6 +492,7 @@ def evaluate(
             if window is None:
                 window = state.windows[(group.group_id, topic, partition)] = CommitWindow()
             window.observe(committed, lag, now, window_seconds)
+            observed_windows += 1
             status, reason = partition_status(window, now, window_seconds)
             seconds = time_lag(committed, high_watermark, state.histories[tp], now)
             rows.append(
@@ -500,10 +501,13 @@ def evaluate(
 
     for tp, history in state.histories.items():
         prune_history(history, oldest_committed.get(tp))
-    state.retain(
-        set(snapshot.high_watermarks) | set(snapshot.hw_errors),
-        {(r.group_id, r.topic, r.partition) for r in rows if r.committed is not None},
-    )
+    # Every history is of a partition with a high watermark now, and every window was observed this run: nothing to
+    # forget, and the sets of tens of thousands of keys are not built (the usual run).
+    if len(state.histories) > len(snapshot.high_watermarks) or len(state.windows) > observed_windows:
+        state.retain(
+            set(snapshot.high_watermarks) | set(snapshot.hw_errors),
+            {(r.group_id, r.topic, r.partition) for r in rows if r.committed is not None},
+        )
     return rows, clamped
 
 

@@ -69,7 +69,7 @@ class Selection:
             if count is None:
                 deleted.add(topic)
                 continue
-            wanted = configured.get(topic) or range(count)
+            wanted = sorted(set(configured.get(topic) or ())) or range(count)  # each partition once
             partitions.extend((topic, p) for p in wanted if 0 <= p < count)
         return partitions, deleted
 

@@ -221,6 +221,20 @@ def test_evaluate_state_roundtrip_and_retention():
     assert rows == [] and not restored.histories and not restored.windows
 
 
+def test_what_went_away_is_forgotten_when_as_much_came_in_its_place():
+    """The state is only scanned for what to forget when it holds more than this run touched; a group and a topic
+    replaced by others of the same size in one run must still be forgotten."""
+    state = LagState()
+    old = GroupSnapshot("old", committed={("a", 0): 1}, partitions=[("a", 0)])
+    evaluate(ClusterSnapshot("c", {("a", 0): 5}, {}, [old]), state, now=10.0, window_seconds=60)
+    new = GroupSnapshot("new", committed={("b", 0): 1}, partitions=[("b", 0)])
+    evaluate(ClusterSnapshot("c", {("b", 0): 5}, {}, [new]), state, now=20.0, window_seconds=60)
+    assert set(state.windows) == {("new", "b", 0)} and set(state.histories) == {("b", 0)}
+    # nothing went away: the state stays as it is
+    evaluate(ClusterSnapshot("c", {("b", 0): 6}, {}, [new]), state, now=30.0, window_seconds=60)
+    assert set(state.windows) == {("new", "b", 0)} and state.windows[("new", "b", 0)].count == 2
+
+
 def test_unreadable_state_starts_afresh():
     assert not LagState.from_json("{not json").histories
     assert not LagState.from_json('{"h": 3}').windows

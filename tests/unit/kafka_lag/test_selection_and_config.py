@@ -51,11 +51,11 @@ def test_resolve_partitions_all_of_each_topic_and_deleted_topics():
 
 
 def test_resolve_partitions_from_the_map():
-    s = selection({"g": {"pets": [0, 2, 9], "alerts": None}})
+    s = selection({"g": {"pets": [2, 0, 9, 2], "alerts": None}})
     partitions, _ = s.resolve_partitions(
         GroupSnapshot("g", committed={("other", 0): 1}), {"pets": 3, "alerts": 2, "other": 1}
     )
-    # listed partitions that exist, every partition of a topic listed without partitions, nothing unlisted
+    # listed partitions that exist, each once; every partition of a topic listed without partitions; nothing unlisted
     assert partitions == [("alerts", 0), ("alerts", 1), ("pets", 0), ("pets", 2)]
 
 
