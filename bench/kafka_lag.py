@@ -372,7 +372,6 @@ def main() -> int:
         wire = WireRequests(check.client, runs_done=lambda: len(contexts))
 
         def check_run():
-            aggregator.reset()
             error = check.run()
             if error:
                 raise SystemExit(f"check run failed: {error}")
@@ -380,6 +379,8 @@ def main() -> int:
             # absent when the run could not reach the broker at all (the check then reports can_connect CRITICAL)
             folded.extend(m.value for m in aggregator.metrics("pettwin.kafka.contexts.folded"))
             unanswered.append(check.client._admin is None)  # the client is replaced after a run with no answer
+            # The agent keeps nothing of a submission in the check's process; the stub keeps every one until reset.
+            aggregator.reset()
 
         measured, floor_figures = measure(check_run, floor, args.runs, args.floor_runs)
         floor_runs, floor_unanswered = floor.close()
