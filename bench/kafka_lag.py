@@ -33,7 +33,7 @@ from datadog_checks.base.stubs import aggregator, datadog_agent
 
 from pettwin_checks.devenv.kafka_broker import KafkaBroker
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.client import BATCH, MAX_IN_FLIGHT, REQUEST_TIMEOUT, SOCKET_TIMEOUT
+from pettwin_checks.kafka_lag.client import MAX_IN_FLIGHT, REQUEST_TIMEOUT, SOCKET_TIMEOUT, batches
 
 PARTITIONS_PER_TOPIC = 10
 MESSAGES_PER_PARTITION = 5
@@ -236,11 +236,6 @@ class Floor:
             self.unanswered_runs += 1
             self.retired.append((admin, unanswered))
             self.admin = AdminClient(self.config)
-
-
-def batches(items: list) -> list[list]:
-    """The check's batches of admin calls (see KafkaClient._in_batches)."""
-    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
 
 
 def serve_floor(bootstrap: str, conn) -> None:

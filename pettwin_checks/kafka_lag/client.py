@@ -44,6 +44,11 @@ MAX_IN_FLIGHT = 100
 BATCH = 1000
 
 
+def batches(items: list) -> list[list]:
+    """`items` in batches of BATCH, in order."""
+    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+
+
 class BrokerUnavailable(Exception):
     """The cluster could not be asked at all this run; the message says what failed and what to check."""
 
@@ -210,11 +215,11 @@ class KafkaClient:
         that share; what is still unanswered gets the rest of the deadline at the end, and is kept in `_calls` (a
         replaced client waits for it). Nothing is made per answer here: this runs for every partition each run.
         """
-        batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+        in_batches = batches(items)
         unanswered: list[tuple[Callable, Any, Future]] = []
-        for number, batch in enumerate(batches):
+        for number, batch in enumerate(in_batches):
             asked = ask(batch)
-            share = Deadline(deadline.remaining() / (len(batches) - number))
+            share = Deadline(deadline.remaining() / (len(in_batches) - number))
             pending = self._wait([future for futures, _ in asked for future in futures.values()], share)
             for futures, apply in asked:
                 for key, future in futures.items():
