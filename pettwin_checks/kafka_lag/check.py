@@ -130,7 +130,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                 self.warning("Group %s: %s", group.group_id, group.error)
                 status, message = LagStatus.ERR, f"ERR: {group.error}"
             else:
-                status, message = group_status(group_rows)
+                status, message = group_status(group_rows, self._state, now)
             # Service checks are not metric contexts: every group keeps its own, folded or not.
             self.service_check(
                 "consumer_group.status", SERVICE_CHECK_STATUS[status], tags=group_tags, message=message or None
@@ -222,13 +222,14 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
 
     def _persist_state(self) -> None:
         """The shards under numbered keys, then their count under STATE_CACHE_KEY; shards no longer used are blanked."""
-        shards = self._state.to_shards()
-        for i, text in enumerate(shards):
-            self.write_persistent_cache(f"{STATE_CACHE_KEY}.{i}", text)
-        for i in range(len(shards), self._persisted_shards):
+        written = 0
+        for text in self._state.to_shards():
+            self.write_persistent_cache(f"{STATE_CACHE_KEY}.{written}", text)
+            written += 1
+        for i in range(written, self._persisted_shards):
             self.write_persistent_cache(f"{STATE_CACHE_KEY}.{i}", "")
-        self.write_persistent_cache(STATE_CACHE_KEY, str(len(shards)))
-        self._persisted_shards = len(shards)
+        self.write_persistent_cache(STATE_CACHE_KEY, str(written))
+        self._persisted_shards = written
         self._state_persisted_at = time.monotonic()
 
     def cancel(self):

@@ -10,7 +10,7 @@ import json
 from array import array
 from base64 import b64decode, b64encode
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from operator import gt, le
@@ -66,7 +66,7 @@ class PartitionLag:
     lag: int | None  # high_watermark - committed, clamped at 0; None when either side is unknown
     lag_seconds: float | None  # None when the history cannot tell yet (first run of a lagging partition)
     status: LagStatus
-    reason: str = ""
+    reason: str = ""  # why the high watermark is unknown (ERR); other statuses' reasons come from the window
 
 
 def partition_lag(committed: int, high_watermark: int) -> tuple[int, bool]:
@@ -184,40 +184,60 @@ class CommitWindow:
         self.count = held + 1
 
 
-def partition_status(window: CommitWindow, now: float, window_seconds: float) -> tuple[LagStatus, str]:
+def partition_status(window: CommitWindow, now: float, window_seconds: float) -> LagStatus:
     """Burrow's rules, evaluated in order on the latest window of observations."""
     if not window.count:
-        return LagStatus.OK, ""
+        return LagStatus.OK
     end = 3 * window.count
     committed_values = window.values[0:end:3]
     lags = window.values[1:end:3]
     if any(map(gt, committed_values, committed_values[1:])):
-        return LagStatus.REWIND, "committed offset moved backwards"
+        return LagStatus.REWIND
     if lags[-1] == 0:
-        return LagStatus.OK, ""
-    unchanged_for = now - window.unchanged_since if window.unchanged_since is not None else 0.0
-    if unchanged_for > window_seconds:
-        return LagStatus.STOP, f"no commit for {int(unchanged_for)}s with lag {int(lags[-1])}"
+        return LagStatus.OK
+    if window.unchanged_since is not None and now - window.unchanged_since > window_seconds:
+        return LagStatus.STOP
     if len(lags) < MIN_OBSERVATIONS:
-        return LagStatus.OK, ""
+        return LagStatus.OK
     if committed_values[0] == committed_values[-1]:  # never moved backwards, so it never moved at all
-        return LagStatus.STALL, f"committed offset stuck at {int(committed_values[-1])} with lag {int(lags[-1])}"
+        return LagStatus.STALL
     if lags[-1] > lags[0] and all(map(le, lags, lags[1:])):
-        return LagStatus.WARN, f"lag growing from {int(lags[0])} to {int(lags[-1])}"
-    return LagStatus.OK, ""
+        return LagStatus.WARN
+    return LagStatus.OK
 
 
-def group_status(rows: list[PartitionLag]) -> tuple[LagStatus, str]:
-    """The worst partition status, with a message naming the partitions that carry it."""
+def status_reason(window: CommitWindow, status: LagStatus, now: float) -> str:
+    """What in the window gave `status`, for the messages. Made only for the partitions a message names: a text
+    for every lagging partition each run was most of what a run allocated beyond the broker's answers."""
+    v, end = window.values, 3 * window.count
+    if status is LagStatus.REWIND:
+        return "committed offset moved backwards"
+    if status is LagStatus.STOP:
+        return f"no commit for {int(now - window.unchanged_since)}s with lag {int(v[end - 2])}"
+    if status is LagStatus.STALL:
+        return f"committed offset stuck at {int(v[end - 3])} with lag {int(v[end - 2])}"
+    if status is LagStatus.WARN:
+        return f"lag growing from {int(v[1])} to {int(v[end - 2])}"
+    return ""
+
+
+def group_status(rows: list[PartitionLag], state: LagState, now: float) -> tuple[LagStatus, str]:
+    """The worst partition status, with a message naming the partitions that carry it (at most five, with why)."""
     if not rows:
         return LagStatus.OK, ""
     worst = max(row.status for row in rows)
     if worst is LagStatus.OK:
         return worst, ""
     culprits = [row for row in rows if row.status is worst]
-    shown = ", ".join(f"{r.topic}[{r.partition}]: {r.reason}" for r in culprits[:5])
+    shown = ", ".join(f"{r.topic}[{r.partition}]: {_reason(r, state, now)}" for r in culprits[:5])
     more = f" (+{len(culprits) - 5} more)" if len(culprits) > 5 else ""
     return worst, f"{worst.name}: {shown}{more}"
+
+
+def _reason(row: PartitionLag, state: LagState, now: float) -> str:
+    if row.status is LagStatus.ERR:
+        return row.reason
+    return status_reason(state.windows[(row.group_id, row.topic, row.partition)], row.status, now)
 
 
 # --- rollups ------------------------------------------------------------------------------------------------------
@@ -378,32 +398,34 @@ class LagState:
         self.histories: dict[TopicPartition, PartitionHistory] = {}
         self.windows: dict[tuple[str, str, int], CommitWindow] = {}
 
-    def to_shards(self, shard_bytes: int = SHARD_BYTES) -> list[str]:
+    def to_shards(self, shard_bytes: int = SHARD_BYTES) -> Iterator[str]:
         """The state as JSON texts of about `shard_bytes` of numbers each, every one readable alone by `from_json`.
 
         One text for thousands of groups is tens of MB, allocated whole and copied by base64 and JSON at each write.
         Once glibc has freed a block that big it raises its mmap threshold, and later blocks of that size stay in the
-        heap: the process grew by tens of MB over its first hundred runs. Small texts reuse the same memory.
+        heap: the process grew by tens of MB over its first hundred runs. Small texts reuse the same memory. They are
+        made one at a time, as the caller writes them: all of them at once were the run's peak every minute.
         """
-        shards: list[str] = []
         histories: list = []
         windows: list = []
         size = 0
+        made = False
         for item in self.histories.items():
             histories.append(item)
             size += 16 * len(item[1].offsets) + 48  # the numbers, and a row of names and counts
             if size >= shard_bytes:
-                shards.append(_shard_json(histories, windows))
+                yield _shard_json(histories, windows)
+                made = True
                 histories, size = [], 0
         for item in self.windows.items():
             windows.append(item)
             size += 24 * item[1].count + 64
             if size >= shard_bytes:
-                shards.append(_shard_json(histories, windows))
+                yield _shard_json(histories, windows)
+                made = True
                 histories, windows, size = [], [], 0
-        if histories or windows or not shards:
-            shards.append(_shard_json(histories, windows))
-        return shards
+        if histories or windows or not made:
+            yield _shard_json(histories, windows)
 
     @classmethod
     def from_shards(cls, texts: Iterable[str]) -> LagState:
@@ -493,11 +515,9 @@ def evaluate(
                 window = state.windows[(group.group_id, topic, partition)] = CommitWindow()
             window.observe(committed, lag, now, window_seconds)
             observed_windows += 1
-            status, reason = partition_status(window, now, window_seconds)
+            status = partition_status(window, now, window_seconds)
             seconds = time_lag(committed, high_watermark, state.histories[tp], now)
-            rows.append(
-                PartitionLag(group.group_id, topic, partition, committed, high_watermark, lag, seconds, status, reason)
-            )
+            rows.append(PartitionLag(group.group_id, topic, partition, committed, high_watermark, lag, seconds, status))
 
     for tp, history in state.histories.items():
         prune_history(history, oldest_committed.get(tp))

@@ -26,6 +26,7 @@ from pettwin_checks.kafka_lag.lag import (
     rate,
     record_high_watermark,
     rollup,
+    status_reason,
     time_lag,
 )
 
@@ -129,9 +130,21 @@ def window_of(*observations):
 )
 def test_partition_status_rules(observations, expected):
     w = window_of(*observations)
-    status, reason = partition_status(w, now=observations[-1][2], window_seconds=600)
+    now = observations[-1][2]
+    status = partition_status(w, now=now, window_seconds=600)
     assert status is expected
-    assert bool(reason) == (expected is not LagStatus.OK)
+    assert bool(status_reason(w, status, now)) == (expected is not LagStatus.OK)
+
+
+def test_status_reasons_say_what_the_window_shows():
+    assert status_reason(window_of((10, 5, 0), (20, 10, 10), (30, 15, 20)), LagStatus.WARN, 20) == (
+        "lag growing from 5 to 15"
+    )
+    assert status_reason(window_of((10, 5, 0), (10, 10, 10), (10, 15, 20)), LagStatus.STALL, 20) == (
+        "committed offset stuck at 10 with lag 15"
+    )
+    assert status_reason(window_of((10, 5, 0), (10, 5, 700)), LagStatus.STOP, 750) == "no commit for 750s with lag 5"
+    assert status_reason(window_of((30, 5, 0), (10, 10, 10)), LagStatus.REWIND, 10) == "committed offset moved backwards"
 
 
 def test_window_drops_old_observations_but_keeps_one_before_the_window():
@@ -140,15 +153,22 @@ def test_window_drops_old_observations_but_keeps_one_before_the_window():
 
 
 def test_group_status_names_the_worst_partitions():
+    state = LagState()
+    state.windows[("g", "t", 0)] = window_of((1, 1, 0), (2, 2, 10), (3, 3, 20))
+    state.windows[("g", "t", 1)] = window_of((1, 6, 0), (1, 7, 10), (1, 8, 20))
+    state.windows[("g", "t", 2)] = window_of((5, 0, 20))
     rows = [
-        PartitionLag("g", "t", 0, 1, 2, 1, None, LagStatus.WARN, "lag growing from 1 to 3"),
-        PartitionLag("g", "t", 1, 1, 9, 8, None, LagStatus.STALL, "committed offset stuck at 1 with lag 8"),
+        PartitionLag("g", "t", 0, 3, 6, 3, None, LagStatus.WARN),
+        PartitionLag("g", "t", 1, 1, 9, 8, None, LagStatus.STALL),
         PartitionLag("g", "t", 2, 5, 5, 0, 0.0, LagStatus.OK),
     ]
-    status, message = group_status(rows)
-    assert status is LagStatus.STALL
-    assert "t[1]" in message and "stuck" in message and "t[0]" not in message
-    assert group_status([rows[2]]) == (LagStatus.OK, "")
+    assert group_status(rows, state, 20.0) == (LagStatus.STALL, "STALL: t[1]: committed offset stuck at 1 with lag 8")
+    assert group_status([rows[2]], state, 20.0) == (LagStatus.OK, "")
+    # an unknown high watermark carries the broker's error; more than five culprits are counted, not listed
+    errors = [PartitionLag("g", "u", p, 1, None, None, None, LagStatus.ERR, "NOT_LEADER") for p in range(7)]
+    status, message = group_status(rows + errors, state, 20.0)
+    assert status is LagStatus.ERR and message.startswith("ERR: u[0]: NOT_LEADER, u[1]: NOT_LEADER")
+    assert message.endswith("u[4]: NOT_LEADER (+2 more)")
 
 
 def test_rollup_and_unknown_time_lag():
@@ -263,10 +283,10 @@ def test_state_survives_the_cache_exactly_and_rejects_damage():
     assert restored.windows[("g", "t", 0)].unchanged_since == window.unchanged_since
     assert not observations_of(restored.windows[("h", "u", 3)])
 
-    data = json.loads(state.to_shards()[0])
+    data = json.loads(next(state.to_shards()))
     data["w"][0][3] += 3  # counts that do not match the numbers
     assert not LagState.from_json(json.dumps(data)).windows
-    data = json.loads(state.to_shards()[0])
+    data = json.loads(next(state.to_shards()))
     data["ht"] = data["ht"][:-4]  # truncated
     assert not LagState.from_json(json.dumps(data)).histories
 
@@ -308,7 +328,7 @@ def test_window_keeps_what_the_rule_says_and_never_reallocates():
 def test_state_with_a_window_larger_than_the_cap_is_rejected():
     state = LagState()
     state.windows[("g", "t", 0)] = window_of((10, 5, 0), (20, 4, 10))
-    data = json.loads(state.to_shards()[0])
+    data = json.loads(next(state.to_shards()))
     data["w"][0][3] = 3 * 11
     data["wv"] = base64.b64encode(bytes(8 * 33)).decode()
     assert not LagState.from_json(json.dumps(data)).windows
@@ -333,7 +353,7 @@ def test_state_is_written_in_shards_small_enough_to_stay_out_of_the_heap_for_goo
     """2,000 groups on 10,000 partitions with full histories: 30 MB of numbers in shards each under 128 KiB (glibc's
     default mmap threshold), read back exactly."""
     state = filled_state(2000, 10, MAX_HISTORY_POINTS)
-    shards = state.to_shards()
+    shards = list(state.to_shards())
     assert len(shards) > 100
     assert max(len(text) for text in shards) < 128 * 1024
     restored = LagState.from_shards(shards)
@@ -346,7 +366,7 @@ def test_state_is_written_in_shards_small_enough_to_stay_out_of_the_heap_for_goo
 
 def test_a_damaged_shard_loses_only_its_own_part():
     state = filled_state(200, 10, 5)
-    shards = state.to_shards(shard_bytes=4096)
+    shards = list(state.to_shards(shard_bytes=4096))
     damaged_keys = LagState.from_json(shards[3]).windows.keys() | LagState.from_json(shards[3]).histories.keys()
     assert damaged_keys
     shards[3] = shards[3][:-10]
@@ -357,6 +377,6 @@ def test_a_damaged_shard_loses_only_its_own_part():
 
 
 def test_an_empty_state_is_one_shard():
-    assert len(LagState().to_shards()) == 1
+    assert len(list(LagState().to_shards())) == 1
     restored = LagState.from_shards(LagState().to_shards())
     assert not restored.windows and not restored.histories

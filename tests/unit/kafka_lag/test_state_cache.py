@@ -42,5 +42,5 @@ def test_a_restarted_check_reads_every_shard_and_a_shrunk_state_blanks_the_unuse
 
 def test_a_cache_from_before_the_shards_starts_afresh(datadog_agent):
     check = make_check("state-cache-old")
-    check.write_persistent_cache(STATE_CACHE_KEY, state_of(2).to_shards()[0])  # the one-text layout of earlier releases
+    check.write_persistent_cache(STATE_CACHE_KEY, next(state_of(2).to_shards()))  # the one-text layout of earlier releases
     assert not check._load_state().windows
