@@ -40,8 +40,10 @@ REQUEST_TIMEOUT = 300.0
 # 30 runs, while the broker served other clients; not once in 60 runs with a cap of 100, nor in 30 with 1,000. A
 # broker serves one connection's requests one at a time, so the cap does not slow a run (median 2.5 s either way).
 MAX_IN_FLIGHT = 100
-# Groups or partitions asked for in one batch of admin calls (see KafkaClient._in_batches).
-BATCH = 1000
+# Groups or partitions asked for in one batch of admin calls (see KafkaClient._in_batches). A batch's answers are
+# the run's largest allocation: at 1,000 about 8 MB for the groups, which the state's memory does not give back
+# (the process kept 5 MB more than at 500), and the run takes as long at 500 or 250.
+BATCH = 500
 
 
 def batches(items: list) -> list[list]:
@@ -70,6 +72,10 @@ class KafkaClient:
         self._errors: list[KafkaError] = []
         self._calls: list[Future] = []  # this run's unanswered calls, kept with the client if it is replaced
         self._retired: list[tuple[AdminClient, list[Future]]] = []  # replaced clients whose calls may still run
+        # Each topic's partitions as (topic, partition) tuples, the same objects run after run: every committed
+        # offset, assignment and high watermark is keyed by one of them instead of a tuple and a topic name of its
+        # own (about 100,000 objects a run at 2,000 groups, most of what a run allocated).
+        self._partitions: dict[str, tuple[tuple[str, int], ...]] = {}
         # Admin requests issued, by Kafka API, for the benchmark (librdkafka may fan a call out per broker).
         self.requests: Counter[str] = Counter()
 
@@ -126,7 +132,7 @@ class KafkaClient:
         self._errors.clear()
         admin = self._client()
 
-        cluster_id, partition_counts = self._topics(admin, deadline)
+        cluster_id = self._topics(admin, deadline)
 
         listed: list[str] = []
         if selection.needs_group_listing:
@@ -137,21 +143,36 @@ class KafkaClient:
 
         deleted: dict[str, set[str]] = {}
         for group in groups.values():
-            group.partitions, gone = selection.resolve_partitions(group, partition_counts)
+            group.partitions, gone = selection.resolve_partitions(group, self._partitions)
             if gone:
                 deleted[group.group_id] = gone
         wanted = sorted({tp for group in groups.values() for tp in group.partitions})
         high_watermarks, hw_errors = self._high_watermarks(admin, wanted, deadline)
         return ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values())), deleted
 
-    def _topics(self, admin: AdminClient, deadline: Deadline) -> tuple[str | None, dict[str, int]]:
-        """The cluster id and each topic's partition count; the full metadata (an object per partition) is dropped."""
+    def _topics(self, admin: AdminClient, deadline: Deadline) -> str | None:
+        """The cluster id; updates each topic's partitions. The full metadata (an object per partition) is dropped."""
         self.requests["Metadata"] += 1
         try:
             metadata = admin.list_topics(timeout=max(deadline.remaining(), 0.001))
         except KafkaException as e:
             raise BrokerUnavailable(self._explain(e.args[0] if e.args else None)) from None
-        return metadata.cluster_id, {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+        known = self._partitions
+        self._partitions = {}
+        for name, topic in metadata.topics.items():
+            if topic.error is None:
+                partitions = known.get(name)
+                if partitions is None or len(partitions) != len(topic.partitions):
+                    partitions = tuple((name, p) for p in range(len(topic.partitions)))
+                self._partitions[name] = partitions
+        return metadata.cluster_id
+
+    def _partition(self, topic: str, partition: int) -> tuple[str, int]:
+        """The shared tuple of a partition the metadata listed, else a new one (a topic deleted or grown since)."""
+        partitions = self._partitions.get(topic)
+        if partitions is not None and 0 <= partition < len(partitions):
+            return partitions[partition]
+        return (topic, partition)
 
     def _groups(self, admin: AdminClient, group_ids: list[str], deadline: Deadline) -> dict[str, GroupSnapshot]:
         """State, members and committed offsets of each group; a group whose answers do not come keeps its error."""
@@ -187,20 +208,19 @@ class KafkaClient:
         errors: dict[tuple[str, int], str] = {}
         latest = OffsetSpec.latest()
 
-        def keep(tp: TopicPartition, future: Future) -> None:
+        def keep(tp: tuple[str, int], future: Future) -> None:
             try:
-                high_watermarks[(tp.topic, tp.partition)] = future.result(timeout=0).offset
+                high_watermarks[tp] = future.result(timeout=0).offset
             except (KafkaException, FutureTimeout) as e:
-                errors[(tp.topic, tp.partition)] = self._short(e)
+                errors[tp] = self._short(e)
 
         def ask(batch: list[tuple[str, int]]) -> list[tuple[dict[TopicPartition, Future], Callable]]:
+            request = {TopicPartition(t, p): latest for t, p in batch}
             futures = admin.list_offsets(
-                {TopicPartition(t, p): latest for t, p in batch},
-                isolation_level=IsolationLevel.READ_UNCOMMITTED,
-                request_timeout=REQUEST_TIMEOUT,
+                request, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=REQUEST_TIMEOUT
             )
             self.requests["ListOffsets"] += 1
-            return [(futures, keep)]
+            return [({tp: futures[asked] for tp, asked in zip(batch, request)}, keep)]
 
         self._in_batches(partitions, ask, deadline)
         return high_watermarks, errors
@@ -228,6 +248,7 @@ class KafkaClient:
                     else:
                         apply(key, future)
             self._calls += pending
+            del asked, pending  # before the next batch is asked: one batch of answers alive at a time, not two
         if unanswered:
             self._wait([future for _, _, future in unanswered], deadline)
             for apply, key, future in unanswered:
@@ -243,7 +264,7 @@ class KafkaClient:
         group.state = GROUP_STATE_NAMES.get(description.state.name, "Unknown")
         group.members = len(description.members)
         group.assigned = {
-            (tp.topic, tp.partition)
+            self._partition(tp.topic, tp.partition)
             for member in description.members
             if member.assignment is not None
             for tp in member.assignment.topic_partitions
@@ -256,7 +277,9 @@ class KafkaClient:
             group.error = f"offset fetch failed: {self._short(e)}"
             return
         group.committed = {
-            (tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.error is None and tp.offset >= 0
+            self._partition(tp.topic, tp.partition): tp.offset
+            for tp in result.topic_partitions
+            if tp.error is None and tp.offset >= 0
         }
 
     def _wait(self, futures: list[Future], deadline: Deadline) -> set[Future]:

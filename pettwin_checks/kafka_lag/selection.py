@@ -50,7 +50,7 @@ class Selection:
         return list(ids)
 
     def resolve_partitions(
-        self, group: GroupSnapshot, partition_counts: dict[str, int]
+        self, group: GroupSnapshot, partitions_by_topic: dict[str, tuple[TopicPartition, ...]]
     ) -> tuple[list[TopicPartition], set[str]]:
         """The group's partitions to report, and the topics it references that no longer exist.
 
@@ -65,12 +65,15 @@ class Selection:
         for topic in sorted(topics):
             if not self.wants_topic(topic) and topic not in configured:
                 continue
-            count = partition_counts.get(topic)
-            if count is None:
+            existing = partitions_by_topic.get(topic)
+            if existing is None:
                 deleted.add(topic)
                 continue
-            wanted = sorted(set(configured.get(topic) or ())) or range(count)  # each partition once
-            partitions.extend((topic, p) for p in wanted if 0 <= p < count)
+            listed = configured.get(topic)
+            if listed:
+                partitions.extend(existing[p] for p in sorted(set(listed)) if 0 <= p < len(existing))  # each once
+            else:
+                partitions.extend(existing)
         return partitions, deleted
 
 

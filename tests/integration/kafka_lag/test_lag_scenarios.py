@@ -231,7 +231,7 @@ def test_rates(scenario, aggregator):
 
 @pytest.mark.parametrize("batch", [1, 4])
 def test_batches_of_admin_calls_give_what_one_batch_gives(scenario, aggregator, monkeypatch, batch):
-    """Groups and partitions are asked for BATCH (1,000) at a time; in batches of a few, every figure is the same."""
+    """Groups and partitions are asked for BATCH (500) at a time; in batches of a few, every figure is the same."""
     check = scenario["checks"]["window"]
 
     def figures():
@@ -252,6 +252,18 @@ def test_batches_of_admin_calls_give_what_one_batch_gives(scenario, aggregator, 
     assert check.client.requests["DescribeGroups"] - asked["DescribeGroups"] == -(-groups // batch)
     assert check.client.requests["ListOffsets"] - asked["ListOffsets"] == -(-partitions // batch)
     assert len(whole) > 50
+
+
+def test_runs_key_every_partition_by_the_same_tuple(scenario):
+    """Committed offsets, assignments and high watermarks of a listed partition are keyed by one shared tuple, run
+    after run, not by new ones each run (they were most of what a run allocated at thousands of groups)."""
+    check = scenario["checks"]["window"]
+    first, _ = check.client.snapshot(check.selection)
+    second, _ = check.client.snapshot(check.selection)
+    shared = {id(tp) for tp in first.high_watermarks}
+    assert len(shared) == PARTITIONS and {id(tp) for tp in second.high_watermarks} == shared
+    keys = [tp for group in second.groups for tp in (*group.partitions, *group.committed, *group.assigned)]
+    assert len(keys) > 3 * PARTITIONS and all(id(tp) in shared for tp in keys)
 
 
 def test_every_metric_is_in_the_contract(scenario, aggregator):

@@ -38,6 +38,11 @@ def test_group_filters():
     assert explicit.group_ids([]) == ["configured"]
 
 
+def listed(**counts: int) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Each topic's partitions as the client keeps them from the metadata."""
+    return {topic: tuple((topic, p) for p in range(count)) for topic, count in counts.items()}
+
+
 def test_resolve_partitions_all_of_each_topic_and_deleted_topics():
     s = selection(unlisted=True, exclude_topics=["^debug"])
     group = GroupSnapshot(
@@ -45,7 +50,7 @@ def test_resolve_partitions_all_of_each_topic_and_deleted_topics():
         committed={("pets", 0): 4, ("gone", 0): 1, ("debug-x", 0): 3},
         assigned={("alerts", 1)},
     )
-    partitions, deleted = s.resolve_partitions(group, {"pets": 3, "alerts": 2, "debug-x": 1})
+    partitions, deleted = s.resolve_partitions(group, listed(pets=3, alerts=2, **{"debug-x": 1}))
     assert partitions == [("alerts", 0), ("alerts", 1), ("pets", 0), ("pets", 1), ("pets", 2)]
     assert deleted == {"gone"}
 
@@ -53,7 +58,7 @@ def test_resolve_partitions_all_of_each_topic_and_deleted_topics():
 def test_resolve_partitions_from_the_map():
     s = selection({"g": {"pets": [2, 0, 9, 2], "alerts": None}})
     partitions, _ = s.resolve_partitions(
-        GroupSnapshot("g", committed={("other", 0): 1}), {"pets": 3, "alerts": 2, "other": 1}
+        GroupSnapshot("g", committed={("other", 0): 1}), listed(pets=3, alerts=2, other=1)
     )
     # listed partitions that exist, each once; every partition of a topic listed without partitions; nothing unlisted
     assert partitions == [("alerts", 0), ("alerts", 1), ("pets", 0), ("pets", 2)]
