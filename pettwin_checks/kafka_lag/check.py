@@ -185,12 +185,9 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             self.gauge("topic.partitions_behind", total.partitions_behind, tags=tags)
             if total.max_lag_seconds is not None:
                 self.gauge("topic.lag_seconds", total.max_lag_seconds, tags=tags)
-            consumed = [
-                consume_rate(self._state.windows[(group_id, topic, r.partition)])
-                for r in topic_rows
-                if (group_id, topic, r.partition) in self._state.windows
-            ]
-            consumed = [r for r in consumed if r is not None]
+            windows = self._state.windows
+            slots = [windows.slots.get((group_id, topic, r.partition)) for r in topic_rows]
+            consumed = [rate for rate in (consume_rate(windows, s) for s in slots if s is not None) if rate is not None]
             if consumed:
                 self.gauge("topic.consume_rate", sum(consumed), tags=tags)
             produced = [

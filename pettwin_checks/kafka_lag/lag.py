@@ -13,6 +13,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
+from math import isnan, nan
 from operator import gt, le
 
 TopicPartition = tuple[str, int]
@@ -102,7 +103,9 @@ def record_high_watermark(history: PartitionHistory, offset: int, now: float) ->
         history.times.append(now)
 
 
-def prune_history(history: PartitionHistory, oldest_committed: int | None, max_points: int = MAX_HISTORY_POINTS) -> None:
+def prune_history(
+    history: PartitionHistory, oldest_committed: int | None, max_points: int = MAX_HISTORY_POINTS
+) -> None:
     """Drop points no consumer can need any more, then thin the oldest half past `max_points`.
 
     Kept: the newest point at or below the oldest committed offset (the interpolation's left edge) and all after.
@@ -147,57 +150,111 @@ def time_lag(committed: int, high_watermark: int, history: PartitionHistory, now
 
 
 WINDOW_SLOTS = 3 * MAX_OBSERVATIONS  # floats of one window: (committed, lag, time) per observation
+_EMPTY_WINDOW = array("d", bytes(8 * WINDOW_SLOTS))
+GroupPartition = tuple[str, str, int]  # (group, topic, partition)
 
 
-@dataclass(slots=True)
-class CommitWindow:
-    """Observations of one group's committed offset on one partition, and since when it has not moved.
+class CommitWindows:
+    """Each group partition's observations of its committed offset, and since when it has not moved, in one table.
 
-    Kept flat in a float array (committed, lag, time, committed, lag, time, ...), oldest first in the first `count`
-    triples: thousands of groups times their partitions stay a few bytes per observation instead of boxed floats.
-    The array has room for MAX_OBSERVATIONS from the start, so a window costs the same from its first run on and
-    observing never reallocates it (growing arrays fragmented the heap over the first runs).
+    A window is a slot: WINDOW_SLOTS floats of `values` (committed, lag, time, committed, lag, time, ...), oldest
+    first in the first `counts[slot]` triples, and `unchanged_since[slot]` (NaN before the first observation). An
+    object and an array per window were 40,000 objects at 2,000 groups: spread over Python's memory pools, and walked
+    by every full garbage collection (several a run). A window has its full size from the start, so observing never
+    reallocates; the slots of forgotten windows are reused, so the table holds at most what was watched at once.
     """
 
-    values: array = field(default_factory=lambda: array("d", bytes(8 * WINDOW_SLOTS)))
-    count: int = 0
-    unchanged_since: float | None = None
+    def __init__(self) -> None:
+        self.slots: dict[GroupPartition, int] = {}
+        self.values = array("d")
+        self.counts = array("B")
+        self.unchanged_since = array("d")
+        self._free: list[int] = []
 
-    def observed(self) -> array:
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def __iter__(self) -> Iterator[GroupPartition]:
+        return iter(self.slots)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.slots
+
+    def keys(self):
+        return self.slots.keys()
+
+    def slot(self, key: GroupPartition) -> int:
+        """The window of `key`, empty when new."""
+        slot = self.slots.get(key)
+        if slot is None:
+            if self._free:
+                slot = self._free.pop()
+                self.counts[slot] = 0
+                self.unchanged_since[slot] = nan
+            else:
+                slot = len(self.counts)
+                self.values.extend(_EMPTY_WINDOW)
+                self.counts.append(0)
+                self.unchanged_since.append(nan)
+            self.slots[key] = slot
+        return slot
+
+    def forget(self, keys: Iterable[GroupPartition]) -> None:
+        for key in keys:
+            self._free.append(self.slots.pop(key))
+
+    def observed(self, slot: int) -> array:
         """The observations held, oldest first, as a new array."""
-        return self.values[: 3 * self.count]
+        start = WINDOW_SLOTS * slot
+        return self.values[start : start + 3 * self.counts[slot]]
 
-    def observe(self, committed: int, lag: int, now: float, window: float) -> None:
-        v, held = self.values, self.count
-        if not held or v[3 * held - 3] != committed:
-            self.unchanged_since = now
+    def since(self, slot: int) -> float | None:
+        """Since when the committed offset has not moved; None before the first observation."""
+        since = self.unchanged_since[slot]
+        return None if isnan(since) else since
+
+    def restore(self, key: GroupPartition, observed: array, since: float | None) -> None:
+        """A window as `observed` and `since` gave it (read back from the cache)."""
+        slot = self.slot(key)
+        start = WINDOW_SLOTS * slot
+        self.values[start : start + len(observed)] = observed
+        self.counts[slot] = len(observed) // 3
+        self.unchanged_since[slot] = nan if since is None else since
+
+    def observe(self, slot: int, committed: int, lag: int, now: float, window: float) -> None:
+        v, held, base = self.values, self.counts[slot], WINDOW_SLOTS * slot
+        if not held or v[base + 3 * held - 3] != committed:
+            self.unchanged_since[slot] = now
         # With the new observation there are held + 1. Drop the oldest while the next one is itself outside the
         # window (one older than the window is kept, so a full window is always covered), and past the cap.
         drop = 0
-        while held - drop >= 2 and v[3 * drop + 5] <= now - window:
+        while held - drop >= 2 and v[base + 3 * drop + 5] <= now - window:
             drop += 1
         drop = max(drop, held + 1 - MAX_OBSERVATIONS)
         if drop:
-            v[: 3 * (held - drop)] = v[3 * drop : 3 * held]
+            v[base : base + 3 * (held - drop)] = v[base + 3 * drop : base + 3 * held]
         held -= drop
-        v[3 * held], v[3 * held + 1], v[3 * held + 2] = committed, lag, now
-        self.count = held + 1
+        end = base + 3 * held
+        v[end], v[end + 1], v[end + 2] = committed, lag, now
+        self.counts[slot] = held + 1
 
 
-def partition_status(window: CommitWindow, now: float, window_seconds: float) -> LagStatus:
+def partition_status(windows: CommitWindows, slot: int, now: float, window_seconds: float) -> LagStatus:
     """Burrow's rules, evaluated in order on the latest window of observations."""
-    if not window.count:
+    held = windows.counts[slot]
+    if not held:
         return LagStatus.OK
-    end = 3 * window.count
-    committed_values = window.values[0:end:3]
-    lags = window.values[1:end:3]
+    start = WINDOW_SLOTS * slot
+    end = start + 3 * held
+    committed_values = windows.values[start:end:3]
+    lags = windows.values[start + 1 : end : 3]
     if any(map(gt, committed_values, committed_values[1:])):
         return LagStatus.REWIND
     if lags[-1] == 0:
         return LagStatus.OK
-    if window.unchanged_since is not None and now - window.unchanged_since > window_seconds:
+    if now - windows.unchanged_since[slot] > window_seconds:
         return LagStatus.STOP
-    if len(lags) < MIN_OBSERVATIONS:
+    if held < MIN_OBSERVATIONS:
         return LagStatus.OK
     if committed_values[0] == committed_values[-1]:  # never moved backwards, so it never moved at all
         return LagStatus.STALL
@@ -206,18 +263,19 @@ def partition_status(window: CommitWindow, now: float, window_seconds: float) ->
     return LagStatus.OK
 
 
-def status_reason(window: CommitWindow, status: LagStatus, now: float) -> str:
+def status_reason(windows: CommitWindows, slot: int, status: LagStatus, now: float) -> str:
     """What in the window gave `status`, for the messages. Made only for the partitions a message names: a text
     for every lagging partition each run was most of what a run allocated beyond the broker's answers."""
-    v, end = window.values, 3 * window.count
+    v, start = windows.values, WINDOW_SLOTS * slot
+    end = start + 3 * windows.counts[slot]
     if status is LagStatus.REWIND:
         return "committed offset moved backwards"
     if status is LagStatus.STOP:
-        return f"no commit for {int(now - window.unchanged_since)}s with lag {int(v[end - 2])}"
+        return f"no commit for {int(now - windows.unchanged_since[slot])}s with lag {int(v[end - 2])}"
     if status is LagStatus.STALL:
         return f"committed offset stuck at {int(v[end - 3])} with lag {int(v[end - 2])}"
     if status is LagStatus.WARN:
-        return f"lag growing from {int(v[1])} to {int(v[end - 2])}"
+        return f"lag growing from {int(v[start + 1])} to {int(v[end - 2])}"
     return ""
 
 
@@ -237,7 +295,7 @@ def group_status(rows: list[PartitionLag], state: LagState, now: float) -> tuple
 def _reason(row: PartitionLag, state: LagState, now: float) -> str:
     if row.status is LagStatus.ERR:
         return row.reason
-    return status_reason(state.windows[(row.group_id, row.topic, row.partition)], row.status, now)
+    return status_reason(state.windows, state.windows.slots[(row.group_id, row.topic, row.partition)], row.status, now)
 
 
 # --- rollups ------------------------------------------------------------------------------------------------------
@@ -372,7 +430,11 @@ def _unpack(typecode: str, text: str) -> array:
     return values
 
 
-def _shard_json(histories: list[tuple[TopicPartition, PartitionHistory]], windows: list) -> str:
+def _shard_json(
+    histories: list[tuple[TopicPartition, PartitionHistory]],
+    table: CommitWindows,
+    windows: list[tuple[GroupPartition, int]],
+) -> str:
     """Names and counts as JSON, the numbers as the arrays' raw bytes in base64.
 
     Encoding each float as decimal text cost more than the rest of a run at a few thousand groups; raw bytes are a
@@ -384,8 +446,8 @@ def _shard_json(histories: list[tuple[TopicPartition, PartitionHistory]], window
             "h": [[t, p, len(h.offsets), h.last_seen] for (t, p), h in histories],
             "ho": _pack(h.offsets for _, h in histories),
             "ht": _pack(h.times for _, h in histories),
-            "w": [[g, t, p, 3 * w.count, w.unchanged_since] for (g, t, p), w in windows],
-            "wv": _pack(w.observed() for _, w in windows),
+            "w": [[g, t, p, 3 * table.counts[slot], table.since(slot)] for (g, t, p), slot in windows],
+            "wv": _pack(table.observed(slot) for _, slot in windows),
         },
         separators=(",", ":"),
     )
@@ -396,7 +458,7 @@ class LagState:
 
     def __init__(self) -> None:
         self.histories: dict[TopicPartition, PartitionHistory] = {}
-        self.windows: dict[tuple[str, str, int], CommitWindow] = {}
+        self.windows = CommitWindows()
 
     def to_shards(self, shard_bytes: int = SHARD_BYTES) -> Iterator[str]:
         """The state as JSON texts of about `shard_bytes` of numbers each, every one readable alone by `from_json`.
@@ -414,68 +476,77 @@ class LagState:
             histories.append(item)
             size += 16 * len(item[1].offsets) + 48  # the numbers, and a row of names and counts
             if size >= shard_bytes:
-                yield _shard_json(histories, windows)
+                yield _shard_json(histories, self.windows, windows)
                 made = True
                 histories, size = [], 0
-        for item in self.windows.items():
+        for item in self.windows.slots.items():
             windows.append(item)
-            size += 24 * item[1].count + 64
+            size += 24 * self.windows.counts[item[1]] + 64
             if size >= shard_bytes:
-                yield _shard_json(histories, windows)
+                yield _shard_json(histories, self.windows, windows)
                 made = True
                 histories, windows, size = [], [], 0
         if histories or windows or not made:
-            yield _shard_json(histories, windows)
+            yield _shard_json(histories, self.windows, windows)
 
     @classmethod
     def from_shards(cls, texts: Iterable[str]) -> LagState:
         """The state from its shards; an unreadable shard loses only its own part (that part starts afresh)."""
         state = cls()
         for text in texts:
-            shard = cls.from_json(text)
-            state.histories.update(shard.histories)
-            state.windows.update(shard.windows)
+            state._read_shard(text)
         return state
 
     @classmethod
     def from_json(cls, text: str) -> LagState:
         """One shard of the state; anything unreadable starts afresh rather than failing the check."""
         state = cls()
+        state._read_shard(text)
+        return state
+
+    def _read_shard(self, text: str) -> None:
+        """Adds what one shard holds, or nothing when any of it is unreadable."""
         if not text:
-            return state
+            return
+        histories: list[tuple[TopicPartition, PartitionHistory]] = []
+        windows: list[tuple[GroupPartition, array, float | None]] = []
         try:
             data = json.loads(text)
             if data["version"] != STATE_VERSION:
-                return state
+                return
             offsets, times, values = _unpack("q", data["ho"]), _unpack("d", data["ht"]), _unpack("d", data["wv"])
             if not len(offsets) == len(times) == sum(row[2] for row in data["h"]):
-                return state
+                return
             if len(values) != sum(row[3] for row in data["w"]):
-                return state
+                return
             if any(row[3] % 3 or row[3] > WINDOW_SLOTS for row in data["w"]):
-                return state
+                return
             start = 0
             for topic, partition, count, last_seen in data["h"]:
-                state.histories[(topic, partition)] = PartitionHistory(
-                    offsets[start : start + count], times[start : start + count], tuple(last_seen) if last_seen else None
+                history = PartitionHistory(
+                    offsets[start : start + count],
+                    times[start : start + count],
+                    tuple(last_seen) if last_seen else None,
                 )
+                histories.append(((topic, partition), history))
                 start += count
             start = 0
             for group, topic, partition, count, since in data["w"]:
-                window = CommitWindow(count=count // 3, unchanged_since=since)
-                window.values[:count] = values[start : start + count]
-                state.windows[(group, topic, partition)] = window
+                windows.append(
+                    ((group, topic, partition), values[start : start + count], None if since is None else float(since))
+                )
                 start += count
         except (ValueError, KeyError, TypeError):
-            return cls()
-        return state
+            return
+        self.histories.update(histories)
+        for key, observed, since in windows:
+            self.windows.restore(key, observed, since)
 
     def retain(self, partitions: set[TopicPartition], group_partitions: set[tuple[str, str, int]]) -> None:
         """Forget deleted topics and vanished groups so the state grows with what is watched, not with history."""
         for key in self.histories.keys() - partitions:
             del self.histories[key]
-        for key in self.windows.keys() - group_partitions:
-            del self.windows[key]
+        self.windows.forget(self.windows.keys() - group_partitions)
 
 
 def evaluate(
@@ -489,6 +560,7 @@ def evaluate(
         record_high_watermark(history, high_watermark, now)
 
     rows: list[PartitionLag] = []
+    windows = state.windows
     clamped = observed_windows = 0
     oldest_committed: dict[TopicPartition, int] = {}
     for group in snapshot.groups:
@@ -510,12 +582,10 @@ def evaluate(
             lag, was_clamped = partition_lag(committed, high_watermark)
             clamped += was_clamped
             oldest_committed[tp] = min(committed, oldest_committed.get(tp, committed))
-            window = state.windows.get((group.group_id, topic, partition))
-            if window is None:
-                window = state.windows[(group.group_id, topic, partition)] = CommitWindow()
-            window.observe(committed, lag, now, window_seconds)
+            slot = windows.slot((group.group_id, topic, partition))
+            windows.observe(slot, committed, lag, now, window_seconds)
             observed_windows += 1
-            status = partition_status(window, now, window_seconds)
+            status = partition_status(windows, slot, now, window_seconds)
             seconds = time_lag(committed, high_watermark, state.histories[tp], now)
             rows.append(PartitionLag(group.group_id, topic, partition, committed, high_watermark, lag, seconds, status))
 
@@ -545,9 +615,9 @@ def advance_rates(state: LagState, snapshot: ClusterSnapshot, now: float) -> dic
     return rates
 
 
-def consume_rate(window: CommitWindow) -> float | None:
+def consume_rate(windows: CommitWindows, slot: int) -> float | None:
     """Committed offsets per second between the two latest observations."""
-    v, end = window.values, 3 * window.count
-    if window.count < 2:
+    if windows.counts[slot] < 2:
         return None
+    v, end = windows.values, WINDOW_SLOTS * slot + 3 * windows.counts[slot]
     return rate((v[end - 6], v[end - 4]), (v[end - 3], v[end - 1]))

@@ -289,7 +289,8 @@ def test_state_is_persisted_once_a_minute_and_when_unscheduled(scenario, aggrega
     check.check_id = unique("persist-cadence")  # its own cache key, apart from the scenario's checks
 
     def persisted_observations() -> int:
-        return check._load_state().windows[(group, topic, 0)].count  # what a restart would read
+        windows = check._load_state().windows  # what a restart would read
+        return windows.counts[windows.slots[(group, topic, 0)]]
 
     run_once(check, aggregator)
     assert persisted_observations() == 1

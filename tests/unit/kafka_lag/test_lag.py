@@ -9,7 +9,7 @@ from pettwin_checks.kafka_lag.lag import (
     MAX_OBSERVATIONS,
     WINDOW_SLOTS,
     ClusterSnapshot,
-    CommitWindow,
+    CommitWindows,
     GroupSnapshot,
     LagState,
     LagStatus,
@@ -44,9 +44,9 @@ def points_of(history: PartitionHistory) -> list[tuple[int, float]]:
     return list(zip(history.offsets, history.times))
 
 
-def observations_of(window: CommitWindow) -> list[tuple[float, float, float]]:
+def observations_of(windows: CommitWindows, slot: int) -> list[tuple[float, float, float]]:
     """(committed, lag, time), oldest first."""
-    v = window.observed()
+    v = windows.observed(slot)
     return list(zip(v[0::3], v[1::3], v[2::3]))
 
 
@@ -108,11 +108,13 @@ def test_prune_thins_past_max_points_but_keeps_ends():
     assert offsets[-50:] == list(range(250, 300))  # the recent half stays exact
 
 
-def window_of(*observations):
-    w = CommitWindow()
+def window_of(*observations, windows: CommitWindows | None = None, key=("g", "t", 0)) -> tuple[CommitWindows, int]:
+    """The table holding the window of `key` (a new table unless given), and its slot, after `observations`."""
+    windows = CommitWindows() if windows is None else windows
+    slot = windows.slot(key)
     for committed, lag, t in observations:
-        w.observe(committed, lag, t, window=600)
-    return w
+        windows.observe(slot, committed, lag, t, window=600)
+    return windows, slot
 
 
 @pytest.mark.parametrize(
@@ -129,34 +131,35 @@ def window_of(*observations):
     ],
 )
 def test_partition_status_rules(observations, expected):
-    w = window_of(*observations)
+    windows, slot = window_of(*observations)
     now = observations[-1][2]
-    status = partition_status(w, now=now, window_seconds=600)
+    status = partition_status(windows, slot, now=now, window_seconds=600)
     assert status is expected
-    assert bool(status_reason(w, status, now)) == (expected is not LagStatus.OK)
+    assert bool(status_reason(windows, slot, status, now)) == (expected is not LagStatus.OK)
 
 
 def test_status_reasons_say_what_the_window_shows():
-    assert status_reason(window_of((10, 5, 0), (20, 10, 10), (30, 15, 20)), LagStatus.WARN, 20) == (
+    assert status_reason(*window_of((10, 5, 0), (20, 10, 10), (30, 15, 20)), LagStatus.WARN, 20) == (
         "lag growing from 5 to 15"
     )
-    assert status_reason(window_of((10, 5, 0), (10, 10, 10), (10, 15, 20)), LagStatus.STALL, 20) == (
+    assert status_reason(*window_of((10, 5, 0), (10, 10, 10), (10, 15, 20)), LagStatus.STALL, 20) == (
         "committed offset stuck at 10 with lag 15"
     )
-    assert status_reason(window_of((10, 5, 0), (10, 5, 700)), LagStatus.STOP, 750) == "no commit for 750s with lag 5"
-    assert status_reason(window_of((30, 5, 0), (10, 10, 10)), LagStatus.REWIND, 10) == "committed offset moved backwards"
+    assert status_reason(*window_of((10, 5, 0), (10, 5, 700)), LagStatus.STOP, 750) == "no commit for 750s with lag 5"
+    rewound = window_of((30, 5, 0), (10, 10, 10))
+    assert status_reason(*rewound, LagStatus.REWIND, 10) == "committed offset moved backwards"
 
 
 def test_window_drops_old_observations_but_keeps_one_before_the_window():
     w = window_of((1, 1, 0), (2, 1, 100), (3, 1, 700), (4, 1, 800))
-    assert [o[0] for o in observations_of(w)] == [2, 3, 4]
+    assert [o[0] for o in observations_of(*w)] == [2, 3, 4]
 
 
 def test_group_status_names_the_worst_partitions():
     state = LagState()
-    state.windows[("g", "t", 0)] = window_of((1, 1, 0), (2, 2, 10), (3, 3, 20))
-    state.windows[("g", "t", 1)] = window_of((1, 6, 0), (1, 7, 10), (1, 8, 20))
-    state.windows[("g", "t", 2)] = window_of((5, 0, 20))
+    window_of((1, 1, 0), (2, 2, 10), (3, 3, 20), windows=state.windows, key=("g", "t", 0))
+    window_of((1, 6, 0), (1, 7, 10), (1, 8, 20), windows=state.windows, key=("g", "t", 1))
+    window_of((5, 0, 20), windows=state.windows, key=("g", "t", 2))
     rows = [
         PartitionLag("g", "t", 0, 3, 6, 3, None, LagStatus.WARN),
         PartitionLag("g", "t", 1, 1, 9, 8, None, LagStatus.STALL),
@@ -234,7 +237,7 @@ def test_evaluate_state_roundtrip_and_retention():
     # offset 10 was the high watermark at t=100, so the consumer is 10 s behind the producers
     assert {r.partition: r.lag_seconds for r in rows}[0] == pytest.approx(10.0)
     assert advance_rates(restored, snapshot, 110.0)[("t", 0)] == pytest.approx(2.0)
-    assert consume_rate(restored.windows[("g", "t", 0)]) == pytest.approx(0.5)
+    assert consume_rate(restored.windows, restored.windows.slots[("g", "t", 0)]) == pytest.approx(0.5)
 
     # the group goes away and the topic is deleted: nothing of them stays in the state
     rows, _ = evaluate(ClusterSnapshot("c", {}, {}, []), restored, now=120.0, window_seconds=60)
@@ -252,7 +255,7 @@ def test_what_went_away_is_forgotten_when_as_much_came_in_its_place():
     assert set(state.windows) == {("new", "b", 0)} and set(state.histories) == {("b", 0)}
     # nothing went away: the state stays as it is
     evaluate(ClusterSnapshot("c", {("b", 0): 6}, {}, [new]), state, now=30.0, window_seconds=60)
-    assert set(state.windows) == {("new", "b", 0)} and state.windows[("new", "b", 0)].count == 2
+    assert set(state.windows) == {("new", "b", 0)} and state.windows.counts[state.windows.slots[("new", "b", 0)]] == 2
 
 
 def test_unreadable_state_starts_afresh():
@@ -268,20 +271,20 @@ def test_state_survives_the_cache_exactly_and_rejects_damage():
     state.histories[("t", 0)] = history_of((5, 1.5), (9, 2.25))
     state.histories[("t", 0)].last_seen = (9, 2.25)
     state.histories[("u", 3)] = history_of((2**40, 7.0))
-    window = CommitWindow()
-    for t in range(4):
-        window.observe(10 + t, 3, 100.0 + t, window=600)
-    state.windows[("g", "t", 0)] = window
-    state.windows[("h", "u", 3)] = CommitWindow()
+    window = window_of(*((10 + t, 3, 100.0 + t) for t in range(4)), windows=state.windows)
+    empty = window_of(windows=state.windows, key=("h", "u", 3))
 
     restored = LagState.from_shards(state.to_shards())
     assert {k: (points_of(h), h.last_seen) for k, h in restored.histories.items()} == {
         ("t", 0): ([(5, 1.5), (9, 2.25)], (9, 2.25)),
         ("u", 3): ([(2**40, 7.0)], None),
     }
-    assert observations_of(restored.windows[("g", "t", 0)]) == observations_of(window)
-    assert restored.windows[("g", "t", 0)].unchanged_since == window.unchanged_since
-    assert not observations_of(restored.windows[("h", "u", 3)])
+    restored_window = (restored.windows, restored.windows.slots[("g", "t", 0)])
+    assert observations_of(*restored_window) == observations_of(*window) and len(observations_of(*window)) == 4
+    # the committed offset moved at each observation, the last at 103
+    assert restored.windows.since(restored_window[1]) == state.windows.since(window[1]) == 103.0
+    assert not observations_of(restored.windows, restored.windows.slots[("h", "u", 3)])
+    assert restored.windows.since(restored.windows.slots[("h", "u", 3)]) is None is state.windows.since(empty[1])
 
     data = json.loads(next(state.to_shards()))
     data["w"][0][3] += 3  # counts that do not match the numbers
@@ -298,36 +301,49 @@ def test_missing_high_watermark_is_err():
 
 
 def test_window_is_bounded_whatever_the_run_interval():
-    w = CommitWindow()
-    for t in range(500):
-        w.observe(t, 1, float(t), window=600)
-    assert len(observations_of(w)) == MAX_OBSERVATIONS
-    assert observations_of(w)[-1][0] == 499
+    w = window_of(*((t, 1, float(t)) for t in range(500)))
+    assert len(observations_of(*w)) == MAX_OBSERVATIONS
+    assert observations_of(*w)[-1][0] == 499
 
 
 def test_window_keeps_what_the_rule_says_and_never_reallocates():
     """Against the rule written plainly on a list: after each observation, drop the oldest while the second oldest
     is at or before now - window (one older than the window stays), then keep the newest MAX_OBSERVATIONS."""
     rng = random.Random(7)
-    for window_seconds in (5.0, 30.0, 600.0):
-        w, expected, now, committed = CommitWindow(), [], 0.0, 0
-        address = w.values.buffer_info()[0]
+    windows = CommitWindows()
+    for number, window_seconds in enumerate((5.0, 30.0, 600.0)):
+        # the window sits between two others, which it must leave as they are
+        neighbours = [window_of((7, 7, 0.0), windows=windows, key=(side, "t", number)) for side in ("a", "c")]
+        slot, expected, now, committed = windows.slot(("b", "t", number)), [], 0.0, 0
+        address = windows.values.buffer_info()[0]
         for _ in range(300):
             now += rng.choice((0.5, 2.0, 7.0, 15.0, 60.0))
             committed += rng.choice((0, 0, 3))
             lag = rng.randrange(50)
-            w.observe(committed, lag, now, window_seconds)
+            windows.observe(slot, committed, lag, now, window_seconds)
             expected.append((committed, lag, now))
             while len(expected) > 2 and expected[1][2] <= now - window_seconds:
                 expected.pop(0)
             expected = expected[-MAX_OBSERVATIONS:]
-            assert observations_of(w) == expected
-        assert len(w.values) == WINDOW_SLOTS and w.values.buffer_info()[0] == address
+            assert observations_of(windows, slot) == expected
+        assert windows.values.buffer_info()[0] == address
+        assert all(observations_of(*neighbour) == [(7, 7, 0.0)] for neighbour in neighbours)
+    assert len(windows.values) == WINDOW_SLOTS * len(windows)
+
+
+def test_a_forgotten_windows_slot_is_reused_empty():
+    windows, slot = window_of((1, 5, 0.0), (1, 5, 10.0))
+    other = window_of((3, 0, 0.0), windows=windows, key=("h", "t", 0))
+    windows.forget([("g", "t", 0)])
+    assert ("g", "t", 0) not in windows and len(windows) == 1
+    assert windows.slot(("new", "t", 0)) == slot  # the table does not grow for a group that replaced another
+    assert not observations_of(windows, slot) and windows.since(slot) is None
+    assert observations_of(*other) == [(3, 0, 0.0)] and len(windows.values) == 2 * WINDOW_SLOTS
 
 
 def test_state_with_a_window_larger_than_the_cap_is_rejected():
     state = LagState()
-    state.windows[("g", "t", 0)] = window_of((10, 5, 0), (20, 4, 10))
+    window_of((10, 5, 0), (20, 4, 10), windows=state.windows)
     data = json.loads(next(state.to_shards()))
     data["w"][0][3] = 3 * 11
     data["wv"] = base64.b64encode(bytes(8 * 33)).decode()
@@ -339,8 +355,10 @@ def filled_state(groups: int, partitions_per_group: int, history_points: int) ->
     state = LagState()
     for g in range(groups):
         for p in range(partitions_per_group):
-            state.windows[(f"group-{g:05d}", f"topic-{g % 1000:04d}", p)] = window_of(
-                *((100 + t, 5, 15.0 * t) for t in range(MAX_OBSERVATIONS))
+            window_of(
+                *((100 + t, 5, 15.0 * t) for t in range(MAX_OBSERVATIONS)),
+                windows=state.windows,
+                key=(f"group-{g:05d}", f"topic-{g % 1000:04d}", p),
             )
     for t in range(min(groups, 1000)):
         for p in range(partitions_per_group):
@@ -360,8 +378,9 @@ def test_state_is_written_in_shards_small_enough_to_stay_out_of_the_heap_for_goo
     assert restored.histories.keys() == state.histories.keys() and restored.windows.keys() == state.windows.keys()
     assert all(points_of(restored.histories[k]) == points_of(h) for k, h in state.histories.items())
     assert all(restored.histories[k].last_seen == h.last_seen for k, h in state.histories.items())
-    assert all(observations_of(restored.windows[k]) == observations_of(w) for k, w in state.windows.items())
-    assert all(restored.windows[k].unchanged_since == w.unchanged_since for k, w in state.windows.items())
+    old, new = state.windows, restored.windows
+    assert all(observations_of(new, new.slots[k]) == observations_of(old, s) for k, s in old.slots.items())
+    assert all(new.since(new.slots[k]) == old.since(s) for k, s in old.slots.items())
 
 
 def test_a_damaged_shard_loses_only_its_own_part():

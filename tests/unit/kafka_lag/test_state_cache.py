@@ -3,7 +3,7 @@
 import pytest
 
 from pettwin_checks.kafka_lag.check import STATE_CACHE_KEY, PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.lag import CommitWindow, LagState
+from pettwin_checks.kafka_lag.lag import LagState
 
 pytestmark = pytest.mark.unit
 
@@ -18,8 +18,7 @@ def make_check(check_id: str) -> PettwinKafkaLagCheck:
 def state_of(groups: int) -> LagState:
     state = LagState()
     for g in range(groups):
-        window = state.windows[(f"group-{g}", "topic", 0)] = CommitWindow()
-        window.observe(10, 5, 100.0, 600)
+        state.windows.observe(state.windows.slot((f"group-{g}", "topic", 0)), 10, 5, 100.0, 600)
     return state
 
 
@@ -42,5 +41,6 @@ def test_a_restarted_check_reads_every_shard_and_a_shrunk_state_blanks_the_unuse
 
 def test_a_cache_from_before_the_shards_starts_afresh(datadog_agent):
     check = make_check("state-cache-old")
-    check.write_persistent_cache(STATE_CACHE_KEY, next(state_of(2).to_shards()))  # the one-text layout of earlier releases
+    # the one-text layout of earlier releases
+    check.write_persistent_cache(STATE_CACHE_KEY, next(state_of(2).to_shards()))
     assert not check._load_state().windows
