@@ -187,7 +187,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                 self.gauge("topic.lag_seconds", total.max_lag_seconds, tags=tags)
             windows = self._state.windows
             slots = [windows.slots.get((group_id, topic, r.partition)) for r in topic_rows]
-            consumed = [rate for rate in (consume_rate(windows, s) for s in slots if s is not None) if rate is not None]
+            rates = (consume_rate(windows, slot) for slot in slots if slot is not None)
+            consumed = [rate for rate in rates if rate is not None]
             if consumed:
                 self.gauge("topic.consume_rate", sum(consumed), tags=tags)
             produced = [

@@ -174,12 +174,6 @@ class CommitWindows:
     def __len__(self) -> int:
         return len(self.slots)
 
-    def __iter__(self) -> Iterator[GroupPartition]:
-        return iter(self.slots)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.slots
-
     def keys(self):
         return self.slots.keys()
 

@@ -252,10 +252,10 @@ def test_what_went_away_is_forgotten_when_as_much_came_in_its_place():
     evaluate(ClusterSnapshot("c", {("a", 0): 5}, {}, [old]), state, now=10.0, window_seconds=60)
     new = GroupSnapshot("new", committed={("b", 0): 1}, partitions=[("b", 0)])
     evaluate(ClusterSnapshot("c", {("b", 0): 5}, {}, [new]), state, now=20.0, window_seconds=60)
-    assert set(state.windows) == {("new", "b", 0)} and set(state.histories) == {("b", 0)}
+    assert set(state.windows.keys()) == {("new", "b", 0)} and set(state.histories) == {("b", 0)}
     # nothing went away: the state stays as it is
     evaluate(ClusterSnapshot("c", {("b", 0): 6}, {}, [new]), state, now=30.0, window_seconds=60)
-    assert set(state.windows) == {("new", "b", 0)} and state.windows.counts[state.windows.slots[("new", "b", 0)]] == 2
+    assert set(state.windows.keys()) == {("new", "b", 0)} and state.windows.counts[state.windows.slots[("new", "b", 0)]] == 2
 
 
 def test_unreadable_state_starts_afresh():
@@ -335,7 +335,7 @@ def test_a_forgotten_windows_slot_is_reused_empty():
     windows, slot = window_of((1, 5, 0.0), (1, 5, 10.0))
     other = window_of((3, 0, 0.0), windows=windows, key=("h", "t", 0))
     windows.forget([("g", "t", 0)])
-    assert ("g", "t", 0) not in windows and len(windows) == 1
+    assert ("g", "t", 0) not in windows.slots and len(windows) == 1
     assert windows.slot(("new", "t", 0)) == slot  # the table does not grow for a group that replaced another
     assert not observations_of(windows, slot) and windows.since(slot) is None
     assert observations_of(*other) == [(3, 0, 0.0)] and len(windows.values) == 2 * WINDOW_SLOTS
