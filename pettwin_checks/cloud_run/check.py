@@ -17,7 +17,8 @@ from datadog_checks.base import AgentCheck
 
 from ..coordination import LeaderElection, collects_here
 from ..gcp.deadline import Deadline
-from ..gcp.errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError
+from ..gcp.errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, MalformedResponse, NotJson
+from ..gcp.scopes import is_scope_refusal
 from ..gcp.windows import next_window, window_end
 from . import cgroup
 from .client import CloudRunClient
@@ -255,6 +256,7 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 self.service_check("revision.ready", AgentCheck.UNKNOWN,
                                    tags=[*location_tags, f"service_name:{service}"],
                                    message=f"Service {service} not found in {project}/{location}")
+        revisions_refused = False
         for name, health in sorted(found.items()):
             service_tags = [*tags, f"location:{health.location or location}", f"service_name:{name}"]
             self.gauge("service.ready", 1 if health.ready else 0, tags=service_tags)
@@ -265,7 +267,7 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                     share_tags.append(f"traffic_tag:{share.tag}")
                 self.gauge("service.traffic.percent", share.percent, tags=share_tags)
             reason = detail = None
-            if health.state == "CONDITION_FAILED" and health.latest_created:
+            if health.state == "CONDITION_FAILED" and health.latest_created and not revisions_refused:
                 # One more call, only when something failed, to name the revision's own reason.
                 try:
                     revision = self._client.get_revision(
@@ -274,14 +276,15 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                     reason, detail = revision_failure(revision)
                 except GcpError as failure:
                     self.log.debug("Could not read revision %s: %s", health.latest_created, failure)
+                    revisions_refused = persists_within_run(failure)
             status, message = verdict(health, reason, detail)
             self.service_check("revision.ready", STATUS[status], tags=service_tags, message=message)
 
     def _collect_monitoring(self, project: str, services: list[str], tags: list[str], deadline: Deadline,
                             now: float) -> None:
         settled = window_end(now, self.config.metrics_delay)
-        api_tags = [*tags]
-        failed = False
+        failures: list[str] = []
+        stopped = None  # a failure that would repeat for every family: no more calls to Monitoring this run
         for family in FAMILIES:
             window = self._family_window(project, family, now, settled)
             if window is None:
@@ -290,12 +293,10 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
             try:
                 result = self._client.list_time_series(project, family.query(services), start, end, deadline)
             except GcpError as failure:
-                failed = True
-                self._api_status("monitoring", AgentCheck.CRITICAL, api_tags,
-                                 self._api_failure_message("monitoring", project, failure))
-                if isinstance(failure, (GcpAuthError, DeadlineExceeded)) or (
-                        isinstance(failure, GcpApiError) and (failure.permission_denied or failure.status == 0)):
-                    return  # the other families would fail the same way
+                if persists_within_run(failure):
+                    stopped = failure
+                    break
+                failures.append(f"{family.key}: {failure}")
                 continue
             if result.problems:
                 self.warning("Cloud Monitoring %s: skipped malformed data: %s", family.metric_type,
@@ -305,8 +306,15 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 submit(submission.name, submission.value, tags=[*tags, *submission.tags])
             if family.shape == "count":
                 self.write_persistent_cache(self._window_key(project, family), str(end))
-        if not failed:
-            self._api_status("monitoring", AgentCheck.OK, api_tags)
+        # One api.can_connect per run, whatever failed.
+        if stopped is not None:
+            status = AgentCheck.WARNING if isinstance(stopped, NotJson) else AgentCheck.CRITICAL
+            self._api_status("monitoring", status, tags, self._api_failure_message("monitoring", project, stopped))
+        elif failures:
+            self._api_status("monitoring", AgentCheck.WARNING, tags,
+                             "Cloud Monitoring API refused some queries: " + "; ".join(failures))
+        else:
+            self._api_status("monitoring", AgentCheck.OK, tags)
 
     def _window_key(self, project: str, family: Family) -> str:
         return f"window_end:{project}:{family.key}"
@@ -329,8 +337,19 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
     def _api_failure_message(self, api: str, project: str, failure: GcpError) -> str:
         name = API_NAMES[api]
         if isinstance(failure, GcpApiError) and failure.permission_denied:
+            if is_scope_refusal(failure):
+                remedy = self._client.session.denial_remedy(failure, ROLES[api])
+                return f"{name} refused the token on project {project}: {remedy}"
             return (f"{name} denied access on project {project} ({failure}). Grant the agent's service account "
                     f"{ROLES[api]} on the project")
+        if isinstance(failure, GcpApiError) and failure.status == 401:
+            return (f"{name} rejected the access token from {self._client.credentials.source} even after a refresh "
+                    f"({failure.message}): check that credential source")
+        if isinstance(failure, NotJson):
+            return (f"{name} answered with something other than its JSON ({failure}): a proxy or an endpoint "
+                    f"override ({api}_endpoint) answers instead of Google; no more calls to it this run")
+        if isinstance(failure, GcpApiError) and failure.retryable and failure.status:
+            return f"{name}: {failure} (after retries); no more calls to it this run, the next run tries again"
         if isinstance(failure, GcpAuthError):
             return f"{name}: {failure}. Set credentials_path or run with an attached service account"
         if isinstance(failure, DeadlineExceeded) or (isinstance(failure, GcpApiError) and failure.status == 0):
@@ -349,6 +368,14 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         if key not in self._warned:
             self._warned.add(key)
             self.log.info(message)
+
+
+def persists_within_run(failure: GcpError) -> bool:
+    """The API would fail the same way for every further call this run (so it is not asked again)."""
+    if isinstance(failure, GcpApiError):
+        return failure.persists_within_run
+    # No token, the budget spent, or an answer that is not JSON; a malformed JSON answer is about one query.
+    return not isinstance(failure, MalformedResponse) or isinstance(failure, NotJson)
 
 
 def memory_status(percent: float, usage: int, limit: int, warning: float, critical: float) -> tuple[int, str | None]:

@@ -1,33 +1,29 @@
 """All of this check's calls to Google: the metadata server, Cloud Run Admin API v2 and Cloud Monitoring.
 
-Built on pettwin_checks.gcp over the check's HTTP wrapper; every call takes its timeout from the run's Deadline.
+Built on pettwin_checks.gcp's GcpSession (as every check is) over the check's HTTP wrapper; every call takes its
+timeout from the run's Deadline.
 """
 
 from __future__ import annotations
 
-from ..gcp.credentials import CLOUD_PLATFORM_READ_ONLY, GoogleCredentials
 from ..gcp.deadline import Deadline
-from ..gcp.endpoints import Endpoints
 from ..gcp.errors import MalformedResponse
-from ..gcp.monitoring import ListResult, MonitoringClient
-from ..gcp.rest import GcpRestClient
-from ..gcp.stats import ApiCallStats
+from ..gcp.monitoring import ListResult
+from ..gcp.session import GcpSession
 from ..gcp.timeseries import TimeSeriesQuery
 
 MAX_SERVICE_PAGES = 100
+# Read-only scopes each call accepts (Admin API v2: run.readonly; timeSeries.list: monitoring.read).
+APIS = ("monitoring", "run")
 
 
 class CloudRunClient:
     def __init__(self, http, config, log=None):
-        self.endpoints = Endpoints.from_config(config.model_dump())
-        self.stats = ApiCallStats()
-        self.credentials = GoogleCredentials(
-            http, self.endpoints, credentials_path=config.credentials_path,
-            impersonate_service_account=config.impersonate_service_account,
-            scopes=(CLOUD_PLATFORM_READ_ONLY,), stats=self.stats,
-        )
-        self.metadata = self.credentials.metadata
-        self.rest = GcpRestClient(http, self.credentials, self.stats, log=log)
+        self.session = GcpSession(http, config.model_dump(), apis=APIS, log=log)
+        self.endpoints = self.session.endpoints
+        self.credentials = self.session.credentials
+        self.metadata = self.session.metadata
+        self.rest = self.session.rest
 
     def metadata_identity(self, wanted: set[str], deadline: Deadline) -> dict[str, str]:
         """project_id / location / instance_id from the metadata server, as many as `wanted`."""
@@ -61,5 +57,4 @@ class CloudRunClient:
 
     def list_time_series(self, project: str, query: TimeSeriesQuery, start: float, end: float,
                          deadline: Deadline) -> ListResult:
-        return MonitoringClient(self.rest, self.endpoints.monitoring, project).list_time_series(
-            query, start, end, deadline)
+        return self.session.monitoring(project).list_time_series(query, start, end, deadline)

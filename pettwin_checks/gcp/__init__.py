@@ -4,7 +4,7 @@ Public API (all network calls take a `Deadline`, go through the check's `self.ht
 
     from pettwin_checks.gcp import GcpSession, Deadline, TimeSeriesQuery, Aggregation, next_window
 
-    session = GcpSession(self.http, self.instance, retry=RetryPolicy(max_attempts=4), log=self.log)
+    session = GcpSession(self.http, self.instance, apis=("monitoring", "run"), retry=RetryPolicy(), log=self.log)
     deadline = Deadline(30)                            # the run's budget; every call's timeout fits inside it
     project = session.project_id(deadline)             # config project_id > credentials file > metadata server
     monitoring = session.monitoring(project, page_size=10_000)
@@ -18,12 +18,16 @@ Public API (all network calls take a `Deadline`, go through the check's `self.ht
     for series in result.series:                       # TimeSeries: labels, points (newest first), values parsed
         series.label("service_name"), series.points[0].value      # int | float | bool | Distribution
     session.stats.as_dict()                            # calls / retries / failures per API since stats.reset()
-    session.rest.get_json("run", f"{session.endpoints.run}/v2/projects/{project}/locations/-/services", deadline)
+    # Admin API v2 needs a real region ("-" is refused); a 403 says whether a scope or a role is missing:
+    session.rest.get_json("run", f"{session.endpoints.run}/v2/projects/{project}/locations/us-central1/services",
+                          deadline)                    # except GcpApiError as e: session.denial_remedy(e, role)
     session.metadata.region(deadline)                  # metadata server (GCE_METADATA_HOST / metadata_endpoint)
 
 Modules:
 - endpoints: `Endpoints` base URLs per API, from options monitoring_endpoint, run_endpoint, aiplatform_endpoint,
   metadata_endpoint, oauth_token_endpoint, iam_credentials_endpoint (ENDPOINT_OPTIONS); GCE_METADATA_HOST honoured.
+- scopes: the OAuth scopes each API accepts (`scopes_for(apis)`, narrowest first), `is_scope_refusal` and
+  `denial_remedy` (a missing scope is not a missing IAM role).
 - credentials: `GoogleCredentials` in ADC order (credentials_path, GOOGLE_APPLICATION_CREDENTIALS, gcloud ADC
   file, metadata server) with optional impersonation; `token(deadline)` refreshes before expiry; failures raise
   `GcpAuthError` naming `source`.
@@ -38,16 +42,18 @@ Modules:
 - metadata: `MetadataServer` project/region/instance/service-account lookups.
 - deadline: `Deadline(seconds)`, `timeout(cap)` raises `DeadlineExceeded` once the budget is spent.
 - stats: `ApiCallStats` (calls, retries, failures per API).
-- errors: `GcpError`, `GcpAuthError`, `GcpApiError`, `MalformedResponse`, `DeadlineExceeded`, and `redact()`,
+- errors: `GcpError`, `GcpAuthError`, `GcpApiError`, `MalformedResponse` (`NotJson`: not JSON at all),
+  `DeadlineExceeded`, and `redact()`,
   which every message built here goes through so tokens and keys never reach a log, tag or exception.
 """
 
 from .deadline import Deadline
 from .distribution import Distribution, MalformedDistribution, merge, parse_distribution, percentile
 from .endpoints import ENDPOINT_OPTIONS, Endpoints
-from .errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, MalformedResponse, redact
+from .errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, MalformedResponse, NotJson, redact
 from .monitoring import ListResult, MonitoringClient
 from .rest import GcpRestClient, RetryPolicy
+from .scopes import denial_remedy, is_scope_refusal, scopes_for
 from .session import GcpSession
 from .stats import ApiCallStats
 from .timeseries import Aggregation, Point, TimeSeries, TimeSeriesQuery, label_field, one_of, quote
@@ -56,6 +62,7 @@ from .windows import Window, next_window
 __all__ = [
     "Aggregation", "ApiCallStats", "Deadline", "DeadlineExceeded", "Distribution", "ENDPOINT_OPTIONS", "Endpoints",
     "GcpApiError", "GcpAuthError", "GcpError", "GcpRestClient", "GcpSession", "ListResult", "MalformedDistribution",
-    "MalformedResponse", "MonitoringClient", "Point", "RetryPolicy", "TimeSeries", "TimeSeriesQuery", "Window",
-    "label_field", "merge", "next_window", "one_of", "parse_distribution", "percentile", "quote", "redact",
+    "MalformedResponse", "MonitoringClient", "NotJson", "Point", "RetryPolicy", "TimeSeries", "TimeSeriesQuery",
+    "Window", "denial_remedy", "is_scope_refusal", "label_field", "merge", "next_window", "one_of", "parse_distribution",
+    "percentile", "quote", "redact", "scopes_for",
 ]

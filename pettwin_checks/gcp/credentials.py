@@ -30,12 +30,11 @@ from .deadline import Deadline
 from .endpoints import Endpoints
 from .errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, MalformedResponse
 from .metadata import MetadataServer
+from .scopes import CLOUD_PLATFORM
 from .stats import ApiCallStats
 from .transport import HttpWrapperRequest
 
-CLOUD_PLATFORM_READ_ONLY = "https://www.googleapis.com/auth/cloud-platform.read-only"
-CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-# Monitoring reads need only read-only; a probe that calls countTokens needs cloud-platform.
+# Without a narrower request, one scope every Google API accepts (see scopes.py for the narrow ones).
 DEFAULT_SCOPES = (CLOUD_PLATFORM,)
 
 
@@ -95,7 +94,7 @@ class GoogleCredentials:
         self._endpoints = endpoints
         self._credentials_path = credentials_path
         self._impersonate = impersonate_service_account
-        self._scopes = list(scopes)
+        self.scopes = tuple(scopes)
         self._stats = stats
         self.metadata = MetadataServer(http, endpoints, stats)
         self._credentials = None
@@ -125,12 +124,12 @@ class GoogleCredentials:
         if path:
             credentials = self._load_file(path)
         else:
-            credentials = MetadataServerCredentials(self.metadata, scopes=self._scopes)
+            credentials = MetadataServerCredentials(self.metadata, scopes=self.scopes)
         if self._impersonate:
             credentials = impersonated_credentials.Credentials(
                 source_credentials=credentials,
                 target_principal=self._impersonate,
-                target_scopes=self._scopes,
+                target_scopes=self.scopes,
                 iam_endpoint_override=self._endpoints.impersonation_url(self._impersonate),
             )
         return credentials
@@ -149,9 +148,9 @@ class GoogleCredentials:
             info = dict(info, token_uri=f"{self._endpoints.oauth_token}")
         try:
             if info.get("type") == "service_account":
-                credentials = service_account.Credentials.from_service_account_info(info, scopes=self._scopes)
+                credentials = service_account.Credentials.from_service_account_info(info, scopes=self.scopes)
             else:
-                credentials, _ = google.auth.load_credentials_from_file(path, scopes=self._scopes)
+                credentials, _ = google.auth.load_credentials_from_file(path, scopes=self.scopes)
         except (auth_exceptions.GoogleAuthError, ValueError, KeyError) as failure:
             # ValueError texts from key parsing never include the key itself; redact() is the second guard.
             reason = f"unusable credentials file ({type(failure).__name__}: {failure})"

@@ -84,6 +84,17 @@ class GcpApiError(GcpError):
     def permission_denied(self) -> bool:
         return self.status == 403
 
+    @property
+    def persists_within_run(self) -> bool:
+        """Asking the same API again this run would fail the same way: retries are spent (429, 5xx, no answer),
+        or the identity, token or path is refused. A 400/404 is about one request and does not count."""
+        return self.retryable or self.status in (401, 403)
+
 
 class MalformedResponse(GcpError):
     """A 2xx answer whose body is not what the API documents."""
+
+
+class NotJson(MalformedResponse):
+    """A 2xx answer that is not JSON at all: something other than the API answers (a proxy, a login page), and
+    will for every call of the run."""

@@ -19,7 +19,7 @@ import requests
 
 from .credentials import GoogleCredentials
 from .deadline import Deadline
-from .errors import DeadlineExceeded, GcpApiError, MalformedResponse, redact
+from .errors import DeadlineExceeded, GcpApiError, MalformedResponse, NotJson, redact
 from .stats import ApiCallStats
 
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -138,7 +138,7 @@ def _decode_json(api: str, response) -> dict:
     try:
         body = response.json() if response.content else {}
     except ValueError:
-        raise MalformedResponse(f"{api} API answered {response.status_code} with a body that is not JSON") from None
+        raise NotJson(f"{api} API answered {response.status_code} with a body that is not JSON") from None
     if not isinstance(body, dict):
         raise MalformedResponse(f"{api} API answered {response.status_code} with JSON that is not an object")
     return body

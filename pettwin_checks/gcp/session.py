@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .credentials import DEFAULT_SCOPES, GoogleCredentials
+from .credentials import GoogleCredentials
 from .deadline import Deadline
 from .endpoints import Endpoints
+from .errors import GcpApiError
 from .monitoring import DEFAULT_PAGE_SIZE, MonitoringClient
 from .rest import GcpRestClient, RetryPolicy
+from .scopes import denial_remedy, scopes_for
 from .stats import ApiCallStats
 
 
@@ -17,11 +19,11 @@ class GcpSession:
 
     `options` is the check instance's config mapping; read here: credentials_path, impersonate_service_account,
     and the endpoint overrides (monitoring_endpoint, run_endpoint, aiplatform_endpoint, metadata_endpoint,
-    oauth_token_endpoint, iam_credentials_endpoint).
+    oauth_token_endpoint, iam_credentials_endpoint). `apis` names the APIs the check calls (monitoring, run,
+    aiplatform): tokens are asked for the narrowest scopes all of them accept.
     """
 
-    def __init__(self, http, options: Mapping[str, object], *, retry: RetryPolicy = RetryPolicy(), log=None,
-                 scopes=DEFAULT_SCOPES):
+    def __init__(self, http, options: Mapping[str, object], *, apis, retry: RetryPolicy = RetryPolicy(), log=None):
         self.http = http
         self.endpoints = Endpoints.from_config(options)
         self.stats = ApiCallStats()
@@ -29,7 +31,7 @@ class GcpSession:
             http, self.endpoints,
             credentials_path=_optional_str(options.get("credentials_path")),
             impersonate_service_account=_optional_str(options.get("impersonate_service_account")),
-            scopes=scopes, stats=self.stats,
+            scopes=scopes_for(apis), stats=self.stats,
         )
         self.metadata = self.credentials.metadata
         self.rest = GcpRestClient(http, self.credentials, self.stats, retry, log)
@@ -40,6 +42,10 @@ class GcpSession:
         if not self._project_id:
             self._project_id = self.credentials.discover_project_id(deadline)
         return self._project_id
+
+    def denial_remedy(self, failure: GcpApiError, role: str) -> str:
+        """What to do about a 403 from an API: add the missing scope, or grant `role`."""
+        return denial_remedy(failure, role, self.credentials.source, self.credentials.scopes)
 
     def monitoring(self, project_id: str, page_size: int = DEFAULT_PAGE_SIZE) -> MonitoringClient:
         return MonitoringClient(self.rest, self.endpoints.monitoring, project_id, page_size)

@@ -20,6 +20,7 @@ from pettwin_checks.gcp import (
     GcpError,
     GcpSession,
     MalformedResponse,
+    NotJson,
     RetryPolicy,
     next_window,
 )
@@ -55,7 +56,10 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         self.load_configuration_models()
         config = self.config
         retry = RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_max, config.call_timeout)
-        self.session = GcpSession(self.http, self.instance, retry=retry, log=self.log)
+        # countTokens accepts only cloud-platform; Monitoring reads alone need only monitoring.read.
+        apis = (("monitoring",) if config.collect_project_metrics else ()) + (
+            ("aiplatform",) if config.probe.enabled else ())
+        self.session = GcpSession(self.http, self.instance, apis=apis, retry=retry, log=self.log)
         self.client = VertexAiClient(self.session, config.page_size)
         self.families = []
         if config.collect_project_metrics:
@@ -166,9 +170,18 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
                 fatal = (self.CRITICAL, f"{failure}. Fix the credentials the agent uses; collection resumes by itself.")
             except GcpApiError as failure:
                 if failure.permission_denied:
-                    fatal = (self.CRITICAL, (
-                        f"Cloud Monitoring denied timeSeries.list on project {project} ({failure.message}): grant "
-                        f"roles/monitoring.viewer to the agent's identity ({self.session.credentials.source})"))
+                    remedy = self.session.denial_remedy(failure, "roles/monitoring.viewer")
+                    fatal = (self.CRITICAL, (f"Cloud Monitoring denied timeSeries.list on project {project} "
+                                             f"({failure.message}): {remedy}"))
+                elif failure.status == 401:
+                    fatal = (self.CRITICAL, (f"Cloud Monitoring rejected the access token from "
+                                             f"{self.session.credentials.source} even after a refresh "
+                                             f"({failure.message}): check that credential source"))
+                elif failure.persists_within_run:
+                    # Retries are spent: the other families would wait and fail the same way.
+                    fatal = (self.WARNING if queried else self.CRITICAL,
+                             (f"{family.name}: {failure} (after retries); no more Cloud Monitoring queries this run, "
+                              f"they catch up next run"))
                 else:
                     failures.append(f"{family.name}: {failure}")
                     continue
@@ -177,12 +190,15 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
                 fatal = (self.WARNING, (
                     f"the run's budget of {self.config.collection_timeout:g} s (collection_timeout) ran out with "
                     f"{left} of {len(self.families)} queries left; they catch up next run"))
-                # Next run starts with the queries this one could not reach.
-                self.families = self.families[position:] + self.families[:position]
+            except NotJson as failure:
+                fatal = (self.WARNING, (f"{family.name}: {failure}: a proxy or monitoring_endpoint answers instead "
+                                        f"of Cloud Monitoring; no more queries this run"))
             except MalformedResponse as failure:
                 failures.append(f"{family.name}: {failure}")
                 continue
             if fatal:
+                # Next run starts with the queries this one could not reach.
+                self.families = self.families[position:] + self.families[:position]
                 break
             queried += 1
             results[family.name] = result.series

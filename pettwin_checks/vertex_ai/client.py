@@ -5,7 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pettwin_checks.gcp import Deadline, DeadlineExceeded, GcpApiError, GcpAuthError, GcpSession, MalformedResponse
+from pettwin_checks.gcp import (
+    Deadline,
+    DeadlineExceeded,
+    GcpApiError,
+    GcpAuthError,
+    GcpSession,
+    MalformedResponse,
+    NotJson,
+)
 from pettwin_checks.gcp.monitoring import ListResult
 from pettwin_checks.gcp.rest import GcpRestClient, RetryPolicy
 from pettwin_checks.gcp.windows import Window
@@ -15,13 +23,15 @@ from .queries import Family
 
 @dataclass(frozen=True)
 class ProbeOutcome:
-    outcome: str  # ok | throttled | denied | not_found | bad_request | server_error | unreachable | auth
+    # ok | throttled | unreadable | denied | not_found | bad_request | server_error | unreachable | auth
+    outcome: str
     latency_ms: float | None
     message: str  # "" when ok
 
     @property
     def status(self) -> str:
-        return {"ok": "ok", "throttled": "warning"}.get(self.outcome, "critical")
+        # Throttled or unreadable: the endpoint answered, so it is reachable; the model may still serve.
+        return {"ok": "ok", "throttled": "warning", "unreadable": "warning"}.get(self.outcome, "critical")
 
 
 class VertexAiClient:
@@ -60,20 +70,24 @@ class VertexAiClient:
             self._probe_rest.post_json("aiplatform", url, probe_deadline, body)
         except GcpApiError as failure:
             latency = (time.monotonic() - started) * 1000.0
-            return _outcome(failure, target, base, latency)
+            return _outcome(failure, target, base, latency, self.session)
         except GcpAuthError as failure:
             return ProbeOutcome("auth", None, f"{failure}")
         except DeadlineExceeded:
             latency = (time.monotonic() - started) * 1000.0
             return ProbeOutcome("unreachable", latency, f"{target}: no answer from {base} within {timeout:g} s: "
                                                         f"check DNS, the egress firewall and proxy settings")
+        except NotJson as failure:
+            latency = (time.monotonic() - started) * 1000.0
+            return ProbeOutcome("unreadable", latency, f"{target}: {failure}: something other than Vertex AI answered "
+                                                       f"(a proxy, or aiplatform_endpoint); check the egress path")
         except MalformedResponse as failure:
             latency = (time.monotonic() - started) * 1000.0
             return ProbeOutcome("server_error", latency, f"{target}: {failure}")
         return ProbeOutcome("ok", (time.monotonic() - started) * 1000.0, "")
 
 
-def _outcome(failure: GcpApiError, target: str, base: str, latency: float) -> ProbeOutcome:
+def _outcome(failure: GcpApiError, target: str, base: str, latency: float, session: GcpSession) -> ProbeOutcome:
     status = failure.status
     if status == 0:
         return ProbeOutcome("unreachable", latency, f"{target}: could not reach {base} ({failure.message}): check "
@@ -81,10 +95,13 @@ def _outcome(failure: GcpApiError, target: str, base: str, latency: float) -> Pr
     if status == 429:
         return ProbeOutcome("throttled", latency, f"{target}: throttled (429 {failure.grpc_status}); the endpoint is "
                                                   f"reachable but the quota or shared capacity is exhausted")
-    if status in (401, 403):
-        return ProbeOutcome("denied", latency, f"{target}: permission denied ({status} {failure.grpc_status}): grant "
-                                               f"roles/aiplatform.user (aiplatform.endpoints.predict) to the agent's "
-                                               f"service account")
+    if status == 401:
+        return ProbeOutcome("auth", latency, f"{target}: Vertex AI rejected the access token from "
+                                             f"{session.credentials.source} even after a refresh (401 "
+                                             f"{failure.grpc_status}): check that credential source")
+    if status == 403:
+        remedy = session.denial_remedy(failure, "roles/aiplatform.user (aiplatform.endpoints.predict)")
+        return ProbeOutcome("denied", latency, f"{target}: permission denied (403 {failure.grpc_status}): {remedy}")
     if status == 404:
         return ProbeOutcome("not_found", latency, f"{target}: not found (404): check probe.model, probe.publisher and "
                                                   f"probe.location, and that the model is offered in that location")

@@ -31,7 +31,7 @@ INVOCATIONS = TimeSeriesQuery(
 
 def session_for(emulator, retry=RetryPolicy(backoff_base=0.05, backoff_max=0.2), **options):
     options = {"monitoring_endpoint": emulator.url, "iam_credentials_endpoint": emulator.url, **options}
-    return GcpSession(RequestsWrapper(options, {}), options, retry=retry)
+    return GcpSession(RequestsWrapper(options, {}), options, apis=("monitoring", "run"), retry=retry)
 
 
 def settled_window():

@@ -292,27 +292,67 @@ def test_throttled_monitoring_is_retried_and_run_stays_ok(make_check, aggregator
     assert check.session.stats.retries["monitoring"] == 2
 
 
-def test_a_failing_family_warns_keeps_the_others_and_catches_up(make_check, aggregator, vertex_env):
+def test_a_failure_that_persists_stops_the_run_and_every_family_catches_up(make_check, aggregator, vertex_env):
     check = make_check(max_attempts=1, collect={"endpoints": False, "quota": False})
     check.run()
     aggregator.reset()
-    # One attempt per call: the fault fails exactly the first family (invocations); the others succeed.
+    vertex_env.reset_requests()
+    # One attempt per call: a 503 with retries spent would greet every family alike, so the run stops asking.
     vertex_env.inject_fault(r"/timeSeries$", status=503, count=1)
     check.wall_clock = lambda: make_check.now + 120
     check.run()
-    aggregator.assert_service_check(NS + "monitoring.can_query", AgentCheck.WARNING)
-    assert "publisher_invocations" in aggregator.service_checks(NS + "monitoring.can_query")[0].message
+    [status] = aggregator.service_checks(NS + "monitoring.can_query")
+    assert status.status == AgentCheck.CRITICAL
+    assert "publisher_invocations" in status.message and "no more Cloud Monitoring queries this run" in status.message
+    assert len(timeseries_requests(vertex_env)) == 1
     assert not aggregator.metrics(NS + "publisher.invocations")
-    aggregator.assert_metric(NS + "publisher.tokens.input", value=5000 * 2, tags=tags(*FLASH))
     assert_contract(aggregator, NS)
-    # next run: the failed family's window still starts where it ended, so its 2 + 2 minutes are counted once
+    # next run: every window still starts where it ended, so the 2 + 2 minutes are counted once
     aggregator.reset()
     check.wall_clock = lambda: make_check.now + 240
     check.run()
     aggregator.assert_metric(NS + "publisher.invocations", value=120 * 4,
                              tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"), count=1)
-    aggregator.assert_metric(NS + "publisher.tokens.input", value=5000 * 2, tags=tags(*FLASH))
+    aggregator.assert_metric(NS + "publisher.tokens.input", value=5000 * 4, tags=tags(*FLASH))
     aggregator.assert_service_check(NS + "monitoring.can_query", AgentCheck.OK)
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_a_persistent_error_is_one_service_check_and_one_family_of_calls(make_check, aggregator, vertex_env,
+                                                                          status):
+    vertex_env.inject_fault(r"/timeSeries$", status=status)
+    started = time.monotonic()
+    make_check(backoff_base=0.05).run()
+    assert time.monotonic() - started < 5
+    [check_status] = aggregator.service_checks(NS + "monitoring.can_query")
+    assert check_status.status == AgentCheck.CRITICAL and f"HTTP {status}" in check_status.message
+    assert len(timeseries_requests(vertex_env)) == 4  # the first family's attempts, no other family
+
+
+def test_a_non_json_answer_warns_and_is_not_asked_again(make_check, aggregator, vertex_env):
+    vertex_env.inject_fault(r"/timeSeries$", status=200, body="<html>proxy login</html>")
+    make_check().run()
+    [check_status] = aggregator.service_checks(NS + "monitoring.can_query")
+    assert check_status.status == AgentCheck.WARNING
+    assert "not JSON" in check_status.message and "monitoring_endpoint" in check_status.message
+    assert len(timeseries_requests(vertex_env)) == 1
+
+
+def test_monitoring_only_asks_for_monitoring_read_tokens(make_check, aggregator, vertex_env):
+    make_check(credentials_path=None, metadata_endpoint=vertex_env.url,
+               collect={"endpoints": False, "quota": False}).run()
+    [token] = [r for r in vertex_env.requests() if r["path"].endswith("/default/token")]
+    assert token["params"]["scopes"] == ["https://www.googleapis.com/auth/monitoring.read"]
+    aggregator.assert_service_check(NS + "monitoring.can_query", AgentCheck.OK)
+
+
+def test_a_rejected_token_names_the_credential_source(make_check, aggregator, vertex_env):
+    vertex_env.inject_fault(r"(/timeSeries|:countTokens)$", status=401)
+    make_check(credentials_path=None, metadata_endpoint=vertex_env.url, probe={"enabled": True}).run()
+    for name in ("monitoring.can_query", "can_connect"):
+        [status] = aggregator.service_checks(NS + name)
+        assert status.status == AgentCheck.CRITICAL
+        assert f"rejected the access token from the metadata server at {vertex_env.url}" in status.message
 
 
 def test_permission_denied_is_critical_and_names_the_role(make_check, aggregator, vertex_env):
@@ -383,6 +423,7 @@ def test_probe_only_scope_makes_no_monitoring_calls(make_check, aggregator, vert
     ({"status": 403}, "gemini-2.5-flash", AgentCheck.CRITICAL, "roles/aiplatform.user"),
     ({"status": 429}, "gemini-2.5-flash", AgentCheck.WARNING, "throttled"),
     ({"latency": 3}, "gemini-2.5-flash", AgentCheck.CRITICAL, "egress firewall"),
+    ({"status": 200, "body": "<html>proxy</html>"}, "gemini-2.5-flash", AgentCheck.WARNING, "not JSON"),
 ])
 def test_probe_failures_say_what_to_fix(make_check, aggregator, vertex_env, fault, model, status, words):
     if fault:
