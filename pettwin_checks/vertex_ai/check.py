@@ -84,7 +84,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
     def check(self, _):
         config = self.config
         self.session.stats.reset()
-        deadline = Deadline(config.collection_timeout)
+        deadline = Deadline(config.run_budget)
         base_tags = list(config.tags)
         try:
             project = self.session.project_id(deadline)
@@ -188,7 +188,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             except DeadlineExceeded:
                 left = len(self.families) - position
                 fatal = (self.WARNING, (
-                    f"the run's budget of {self.config.collection_timeout:g} s (collection_timeout) ran out with "
+                    f"the run's budget of {self.config.run_budget:g} s (collection_timeout) ran out with "
                     f"{left} of {len(self.families)} queries left; they catch up next run"))
             except NotJson as failure:
                 fatal = (self.WARNING, (f"{family.name}: {failure}: a proxy or monitoring_endpoint answers instead "

@@ -1,7 +1,10 @@
 """Defaults of the instance options, in one place (conf.yaml.example documents the same values)."""
 
-MIN_COLLECTION_INTERVAL = 60.0
-COLLECTION_TIMEOUT = 40.0
+# What the agent uses when the instance does not set min_collection_interval (conf.yaml.example sets 60).
+MIN_COLLECTION_INTERVAL = 15.0
+# Without collection_timeout, a run may use this share of the interval, at most COLLECTION_TIMEOUT_MAX seconds.
+COLLECTION_TIMEOUT_SHARE = 0.8
+COLLECTION_TIMEOUT_MAX = 40.0
 INGESTION_DELAY = 240
 INITIAL_LOOKBACK = 60
 MAX_LOOKBACK = 3600

@@ -71,7 +71,7 @@ class InstanceConfig(BaseModel):
     page_size: int = Field(defaults.PAGE_SIZE, ge=1, le=100_000)
     max_contexts: int = Field(defaults.MAX_CONTEXTS, gt=0)
 
-    collection_timeout: float = Field(defaults.COLLECTION_TIMEOUT, gt=0)
+    collection_timeout: float | None = Field(None, gt=0)
     call_timeout: float = Field(defaults.CALL_TIMEOUT, gt=0)
     max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=10)
     backoff_base: float = Field(defaults.BACKOFF_BASE, ge=0)
@@ -108,6 +108,13 @@ class InstanceConfig(BaseModel):
                                  f"generate_content_requests_per_minute_per_project_per_base_model)")
             cleaned.append(name)
         return cleaned
+
+    @property
+    def run_budget(self) -> float:
+        """collection_timeout, else 80% of the interval the agent runs the check at, at most 40 s."""
+        if self.collection_timeout is not None:
+            return self.collection_timeout
+        return min(defaults.COLLECTION_TIMEOUT_MAX, defaults.COLLECTION_TIMEOUT_SHARE * self.min_collection_interval)
 
     @model_validator(mode="after")
     def _across_fields(self) -> "InstanceConfig":

@@ -11,9 +11,10 @@ def check_instance(model):
                          "nothing")
     if model.credentials_path and not os.path.isfile(model.credentials_path):
         raise ValueError(f"credentials_path: no such file: {model.credentials_path}")
-    if model.collection_timeout > model.min_collection_interval:
+    if model.collection_timeout is not None and model.collection_timeout > model.min_collection_interval:
         raise ValueError(f"collection_timeout ({model.collection_timeout:g} s) must not exceed "
                          f"min_collection_interval ({model.min_collection_interval:g} s)")
-    if model.probe.enabled and model.probe.timeout > model.collection_timeout:
-        raise ValueError("probe.timeout must not exceed collection_timeout")
+    if model.probe.enabled and model.probe.timeout > model.run_budget:
+        raise ValueError(f"probe.timeout ({model.probe.timeout:g} s) must not exceed collection_timeout (the run's "
+                         f"budget, {model.run_budget:g} s)")
     return model

@@ -1,0 +1,38 @@
+"""The collection interval and run budget the config model and the example give are what the agent will use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pettwin_checks.vertex_ai.config_models import InstanceConfig
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLE = ROOT / "conf.d" / "pettwin_vertex_ai.d" / "conf.yaml.example"
+SIDECAR = ROOT / "agent" / "cloudrun" / "conf.d" / "pettwin_vertex_ai.d" / "conf.yaml"
+
+# The agent runs a check every 15 s unless the instance sets min_collection_interval.
+AGENT_DEFAULT_INTERVAL = 15.0
+
+
+def test_without_an_interval_the_model_says_what_the_agent_does_and_the_budget_fits_in_it():
+    config = InstanceConfig.model_validate({"project_id": "p"})
+    assert config.min_collection_interval == AGENT_DEFAULT_INTERVAL
+    assert config.run_budget == 12.0
+    assert "min_collection_interval ... default: 15" in EXAMPLE.read_text().replace(" - number - optional - ", " ... ")
+
+
+@pytest.mark.parametrize("path", [EXAMPLE, SIDECAR])
+def test_the_shipped_instances_set_the_interval_the_agent_will_use(path):
+    for instance in yaml.safe_load(path.read_text())["instances"]:
+        assert instance["min_collection_interval"] == 60
+        assert InstanceConfig.model_validate(instance).run_budget == 40.0
+
+
+def test_a_budget_longer_than_the_interval_is_refused_naming_the_field():
+    with pytest.raises(ValueError, match="collection_timeout"):
+        InstanceConfig.model_validate({"collection_timeout": 20})
