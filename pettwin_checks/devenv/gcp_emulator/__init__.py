@@ -10,7 +10,11 @@ Endpoints (all on one port):
     /_emulator/...                      control plane for tests (faults, scenario, request log), JSON
 
 Google APIs need `Authorization: Bearer <token>` with a token the emulator issued (metadata server, /token,
-generateAccessToken, GcpEmulator.issue_access_token) unless the emulator runs with require_auth=False.
+generateAccessToken, GcpEmulator.issue_access_token) unless the emulator runs with require_auth=False. A token
+carries scopes: the metadata server's `?scopes=a,b` (comma-separated, as on Cloud Run; cloud-platform when absent),
+the assertion's `scope` claim, generateAccessToken's `scope` list. Each API method accepts the scopes its discovery
+document lists (discovery.py reads Google's documents from google-api-python-client); any other token gets Google's
+403 ACCESS_TOKEN_SCOPE_INSUFFICIENT.
 
 Control plane:
     GET    /_emulator/info                     url, metadata_host, project_id, project_number, region, scenario
