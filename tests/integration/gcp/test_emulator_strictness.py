@@ -156,3 +156,62 @@ def test_generate_access_token_lifetime_over_an_hour_is_refused(gcp_env):
     assert violation["field"] == "lifetime"
     assert requests.post(url, json={"scope": [CLOUD_PLATFORM], "lifetime": "3600s"}, headers=caller,
                          timeout=5).status_code == 200
+
+
+# ---------------------------------------------------------------- quota sampling cadence (I5, I6)
+
+QUOTA_LIMIT = "serviceruntime.googleapis.com/quota/limit"
+ALLOCATION_USAGE = "serviceruntime.googleapis.com/quota/allocation/usage"
+
+
+def _raw_points(emulator, metric: str, seconds: int) -> list[str]:
+    end = int(time.time())
+    answer = list_series(emulator, {"filter": f'metric.type = "{metric}"', "interval.startTime": rfc3339(end - seconds),
+                                    "interval.endTime": rfc3339(end)})
+    assert answer.status_code == 200, answer.text
+    return [p["interval"]["endTime"] for s in answer.json().get("timeSeries", []) for p in s["points"]]
+
+
+@pytest.mark.parametrize("metric", [QUOTA_LIMIT, ALLOCATION_USAGE])
+def test_daily_sampled_quota_series_have_no_point_in_the_last_300_s_but_one_in_25_h(gcp_env, metric):
+    assert _raw_points(gcp_env, metric, 300) == []
+    day = _raw_points(gcp_env, metric, 25 * 3600)
+    assert day, "a 25 h window must hold the daily sample"
+    for series in gcp_env.series(metric):
+        assert series.every_minutes == 1440
+    # One point per series a day, the newest hours old.
+    assert len(day) == len(gcp_env.series(metric))
+    newest = max(datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp() for t in day)
+    assert time.time() - newest > 3600
+
+
+def test_aligned_limit_over_25_h_is_the_daily_value(gcp_env):
+    end = int(time.time() // 60) * 60
+    answer = list_series(gcp_env, {
+        "filter": f'metric.type = "{QUOTA_LIMIT}" AND resource.type = "consumer_quota"',
+        "interval.startTime": rfc3339(end - 25 * 3600), "interval.endTime": rfc3339(end),
+        "aggregation.alignmentPeriod": f"{25 * 3600}s", "aggregation.perSeriesAligner": "ALIGN_MAX",
+        "aggregation.crossSeriesReducer": "REDUCE_MIN", "aggregation.groupByFields": "metric.label.quota_metric"})
+    assert answer.status_code == 200, answer.text
+    limits = {s["metric"]["labels"]["quota_metric"]: int(s["points"][0]["value"]["int64Value"])
+              for s in answer.json()["timeSeries"]}
+    assert limits == {
+        "aiplatform.googleapis.com/generate_content_requests_per_minute_per_project_per_base_model": 200,
+        "aiplatform.googleapis.com/custom_model_serving_cpus": 32,
+    }
+
+
+def test_scenario_sets_the_phase_of_a_sampled_series(gcp_env):
+    gcp_env.load_scenario("""
+series:
+  - metric: serviceruntime.googleapis.com/quota/limit
+    resource: {type: consumer_quota, labels: {project_id: pettwin-demo, service: aiplatform.googleapis.com}}
+    labels: {quota_metric: q, limit_name: L}
+    kind: GAUGE
+    value_type: INT64
+    values: 5
+    every_minutes: 1440
+    newest_minutes_ago: 1
+""")
+    assert len(_raw_points(gcp_env, QUOTA_LIMIT, 300)) == 1
+    assert len(_raw_points(gcp_env, QUOTA_LIMIT, 47 * 3600)) == 2
