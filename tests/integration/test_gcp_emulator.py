@@ -129,7 +129,7 @@ def test_service_account_key_file_refreshes_against_the_emulator(gcp_env, gcp_ke
     key = json.loads(open(gcp_key_file).read())
     assert key["type"] == "service_account" and key["token_uri"] == f"{gcp_env.url}/token"
     credentials = service_account.Credentials.from_service_account_file(
-        gcp_key_file, scopes=["https://www.googleapis.com/auth/monitoring.read"])
+        gcp_key_file, scopes=["https://www.googleapis.com/auth/run.readonly"])
     credentials.refresh(Request())
     assert credentials.valid and credentials.token.startswith("ya29.")
     session = AuthorizedSession(credentials)
@@ -199,7 +199,7 @@ def test_impersonation_through_generate_access_token(gcp_env, gcp_key_file):
     target = "pettwin-reader@pettwin-demo.iam.gserviceaccount.com"
     credentials = impersonated_credentials.Credentials(
         source_credentials=source, target_principal=target,
-        target_scopes=["https://www.googleapis.com/auth/monitoring.read"],
+        target_scopes=["https://www.googleapis.com/auth/run.readonly"],
         iam_endpoint_override=f"{gcp_env.url}/v1/projects/-/serviceAccounts/{target}:generateAccessToken")
     credentials.refresh(Request())
     assert credentials.valid

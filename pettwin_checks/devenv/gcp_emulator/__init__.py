@@ -10,7 +10,11 @@ Endpoints (all on one port):
     /_emulator/...                      control plane for tests (faults, scenario, request log), JSON
 
 Google APIs need `Authorization: Bearer <token>` with a token the emulator issued (metadata server, /token,
-generateAccessToken, GcpEmulator.issue_access_token) unless the emulator runs with require_auth=False.
+generateAccessToken, GcpEmulator.issue_access_token) unless the emulator runs with require_auth=False. A token
+carries scopes: the metadata server's `?scopes=a,b` (comma-separated, as on Cloud Run; cloud-platform when absent),
+the assertion's `scope` claim, generateAccessToken's `scope` list. Each API method accepts the scopes its discovery
+document lists (discovery.py reads Google's documents from google-api-python-client); any other token gets Google's
+403 ACCESS_TOKEN_SCOPE_INSUFFICIENT.
 
 Control plane:
     GET    /_emulator/info                     url, metadata_host, project_id, project_number, region, scenario
@@ -42,6 +46,10 @@ Scenario YAML (files in scenarios/, loaded by name, by path, or as inline text):
         kind: DELTA                             # GAUGE | DELTA | CUMULATIVE
         value_type: INT64                       # INT64 | DOUBLE | BOOL | DISTRIBUTION
         unit: "1"                               # optional, echoed as the series' unit
+        every_minutes: 1440                     # optional, GAUGE only: a point once every N minutes (Google samples
+        newest_minutes_ago: 300                 # quota limits daily); the newest was this old at scenario load
+        history_minutes: 2880                   # optional: this series' history (default: the scenario's, or
+                                                # 2 * every_minutes + newest_minutes_ago for a sampled series)
         values: [0, 0, 3]                       # see below
         buckets: {exponential: {num_finite_buckets: 20, growth_factor: 2, scale: 1}}   # DISTRIBUTION only;
                  # or {linear: {num_finite_buckets, width, offset}} or {explicit: {bounds: [...]}}

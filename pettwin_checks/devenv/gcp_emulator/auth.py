@@ -17,6 +17,8 @@ JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_LIFETIME_SECONDS = 3599
 # Google rejects assertions whose exp is more than an hour after iat, and tolerates a little clock skew.
 MAX_ASSERTION_LIFETIME = 3600
+# What a token carries when nobody asked for scopes (the metadata server's default on Cloud Run).
+DEFAULT_SCOPES = frozenset({"https://www.googleapis.com/auth/cloud-platform"})
 CLOCK_SKEW = 300
 # Audiences Google's token endpoint accepts in an assertion; google-auth always sends the first one,
 # whatever the key file's token_uri says.
@@ -51,6 +53,7 @@ class IssuedKey:
 class AccessToken:
     principal: str
     expires_at: float
+    scopes: frozenset[str]
 
 
 def _b64url_decode(segment: str) -> bytes:
@@ -94,10 +97,12 @@ class TokenAuthority:
         with self._lock:
             self._keys.pop(key_id, None)
 
-    def issue_token(self, principal: str, lifetime: int = TOKEN_LIFETIME_SECONDS) -> tuple[str, int]:
+    def issue_token(self, principal: str, lifetime: int = TOKEN_LIFETIME_SECONDS,
+                    scopes=DEFAULT_SCOPES) -> tuple[str, int]:
+        """A new access token for `principal` that carries `scopes` (an API checks them against its method)."""
         token = "ya29.emu-" + secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[token] = AccessToken(principal, time.time() + lifetime)
+            self._tokens[token] = AccessToken(principal, time.time() + lifetime, frozenset(scopes))
         return token, lifetime
 
     def expire_tokens(self) -> None:
@@ -106,20 +111,26 @@ class TokenAuthority:
             for token in self._tokens.values():
                 token.expires_at = 0.0
 
-    def check_bearer(self, token: str) -> str | None:
-        """None when the token is valid, else the ErrorInfo reason Google would give."""
+    def check_bearer(self, token: str) -> tuple[str | None, frozenset[str] | None]:
+        """(None, the token's scopes) when the token is valid, else (the ErrorInfo reason Google would give, None).
+
+        Scopes are None for a self-signed JWT without a `scope` claim: Google grants it the API of its audience.
+        """
         with self._lock:
             issued = self._tokens.get(token)
         if issued is not None:
-            return None if issued.expires_at > time.time() else "ACCESS_TOKEN_EXPIRED"
+            if issued.expires_at > time.time():
+                return None, issued.scopes
+            return "ACCESS_TOKEN_EXPIRED", None
         if token.count(".") == 2:
             # A self-signed JWT (google-auth's always_use_jwt_access) is accepted directly as a bearer token.
             try:
-                self._verify_jwt(token, audience=None)
-                return None
+                claims = self._verify_jwt(token, audience=None)
             except OAuthError:
-                return "ACCESS_TOKEN_TYPE_UNSUPPORTED"
-        return "ACCESS_TOKEN_TYPE_UNSUPPORTED"
+                return "ACCESS_TOKEN_TYPE_UNSUPPORTED", None
+            scope = claims.get("scope")
+            return None, frozenset(scope.split()) if isinstance(scope, str) and scope else None
+        return "ACCESS_TOKEN_TYPE_UNSUPPORTED", None
 
     def exchange_assertion(self, form: dict[str, str], token_uri: str) -> dict:
         """The JWT-bearer grant of Google's OAuth token endpoint."""
@@ -134,7 +145,7 @@ class TokenAuthority:
             raise OAuthError("invalid_request", "ID tokens are not issued by this emulator")
         if not claims.get("scope"):
             raise OAuthError("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
-        token, lifetime = self.issue_token(claims["iss"])
+        token, lifetime = self.issue_token(claims["iss"], scopes=claims["scope"].split())
         return {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
 
     def _verify_jwt(self, jwt: str, audience: str | None) -> dict:

@@ -87,7 +87,7 @@ def raw_points(spec: SeriesSpec, now: float, history_minutes: int, cumulative_or
                after: float = float("-inf"), until: float = float("inf")) -> list[Point]:
     """The points of one declared series that exist at `now` with an end time in (after, until], oldest first."""
     newest = int(now // 60) - 1  # the last minute that has fully ended
-    first = newest - history_minutes + 1
+    first = newest - (spec.history_minutes or history_minutes) + 1
     if after != float("-inf"):
         first = max(first, math.floor(after / 60))  # the minute ending at `after` is excluded below
     if until != float("inf"):
@@ -97,7 +97,7 @@ def raw_points(spec: SeriesSpec, now: float, history_minutes: int, cumulative_or
         start, end = minute * 60.0, minute * 60.0 + 60.0
         if not after < end <= until:
             continue
-        value = spec.value_at_minute(minute)
+        value = spec.value_at_minute(minute) if spec.sampled_at(minute) else None
         if value is None:
             continue
         if spec.kind == "GAUGE":

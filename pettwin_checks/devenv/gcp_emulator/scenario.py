@@ -6,6 +6,7 @@ See the package docstring for the YAML format.
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,14 @@ class SeriesSpec:
     unit: str
     values: list  # per-minute values, indexed by epoch minute modulo len; None means no point that minute
     buckets: BucketOptions | None = None
+    history_minutes: int | None = None  # how far back this series' points exist (None: the scenario's)
+    # A series Google samples less often than every minute (quota limits: daily) has a point only every
+    # `every_minutes`, the minutes being counted from `sample_minute` (an epoch minute holding a point).
+    every_minutes: int = 1
+    sample_minute: int = 0
+
+    def sampled_at(self, epoch_minute: int) -> bool:
+        return self.every_minutes == 1 or (epoch_minute - self.sample_minute) % self.every_minutes == 0
 
     def value_at_minute(self, epoch_minute: int):
         """The value of the point covering [epoch_minute*60, epoch_minute*60+60), or None when there is none."""
@@ -71,6 +80,7 @@ class Scenario:
     instance_id: str
     service_account: str
     history_minutes: int
+    loaded_minute: int  # epoch minute the scenario was parsed in (sampling phases count from it)
     series: list[SeriesSpec] = field(default_factory=list)
     run_services: list[dict] = field(default_factory=list)
     vertex_models: list[str] = field(default_factory=list)
@@ -85,7 +95,23 @@ def _labels(raw, where: str) -> dict[str, str]:
     return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in raw.items()}
 
 
-def _series(raw: dict, index: int) -> SeriesSpec:
+def _sampling(raw: dict, kind: str, where: str, loaded_minute: int) -> dict:
+    """`every_minutes` and `newest_minutes_ago` (how old the newest point was when the scenario was loaded)."""
+    every = int(raw.get("every_minutes", 1))
+    if every < 1 or every > 1 and kind != "GAUGE":
+        raise ScenarioError(f"{where}: every_minutes must be >= 1, and above 1 only for GAUGE series")
+    newest_ago = int(raw.get("newest_minutes_ago", 0))
+    if not 0 <= newest_ago < every:
+        raise ScenarioError(f"{where}: newest_minutes_ago must be in [0, every_minutes)")
+    history = raw.get("history_minutes")
+    if history is None and every > 1:
+        history = 2 * every + newest_ago  # always at least two samples
+    # The point of minute m ends at (m + 1) * 60; the newest one ended `newest_ago` minutes before loading.
+    return {"every_minutes": every, "sample_minute": loaded_minute - 1 - newest_ago,
+            "history_minutes": int(history) if history is not None else None}
+
+
+def _series(raw: dict, index: int, loaded_minute: int) -> SeriesSpec:
     where = f"series[{index}]"
     try:
         metric_type = raw["metric"]
@@ -132,6 +158,7 @@ def _series(raw: dict, index: int) -> SeriesSpec:
         unit=str(raw.get("unit", "1")),
         values=list(values),
         buckets=buckets,
+        **_sampling(raw, kind, where, loaded_minute),
     )
 
 
@@ -182,8 +209,9 @@ def parse(text: str, name: str = "inline") -> Scenario:
         instance_id=str(project.get("instance_id", "0087244a8f2e4d5d9f6c3b1e0a7c4d2b")),
         service_account=str(project.get("service_account", f"pettwin-agent@{project_id}.iam.gserviceaccount.com")),
         history_minutes=int(doc.get("history_minutes", 180)),
+        loaded_minute=int(time.time() // 60),
     )
-    scenario.series = [_series(raw, i) for i, raw in enumerate(doc.get("series") or [])]
+    scenario.series = [_series(raw, i, scenario.loaded_minute) for i, raw in enumerate(doc.get("series") or [])]
     cloud_run = doc.get("cloud_run") or {}
     scenario.run_services = copy.deepcopy(cloud_run.get("services") or [])
     for service in scenario.run_services:

@@ -1,0 +1,299 @@
+"""The emulator's HTTP handler: dispatch, bearer tokens and their scopes, the discovery-document checks every
+API route passes first, fault injection, request log, control plane."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import discovery, errors, metadata
+from .auth import OAuthError
+from .cloud_run import CloudRunAdmin
+from .errors import ApiError
+from .monitoring import list_time_series
+from .scenario import ScenarioError
+from .vertex import VertexModels
+
+if TYPE_CHECKING:
+    from .server import Fault, GcpEmulator
+
+_SEGMENT = r"([^/:?]+)"
+API_ROUTES = [
+    ("GET", re.compile(rf"^/v3/projects/{_SEGMENT}/timeSeries$"), "time_series"),
+    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services$"), "run_services"),
+    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}$"), "run_service"),
+    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions$"),
+     "run_revisions"),
+    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions/{_SEGMENT}$"),
+     "run_revision"),
+    ("POST", re.compile(rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
+                        r":countTokens$"), "count_tokens"),
+    ("POST", re.compile(rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
+                        r":generateContent$"), "generate_content"),
+    ("POST", re.compile(r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$"), "generate_access_token"),
+]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # idle keep-alive connections close instead of pinning a thread
+    server_version = "ESF"
+    sys_version = ""
+
+    @property
+    def emulator(self) -> GcpEmulator:
+        return self.server.emulator
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        return  # the request log is kept in memory; stderr stays quiet
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    # ---------------------------------------------------------------- responses
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self._status = status
+        # Logged before the client can see the answer, so a test reading the log right after sees this request.
+        self._log_request()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, payload, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(payload, indent=2).encode(), "application/json; charset=UTF-8", headers)
+
+    def _send_error(self, error: ApiError) -> None:
+        self._send_json(error.code, error.body(), error.headers)
+
+    def _json_body(self) -> dict:
+        raw = self._request_body
+        if not raw:
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise errors.invalid_argument("Invalid JSON payload received. Unexpected token.") from None
+        if not isinstance(body, dict):
+            raise errors.invalid_argument("Invalid JSON payload received. Expected an object.")
+        return body
+
+    # ---------------------------------------------------------------- dispatch
+
+    def _dispatch(self, method: str) -> None:
+        split = urlsplit(self.path)
+        path, query = unquote(split.path), split.query
+        self._status = 500
+        self._log_entry = None if path.startswith("/_emulator/") else (method, path, query)
+        self._fault = None
+        # Read the whole body up front: an answer sent before reading it would desync a keep-alive connection.
+        length = int(self.headers.get("Content-Length") or 0)
+        self._request_body = self.rfile.read(length) if length > 0 else b""
+        if path.startswith("/_emulator/"):
+            self._control(method, path)
+            return
+        emulator = self.emulator
+        emulator._begin_request()
+        fault = self._fault = emulator._take_fault(method, path)
+        try:
+            if fault is not None:
+                if fault.latency:
+                    emulator._cut_delays.wait(fault.latency)
+                if fault.status is not None or fault.body is not None:
+                    self._send_fault(fault, path)
+                    return
+            self._route(method, path, query)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (its deadline); the request is logged already
+        finally:
+            self._log_request()
+            emulator._end_request()
+
+    def _log_request(self) -> None:
+        if self._log_entry is not None:
+            method, path, query = self._log_entry
+            self._log_entry = None
+            self.emulator._record(method, path, query, self._status, self._fault is not None)
+
+    def _send_fault(self, fault: Fault, path: str) -> None:
+        status = fault.status or 200
+        if fault.body is not None:
+            self._send(status, fault.body.encode(), "application/json; charset=UTF-8")
+        elif path == "/" or path.startswith("/computeMetadata"):
+            self._send(status, f"Error {status}\n".encode(), "text/plain", {"Metadata-Flavor": "Google"})
+        elif path == "/token":
+            self._send_json(status, {"error": "internal_failure", "error_description": f"HTTP {status}"})
+        else:
+            self._send_error(errors.for_status(status, path, self.emulator.project_number))
+
+    def _route(self, method: str, path: str, query: str) -> None:
+        if path == "/" or path.startswith("/computeMetadata"):
+            self._send(*metadata.answer(self.emulator, method, path, query, self.headers))
+            return
+        if path == "/token":
+            self._token(method)
+            return
+        for route_method, pattern, name in API_ROUTES:
+            match = pattern.match(path)
+            if match and route_method == method:
+                try:
+                    self._check_contract(name, method, query)
+                    getattr(self, f"_api_{name}")(*match.groups(), query=query)
+                except ApiError as error:
+                    self._send_error(error)
+                return
+        self._send_error(ApiError(404, f"The requested URL {path} was not found on this server."))
+
+    def _check_contract(self, route: str, method: str, query: str) -> None:
+        """What Google checks before a method runs, in its order: the credential, its scopes, then the request
+        against the method's discovery description (query parameters, body fields)."""
+        contract = discovery.method(route)
+        params = parse_qs(query, keep_blank_values=True)
+        if self.emulator.require_auth:
+            discovery.check_scopes(contract, self._authorize(params))
+        discovery.check_query(contract, params)
+        if method == "POST":
+            discovery.check_body(contract, self._json_body())
+
+    def _authorize(self, params: dict[str, list[str]]) -> frozenset[str] | None:
+        """The bearer token's scopes (None: not known), or raises Google's 401."""
+        header = self.headers.get("Authorization", "")
+        if not header and (params.get("access_token") or params.get("oauth_token")):
+            header = "Bearer " + (params.get("access_token") or params["oauth_token"])[-1]
+        if not header:
+            raise errors.unauthenticated("CREDENTIALS_MISSING")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.unauthenticated("ACCESS_TOKEN_TYPE_UNSUPPORTED")
+        reason, scopes = self.emulator.tokens.check_bearer(token.strip())
+        if reason is not None:
+            raise errors.unauthenticated(reason)
+        return scopes
+
+    # ---------------------------------------------------------------- OAuth token endpoint
+
+    def _token(self, method: str) -> None:
+        if method != "POST":
+            self._send_json(405, {"error": "invalid_request", "error_description": "POST required"})
+            return
+        raw = self._request_body.decode("utf-8", "replace")
+        form = {k: v[-1] for k, v in parse_qs(raw).items()}
+        try:
+            answer = self.emulator.tokens.exchange_assertion(form, self.emulator.token_uri)
+        except OAuthError as error:
+            self._send_json(error.status, error.body())
+            return
+        self._send_json(200, answer)
+
+    # ---------------------------------------------------------------- Google APIs
+
+    def _api_time_series(self, project: str, *, query: str) -> None:
+        emulator = self.emulator
+        if project not in {emulator.project_id, emulator.project_number}:
+            raise errors.permission_denied(self.path.split("?")[0])
+        body = list_time_series(emulator.scenario, project, parse_qs(query, keep_blank_values=True),
+                                emulator._cumulative_origin_minute)
+        self._send_json(200, body)
+
+    def _cloud_run(self) -> CloudRunAdmin:
+        return CloudRunAdmin(self.emulator.scenario, time.time())
+
+    def _api_run_services(self, project: str, location: str, *, query: str) -> None:
+        self._send_json(200, self._cloud_run().list_services(project, location))
+
+    def _api_run_service(self, project: str, location: str, service: str, *, query: str) -> None:
+        self._send_json(200, self._cloud_run().get_service(project, location, service))
+
+    def _api_run_revisions(self, project: str, location: str, service: str, *, query: str) -> None:
+        self._send_json(200, self._cloud_run().list_revisions(project, location, service))
+
+    def _api_run_revision(self, project: str, location: str, service: str, revision: str, *, query: str) -> None:
+        self._send_json(200, self._cloud_run().get_revision(project, location, service, revision))
+
+    def _api_count_tokens(self, project, location, publisher, model, *, query: str) -> None:
+        answer = VertexModels(self.emulator.scenario).count_tokens(project, location, publisher, model,
+                                                                   self._json_body())
+        self._send_json(200, answer)
+
+    def _api_generate_content(self, project, location, publisher, model, *, query: str) -> None:
+        answer = VertexModels(self.emulator.scenario).generate_content(project, location, publisher, model,
+                                                                       self._json_body())
+        self._send_json(200, answer)
+
+    def _api_generate_access_token(self, account: str, *, query: str) -> None:
+        body = self._json_body()
+        if not account.endswith(".iam.gserviceaccount.com") or "@" not in account:
+            raise errors.not_found(f"Not found; Gaia id not found for email {account}")
+        scopes = body.get("scope")
+        if not scopes:
+            raise errors.invalid_argument("Scope required.", "scope")
+        lifetime = 3600
+        if "lifetime" in body:
+            match = re.fullmatch(r"(\d+)(?:\.\d+)?s", str(body["lifetime"]))
+            if not match:
+                raise errors.invalid_argument(f"Invalid value at 'lifetime' (type.googleapis.com/google.protobuf."
+                                              f"Duration), \"{body['lifetime']}\"", "lifetime")
+            lifetime = int(match.group(1))
+            # Up to 12 h needs an organization-policy exception; without one Google allows an hour at most.
+            if not 1 <= lifetime <= 3600:
+                raise errors.invalid_argument(
+                    "The lifetime must be between 1s and 3600s. To extend it up to 43200s, allow the service "
+                    "account in constraints/iam.allowServiceAccountCredentialLifetimeExtension.", "lifetime")
+        token, _ = self.emulator.tokens.issue_token(account, lifetime, scopes=scopes)
+        expire = datetime.fromtimestamp(int(time.time()) + lifetime, tz=timezone.utc)
+        self._send_json(200, {"accessToken": token, "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    # ---------------------------------------------------------------- control plane
+
+    def _control(self, method: str, path: str) -> None:
+        emulator = self.emulator
+        try:
+            body = self._json_body() if method == "POST" else {}
+            if path == "/_emulator/info" and method == "GET":
+                self._send_json(200, emulator.info())
+            elif path == "/_emulator/faults" and method == "POST":
+                emulator.inject_fault(body["path_regex"], status=body.get("status"),
+                                      latency=float(body.get("latency", 0.0)), count=body.get("count"),
+                                      body=body.get("body"), method=body.get("method"))
+                self._send_json(200, {"faults": emulator.faults()})
+            elif path == "/_emulator/faults" and method == "GET":
+                self._send_json(200, {"faults": emulator.faults()})
+            elif path == "/_emulator/faults" and method == "DELETE":
+                emulator.clear_faults()
+                self._send_json(200, {"faults": []})
+            elif path == "/_emulator/scenario" and method == "POST":
+                emulator.load_scenario(body.get("yaml") or body["name"])
+                self._send_json(200, emulator.info())
+            elif path == "/_emulator/requests" and method == "GET":
+                self._send_json(200, {"requests": emulator.requests()})
+            elif path == "/_emulator/requests" and method == "DELETE":
+                emulator.reset_requests()
+                self._send_json(200, {"requests": []})
+            elif path == "/_emulator/tokens/expire" and method == "POST":
+                emulator.expire_tokens()
+                self._send_json(200, {})
+            elif path == "/_emulator/service-account-key" and method == "POST":
+                self._send_json(200, emulator.tokens.service_account_key(emulator.token_uri))
+            else:
+                self._send_json(404, {"error": f"no control endpoint {method} {path}"})
+        except (KeyError, TypeError, ValueError, ScenarioError, re.error) as bad:
+            self._send_json(400, {"error": str(bad) if not isinstance(bad, KeyError) else f"missing {bad}"})
+        except ApiError as error:
+            self._send_error(error)
+
+
