@@ -24,27 +24,18 @@ from pettwin_checks.gcp import (
     RetryPolicy,
     next_window,
 )
+from pettwin_checks.gcp.snapshot import Snapshot
 from pettwin_checks.gcp.windows import Window, window_end
 
 from .client import VertexAiClient
 from .config_models import ConfigMixin
-from .queries import (
-    FamilyResult,
-    build_families,
-    cap_samples,
-    dynamic_shared_quota_samples,
-    family_samples,
-    quota_samples,
-    service_quota_samples,
-    without_quota_metrics,
-)
+from .queries import SPARSE_LOOKBACK, Plan, build_plan
+from .samples import cap_samples
 
 MONITORING_SERVICE_CHECK = "monitoring.can_query"
 PROBE_SERVICE_CHECK = "can_connect"
 WINDOW_CACHE_PREFIX = "window_end."
-# Families whose samples are built together with another family's (headroom needs usage and limit).
-COMBINED_FAMILIES = ("quota_usage", "quota_limit", "service_quota_limit", "service_quota_rate_usage",
-                     "service_quota_allocation_usage")
+SPARSE_CACHE_PREFIX = "sparse."
 
 
 class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
@@ -61,14 +52,16 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             ("aiplatform",) if config.probe.enabled else ())
         self.session = GcpSession(self.http, self.instance, apis=apis, retry=retry, log=self.log)
         self.client = VertexAiClient(self.session, config.page_size)
-        self.families = []
+        plan = Plan([], [])
         if config.collect_project_metrics:
-            self.families = build_families(
+            plan = build_plan(
                 publisher_models=config.collect.publisher_models, endpoints=config.collect.endpoints,
                 quota=config.collect.quota, locations=config.locations, models=config.models,
                 endpoint_ids=config.endpoint_ids, quota_metrics=config.quota_metrics,
                 discover_quota_metrics=config.discover_quota_metrics,
             )
+        self.families, self.combinations = plan.families, plan.combinations
+        self._snapshots: dict[str, Snapshot] = {}  # sparse families' last answers, also in the persistent cache
         self.leader = None
         if config.leader_election and self.families:
             self.leader = LeaderElection.from_config(
@@ -139,6 +132,9 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
 
     def _window_for(self, family, now) -> Window | None:
         config = self.config
+        if family.mode == "sparse":
+            end = window_end(now, config.ingestion_delay)
+            return Window(end - SPARSE_LOOKBACK, end)
         if family.mode != "window":
             end = window_end(now, config.ingestion_delay)
             return Window(end - config.gauge_lookback, end)
@@ -164,6 +160,11 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             window = self._window_for(family, now)
             if window is None:
                 continue  # less than a minute of settled data since the last run
+            snapshot = self._snapshot(family) if family.mode == "sparse" else None
+            if snapshot is not None:
+                results[family.name] = snapshot.series  # the last known values, whether or not asked again
+                if snapshot.age(now) < self.config.quota_refresh_interval:
+                    continue
             try:
                 result = self.client.fetch(project, family, window, deadline)
             except GcpAuthError as failure:
@@ -202,6 +203,8 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
                 break
             queried += 1
             results[family.name] = result.series
+            if family.mode == "sparse":
+                self._keep_snapshot(family, Snapshot(now, result.series))
             if result.problems:
                 problems.append(f"{family.name}: skipped {len(result.problems)} malformed item(s), first: "
                                 f"{result.problems[0]}")
@@ -238,33 +241,32 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         else:
             self.service_check(MONITORING_SERVICE_CHECK, self.OK, tags=tags)
 
+    def _snapshot(self, family) -> Snapshot | None:
+        """A sparse family's last answer: in memory, else from the persistent cache (after an agent restart)."""
+        if family.name not in self._snapshots:
+            snapshot = Snapshot.loads(self.read_persistent_cache(SPARSE_CACHE_PREFIX + family.name))
+            if snapshot is None:
+                return None
+            self._snapshots[family.name] = snapshot
+        return self._snapshots[family.name]
+
+    def _keep_snapshot(self, family, snapshot: Snapshot) -> None:
+        self._snapshots[family.name] = snapshot
+        self.write_persistent_cache(SPARSE_CACHE_PREFIX + family.name, snapshot.dumps())
+
     def _submit_samples(self, results, base_tags):
         max_contexts = self.config.max_contexts
-        outcomes: dict[str, FamilyResult] = {}
-        for family in self.families:
-            if family.name in results and family.name.split(":", 1)[0] not in COMBINED_FAMILIES:
-                series = results[family.name]
-                if family.name == "service_quota_exceeded":
-                    series = without_quota_metrics(series, set(self.config.quota_metrics))
-                outcomes[family.name] = family_samples(family, series, max_contexts)
-        limit_families = [f"quota_limit:{m}" for m in self.config.quota_metrics] if self.config.collect.quota else []
-        for metric in self.config.quota_metrics if self.config.collect.quota else []:
-            usage, limits = results.get(f"quota_usage:{metric}"), results.get(f"quota_limit:{metric}")
-            if usage is not None or limits is not None:
-                outcomes[f"quota:{metric}"] = quota_samples(metric, usage, limits, max_contexts)
-        service = [results.get(name) for name in ("service_quota_limit", "service_quota_rate_usage",
-                                                  "service_quota_allocation_usage")]
-        if any(part is not None for part in service):
-            outcomes["service_quota"] = service_quota_samples(*service, set(self.config.quota_metrics), max_contexts)
-        if "publisher_invocations" in results and limit_families and all(n in results for n in limit_families):
-            dsq = dynamic_shared_quota_samples(results["publisher_invocations"], [results[n] for n in limit_families])
-            outcomes["dynamic_shared_quota"] = FamilyResult(*cap_samples(dsq, max_contexts))
-
-        for name, outcome in sorted(outcomes.items()):
-            for sample in outcome.samples:
+        outcomes = {family.name: family.samples(results[family.name]) for family in self.families
+                    if family.samples is not None and family.name in results}
+        for combination in self.combinations:
+            if combination.ready(results):
+                outcomes[combination.name] = combination.build({name: results.get(name)
+                                                                for name in combination.inputs})
+        for name, samples in sorted(outcomes.items()):
+            kept, dropped = cap_samples(samples, max_contexts)
+            for sample in kept:
                 submit = self.count if sample.kind == "count" else self.gauge
                 submit(sample.name, sample.value, tags=[*base_tags, *sample.tags])
-            self.gauge("contexts.dropped", outcome.dropped, tags=[*base_tags, f"family:{name}"])
-            if outcome.dropped:
-                self.warning("%s: %d tag sets over max_contexts (%d) were dropped", name, outcome.dropped,
-                             max_contexts)
+            self.gauge("contexts.dropped", dropped, tags=[*base_tags, f"family:{name}"])
+            if dropped:
+                self.warning("%s: %d tag sets over max_contexts (%d) were dropped", name, dropped, max_contexts)

@@ -45,7 +45,8 @@ class VertexAiClient:
     def fetch(self, project: str, family: Family, window: Window, deadline: Deadline) -> ListResult:
         """One family's series for a window (all pages). Raises the gcp errors."""
         monitoring = self.session.monitoring(project, self.page_size)
-        period = window.seconds if family.mode == "window" else 60
+        # A window family aligns the whole window into one point; the others keep their query's own period.
+        period = window.seconds if family.mode == "window" else None
         return monitoring.list_time_series(family.query, window.start, window.end, deadline, period_seconds=period)
 
     def probe(self, project: str, *, model: str, publisher: str, location: str, method: str, prompt: str,

@@ -9,6 +9,8 @@ INGESTION_DELAY = 240
 INITIAL_LOOKBACK = 60
 MAX_LOOKBACK = 3600
 GAUGE_LOOKBACK = 300
+# Quota limits are written once a day: re-read them (over 25 h) this often, keeping the last answer in between.
+QUOTA_REFRESH_INTERVAL = 3600
 PAGE_SIZE = 10_000
 MAX_CONTEXTS = 1000
 MAX_ATTEMPTS = 4

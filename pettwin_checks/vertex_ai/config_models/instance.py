@@ -68,6 +68,7 @@ class InstanceConfig(BaseModel):
     initial_lookback: int = Field(defaults.INITIAL_LOOKBACK, ge=60, le=86400)
     max_lookback: int = Field(defaults.MAX_LOOKBACK, ge=60, le=86400)
     gauge_lookback: int = Field(defaults.GAUGE_LOOKBACK, ge=60, le=86400)
+    quota_refresh_interval: int = Field(defaults.QUOTA_REFRESH_INTERVAL, ge=60, le=86400)
     page_size: int = Field(defaults.PAGE_SIZE, ge=1, le=100_000)
     max_contexts: int = Field(defaults.MAX_CONTEXTS, gt=0)
 

@@ -6,12 +6,11 @@ from hypothesis import strategies as st
 
 from pettwin_checks.gcp.distribution import Distribution
 from pettwin_checks.gcp.timeseries import Point, TimeSeries
-from pettwin_checks.vertex_ai.queries import (
+from pettwin_checks.vertex_ai.queries import SPARSE_ALIGNMENT, build_plan
+from pettwin_checks.vertex_ai.samples import (
     Sample,
-    build_families,
     cap_samples,
     dynamic_shared_quota_samples,
-    family_samples,
     headroom_pct,
     quota_samples,
     response_code_class,
@@ -28,20 +27,39 @@ def series(metric_labels=None, resource_labels=None, values=(1,), metric="m"):
 
 
 MODEL = {"model_user_id": "gemini-2.5-flash", "publisher": "google", "location": "us-central1"}
-FAMILIES = {f.name: f for f in build_families(publisher_models=True, endpoints=True, quota=True,
-                                              quota_metrics=["q_per_minute"], discover_quota_metrics=True)}
+PLAN = build_plan(publisher_models=True, endpoints=True, quota=True, quota_metrics=["q_per_minute"],
+                  discover_quota_metrics=True)
+FAMILIES = {f.name: f for f in PLAN.families}
 
 
 def test_one_query_per_family_and_no_per_model_query():
     assert len(FAMILIES) == 4 + 4 + 3 + 4
     assert all(f.query.metric_type.count("/") >= 2 for f in FAMILIES.values())
-    filters = build_families(publisher_models=True, endpoints=False, quota=False, locations=["us-central1"],
-                             models=["a", "b"])
+    filters = build_plan(publisher_models=True, endpoints=False, quota=False, locations=["us-central1"],
+                         models=["a", "b"]).families
     assert filters[0].query.filter.endswith(
         'resource.label.location = "us-central1" AND resource.label.model_user_id = one_of("a", "b")')
     invocations = FAMILIES["publisher_invocations"].query.aggregation
     assert (invocations.aligner, invocations.reducer) == ("ALIGN_DELTA", "REDUCE_SUM")
     assert "metric.label.response_code" in invocations.group_by
+
+
+def test_every_family_knows_what_it_becomes_and_every_combination_reads_known_families():
+    names = set(FAMILIES)
+    for combination in PLAN.combinations:
+        assert set(combination.inputs) <= names
+    # A family without samples of its own is read by some combination.
+    read = {name for combination in PLAN.combinations for name in combination.inputs}
+    assert {name for name, family in FAMILIES.items() if family.samples is None} <= read
+
+
+def test_daily_quota_series_are_read_hourly_aligned_over_a_window_that_holds_a_daily_point():
+    for name in ("service_quota_limit", "service_quota_allocation_usage"):
+        family = FAMILIES[name]
+        assert family.mode == "sparse"
+        assert family.query.aggregation.period_seconds == SPARSE_ALIGNMENT
+    # aiplatform's per-base-model limits are per minute (Google samples them every 60 s).
+    assert FAMILIES["quota_limit:q_per_minute"].mode == "newest"
 
 
 def test_series_value_by_mode():
@@ -60,7 +78,7 @@ def test_invocations_rates_and_throttles():
         series({"response_code": "429", "error_category": "capacity"}, MODEL, [6]),
         series({"response_code": "503", "error_category": "system"}, MODEL, [4]),
     ]
-    samples = family_samples(FAMILIES["publisher_invocations"], rows, 100).samples
+    samples = FAMILIES["publisher_invocations"].samples(rows)
     by = {(s.name, s.tags): s.value for s in samples}
     model_tags = ("model:gemini-2.5-flash", "publisher:google", "location:us-central1")
     assert by[("publisher.invocations", (*model_tags, "response_code_class:4xx", "error_category:capacity"))] == 6
@@ -72,12 +90,12 @@ def test_invocations_rates_and_throttles():
 
 def test_latency_percentiles_from_the_window_distribution():
     dist = Distribution(100, 410.0, (0.0, 100.0, 250.0, 500.0, 1000.0), (0, 0, 20, 60, 20, 0))
-    samples = family_samples(FAMILIES["publisher_latency"], [series({"latency_type": "model"}, MODEL, [dist])], 10)
-    values = {s.name: s.value for s in samples.samples}
+    samples = FAMILIES["publisher_latency"].samples([series({"latency_type": "model"}, MODEL, [dist])])
+    values = {s.name: s.value for s in samples}
     assert values == {"publisher.latency.avg": 410.0, "publisher.latency.p50": pytest.approx(375.0),
                       "publisher.latency.p95": pytest.approx(875.0), "publisher.latency.p99": pytest.approx(975.0)}
-    empty = family_samples(FAMILIES["publisher_latency"], [series({}, MODEL, [Distribution(0, 0, (), ())])], 10)
-    assert empty.samples == []  # no requests in the window: no latency, not a zero latency
+    empty = FAMILIES["publisher_latency"].samples([series({}, MODEL, [Distribution(0, 0, (), ())])])
+    assert empty == []  # no requests in the window: no latency, not a zero latency
 
 
 @pytest.mark.parametrize("code, expected", [("200", "2xx"), ("429", "4xx"), ("5xx", "5xx"), ("", "unknown"),
@@ -97,16 +115,16 @@ def test_quota_samples_pair_usage_with_limit_per_base_model():
     flash = {"base_model": "gemini-2.5-flash", "location": "us-central1"}
     usage = [series(flash, None, [100, 140, 120])]
     limits = [series(flash, None, [200]), series({"base_model": "other", "location": "us-central1"}, None, [-1])]
-    samples = quota_samples("q_per_minute", usage, limits, 100).samples
+    samples = quota_samples("q_per_minute", usage, limits)
     tags = ("quota_metric:q_per_minute", "location:us-central1", "base_model:gemini-2.5-flash")
     assert Sample("quota.usage", "gauge", 140, tags) in samples       # the busiest minute
     assert Sample("quota.limit", "gauge", 200, tags) in samples
     assert Sample("quota.headroom_pct", "gauge", pytest.approx(30.0), tags) in samples
     assert not [s for s in samples if "base_model:other" in s.tags]  # unlimited: no limit, no headroom
     # usage failed this run: limit still reported, headroom not guessed
-    assert {s.name for s in quota_samples("q_per_minute", None, limits, 100).samples} == {"quota.limit"}
+    assert {s.name for s in quota_samples("q_per_minute", None, limits)} == {"quota.limit"}
     # not a per-minute quota: no headroom from a per-minute usage
-    assert "quota.headroom_pct" not in {s.name for s in quota_samples("q_per_day", usage, limits, 100).samples}
+    assert "quota.headroom_pct" not in {s.name for s in quota_samples("q_per_day", usage, limits)}
 
 
 def test_service_quota_skips_quota_metrics_read_per_base_model():
@@ -115,7 +133,7 @@ def test_service_quota_skips_quota_metrics_read_per_base_model():
                      consumer, [600]),
               series({"quota_metric": "aiplatform.googleapis.com/configured", "limit_name": "X"}, consumer, [5])]
     usage = [series({"quota_metric": "aiplatform.googleapis.com/a_per_minute"}, consumer, [300, 150])]
-    samples = service_quota_samples(limits, usage, None, {"configured"}, 100).samples
+    samples = service_quota_samples(limits, usage, None, {"configured"})
     assert not [s for s in samples if "quota_metric:configured" in s.tags]
     assert Sample("quota.headroom_pct", "gauge", pytest.approx(50.0),
                   ("location:us-central1", "quota_metric:a_per_minute")) in samples
