@@ -238,6 +238,21 @@ def _read_int(read, values: dict, key: str, controller: str, filename: str) -> N
         values[key] = int(text.strip())
 
 
+def in_cgroup(layout: Layout | None, pid: int) -> bool:
+    """Whether process `pid` runs in the watched cgroup (so in the agent's own container).
+
+    The cgroup's `cgroup.procs` lists its member processes; where it cannot be read, the process's
+    /proc/<pid>/cgroup is compared with this process's.
+    """
+    directory = next((layout.dirs[c] for c in ("memory", "pids", "cpu") if layout and c in layout.dirs), None)
+    if directory is not None:
+        try:
+            return str(pid) in (directory / "cgroup.procs").read_text().split()
+        except OSError:
+            pass
+    return read_proc_cgroup(pid) == read_proc_cgroup()
+
+
 def read_proc_cgroup(pid: int | str = "self") -> str:
     try:
         with open(f"/proc/{pid}/cgroup") as f:

@@ -1,8 +1,12 @@
 """`pettwin_cloud_run`: the app container's health seen from its agent sidecar, plus Cloud Run's view of the service.
 
-Instance scope (every sidecar): probes over the shared localhost, cgroup CPU/memory/OOM/pids, uptime and restarts.
-Project scope (switch off in all but one collector): revision readiness and traffic from the Admin API v2, and
-Cloud Run's request/instance/probe/utilization metrics from Cloud Monitoring.
+Instance scope (every sidecar): probes of the app over the shared localhost; the cgroup CPU/memory/OOM/pids of the
+container the agent runs in, tagged `container:agent`, or `container:app` where the agent shares the app's
+container (the app's process is visible and in the agent's cgroup); the app's uptime and restarts only then.
+Cloud Run gives each container its own cgroup and PID namespace, so from a sidecar the app's CPU, memory, startup
+and probe results come from Cloud Run's per-container series (project scope, tag `container_name`).
+Project scope (project_scope.py; switch off in all but one collector): revision readiness and traffic from the
+Admin API v2, and Cloud Run's request/instance/probe/utilization metrics from Cloud Monitoring.
 """
 
 from __future__ import annotations
@@ -17,27 +21,21 @@ from datadog_checks.base import AgentCheck
 
 from ..coordination import LeaderElection, collects_here
 from ..gcp.deadline import Deadline
-from ..gcp.errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, MalformedResponse, NotJson
-from ..gcp.scopes import is_scope_refusal
-from ..gcp.windows import next_window, window_end
+from ..gcp.errors import GcpError
 from . import cgroup
 from .client import CloudRunClient
 from .config_models import ConfigMixin, defaults
-from .identity import Identity, identity_tags, resolve
+from .identity import ENV_PORT, ENV_SERVICE, Identity, identity_tags, resolve
 from .probes import ProbeResult, ProbeSpec, ProbeState, judge, parse_status_ranges, run_probe
-from .queries import FAMILIES, Family, submissions
-from .restarts import Baseline, app_started_at, detect_restart
-from .revisions import parse_service, revision_failure, verdict
+from .project_scope import STATUS, ProjectScope
+from .restarts import Baseline, app_process, detect_restart
 
-STATUS = {"ok": AgentCheck.OK, "warning": AgentCheck.WARNING, "critical": AgentCheck.CRITICAL,
-          "unknown": AgentCheck.UNKNOWN}
 RESTART_CACHE_KEY = "restart_baseline"
-# The role each API needs, named in the message when Google answers 403.
-ROLES = {"run": "roles/run.viewer", "monitoring": "roles/monitoring.viewer"}
-API_NAMES = {"run": "Cloud Run Admin API", "monitoring": "Cloud Monitoring API"}
+# Cloud Run's default containerPort: PORT is only set in the ingress container, never in a sidecar.
+CLOUD_RUN_DEFAULT_PORT = 8080
 
 
-class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
+class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
     __NAMESPACE__ = "pettwin.cloud_run"
 
     def __init__(self, name, init_config, instances):
@@ -45,6 +43,10 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         # Validate now so a bad option fails at init, naming the field.
         self.load_configuration_models()
         self._probe_specs = build_probe_specs(self.config, os.environ)
+        if self.config.app_port is None and os.environ.get(ENV_SERVICE) and not os.environ.get(ENV_PORT):
+            self.log.info("No app_port and no PORT (Cloud Run sets PORT in the ingress container only): probing the "
+                          "app on %d, Cloud Run's default; set app_port if its containerPort differs",
+                          CLOUD_RUN_DEFAULT_PORT)
         self._probe_states = {spec.name: ProbeState() for spec in self._probe_specs}
         self._app_pattern = re.compile(self.config.app_process) if self.config.app_process else None
         self._layout: cgroup.Layout | None = None
@@ -73,12 +75,15 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         identity = self._resolve_identity(deadline)
         base_tags = [*identity_tags(identity, self.config.tag_instance_id), *self.config.tags]
         now = time.time()
-        started = self._app_started_at()
+        started = self._app_started_at()  # None when the app is not in the agent's container
+        container_tags = [*base_tags, f"container:{'app' if started is not None else 'agent'}"]
         sample = self._read_resources() if self.config.collect_container_resources else None
-        self._check_restarts(sample, started, now, base_tags)
+        if started is not None:
+            self._check_restarts(started, now, container_tags)
+        self.gauge("instance.uptime", max(0.0, now - psutil.boot_time()), tags=base_tags)
         self._submit_probes(probe_results, started, now, base_tags)
         if sample is not None:
-            self._submit_resources(sample, base_tags)
+            self._submit_resources(sample, container_tags)
         if self._project_scope and collects_here(self, self.leader, base_tags):
             self._check_project(identity, deadline, now)
 
@@ -129,12 +134,17 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
 
     # ------------------------------------------------------------------------------------------------- resources
 
-    def _read_resources(self) -> cgroup.Sample:
+    def _locate_cgroup(self) -> cgroup.Layout | None:
+        """The agent's own cgroup (found once)."""
         if self._layout is None:
             self._layout = cgroup.locate(self.config.cgroup_root, cgroup.read_proc_cgroup(), self.config.cgroup_path)
             if self._layout is None:
                 self._warn_once("cgroup-missing", f"No cgroup filesystem under {self.config.cgroup_root}: container "
                                                   f"resources come from psutil (the whole machine)")
+        return self._layout
+
+    def _read_resources(self) -> cgroup.Sample:
+        self._locate_cgroup()
         sample = cgroup.CgroupReader(self._layout).read() if self._layout is not None else None
         if sample is not None and sample.unreadable:
             self._warn_once("cgroup-unreadable", "Cannot read cgroup files, using psutil for what they hold: "
@@ -178,22 +188,29 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
     # ------------------------------------------------------------------------------------------------- restarts
 
     def _app_started_at(self) -> float | None:
+        """Start time of the app's process when the agent shares the app's container (same cgroup), else None."""
         if self._app_pattern is None:
             return None
-        started = app_started_at(self._app_pattern)
-        if started is None:
-            self._warn_once("app-process", f"No process matches app_process {self.config.app_process!r} (is the app "
-                                           f"in another PID namespace?); restarts are detected from cgroup counters")
+        found = app_process(self._app_pattern)
+        if found is None:
+            self._warn_once("app-process", f"No process matches app_process {self.config.app_process!r}: the app "
+                                           f"runs in another container (PID namespace), so the cgroup figures are "
+                                           f"the agent container's (container:agent); the app's come from Cloud "
+                                           f"Run's per-container series")
+            return None
+        pid, started = found
+        if not cgroup.in_cgroup(self._locate_cgroup(), pid):
+            self._warn_once("app-cgroup", f"The app's process ({pid}) is in another cgroup than the agent: the "
+                                          f"cgroup figures are the agent container's (container:agent)")
+            return None
         return started
 
-    def _check_restarts(self, sample: cgroup.Sample | None, app_started: float | None, now: float,
-                        tags: list[str]) -> None:
+    def _check_restarts(self, app_started: float, now: float, tags: list[str]) -> None:
+        """The app's restarts and uptime, known only where the agent shares its container."""
         if self._baseline is None:
             self._baseline = Baseline.loads(self.read_persistent_cache(RESTART_CACHE_KEY))
         boot_time = psutil.boot_time()
-        # Only a cgroup counter says anything about this container; psutil's counts the whole machine.
-        cpu = sample.cpu_usage_seconds if sample is not None and sample.source.startswith("cgroup") else None
-        current = Baseline(boot_time=boot_time, app_started_at=app_started, cpu_usage_seconds=cpu)
+        current = Baseline(boot_time=boot_time, app_started_at=app_started)
         restart = detect_restart(self._baseline, current)
         total = (self._baseline.restarts_total if self._baseline else 0) + restart.detected
         if restart.detected:
@@ -203,159 +220,9 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 state.ever_succeeded = False
             self._first_run_at = now
         self.count("container.restarts", restart.detected, tags=tags)
-        self.gauge("instance.uptime", max(0.0, now - boot_time), tags=tags)
-        if app_started is not None:
-            self.gauge("container.uptime", max(0.0, now - app_started), tags=tags)
-        self._baseline = Baseline(boot_time, app_started, cpu, total)
+        self.gauge("container.uptime", max(0.0, now - app_started), tags=tags)
+        self._baseline = Baseline(boot_time, app_started, total)
         self.write_persistent_cache(RESTART_CACHE_KEY, self._baseline.dumps())
-
-    # ------------------------------------------------------------------------------------------------- project scope
-
-    def _check_project(self, identity: Identity, deadline: Deadline, now: float) -> None:
-        project = identity.project_id or self._discover_project(deadline)
-        if not project:
-            self._warn_once("no-project", "Project-scope collection is on but no project is known: set project_id "
-                                          "(or run where the metadata server or a credentials file names it)")
-            return
-        services = list(self.config.services) or ([identity.service_name] if identity.service_name else [])
-        tags = [f"project_id:{project}", *self.config.tags]
-        if self.config.collect_revision_health:
-            self._check_revisions(project, identity.location, services, tags, deadline)
-        if self.config.collect_cloud_run_metrics:
-            self._collect_monitoring(project, services, tags, deadline, now)
-
-    def _discover_project(self, deadline: Deadline) -> str | None:
-        try:
-            return self._client.credentials.discover_project_id(deadline)
-        except GcpError:
-            return None
-
-    def _check_revisions(self, project: str, location: str | None, services: list[str], tags: list[str],
-                         deadline: Deadline) -> None:
-        if not location:
-            self._warn_once("no-location", "Revision health needs a location: set `location` (the Cloud Run region)")
-            return
-        location_tags = [*tags, f"location:{location}"]
-        try:
-            bodies = self._client.list_services(project, location, deadline)
-        except GcpError as failure:
-            message = self._api_failure_message("run", project, failure)
-            self._api_status("run", AgentCheck.CRITICAL, location_tags, message)
-            for service in services:
-                self.service_check("revision.ready", AgentCheck.UNKNOWN, tags=[*location_tags,
-                                   f"service_name:{service}"], message=message)
-            return
-        self._api_status("run", AgentCheck.OK, location_tags)
-        found = {}
-        for body in bodies:
-            health = parse_service(body)
-            if not services or health.name in services:
-                found[health.name] = health
-        for service in services:
-            if service not in found:
-                self.service_check("revision.ready", AgentCheck.UNKNOWN,
-                                   tags=[*location_tags, f"service_name:{service}"],
-                                   message=f"Service {service} not found in {project}/{location}")
-        revisions_refused = False
-        for name, health in sorted(found.items()):
-            service_tags = [*tags, f"location:{health.location or location}", f"service_name:{name}"]
-            self.gauge("service.ready", 1 if health.ready else 0, tags=service_tags)
-            self.gauge("service.latest_revision_ready", 1 if health.latest_revision_ready else 0, tags=service_tags)
-            for share in health.traffic:
-                share_tags = [*service_tags, f"revision_name:{share.revision}"]
-                if share.tag:
-                    share_tags.append(f"traffic_tag:{share.tag}")
-                self.gauge("service.traffic.percent", share.percent, tags=share_tags)
-            reason = detail = None
-            if health.state == "CONDITION_FAILED" and health.latest_created and not revisions_refused:
-                # One more call, only when something failed, to name the revision's own reason.
-                try:
-                    revision = self._client.get_revision(
-                        f"projects/{project}/locations/{health.location or location}/services/{name}/revisions/"
-                        f"{health.latest_created}", deadline)
-                    reason, detail = revision_failure(revision)
-                except GcpError as failure:
-                    self.log.debug("Could not read revision %s: %s", health.latest_created, failure)
-                    revisions_refused = persists_within_run(failure)
-            status, message = verdict(health, reason, detail)
-            self.service_check("revision.ready", STATUS[status], tags=service_tags, message=message)
-
-    def _collect_monitoring(self, project: str, services: list[str], tags: list[str], deadline: Deadline,
-                            now: float) -> None:
-        settled = window_end(now, self.config.metrics_delay)
-        failures: list[str] = []
-        stopped = None  # a failure that would repeat for every family: no more calls to Monitoring this run
-        for family in FAMILIES:
-            window = self._family_window(project, family, now, settled)
-            if window is None:
-                continue
-            start, end = window
-            try:
-                result = self._client.list_time_series(project, family.query(services), start, end, deadline)
-            except GcpError as failure:
-                if persists_within_run(failure):
-                    stopped = failure
-                    break
-                failures.append(f"{family.key}: {failure}")
-                continue
-            if result.problems:
-                self.warning("Cloud Monitoring %s: skipped malformed data: %s", family.metric_type,
-                             "; ".join(result.problems[:3]))
-            for submission in submissions(family, result.series, start, end):
-                submit = self.count if submission.kind == "count" else self.gauge
-                submit(submission.name, submission.value, tags=[*tags, *submission.tags])
-            if family.shape == "count":
-                self.write_persistent_cache(self._window_key(project, family), str(end))
-        # One api.can_connect per run, whatever failed.
-        if stopped is not None:
-            status = AgentCheck.WARNING if isinstance(stopped, NotJson) else AgentCheck.CRITICAL
-            self._api_status("monitoring", status, tags, self._api_failure_message("monitoring", project, stopped))
-        elif failures:
-            self._api_status("monitoring", AgentCheck.WARNING, tags,
-                             "Cloud Monitoring API refused some queries: " + "; ".join(failures))
-        else:
-            self._api_status("monitoring", AgentCheck.OK, tags)
-
-    def _window_key(self, project: str, family: Family) -> str:
-        return f"window_end:{project}:{family.key}"
-
-    def _family_window(self, project: str, family: Family, now: float, settled: float) -> tuple[float, float] | None:
-        if family.shape != "count":
-            return settled - self.config.metrics_window, settled
-        cached = self.read_persistent_cache(self._window_key(project, family))
-        try:
-            last_end = float(cached) if cached else None
-        except ValueError:
-            last_end = None
-        window = next_window(now, last_end, ingestion_delay=self.config.metrics_delay,
-                             initial_lookback=self.config.metrics_window, max_lookback=defaults.MAX_LOOKBACK)
-        return (window.start, window.end) if window else None
-
-    def _api_status(self, api: str, status: int, tags: list[str], message: str | None = None) -> None:
-        self.service_check("api.can_connect", status, tags=[*tags, f"api:{api}"], message=message)
-
-    def _api_failure_message(self, api: str, project: str, failure: GcpError) -> str:
-        name = API_NAMES[api]
-        if isinstance(failure, GcpApiError) and failure.permission_denied:
-            if is_scope_refusal(failure):
-                remedy = self._client.session.denial_remedy(failure, ROLES[api])
-                return f"{name} refused the token on project {project}: {remedy}"
-            return (f"{name} denied access on project {project} ({failure}). Grant the agent's service account "
-                    f"{ROLES[api]} on the project")
-        if isinstance(failure, GcpApiError) and failure.status == 401:
-            return (f"{name} rejected the access token from {self._client.credentials.source} even after a refresh "
-                    f"({failure.message}): check that credential source")
-        if isinstance(failure, NotJson):
-            return (f"{name} answered with something other than its JSON ({failure}): a proxy or an endpoint "
-                    f"override ({api}_endpoint) answers instead of Google; no more calls to it this run")
-        if isinstance(failure, GcpApiError) and failure.retryable and failure.status:
-            return f"{name}: {failure} (after retries); no more calls to it this run, the next run tries again"
-        if isinstance(failure, GcpAuthError):
-            return f"{name}: {failure}. Set credentials_path or run with an attached service account"
-        if isinstance(failure, DeadlineExceeded) or (isinstance(failure, GcpApiError) and failure.status == 0):
-            return (f"{name} did not answer within the run budget of {self.config.run_budget:g} s ({failure}); "
-                    f"the next run retries")
-        return f"{name}: {failure}"
 
     # ------------------------------------------------------------------------------------------------- helpers
 
@@ -370,14 +237,6 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
             self.log.info(message)
 
 
-def persists_within_run(failure: GcpError) -> bool:
-    """The API would fail the same way for every further call this run (so it is not asked again)."""
-    if isinstance(failure, GcpApiError):
-        return failure.persists_within_run
-    # No token, the budget spent, or an answer that is not JSON; a malformed JSON answer is about one query.
-    return not isinstance(failure, MalformedResponse) or isinstance(failure, NotJson)
-
-
 def memory_status(percent: float, usage: int, limit: int, warning: float, critical: float) -> tuple[int, str | None]:
     detail = f"memory at {percent:.1f}% of the limit ({usage / 2**20:.0f} MiB of {limit / 2**20:.0f} MiB)"
     if percent >= critical:
@@ -390,7 +249,8 @@ def memory_status(percent: float, usage: int, limit: int, warning: float, critic
 def build_probe_specs(config, environ) -> list[ProbeSpec]:
     """The configured probes; without `probes`, one TCP probe on the app port, like Cloud Run's default
     startup probe. `probes: []` turns probing off."""
-    port = config.app_port or int(environ.get("PORT") or 8080)
+    # PORT is in the agent's environment only when the agent runs inside the app's (ingress) container.
+    port = config.app_port or int(environ.get(ENV_PORT) or CLOUD_RUN_DEFAULT_PORT)
     if config.probes is None:
         return [ProbeSpec(name="default", kind="tcp", host=config.probe_host, port=port, timeout=1.0)]
     specs = []

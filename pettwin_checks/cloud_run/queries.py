@@ -3,6 +3,10 @@
 One timeSeries.list per metric family. Each query aligns per minute and sums across the replicas Google keeps
 per revision, grouped by the labels the check tags with, so the answer has one series per tag set.
 
+Per-container families (utilizations, startup latencies, completed probes) are grouped by `container_name`, so a
+sidecar's figures (the agent's own startup probe, its CPU) are never summed into the app's; with
+`app_container_name` the probes and utilizations are read for that container only.
+
 Counts (requests, failed probes) are read over consecutive windows that meet exactly (gcp.windows), so every
 minute is counted once. Distributions (latencies, utilizations) and the instance gauge are read over the last
 `metrics_window` seconds of settled data, so each run reports percentiles over a stable span.
@@ -30,10 +34,16 @@ class Family:
     aligner: str
     extra_labels: tuple[str, ...] = ()  # metric labels grouped by and tagged with, besides service and revision
     scale: float = 1.0  # utilizations are fractions; Datadog gets percent
+    counted_when: tuple[str, str] | None = None  # count only series whose label has this value (grouped, not tagged)
+    # Filtered to `app_container_name` when set (the label is documented for these).
+    app_container_only: bool = False
 
-    def query(self, services: list[str]) -> TimeSeriesQuery:
-        group_by = (SERVICE, REVISION, LOCATION, *(f"metric.label.{label}" for label in self.extra_labels))
+    def query(self, services: list[str], app_container: str | None = None) -> TimeSeriesQuery:
+        grouped = (*self.extra_labels, *((self.counted_when[0],) if self.counted_when else ()))
+        group_by = (SERVICE, REVISION, LOCATION, *(f"metric.label.{label}" for label in grouped))
         extra = (one_of("resource", "service_name", services),) if services else ()
+        if app_container and self.app_container_only:
+            extra = (*extra, one_of("metric", "container_name", [app_container]))
         return TimeSeriesQuery(self.metric_type, Aggregation(self.aligner, "REDUCE_SUM", group_by, 60),
                                RESOURCE_TYPE, extra)
 
@@ -46,14 +56,16 @@ FAMILIES = (
     Family("instance_count", "run.googleapis.com/container/instance_count", "gauge", "instance.count", "ALIGN_MAX",
            ("state",)),
     Family("startup_latencies", "run.googleapis.com/container/startup_latencies", "distribution",
-           "container.startup_latency", "ALIGN_DELTA"),
+           "container.startup_latency", "ALIGN_DELTA", ("container_name",)),
     # Grouped by is_healthy rather than filtered on it, so a probe that only succeeded reports 0 failures.
     Family("completed_probe_count", "run.googleapis.com/container/completed_probe_count", "count",
-           "container.probe.failures", "ALIGN_DELTA", ("probe_type", "is_healthy")),
+           "container.probe.failures", "ALIGN_DELTA", ("container_name", "probe_type"),
+           counted_when=("is_healthy", "false"), app_container_only=True),
     Family("cpu_utilizations", "run.googleapis.com/container/cpu/utilizations", "distribution",
-           "container.cpu.utilization", "ALIGN_DELTA", scale=100.0),
+           "container.cpu.utilization", "ALIGN_DELTA", ("container_name",), scale=100.0, app_container_only=True),
     Family("memory_utilizations", "run.googleapis.com/container/memory/utilizations", "distribution",
-           "container.memory.utilization", "ALIGN_DELTA", scale=100.0),
+           "container.memory.utilization", "ALIGN_DELTA", ("container_name",), scale=100.0,
+           app_container_only=True),
 )
 
 
@@ -90,13 +102,9 @@ def submissions(family: Family, series_list: list[TimeSeries], start: float, end
 def _counts(family: Family, series_list: list[TimeSeries], start: float, end: float) -> list[Submission]:
     totals: dict[tuple[str, ...], float] = defaultdict(float)
     for series in series_list:
-        if family.key == "completed_probe_count":
-            tags = _tags(series, ("probe_type",))
-            failed = series.label("is_healthy") == "false"
-            totals[tags] += sum(p.value for p in _in_window(series, start, end)) if failed else 0
-        else:
-            tags = _tags(series, family.extra_labels)
-            totals[tags] += sum(p.value for p in _in_window(series, start, end))
+        tags = _tags(series, family.extra_labels)
+        counted = family.counted_when is None or series.label(family.counted_when[0]) == family.counted_when[1]
+        totals[tags] += sum(p.value for p in _in_window(series, start, end)) if counted else 0
     return [Submission("count", family.metric, value, tags) for tags, value in sorted(totals.items())]
 
 

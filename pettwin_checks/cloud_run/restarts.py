@@ -18,7 +18,6 @@ class Baseline:
 
     boot_time: float | None = None
     app_started_at: float | None = None
-    cpu_usage_seconds: float | None = None
     restarts_total: int = 0
 
     def dumps(self) -> str:
@@ -42,11 +41,11 @@ class Restart:
 
 
 def detect_restart(previous: Baseline | None, current: Baseline) -> Restart:
-    """Did the app container restart since `previous`?
+    """Did the app container restart since `previous`? Its main process's start time moved forward.
 
-    Best signal first: the app's process start time moved forward. Without a visible app process, a cgroup CPU
-    counter that went backwards means the container's cgroup was created anew. A new boot of the machine is a
-    new instance, not a container restart, so it only resets the baseline.
+    Only where the agent shares the app's container: from a sidecar the app's process is invisible, and the
+    cgroup counters are the agent's own. A new boot of the machine is a new instance, not a container restart,
+    so it only resets the baseline.
     """
     if previous is None:
         return Restart(0)
@@ -55,15 +54,11 @@ def detect_restart(previous: Baseline | None, current: Baseline) -> Restart:
     if previous.app_started_at and current.app_started_at:
         if current.app_started_at - previous.app_started_at > START_TIME_SLACK:
             return Restart(1, "the app process started anew")
-        return Restart(0)
-    if previous.cpu_usage_seconds is not None and current.cpu_usage_seconds is not None:
-        if current.cpu_usage_seconds < previous.cpu_usage_seconds:
-            return Restart(1, "the container's cgroup CPU counter went back to zero")
     return Restart(0)
 
 
-def app_started_at(pattern: re.Pattern) -> float | None:
-    """Start time of the oldest process whose name or command line matches `pattern` (a compiled regex).
+def app_process(pattern: re.Pattern) -> tuple[int, float] | None:
+    """(pid, start time) of the oldest process whose name or command line matches `pattern` (a compiled regex).
 
     The oldest one is the container's main process (a server's workers start after it). None when no process
     matches, e.g. when the app runs in a PID namespace the agent cannot see.
@@ -74,6 +69,6 @@ def app_started_at(pattern: re.Pattern) -> float | None:
         command = " ".join(info.get("cmdline") or [])
         if pattern.search(info.get("name") or "") or pattern.search(command):
             started = info.get("create_time")
-            if started and (oldest is None or started < oldest):
-                oldest = started
+            if started and (oldest is None or started < oldest[1]):
+                oldest = (process.pid, started)
     return oldest

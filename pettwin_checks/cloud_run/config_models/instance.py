@@ -94,6 +94,9 @@ class InstanceConfig(BaseModel):
     # Agents sharing this configuration elect one project-scope collector through Kafka's group protocol.
     leader_election: LeaderElectionConfig | None = None
     services: list[str] = Field(default_factory=list)
+    # The app's container name in the service (containers[].name): Cloud Run's per-container probe and
+    # utilization series are read for it alone. Unset: every container's, each tagged container_name.
+    app_container_name: str | None = Field(None, min_length=1)
     metrics_window: float = Field(defaults.METRICS_WINDOW, ge=60)
     metrics_delay: float = Field(defaults.METRICS_DELAY, ge=0)
     credentials_path: str | None = None

@@ -129,7 +129,7 @@ def test_every_metric_and_service_check(aggregator, datadog_agent, gcp_env, clou
     aggregator.assert_metric(NS + "app.probe.consecutive_failures", 0, tags=liveness, count=1)
     aggregator.assert_metric(NS + "app.probe.success", 1, tags=[*INSTANCE_TAGS, "probe:startup", "probe_type:tcp"])
     assert service_check(aggregator, "app.health", ["probe:liveness"]).status == AgentCheck.OK
-    # cgroup v2 values from the tree.
+    # cgroup v2 values from the tree; the app's process is in the agent's cgroup: they share the app's container.
     for name, value in {
         "container.cpu.limit": 2.0, "container.cpu.periods": 1200, "container.cpu.throttled_periods": 37,
         "container.cpu.throttled_time": 4.125, "container.memory.usage": 200 * MiB,
@@ -137,7 +137,7 @@ def test_every_metric_and_service_check(aggregator, datadog_agent, gcp_env, clou
         "container.memory.oom_kills": 2, "container.pids.current": 23, "container.pids.limit": 128,
         "container.restarts": 0,
     }.items():
-        aggregator.assert_metric(NS + name, value, tags=INSTANCE_TAGS, count=1)
+        aggregator.assert_metric(NS + name, value, tags=[*INSTANCE_TAGS, "container:app"], count=1)
     assert service_check(aggregator, "container.memory").status == AgentCheck.OK
     (uptime,) = aggregator.metrics(NS + "container.uptime")
     assert 1.0 <= uptime.value < 60

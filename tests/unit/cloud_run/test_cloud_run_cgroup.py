@@ -155,3 +155,15 @@ def test_live_cgroup_of_this_machine():
     # The counter moves forward while this process burns CPU.
     sum(range(3_000_000))
     assert cgroup.CgroupReader(layout).read().cpu_usage_seconds > sample.cpu_usage_seconds
+
+
+def test_a_process_is_in_the_watched_cgroup_when_its_cgroup_procs_lists_it(tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "agent").mkdir()
+    (tmp_path / "agent" / "cgroup.procs").write_text("1\n7\n")
+    layout = cgroup.locate(tmp_path, "0::/agent\n")
+    assert cgroup.in_cgroup(layout, 7)
+    assert not cgroup.in_cgroup(layout, 12)  # another container's process
+    # Without a readable cgroup.procs, /proc/<pid>/cgroup is compared with this process's own.
+    (tmp_path / "agent" / "cgroup.procs").unlink()
+    assert cgroup.in_cgroup(layout, os.getpid())
