@@ -375,11 +375,12 @@ def test_k1_percentile_reducer_on_numeric_series(gcp_env):
 
 
 def test_k2_numeric_comparison_on_labels(gcp_env):
+    by_code = ["metric.label.response_code"]
     series = _aggregated(gcp_env, INVOCATIONS, "ALIGN_DELTA", "REDUCE_SUM",
-                         metric_filter=' AND metric.label.response_code >= 400', group_by=["metric.label.response_code"])
+                         metric_filter=" AND metric.label.response_code >= 400", group_by=by_code)
     assert {s["metric"]["labels"]["response_code"] for s in series} == {"429", "500"}
     series = _aggregated(gcp_env, INVOCATIONS, "ALIGN_DELTA", "REDUCE_SUM",
-                         metric_filter=' AND metric.label.response_code < 300', group_by=["metric.label.response_code"])
+                         metric_filter=" AND metric.label.response_code < 300", group_by=by_code)
     assert {s["metric"]["labels"]["response_code"] for s in series} == {"200"}
 
 
