@@ -46,8 +46,10 @@ Scenario YAML (files in scenarios/, loaded by name, by path, or as inline text):
         kind: DELTA                             # GAUGE | DELTA | CUMULATIVE
         value_type: INT64                       # INT64 | DOUBLE | BOOL | DISTRIBUTION
         unit: "1"                               # optional, echoed as the series' unit
-        every_minutes: 1440                     # optional, GAUGE only: a point once every N minutes (Google samples
-        newest_minutes_ago: 300                 # quota limits daily); the newest was this old at scenario load
+        every_minutes: 1440                     # optional, GAUGE only: a point once every N minutes; default 1440
+                                                # for serviceruntime quota/limit and quota/allocation/usage (Google's
+                                                # cadence), else 1
+        newest_minutes_ago: 300                 # the newest point's age at scenario load (default 360 if sampled)
         history_minutes: 2880                   # optional: this series' history (default: the scenario's, or
                                                 # 2 * every_minutes + newest_minutes_ago for a sampled series)
         values: [0, 0, 3]                       # see below

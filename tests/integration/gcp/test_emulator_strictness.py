@@ -411,3 +411,19 @@ def test_k3_boolean_reducers(gcp_env):
 ])
 def test_k3_what_the_emulator_does_not_implement_is_an_honest_501(gcp_env, params):
     google_error(list_series(gcp_env, series_params(**params)), 501, "UNIMPLEMENTED")
+
+
+def test_quota_limits_get_googles_daily_cadence_unless_the_scenario_sets_one(gcp_env):
+    gcp_env.load_scenario("""
+series:
+  - metric: serviceruntime.googleapis.com/quota/limit
+    resource: {type: consumer_quota, labels: {project_id: pettwin-demo, service: aiplatform.googleapis.com}}
+    labels: {quota_metric: q, limit_name: L}
+    kind: GAUGE
+    value_type: INT64
+    values: 5
+""")
+    (series,) = gcp_env.series(QUOTA_LIMIT)
+    assert series.every_minutes == 1440
+    assert _raw_points(gcp_env, QUOTA_LIMIT, 300) == []
+    assert len(_raw_points(gcp_env, QUOTA_LIMIT, 25 * 3600)) == 1
