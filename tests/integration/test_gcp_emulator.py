@@ -243,7 +243,7 @@ def test_raw_points_are_wall_clock_minutes_newest_first(gcp_env):
     (f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "429"',
      ["gemini-2.5-flash", "gemini-2.5-pro"]),
     (f'metric.type="{FLASH_INVOCATIONS}" metric.label.response_code="500"', ["gemini-2.5-pro"]),
-    ('metric.type = starts_with("aiplatform.googleapis.com/publisher/online_serving/model_invocation_c") '
+    (f'metric.type = "{FLASH_INVOCATIONS}" '
      'AND resource.label."model_user_id" = one_of("gemini-2.5-pro", "gemini-9")', ["gemini-2.5-pro"] * 3),
     (f'metric.type = "{FLASH_INVOCATIONS}" AND NOT metric.labels.response_code = "200" '
      f'AND resource.type = "aiplatform.googleapis.com/PublisherModel" AND resource.labels.location = "us-central1" '
@@ -263,7 +263,9 @@ def test_filter_selects_series(gcp_env, filter_text, expected_models):
     "metric.type = aiplatform",                               # unquoted value
     'resource.type = "cloud_run_revision"',                   # no metric type
     'metric.type = "x" AND metric.colour = "red"',            # unknown field
-    'metric.type = starts_with("a", "b")',                    # wrong arity
+    'metric.type = "x" AND resource.label.a = starts_with("a", "b")',  # wrong arity
+    'metric.type = starts_with("run.googleapis.com/")',       # not a single metric type (J1)
+    'metric.type = "a" OR metric.type = "b"',                 # two metric types (J1)
     'metric.type = "x" AND (metric.labels.a = "b"',           # unbalanced
     'metric.type == "x"',
 ])
@@ -403,35 +405,49 @@ def _identity(series) -> str:
     return json.dumps([series["metric"], series["resource"]], sort_keys=True)
 
 
-@pytest.mark.parametrize("view", ["HEADERS", "FULL"])
-def test_paging_returns_every_series_exactly_once(gcp_env, view):
-    start, end = closed_window(2)
-    base = {"filter": 'metric.type = starts_with("run.googleapis.com/")', "interval.startTime": rfc3339(start),
-            "interval.endTime": rfc3339(end), "view": view}
-    everything = time_series(gcp_env, base).json()["timeSeries"]
-    assert len(everything) > 7
-    assert "nextPageToken" not in time_series(gcp_env, base).json()
+PROBES = "run.googleapis.com/container/completed_probe_count"
 
-    pages = _all_pages(gcp_env, {**base, "pageSize": 3})
+
+def test_paging_headers_counts_series(gcp_env):
+    start, end = closed_window(2)
+    base = {"filter": f'metric.type = "{PROBES}"', "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end), "view": "HEADERS"}
+    everything = time_series(gcp_env, base).json()["timeSeries"]
+    assert len(everything) >= 5
+    assert "nextPageToken" not in time_series(gcp_env, base).json()
+    pages = _all_pages(gcp_env, {**base, "pageSize": 2})
     seen = [_identity(s) for page in pages for s in page]
     assert len(set(seen)) == len(seen)
     assert sorted(seen) == sorted(_identity(s) for s in everything)
-    if view == "HEADERS":  # pageSize counts series
-        assert [len(page) for page in pages[:-1]] == [3] * (len(pages) - 1)
-        assert len(pages) == -(-len(everything) // 3)
-    else:  # pageSize counts points; a page holds whole series
-        for page in pages:
-            assert len(page) == 1 or sum(len(s["points"]) for s in page) <= 3
-        unpaged = {_identity(s): s["points"] for s in everything}
-        assert all(s["points"] == unpaged[_identity(s)] for page in pages for s in page)
+    assert [len(page) for page in pages[:-1]] == [2] * (len(pages) - 1)
+    assert len(pages) == -(-len(everything) // 2)
+
+
+def test_paging_full_counts_points_and_splits_a_series_across_pages(gcp_env):
+    """I12: with view FULL pageSize counts points, so a series continues on the next page; merged by identity,
+    the pages give back every series with its points in order."""
+    start, end = closed_window(5)
+    base = {"filter": f'metric.type = "{PROBES}"', "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end)}
+    everything = time_series(gcp_env, base).json()["timeSeries"]
+    assert all(len(s["points"]) == 5 for s in everything)
+    pages = _all_pages(gcp_env, {**base, "pageSize": 3})
+    assert all(sum(len(s["points"]) for s in page) == 3 for page in pages[:-1])
+    merged: dict[str, list] = {}
+    for page in pages:
+        for series in page:
+            merged.setdefault(_identity(series), []).extend(series["points"])
+    assert merged == {_identity(s): s["points"] for s in everything}
+    split = [identity for identity in merged if sum(_identity(s) == identity for p in pages for s in p) > 1]
+    assert split, "some series must span two pages"
 
 
 def test_page_token_belongs_to_its_query(gcp_env):
     start, end = closed_window(2)
-    base = {"filter": 'metric.type = starts_with("run.googleapis.com/")', "interval.startTime": rfc3339(start),
-            "interval.endTime": rfc3339(end), "view": "HEADERS", "pageSize": 3}
+    base = {"filter": f'metric.type = "{PROBES}"', "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end), "view": "HEADERS", "pageSize": 2}
     first = time_series(gcp_env, base).json()["nextPageToken"]
-    other = {**base, "filter": 'metric.type = starts_with("aiplatform.googleapis.com/")', "pageToken": first}
+    other = {**base, "filter": f'metric.type = "{FLASH_INVOCATIONS}"', "pageToken": first}
     assert_google_error(time_series(gcp_env, other), 400, "INVALID_ARGUMENT")
     assert_google_error(time_series(gcp_env, {**base, "pageToken": "garbage"}), 400, "INVALID_ARGUMENT")
 
@@ -664,8 +680,9 @@ def test_admin_api_service_and_revisions_shapes(gcp_env):
     assert service["terminalCondition"]["state"] == "CONDITION_SUCCEEDED"
     assert service["latestReadyRevision"] == service["latestCreatedRevision"] == \
         f"{prefix}/revisions/pettwin-backend-00002-def"
-    assert service["trafficStatuses"] == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
-                                           "revision": "pettwin-backend-00002-def", "percent": 100}]
+    # I14: traffic LATEST is reported as LATEST once reconciled.
+    assert service["traffic"] == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
+    assert service["trafficStatuses"] == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
     assert service["uri"].startswith("https://pettwin-backend-") and service["uri"].endswith(".run.app")
     assert isinstance(service["generation"], str) and service["observedGeneration"] == service["generation"]
     assert {c["type"] for c in service["conditions"]} == {"RoutesReady", "ConfigurationsReady"}

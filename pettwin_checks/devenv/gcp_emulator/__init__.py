@@ -46,8 +46,10 @@ Scenario YAML (files in scenarios/, loaded by name, by path, or as inline text):
         kind: DELTA                             # GAUGE | DELTA | CUMULATIVE
         value_type: INT64                       # INT64 | DOUBLE | BOOL | DISTRIBUTION
         unit: "1"                               # optional, echoed as the series' unit
-        every_minutes: 1440                     # optional, GAUGE only: a point once every N minutes (Google samples
-        newest_minutes_ago: 300                 # quota limits daily); the newest was this old at scenario load
+        every_minutes: 1440                     # optional, GAUGE only: a point once every N minutes; default 1440
+                                                # for serviceruntime quota/limit and quota/allocation/usage (Google's
+                                                # cadence), else 1
+        newest_minutes_ago: 300                 # the newest point's age at scenario load (default 360 if sampled)
         history_minutes: 2880                   # optional: this series' history (default: the scenario's, or
                                                 # 2 * every_minutes + newest_minutes_ago for a sampled series)
         values: [0, 0, 3]                       # see below
@@ -85,9 +87,19 @@ timeSeries.list semantics (what a test can compute by hand):
   - aligned: windows (t-P, t] for t = endTime, endTime-P, ... > startTime; a raw point belongs to the window
     holding its end time; windows without points are omitted. ALIGN_RATE = window delta / P seconds.
   - ALIGN_PERCENTILE_nn / REDUCE_PERCENTILE_nn merge the window's (group's) buckets and interpolate linearly
-    inside the bucket holding rank nn/100*count; the underflow answers B0, the overflow Bk.
+    inside the bucket holding rank nn/100*count; the underflow answers B0, the overflow Bk. REDUCE_PERCENTILE_nn
+    of numbers interpolates linearly between the closest ranks; ALIGN_STDDEV / REDUCE_STDDEV are population
+    standard deviations (of a merged distribution: sqrt(sumOfSquaredDeviation / count)).
   - reducers group by the listed labels; a reduced series carries only those labels.
-  - pages: series sorted by labels; nextPageToken while more series remain.
+  - pages: series sorted by labels. view=HEADERS: pageSize counts series. view=FULL: pageSize counts points, so
+    a series continues on the next page (same metric and resource, the next points).
+  - what Google refuses is refused with Google's body (see discovery.py and monitoring_query.py): one metric type
+    per filter, aligners/reducers valid for the metric's kind and value type, pageSize >= 0, alignment periods
+    of 60 s to 104 weeks, blank orderBy, known parameters only. ALIGN_INTERPOLATE, ALIGN_PERCENT_CHANGE and
+    secondaryAggregation answer 501 UNIMPLEMENTED (valid for Google, not emulated).
+
+Cloud Run Admin API: services.list pages with pageSize/pageToken (no pageSize: every service) and refuses
+locations/-; a service whose traffic is LATEST reports a LATEST traffic status.
 """
 
 from .server import GcpEmulator

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import hashlib
 import uuid
 
-from .errors import ApiError, not_found
-from .monitoring import format_time
+from .errors import ApiError, invalid_argument, not_found
+from .monitoring_query import format_time
 from .scenario import Scenario
 
 # A revision that failed to start, as Cloud Run reports the most common rollout failure.
@@ -38,6 +40,16 @@ def _condition(ctype: str, state: str, when: str, *, reason: str | None = None,
     if revision_reason:
         condition["revisionReason"] = revision_reason
     return condition
+
+
+def _page_offset(token: str, scope: str) -> int:
+    try:
+        offset, seen = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
+        if seen == scope:
+            return int(offset)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise invalid_argument("Invalid page token.", "page_token")
 
 
 def _deep_merge(base: dict, overrides: dict) -> dict:
@@ -210,7 +222,8 @@ class CloudRunAdmin:
             "terminalCondition": terminal,
             "conditions": conditions,
             "latestCreatedRevision": revision_path + latest_created["name"],
-            "trafficStatuses": [
+            # After reconciliation the statuses mirror the spec: LATEST stays LATEST (no revision named).
+            "trafficStatuses": [dict(t) for t in spec_traffic] if spec_traffic[0]["type"].endswith("LATEST") else [
                 {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": t["revision"], "percent": t["percent"]}
                 for t in traffic
             ],
@@ -224,10 +237,20 @@ class CloudRunAdmin:
 
     # ---------------------------------------------------------------- API methods
 
-    def list_services(self, project: str, location: str) -> dict:
+    def list_services(self, project: str, location: str, page_size: int = 0, page_token: str = "") -> dict:
+        if location == "-":
+            raise invalid_argument('Location must be a valid region; it cannot be the "-" wildcard.', "parent")
         self._check_project(project)
-        services = [self._service(s) for s in self._specs(location)]
-        return {"services": services} if services else {}
+        specs = self._specs(location)
+        scope = f"{project}/{location}"
+        offset = _page_offset(page_token, scope) if page_token else 0
+        end = len(specs) if page_size <= 0 else min(len(specs), offset + page_size)
+        body: dict = {}
+        if offset < end:
+            body["services"] = [self._service(s) for s in specs[offset:end]]
+        if end < len(specs):
+            body["nextPageToken"] = base64.urlsafe_b64encode(f"{end}:{scope}".encode()).decode()
+        return body
 
     def get_service(self, project: str, location: str, name: str) -> dict:
         return self._service(self._service_spec(project, location, name))

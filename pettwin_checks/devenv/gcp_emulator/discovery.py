@@ -190,7 +190,8 @@ def _check_object(schemas: dict, schema: dict, value: dict, path: str, out: list
         prop = by_name.get(key)
         if prop is None:
             where = f" at '{path}'" if path else ""
-            out.append((path or None, f'Invalid JSON payload received. Unknown name "{key}"{where}: Cannot find field.'))
+            text = f'Invalid JSON payload received. Unknown name "{key}"{where}: Cannot find field.'
+            out.append((path or None, text))
             continue
         _check_value(schemas, prop, item, f"{path}.{snake(key)}" if path else snake(key), out)
 

@@ -13,7 +13,7 @@ STATUS_BY_CODE = {
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     501: "UNIMPLEMENTED",
-    502: "UNAVAILABLE",
+    # 502 has no canonical code (google/rpc/code.proto maps UNAVAILABLE to 503): it reads as UNKNOWN.
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }

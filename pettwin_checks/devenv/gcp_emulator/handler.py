@@ -214,7 +214,12 @@ class Handler(BaseHTTPRequestHandler):
         return CloudRunAdmin(self.emulator.scenario, time.time())
 
     def _api_run_services(self, project: str, location: str, *, query: str) -> None:
-        self._send_json(200, self._cloud_run().list_services(project, location))
+        params = parse_qs(query)
+        page_size = int(params.get("pageSize", ["0"])[-1])  # an int32, as the discovery check made sure
+        if page_size < 0:
+            raise errors.invalid_argument("page_size must not be negative.", "page_size")
+        page_token = params.get("pageToken", [""])[-1]
+        self._send_json(200, self._cloud_run().list_services(project, location, page_size, page_token))
 
     def _api_run_service(self, project: str, location: str, service: str, *, query: str) -> None:
         self._send_json(200, self._cloud_run().get_service(project, location, service))

@@ -4,7 +4,7 @@ Grammar (Google's, reduced):
     expr       := and_expr ("OR" and_expr)*
     and_expr   := unary (["AND"] unary)*          juxtaposition means AND
     unary      := "NOT" unary | "(" expr ")" | comparison
-    comparison := field ("=" | "!=" | ":") value
+    comparison := field ("=" | "!=" | ":" | "<" | "<=" | ">" | ">=") value   (ordering compares numbers)
     field      := metric.type | resource.type | project
                 | metric.label[s].NAME | resource.label[s].NAME   (NAME may be quoted)
     value      := "string" | number | true | false
@@ -14,6 +14,7 @@ Grammar (Google's, reduced):
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -28,12 +29,14 @@ class FilterError(ValueError):
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-      | (?P<op>!=|=|:|\(|\)|,)
+      | (?P<op>!=|<=|>=|=|<|>|:|\(|\)|,)
       | (?P<word>[A-Za-z0-9_./\-]+)
     )""",
     re.VERBOSE,
 )
 
+_SINGLE_METRIC_TYPE = 'the filter must specify a single metric type, as metric.type = "TYPE"'
+_ORDERING = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _FUNCTIONS = {"starts_with", "ends_with", "has_substring", "one_of", "monitoring.regex.full_match"}
 _LABEL_FIELD = re.compile(r"^(metric|resource)\.labels?\.(.+)$")
 
@@ -82,7 +85,7 @@ class _Parser:
     def __init__(self, text: str):
         self.tokens = _tokenize(text)
         self.index = 0
-        self.metric_type_restricted = False
+        self.metric_types: set[str] = set()
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
@@ -146,31 +149,56 @@ class _Parser:
     def comparison(self) -> Predicate:
         name = self.field_name()
         getter = _field_getter(name)
-        operator = self.take()
-        if operator.kind != "op" or operator.text not in {"=", "!=", ":"}:
-            raise FilterError(f"expected '=', '!=' or ':' after {name!r}")
-        test = self.value(operator.text)
-        if name == "metric.type" and operator.text == "=":
-            self.metric_type_restricted = True
-        if operator.text == "!=":
+        op = self.take()
+        if op.kind != "op" or op.text not in {"=", "!=", ":", *_ORDERING}:
+            raise FilterError(f"expected a comparison operator after {name!r}")
+        if name == "metric.type":
+            # timeSeries.list needs a single metric type: only `metric.type = "TYPE"` names one.
+            literal = self.peek()
+            if op.text != "=" or literal.kind != "string":
+                raise FilterError(_SINGLE_METRIC_TYPE)
+            self.metric_types.add(_unquote(literal.text))
+        if op.text in _ORDERING:
+            return self.ordering(getter, op.text)
+        test = self.value(op.text)
+        if op.text == "!=":
             return lambda s: (v := getter(s)) is None or not test(v)
         return lambda s: (v := getter(s)) is not None and test(v)
 
-    def value(self, operator: str) -> Callable[[str], bool]:
+    def value(self, op: str) -> Callable[[str], bool]:
         token = self.take()
         if token.kind == "string":
             literal = _unquote(token.text)
-            return (lambda v: literal in v) if operator == ":" else (lambda v: v == literal)
+            return (lambda v: literal in v) if op == ":" else (lambda v: v == literal)
         if token.kind != "word":
             raise FilterError(f"expected a value but found {token.text or 'end of filter'!r}")
         if token.text in _FUNCTIONS:
-            if operator == ":":
+            if op == ":":
                 raise FilterError(f"{token.text}() cannot follow ':'")
             return self.function(token.text)
         if re.fullmatch(r"-?\d+(\.\d+)?|true|false", token.text):
             literal = token.text
-            return (lambda v: literal in v) if operator == ":" else (lambda v: v == literal)
+            return (lambda v: literal in v) if op == ":" else (lambda v: v == literal)
         raise FilterError(f"value {token.text!r} must be quoted")
+
+    def ordering(self, getter, op: str) -> Predicate:
+        """`label < 5`: numeric comparison of a label value (Google documents it for INT64 labels)."""
+        token = self.take()
+        text = _unquote(token.text) if token.kind == "string" else token.text
+        try:
+            bound = float(text)
+        except ValueError:
+            raise FilterError(f"{op} needs a number, found {token.text or 'end of filter'!r}") from None
+        compare = _ORDERING[op]
+
+        def test(series: dict) -> bool:
+            value = getter(series)
+            try:
+                return value is not None and compare(float(value), bound)
+            except ValueError:
+                return False
+
+        return test
 
     def function(self, name: str) -> Callable[[str], bool]:
         self.expect_op("(")
@@ -207,13 +235,13 @@ class _Parser:
 def parse_filter(text: str) -> Predicate:
     """A predicate over {"metric": {type, labels}, "resource": {type, labels}, "project": str}.
 
-    Raises FilterError for syntax errors and for a filter that does not restrict metric.type,
-    which timeSeries.list requires.
+    Raises FilterError for syntax errors and for a filter that does not name exactly one metric type with
+    `metric.type = "TYPE"`, which timeSeries.list requires.
     """
     if not text or not text.strip():
         raise FilterError("a filter is required")
     parser = _Parser(text)
     predicate = parser.parse()
-    if not parser.metric_type_restricted:
-        raise FilterError("the filter must specify a metric type with metric.type = ...")
+    if len(parser.metric_types) != 1:
+        raise FilterError(_SINGLE_METRIC_TYPE)
     return predicate

@@ -17,6 +17,13 @@ from .distribution import BucketOptions, Distribution
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 METRIC_KINDS = {"GAUGE", "DELTA", "CUMULATIVE"}
 VALUE_TYPES = {"INT64", "DOUBLE", "BOOL", "DISTRIBUTION"}
+# Metric types Google samples less often than every minute (Cloud Monitoring's metric list): quota limits are
+# "Sampled every 86400 seconds"; an unchanged allocation usage is "repeated at least every 24 hours".
+GOOGLE_SAMPLE_MINUTES = {
+    "serviceruntime.googleapis.com/quota/limit": 1440,
+    "serviceruntime.googleapis.com/quota/allocation/usage": 1440,
+}
+DEFAULT_SAMPLE_AGE_MINUTES = 360
 
 
 class ScenarioError(ValueError):
@@ -96,11 +103,15 @@ def _labels(raw, where: str) -> dict[str, str]:
 
 
 def _sampling(raw: dict, kind: str, where: str, loaded_minute: int) -> dict:
-    """`every_minutes` and `newest_minutes_ago` (how old the newest point was when the scenario was loaded)."""
-    every = int(raw.get("every_minutes", 1))
+    """`every_minutes` and `newest_minutes_ago` (how old the newest point was when the scenario was loaded).
+
+    Series Google samples less than once a minute get Google's cadence unless the scenario sets one, and then
+    their newest point is hours old, as it mostly is for a query at a random time.
+    """
+    every = int(raw.get("every_minutes", GOOGLE_SAMPLE_MINUTES.get(raw["metric"], 1)))
     if every < 1 or every > 1 and kind != "GAUGE":
         raise ScenarioError(f"{where}: every_minutes must be >= 1, and above 1 only for GAUGE series")
-    newest_ago = int(raw.get("newest_minutes_ago", 0))
+    newest_ago = int(raw.get("newest_minutes_ago", min(DEFAULT_SAMPLE_AGE_MINUTES, every - 1)))
     if not 0 <= newest_ago < every:
         raise ScenarioError(f"{where}: newest_minutes_ago must be in [0, every_minutes)")
     history = raw.get("history_minutes")

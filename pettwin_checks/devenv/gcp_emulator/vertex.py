@@ -11,7 +11,7 @@ import math
 import time
 
 from .errors import ApiError, invalid_argument
-from .monitoring import format_time
+from .monitoring_query import format_time
 from .scenario import Scenario
 
 
