@@ -174,10 +174,15 @@ def test_every_metric_and_service_check(aggregator, datadog_agent, gcp_env, clou
     active = gcp_env.series("run.googleapis.com/container/instance_count", {"state": "active"})[0]
     aggregator.assert_metric(NS + "instance.count", active.value_at_minute(minute), tags=[*REV, "state:active"])
     aggregator.assert_metric(NS + "instance.count", 1, tags=[*REV, "state:idle"])
+    # Per container: the app's probes, and the agent sidecar's own startup probe apart from them.
+    app, agent = [*REV, "container_name:app"], [*REV, "container_name:datadog-agent"]
     failures = expected_count(gcp_env, "run.googleapis.com/container/completed_probe_count",
-                              {"probe_type": "Liveness", "is_healthy": "false"}, start, end)
-    aggregator.assert_metric(NS + "container.probe.failures", failures, tags=[*REV, "probe_type:Liveness"])
-    aggregator.assert_metric(NS + "container.probe.failures", 0, tags=[*REV, "probe_type:Startup"])
+                              {"probe_type": "Liveness", "is_healthy": "false", "container_name": "app"}, start, end)
+    aggregator.assert_metric(NS + "container.probe.failures", failures, tags=[*app, "probe_type:Liveness"])
+    aggregator.assert_metric(NS + "container.probe.failures", 0, tags=[*app, "probe_type:Startup"])
+    agent_failures = expected_count(gcp_env, "run.googleapis.com/container/completed_probe_count",
+                                    {"is_healthy": "false", "container_name": "datadog-agent"}, start, end)
+    aggregator.assert_metric(NS + "container.probe.failures", agent_failures, tags=[*agent, "probe_type:Startup"])
     # One timeSeries.list per family, one Admin API call for all services.
     paths = [r["path"] for r in gcp_env.requests()]
     assert paths.count("/v3/projects/pettwin-demo/timeSeries") == 7
@@ -229,9 +234,10 @@ def test_failed_rollout(aggregator, datadog_agent, gcp_env, tmp_path):
     # The failed revision's startup probes show in Cloud Run's own metrics.
     start, end = monitoring_window(gcp_env, "completed_probe_count")
     expected = expected_count(gcp_env, "run.googleapis.com/container/completed_probe_count",
-                              {"probe_type": "Startup", "is_healthy": "false"}, start, end)
+                              {"probe_type": "Startup", "is_healthy": "false", "container_name": "app"}, start, end)
     aggregator.assert_metric(NS + "container.probe.failures", expected,
-                             tags=[*SERVICE, "revision_name:pettwin-backend-00003-ghi", "probe_type:Startup"])
+                             tags=[*SERVICE, "revision_name:pettwin-backend-00003-ghi", "container_name:app",
+                                   "probe_type:Startup"])
     assert_contract(aggregator, NS)
 
 
