@@ -53,7 +53,8 @@ class ProjectScope:
             bodies = self._client.list_services(project, location, deadline)
         except GcpError as failure:
             message = self._api_failure_message("run", project, failure)
-            self._api_status("run", AgentCheck.CRITICAL, location_tags, message)
+            status = AgentCheck.WARNING if isinstance(failure, NotJson) else AgentCheck.CRITICAL
+            self._api_status("run", status, location_tags, message)
             for service in services:
                 self.service_check("revision.ready", AgentCheck.UNKNOWN, tags=[*location_tags,
                                    f"service_name:{service}"], message=message)
