@@ -38,6 +38,8 @@ Modules:
 - timeseries (pure): `TimeSeriesQuery`, `Aggregation`, filter helpers `quote`, `one_of`, `label_field`,
   RFC 3339 helpers, `parse_page` / `parse_value` (defensive parsing), `merge_pages`.
 - distribution (pure): `parse_distribution`, `bucket_bounds` (linear/exponential/explicit), `merge`, `percentile`.
+- snapshot (pure): `Snapshot` keeps the newest point of rarely written series (daily quota limits) as JSON for
+  the persistent cache, with when it was read.
 - windows (pure): `next_window` gap-free, overlap-free query windows behind the ingestion delay.
 - metadata: `MetadataServer` project/region/instance/service-account lookups.
 - deadline: `Deadline(seconds)`, `timeout(cap)` raises `DeadlineExceeded` once the budget is spent.

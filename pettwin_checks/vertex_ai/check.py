@@ -1,8 +1,9 @@
 """pettwin_vertex_ai: Vertex AI (Gemini and custom endpoints) from Cloud Monitoring, plus an optional probe.
 
-Orchestration only: which families to query (queries.py), the I/O (client.py over pettwin_checks.gcp), what
-to submit. Windows of DELTA data are kept per family in the persistent cache so runs neither skip nor repeat
-a minute, even across agent restarts.
+Orchestration only: the family table (queries.py), the I/O (client.py over pettwin_checks.gcp), what to submit.
+Windows of DELTA data are kept per family in the persistent cache so runs neither skip nor repeat a minute, even
+across agent restarts; so is the last answer of each "sparse" family (quota series Google writes once a day),
+read again only every quota_refresh_interval.
 """
 
 from __future__ import annotations
