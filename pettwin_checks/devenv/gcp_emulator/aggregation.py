@@ -122,6 +122,19 @@ def _sum(values: list, vtype: str):
     return sum(values) if vtype == "INT64" else float(sum(values))
 
 
+# What ALIGN_<OP> does to a window's values and REDUCE_<OP> to a group's, for numbers and booleans.
+_SCALAR_OPS = {
+    "MEAN": lambda values: float(sum(values)) / len(values),
+    "STDDEV": lambda values: statistics.pstdev(float(v) for v in values),
+    "MAX": max,
+    "MIN": min,
+    "COUNT": len,
+    "COUNT_TRUE": lambda values: sum(1 for v in values if v),
+    "COUNT_FALSE": lambda values: sum(1 for v in values if not v),
+    "FRACTION_TRUE": lambda values: sum(1 for v in values if v) / len(values),
+}
+
+
 def _align_window(aligner: str, spec: SeriesSpec, window: list[Point], period: float):
     """One aligned value from the raw points whose end time is in the window (oldest first), or None."""
     values = [p.value for p in window]
@@ -137,22 +150,9 @@ def _align_window(aligner: str, spec: SeriesSpec, window: list[Point], period: f
         return float(delta) / period
     if aligner == "ALIGN_SUM":
         return _sum(values, vtype)
-    if aligner == "ALIGN_MEAN":
-        return float(sum(values)) / len(values)
-    if aligner == "ALIGN_STDDEV":
-        return statistics.pstdev(float(v) for v in values)
-    if aligner == "ALIGN_MAX":
-        return max(values)
-    if aligner == "ALIGN_MIN":
-        return min(values)
-    if aligner == "ALIGN_COUNT":
-        return len(values)
-    if aligner == "ALIGN_COUNT_TRUE":
-        return sum(1 for v in values if v)
-    if aligner == "ALIGN_COUNT_FALSE":
-        return sum(1 for v in values if not v)
-    if aligner == "ALIGN_FRACTION_TRUE":
-        return sum(1 for v in values if v) / len(values)
+    scalar = _SCALAR_OPS.get(aligner.removeprefix("ALIGN_"))
+    if scalar is not None:
+        return scalar(values)
     if aligner == "ALIGN_NEXT_OLDER":
         return values[-1]
     percentile = _PERCENTILE.search(aligner)
@@ -218,28 +218,14 @@ def reduced_types(reducer: str, kind: str, vtype: str) -> tuple[str, str]:
 def reduce_values(reducer: str, values: list, vtype: str):
     if reducer == "REDUCE_SUM":
         return _sum(values, vtype)
-    if reducer == "REDUCE_MEAN":
-        if vtype == "DISTRIBUTION":
-            merged = dist.merge(values)
-            return merged.mean if merged.count else None
-        return float(sum(values)) / len(values)
-    if reducer == "REDUCE_MIN":
-        return min(values)
-    if reducer == "REDUCE_MAX":
-        return max(values)
-    if reducer == "REDUCE_COUNT":
-        return len(values)
-    if reducer == "REDUCE_STDDEV":
-        if vtype == "DISTRIBUTION":
-            merged = dist.merge(values)
-            return math.sqrt(merged.sum_of_squared_deviation / merged.count) if merged.count else None
-        return statistics.pstdev(float(v) for v in values)
-    if reducer == "REDUCE_COUNT_TRUE":
-        return sum(1 for v in values if v)
-    if reducer == "REDUCE_COUNT_FALSE":
-        return sum(1 for v in values if not v)
-    if reducer == "REDUCE_FRACTION_TRUE":
-        return sum(1 for v in values if v) / len(values)
+    if vtype == "DISTRIBUTION" and reducer in {"REDUCE_MEAN", "REDUCE_STDDEV"}:
+        merged = dist.merge(values)
+        if not merged.count:
+            return None
+        return merged.mean if reducer == "REDUCE_MEAN" else math.sqrt(merged.sum_of_squared_deviation / merged.count)
+    scalar = _SCALAR_OPS.get(reducer.removeprefix("REDUCE_"))
+    if scalar is not None:
+        return scalar(values)
     rank = float(_PERCENTILE.search(reducer).group(1))
     if vtype == "DISTRIBUTION":
         return dist.percentile(dist.merge(values), rank)

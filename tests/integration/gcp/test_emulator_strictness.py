@@ -201,8 +201,7 @@ def test_aligned_limit_over_25_h_is_the_daily_value(gcp_env):
     }
 
 
-def test_scenario_sets_the_phase_of_a_sampled_series(gcp_env):
-    gcp_env.load_scenario("""
+ONE_LIMIT = """
 series:
   - metric: serviceruntime.googleapis.com/quota/limit
     resource: {type: consumer_quota, labels: {project_id: pettwin-demo, service: aiplatform.googleapis.com}}
@@ -210,9 +209,11 @@ series:
     kind: GAUGE
     value_type: INT64
     values: 5
-    every_minutes: 1440
-    newest_minutes_ago: 1
-""")
+"""
+
+
+def test_scenario_sets_the_phase_of_a_sampled_series(gcp_env):
+    gcp_env.load_scenario(ONE_LIMIT + "    every_minutes: 1440\n    newest_minutes_ago: 1\n")
     assert len(_raw_points(gcp_env, QUOTA_LIMIT, 300)) == 1
     assert len(_raw_points(gcp_env, QUOTA_LIMIT, 47 * 3600)) == 2
 
@@ -414,15 +415,7 @@ def test_k3_what_the_emulator_does_not_implement_is_an_honest_501(gcp_env, param
 
 
 def test_quota_limits_get_googles_daily_cadence_unless_the_scenario_sets_one(gcp_env):
-    gcp_env.load_scenario("""
-series:
-  - metric: serviceruntime.googleapis.com/quota/limit
-    resource: {type: consumer_quota, labels: {project_id: pettwin-demo, service: aiplatform.googleapis.com}}
-    labels: {quota_metric: q, limit_name: L}
-    kind: GAUGE
-    value_type: INT64
-    values: 5
-""")
+    gcp_env.load_scenario(ONE_LIMIT)
     (series,) = gcp_env.series(QUOTA_LIMIT)
     assert series.every_minutes == 1440
     assert _raw_points(gcp_env, QUOTA_LIMIT, 300) == []
