@@ -39,6 +39,15 @@ API_ROUTES = [
 ]
 
 
+def _paging(query: str) -> tuple[int, str]:
+    """pageSize (an int32, as the discovery check made sure) and pageToken of a Cloud Run list call."""
+    params = parse_qs(query)
+    page_size = int(params.get("pageSize", ["0"])[-1])
+    if page_size < 0:
+        raise errors.invalid_argument("page_size must not be negative.", "page_size")
+    return page_size, params.get("pageToken", [""])[-1]
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30  # idle keep-alive connections close instead of pinning a thread
@@ -214,18 +223,13 @@ class Handler(BaseHTTPRequestHandler):
         return CloudRunAdmin(self.emulator.scenario, time.time())
 
     def _api_run_services(self, project: str, location: str, *, query: str) -> None:
-        params = parse_qs(query)
-        page_size = int(params.get("pageSize", ["0"])[-1])  # an int32, as the discovery check made sure
-        if page_size < 0:
-            raise errors.invalid_argument("page_size must not be negative.", "page_size")
-        page_token = params.get("pageToken", [""])[-1]
-        self._send_json(200, self._cloud_run().list_services(project, location, page_size, page_token))
+        self._send_json(200, self._cloud_run().list_services(project, location, *_paging(query)))
 
     def _api_run_service(self, project: str, location: str, service: str, *, query: str) -> None:
         self._send_json(200, self._cloud_run().get_service(project, location, service))
 
     def _api_run_revisions(self, project: str, location: str, service: str, *, query: str) -> None:
-        self._send_json(200, self._cloud_run().list_revisions(project, location, service))
+        self._send_json(200, self._cloud_run().list_revisions(project, location, service, *_paging(query)))
 
     def _api_run_revision(self, project: str, location: str, service: str, revision: str, *, query: str) -> None:
         self._send_json(200, self._cloud_run().get_revision(project, location, service, revision))

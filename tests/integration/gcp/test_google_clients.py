@@ -169,3 +169,16 @@ def test_section_j_location_wildcard_reads_as_googles_400(gcp_env):
     run = service(gcp_env, "run", "v2", [RUN_READONLY])
     error = _http_error(run.projects().locations().services().list(parent=f"projects/{gcp_env.project_id}/locations/-"))
     assert error.status_code == 400 and error.error_details[0]["fieldViolations"][0]["field"] == "parent"
+
+
+def test_run_revisions_list_paginated_newest_first(gcp_env):
+    run = service(gcp_env, "run", "v2", [RUN_READONLY])
+    revisions = run.projects().locations().services().revisions()
+    request = revisions.list(parent=f"projects/{gcp_env.project_id}/locations/us-central1/services/pettwin-backend",
+                             pageSize=1)
+    names = []
+    while request is not None:
+        answer = request.execute()
+        names.append([r["name"].rsplit("/", 1)[1] for r in answer["revisions"]])
+        request = revisions.list_next(request, answer)
+    assert names == [["pettwin-backend-00002-def"], ["pettwin-backend-00001-abc"]]
