@@ -25,6 +25,7 @@ from .scenario import SeriesSpec
 
 # ---------------------------------------------------------------- points
 
+
 @dataclass
 class Point:
     end: float
@@ -32,8 +33,14 @@ class Point:
     value: object  # int | float | bool | Distribution
 
 
-def raw_points(spec: SeriesSpec, now: float, history_minutes: int, cumulative_origin_minute: int,
-               after: float = float("-inf"), until: float = float("inf")) -> list[Point]:
+def raw_points(
+    spec: SeriesSpec,
+    now: float,
+    history_minutes: int,
+    cumulative_origin_minute: int,
+    after: float = float("-inf"),
+    until: float = float("inf"),
+) -> list[Point]:
     """The points of one declared series that exist at `now` with an end time in (after, until], oldest first."""
     newest = int(now // 60) - 1  # the last minute that has fully ended
     first = newest - (spec.history_minutes or history_minutes) + 1
@@ -77,7 +84,9 @@ _PERCENTILE = re.compile(r"_PERCENTILE_(\d\d)$")
 def _aligner_error(aligner: str, spec: SeriesSpec) -> ApiError:
     return invalid_argument(
         f"The aligner {aligner} is not valid for metric {spec.metric_type} of kind {spec.kind} and value type "
-        f"{spec.value_type}.", "aggregation.perSeriesAligner")
+        f"{spec.value_type}.",
+        "aggregation.perSeriesAligner",
+    )
 
 
 def aligned_types(aligner: str, spec: SeriesSpec) -> tuple[str, str]:
@@ -177,7 +186,7 @@ def align(query: Query, spec: SeriesSpec, points: list[Point]) -> list[Point]:
     aligned = []
     for t in window_ends(query):
         lower = t - query.period
-        window = points[bisect.bisect_right(ends, lower):bisect.bisect_right(ends, t)]
+        window = points[bisect.bisect_right(ends, lower) : bisect.bisect_right(ends, t)]
         if not window:
             continue
         value = _align_window(query.aligner, spec, window, query.period)
@@ -188,6 +197,7 @@ def align(query: Query, spec: SeriesSpec, points: list[Point]) -> list[Point]:
 
 
 # ---------------------------------------------------------------- reduction
+
 
 def reduced_types(reducer: str, kind: str, vtype: str) -> tuple[str, str]:
     numeric = vtype in {"INT64", "DOUBLE"}
@@ -210,8 +220,9 @@ def reduced_types(reducer: str, kind: str, vtype: str) -> tuple[str, str]:
         ok = vtype != "BOOL"
         result = ("GAUGE", "DOUBLE")
     if not ok:
-        raise invalid_argument(f"The reducer {reducer} is not valid for aligned value type {vtype}.",
-                               "aggregation.crossSeriesReducer")
+        raise invalid_argument(
+            f"The reducer {reducer} is not valid for aligned value type {vtype}.", "aggregation.crossSeriesReducer"
+        )
     return result
 
 
