@@ -243,8 +243,8 @@ def test_raw_points_are_wall_clock_minutes_newest_first(gcp_env):
     (f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "429"',
      ["gemini-2.5-flash", "gemini-2.5-pro"]),
     (f'metric.type="{FLASH_INVOCATIONS}" metric.label.response_code="500"', ["gemini-2.5-pro"]),
-    (f'metric.type = "{FLASH_INVOCATIONS}" '
-     'AND resource.label."model_user_id" = one_of("gemini-2.5-pro", "gemini-9")', ["gemini-2.5-pro"] * 3),
+    (f'metric.type = "{FLASH_INVOCATIONS}" AND resource.label."model_user_id" = one_of("gemini-2.5-pro", "gemini-9")',
+     ["gemini-2.5-pro"] * 3),
     (f'metric.type = "{FLASH_INVOCATIONS}" AND NOT metric.labels.response_code = "200" '
      f'AND resource.type = "aiplatform.googleapis.com/PublisherModel" AND resource.labels.location = "us-central1" '
      f'AND metric.labels.response_code != "500"', ["gemini-2.5-flash", "gemini-2.5-pro"]),

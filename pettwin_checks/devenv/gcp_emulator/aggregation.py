@@ -25,6 +25,7 @@ from .scenario import SeriesSpec
 
 # ---------------------------------------------------------------- points
 
+
 @dataclass
 class Point:
     end: float
@@ -32,8 +33,14 @@ class Point:
     value: object  # int | float | bool | Distribution
 
 
-def raw_points(spec: SeriesSpec, now: float, history_minutes: int, cumulative_origin_minute: int,
-               after: float = float("-inf"), until: float = float("inf")) -> list[Point]:
+def raw_points(
+    spec: SeriesSpec,
+    now: float,
+    history_minutes: int,
+    cumulative_origin_minute: int,
+    after: float = float("-inf"),
+    until: float = float("inf"),
+) -> list[Point]:
     """The points of one declared series that exist at `now` with an end time in (after, until], oldest first."""
     newest = int(now // 60) - 1  # the last minute that has fully ended
     first = newest - (spec.history_minutes or history_minutes) + 1
@@ -77,7 +84,9 @@ _PERCENTILE = re.compile(r"_PERCENTILE_(\d\d)$")
 def _aligner_error(aligner: str, spec: SeriesSpec) -> ApiError:
     return invalid_argument(
         f"The aligner {aligner} is not valid for metric {spec.metric_type} of kind {spec.kind} and value type "
-        f"{spec.value_type}.", "aggregation.perSeriesAligner")
+        f"{spec.value_type}.",
+        "aggregation.perSeriesAligner",
+    )
 
 
 def aligned_types(aligner: str, spec: SeriesSpec) -> tuple[str, str]:
@@ -122,6 +131,19 @@ def _sum(values: list, vtype: str):
     return sum(values) if vtype == "INT64" else float(sum(values))
 
 
+# What ALIGN_<OP> does to a window's values and REDUCE_<OP> to a group's, for numbers and booleans.
+_SCALAR_OPS = {
+    "MEAN": lambda values: float(sum(values)) / len(values),
+    "STDDEV": lambda values: statistics.pstdev(float(v) for v in values),
+    "MAX": max,
+    "MIN": min,
+    "COUNT": len,
+    "COUNT_TRUE": lambda values: sum(1 for v in values if v),
+    "COUNT_FALSE": lambda values: sum(1 for v in values if not v),
+    "FRACTION_TRUE": lambda values: sum(1 for v in values if v) / len(values),
+}
+
+
 def _align_window(aligner: str, spec: SeriesSpec, window: list[Point], period: float):
     """One aligned value from the raw points whose end time is in the window (oldest first), or None."""
     values = [p.value for p in window]
@@ -137,22 +159,9 @@ def _align_window(aligner: str, spec: SeriesSpec, window: list[Point], period: f
         return float(delta) / period
     if aligner == "ALIGN_SUM":
         return _sum(values, vtype)
-    if aligner == "ALIGN_MEAN":
-        return float(sum(values)) / len(values)
-    if aligner == "ALIGN_STDDEV":
-        return statistics.pstdev(float(v) for v in values)
-    if aligner == "ALIGN_MAX":
-        return max(values)
-    if aligner == "ALIGN_MIN":
-        return min(values)
-    if aligner == "ALIGN_COUNT":
-        return len(values)
-    if aligner == "ALIGN_COUNT_TRUE":
-        return sum(1 for v in values if v)
-    if aligner == "ALIGN_COUNT_FALSE":
-        return sum(1 for v in values if not v)
-    if aligner == "ALIGN_FRACTION_TRUE":
-        return sum(1 for v in values if v) / len(values)
+    scalar = _SCALAR_OPS.get(aligner.removeprefix("ALIGN_"))
+    if scalar is not None:
+        return scalar(values)
     if aligner == "ALIGN_NEXT_OLDER":
         return values[-1]
     percentile = _PERCENTILE.search(aligner)
@@ -177,7 +186,7 @@ def align(query: Query, spec: SeriesSpec, points: list[Point]) -> list[Point]:
     aligned = []
     for t in window_ends(query):
         lower = t - query.period
-        window = points[bisect.bisect_right(ends, lower):bisect.bisect_right(ends, t)]
+        window = points[bisect.bisect_right(ends, lower) : bisect.bisect_right(ends, t)]
         if not window:
             continue
         value = _align_window(query.aligner, spec, window, query.period)
@@ -188,6 +197,7 @@ def align(query: Query, spec: SeriesSpec, points: list[Point]) -> list[Point]:
 
 
 # ---------------------------------------------------------------- reduction
+
 
 def reduced_types(reducer: str, kind: str, vtype: str) -> tuple[str, str]:
     numeric = vtype in {"INT64", "DOUBLE"}
@@ -210,36 +220,23 @@ def reduced_types(reducer: str, kind: str, vtype: str) -> tuple[str, str]:
         ok = vtype != "BOOL"
         result = ("GAUGE", "DOUBLE")
     if not ok:
-        raise invalid_argument(f"The reducer {reducer} is not valid for aligned value type {vtype}.",
-                               "aggregation.crossSeriesReducer")
+        raise invalid_argument(
+            f"The reducer {reducer} is not valid for aligned value type {vtype}.", "aggregation.crossSeriesReducer"
+        )
     return result
 
 
 def reduce_values(reducer: str, values: list, vtype: str):
     if reducer == "REDUCE_SUM":
         return _sum(values, vtype)
-    if reducer == "REDUCE_MEAN":
-        if vtype == "DISTRIBUTION":
-            merged = dist.merge(values)
-            return merged.mean if merged.count else None
-        return float(sum(values)) / len(values)
-    if reducer == "REDUCE_MIN":
-        return min(values)
-    if reducer == "REDUCE_MAX":
-        return max(values)
-    if reducer == "REDUCE_COUNT":
-        return len(values)
-    if reducer == "REDUCE_STDDEV":
-        if vtype == "DISTRIBUTION":
-            merged = dist.merge(values)
-            return math.sqrt(merged.sum_of_squared_deviation / merged.count) if merged.count else None
-        return statistics.pstdev(float(v) for v in values)
-    if reducer == "REDUCE_COUNT_TRUE":
-        return sum(1 for v in values if v)
-    if reducer == "REDUCE_COUNT_FALSE":
-        return sum(1 for v in values if not v)
-    if reducer == "REDUCE_FRACTION_TRUE":
-        return sum(1 for v in values if v) / len(values)
+    if vtype == "DISTRIBUTION" and reducer in {"REDUCE_MEAN", "REDUCE_STDDEV"}:
+        merged = dist.merge(values)
+        if not merged.count:
+            return None
+        return merged.mean if reducer == "REDUCE_MEAN" else math.sqrt(merged.sum_of_squared_deviation / merged.count)
+    scalar = _SCALAR_OPS.get(reducer.removeprefix("REDUCE_"))
+    if scalar is not None:
+        return scalar(values)
     rank = float(_PERCENTILE.search(reducer).group(1))
     if vtype == "DISTRIBUTION":
         return dist.percentile(dist.merge(values), rank)

@@ -42,6 +42,18 @@ def _condition(ctype: str, state: str, when: str, *, reason: str | None = None,
     return condition
 
 
+def _page(field: str, items: list, render, page_size: int, page_token: str, scope: str) -> dict:
+    """One page of a list method: `page_size` items from the token's offset (no page size: all of them)."""
+    offset = _page_offset(page_token, scope) if page_token else 0
+    end = len(items) if page_size <= 0 else min(len(items), offset + page_size)
+    body: dict = {}
+    if offset < end:
+        body[field] = [render(item) for item in items[offset:end]]
+    if end < len(items):
+        body["nextPageToken"] = base64.urlsafe_b64encode(f"{end}:{scope}".encode()).decode()
+    return body
+
+
 def _page_offset(token: str, scope: str) -> int:
     try:
         offset, seen = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
@@ -241,25 +253,17 @@ class CloudRunAdmin:
         if location == "-":
             raise invalid_argument('Location must be a valid region; it cannot be the "-" wildcard.', "parent")
         self._check_project(project)
-        specs = self._specs(location)
-        scope = f"{project}/{location}"
-        offset = _page_offset(page_token, scope) if page_token else 0
-        end = len(specs) if page_size <= 0 else min(len(specs), offset + page_size)
-        body: dict = {}
-        if offset < end:
-            body["services"] = [self._service(s) for s in specs[offset:end]]
-        if end < len(specs):
-            body["nextPageToken"] = base64.urlsafe_b64encode(f"{end}:{scope}".encode()).decode()
-        return body
+        return _page("services", self._specs(location), self._service, page_size, page_token, f"{project}/{location}")
 
     def get_service(self, project: str, location: str, name: str) -> dict:
         return self._service(self._service_spec(project, location, name))
 
-    def list_revisions(self, project: str, location: str, service: str) -> dict:
+    def list_revisions(self, project: str, location: str, service: str, page_size: int = 0,
+                       page_token: str = "") -> dict:
         spec = self._service_spec(project, location, service)
         # Newest first, as the API lists them.
-        revisions = [self._revision(spec, i) for i in reversed(range(len(spec["revisions"])))]
-        return {"revisions": revisions}
+        return _page("revisions", list(reversed(range(len(spec["revisions"])))), lambda i: self._revision(spec, i),
+                     page_size, page_token, f"{project}/{location}/{service}")
 
     def get_revision(self, project: str, location: str, service: str, revision: str) -> dict:
         spec = self._service_spec(project, location, service)

@@ -38,20 +38,38 @@ class Method:
 
 # Emulator route name -> (discovery document, method id, gRPC method name).
 _ROUTES = {
-    "time_series": ("monitoring.v3", "monitoring.projects.timeSeries.list",
-                    "google.monitoring.v3.MetricService.ListTimeSeries"),
+    "time_series": (
+        "monitoring.v3",
+        "monitoring.projects.timeSeries.list",
+        "google.monitoring.v3.MetricService.ListTimeSeries",
+    ),
     "run_services": ("run.v2", "run.projects.locations.services.list", "google.cloud.run.v2.Services.ListServices"),
     "run_service": ("run.v2", "run.projects.locations.services.get", "google.cloud.run.v2.Services.GetService"),
-    "run_revisions": ("run.v2", "run.projects.locations.services.revisions.list",
-                      "google.cloud.run.v2.Revisions.ListRevisions"),
-    "run_revision": ("run.v2", "run.projects.locations.services.revisions.get",
-                     "google.cloud.run.v2.Revisions.GetRevision"),
-    "count_tokens": ("aiplatform.v1", "aiplatform.projects.locations.publishers.models.countTokens",
-                     "google.cloud.aiplatform.v1.PredictionService.CountTokens"),
-    "generate_content": ("aiplatform.v1", "aiplatform.projects.locations.publishers.models.generateContent",
-                         "google.cloud.aiplatform.v1.PredictionService.GenerateContent"),
-    "generate_access_token": ("iamcredentials.v1", "iamcredentials.projects.serviceAccounts.generateAccessToken",
-                              "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken"),
+    "run_revisions": (
+        "run.v2",
+        "run.projects.locations.services.revisions.list",
+        "google.cloud.run.v2.Revisions.ListRevisions",
+    ),
+    "run_revision": (
+        "run.v2",
+        "run.projects.locations.services.revisions.get",
+        "google.cloud.run.v2.Revisions.GetRevision",
+    ),
+    "count_tokens": (
+        "aiplatform.v1",
+        "aiplatform.projects.locations.publishers.models.countTokens",
+        "google.cloud.aiplatform.v1.PredictionService.CountTokens",
+    ),
+    "generate_content": (
+        "aiplatform.v1",
+        "aiplatform.projects.locations.publishers.models.generateContent",
+        "google.cloud.aiplatform.v1.PredictionService.GenerateContent",
+    ),
+    "generate_access_token": (
+        "iamcredentials.v1",
+        "iamcredentials.projects.serviceAccounts.generateAccessToken",
+        "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken",
+    ),
 }
 _EXTRA_SCOPES = {"generate_access_token": {IAM_SCOPE}}
 
@@ -59,8 +77,10 @@ _EXTRA_SCOPES = {"generate_access_token": {IAM_SCOPE}}
 def documents_dir() -> Path:
     spec = importlib.util.find_spec("googleapiclient")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the GCP emulator needs google-api-python-client (its discovery documents): "
-                           "pip install google-api-python-client")
+        raise RuntimeError(
+            "the GCP emulator needs google-api-python-client (its discovery documents): "
+            "pip install google-api-python-client"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "discovery_cache" / "documents"
 
 
@@ -83,19 +103,37 @@ def method(route: str) -> Method:
     query = {name: p for name, p in document.get("parameters", {}).items() if p.get("location") == "query"}
     query.update({name: p for name, p in found.get("parameters", {}).items() if p.get("location") == "query"})
     service = document["rootUrl"].split("//", 1)[1].rstrip("/")
-    return Method(service, rpc, frozenset(found.get("scopes", ())) | _EXTRA_SCOPES.get(route, set()), query,
-                  (found.get("request") or {}).get("$ref"), document["schemas"])
+    return Method(
+        service,
+        rpc,
+        frozenset(found.get("scopes", ())) | _EXTRA_SCOPES.get(route, set()),
+        query,
+        (found.get("request") or {}).get("$ref"),
+        document["schemas"],
+    )
 
 
 # ---------------------------------------------------------------- scopes
 
+
 def insufficient_scopes(method_: Method) -> ApiError:
-    details = [{"@type": ERROR_INFO, "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "domain": "googleapis.com",
-                "metadata": {"service": method_.service, "method": method_.rpc}}]
-    return ApiError(403, "Request had insufficient authentication scopes.", details,
-                    headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", '
-                                                 'error="insufficient_scope", scope="' + " ".join(
-                                                     sorted(method_.scopes)) + '"'})
+    details = [
+        {
+            "@type": ERROR_INFO,
+            "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+            "domain": "googleapis.com",
+            "metadata": {"service": method_.service, "method": method_.rpc},
+        }
+    ]
+    return ApiError(
+        403,
+        "Request had insufficient authentication scopes.",
+        details,
+        headers={
+            "WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", '
+            'error="insufficient_scope", scope="' + " ".join(sorted(method_.scopes)) + '"'
+        },
+    )
 
 
 def check_scopes(method_: Method, token_scopes: frozenset[str] | None) -> None:
@@ -106,23 +144,31 @@ def check_scopes(method_: Method, token_scopes: frozenset[str] | None) -> None:
 
 # ---------------------------------------------------------------- 400 INVALID_ARGUMENT bodies
 
+
 def snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
 def bad_request(violations: list[tuple[str | None, str]]) -> ApiError:
     """One 400 for all violations, as Google sends them: messages joined by newlines, one fieldViolation each."""
-    field_violations = [{"field": field, "description": text} if field else {"description": text}
-                        for field, text in violations]
-    return ApiError(400, "\n".join(text for _, text in violations),
-                    [{"@type": BAD_REQUEST, "fieldViolations": field_violations}])
+    field_violations = [
+        {"field": field, "description": text} if field else {"description": text} for field, text in violations
+    ]
+    return ApiError(
+        400, "\n".join(text for _, text in violations), [{"@type": BAD_REQUEST, "fieldViolations": field_violations}]
+    )
 
 
 def _proto_type(parameter: dict) -> str:
     fmt = parameter.get("format")
-    return {"int32": "TYPE_INT32", "int64": "TYPE_INT64", "uint32": "TYPE_UINT32", "uint64": "TYPE_UINT64",
-            "double": "TYPE_DOUBLE", "float": "TYPE_FLOAT"}.get(fmt, "TYPE_BOOL" if parameter.get(
-                "type") == "boolean" else "TYPE_STRING")
+    return {
+        "int32": "TYPE_INT32",
+        "int64": "TYPE_INT64",
+        "uint32": "TYPE_UINT32",
+        "uint64": "TYPE_UINT64",
+        "double": "TYPE_DOUBLE",
+        "float": "TYPE_FLOAT",
+    }.get(fmt, "TYPE_BOOL" if parameter.get("type") == "boolean" else "TYPE_STRING")
 
 
 def _query_value_error(name: str, parameter: dict, value: str) -> str | None:
@@ -130,7 +176,7 @@ def _query_value_error(name: str, parameter: dict, value: str) -> str | None:
     kind = parameter.get("type")
     if kind == "integer" and not re.fullmatch(r"-?\d+", value.strip()):
         return f"Invalid value at '{field}' ({_proto_type(parameter)}), \"{value}\""
-    if kind == "integer" and parameter.get("format") == "int32" and not -2**31 <= int(value) < 2**31:
+    if kind == "integer" and parameter.get("format") == "int32" and not -(2**31) <= int(value) < 2**31:
         return f"Invalid value at '{field}' (TYPE_INT32), \"{value}\""
     if kind == "boolean" and value not in {"true", "false", "1", "0"}:
         return f"Invalid value at '{field}' (TYPE_BOOL), \"{value}\""
@@ -153,12 +199,26 @@ def check_query(method_: Method, params: dict[str, list[str]]) -> None:
     for name, values in params.items():
         parameter = method_.query.get(name)
         if parameter is None:
-            violations.append((None, (f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query '
-                                      f"parameter. Field '{name}' could not be found in request message.")))
+            violations.append(
+                (
+                    None,
+                    (
+                        f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query '
+                        f"parameter. Field '{name}' could not be found in request message."
+                    ),
+                )
+            )
             continue
         if len(values) > 1 and not parameter.get("repeated"):
-            violations.append((None, (f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query '
-                                      f"parameter. '{name}' is a message field, or a repeated field is not allowed.")))
+            violations.append(
+                (
+                    None,
+                    (
+                        f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query '
+                        f"parameter. '{name}' is a message field, or a repeated field is not allowed."
+                    ),
+                )
+            )
             continue
         enum_type = _ENUM_TYPES.get(name.rsplit(".", 1)[-1])
         described = dict(parameter, **({"x-enum-type": enum_type} if enum_type else {}))
@@ -171,6 +231,7 @@ def check_query(method_: Method, params: dict[str, list[str]]) -> None:
 
 
 # ---------------------------------------------------------------- request bodies
+
 
 def check_body(method_: Method, body: dict) -> None:
     """Unknown fields (at any depth) and values of the wrong JSON type in a request body: Google's 400."""
@@ -223,8 +284,13 @@ def _check_value(schemas: dict, prop: dict, item, path: str, out: list) -> None:
     elif kind == "string":
         wrong = not isinstance(item, str) or bool(prop.get("enum")) and item not in prop["enum"]
     elif kind == "integer":
-        wrong = isinstance(item, bool) or not (isinstance(item, int) or isinstance(item, float) and item.is_integer()
-                                               or isinstance(item, str) and re.fullmatch(r"-?\d+", item))
+        wrong = isinstance(item, bool) or not (
+            isinstance(item, int)
+            or isinstance(item, float)
+            and item.is_integer()
+            or isinstance(item, str)
+            and re.fullmatch(r"-?\d+", item)
+        )
     elif kind == "number":
         wrong = isinstance(item, bool) or not isinstance(item, (int, float, str))
     elif kind == "boolean":

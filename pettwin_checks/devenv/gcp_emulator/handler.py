@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -27,16 +27,43 @@ API_ROUTES = [
     ("GET", re.compile(rf"^/v3/projects/{_SEGMENT}/timeSeries$"), "time_series"),
     ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services$"), "run_services"),
     ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}$"), "run_service"),
-    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions$"),
-     "run_revisions"),
-    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions/{_SEGMENT}$"),
-     "run_revision"),
-    ("POST", re.compile(rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
-                        r":countTokens$"), "count_tokens"),
-    ("POST", re.compile(rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
-                        r":generateContent$"), "generate_content"),
+    (
+        "GET",
+        re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions$"),
+        "run_revisions",
+    ),
+    (
+        "GET",
+        re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions/{_SEGMENT}$"),
+        "run_revision",
+    ),
+    (
+        "POST",
+        re.compile(
+            rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
+            r":countTokens$"
+        ),
+        "count_tokens",
+    ),
+    (
+        "POST",
+        re.compile(
+            rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
+            r":generateContent$"
+        ),
+        "generate_content",
+    ),
     ("POST", re.compile(r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$"), "generate_access_token"),
 ]
+
+
+def _paging(query: str) -> tuple[int, str]:
+    """pageSize (an int32, as the discovery check made sure) and pageToken of a Cloud Run list call."""
+    params = parse_qs(query)
+    page_size = int(params.get("pageSize", ["0"])[-1])
+    if page_size < 0:
+        raise errors.invalid_argument("page_size must not be negative.", "page_size")
+    return page_size, params.get("pageToken", [""])[-1]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -49,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
     def emulator(self) -> GcpEmulator:
         return self.server.emulator
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+    def log_message(self, format, *args):
         return  # the request log is kept in memory; stderr stays quiet
 
     def do_GET(self):
@@ -206,38 +233,36 @@ class Handler(BaseHTTPRequestHandler):
         emulator = self.emulator
         if project not in {emulator.project_id, emulator.project_number}:
             raise errors.permission_denied(self.path.split("?")[0])
-        body = list_time_series(emulator.scenario, project, parse_qs(query, keep_blank_values=True),
-                                emulator._cumulative_origin_minute)
+        body = list_time_series(
+            emulator.scenario, project, parse_qs(query, keep_blank_values=True), emulator._cumulative_origin_minute
+        )
         self._send_json(200, body)
 
     def _cloud_run(self) -> CloudRunAdmin:
         return CloudRunAdmin(self.emulator.scenario, time.time())
 
     def _api_run_services(self, project: str, location: str, *, query: str) -> None:
-        params = parse_qs(query)
-        page_size = int(params.get("pageSize", ["0"])[-1])  # an int32, as the discovery check made sure
-        if page_size < 0:
-            raise errors.invalid_argument("page_size must not be negative.", "page_size")
-        page_token = params.get("pageToken", [""])[-1]
-        self._send_json(200, self._cloud_run().list_services(project, location, page_size, page_token))
+        self._send_json(200, self._cloud_run().list_services(project, location, *_paging(query)))
 
     def _api_run_service(self, project: str, location: str, service: str, *, query: str) -> None:
         self._send_json(200, self._cloud_run().get_service(project, location, service))
 
     def _api_run_revisions(self, project: str, location: str, service: str, *, query: str) -> None:
-        self._send_json(200, self._cloud_run().list_revisions(project, location, service))
+        self._send_json(200, self._cloud_run().list_revisions(project, location, service, *_paging(query)))
 
     def _api_run_revision(self, project: str, location: str, service: str, revision: str, *, query: str) -> None:
         self._send_json(200, self._cloud_run().get_revision(project, location, service, revision))
 
     def _api_count_tokens(self, project, location, publisher, model, *, query: str) -> None:
-        answer = VertexModels(self.emulator.scenario).count_tokens(project, location, publisher, model,
-                                                                   self._json_body())
+        answer = VertexModels(self.emulator.scenario).count_tokens(
+            project, location, publisher, model, self._json_body()
+        )
         self._send_json(200, answer)
 
     def _api_generate_content(self, project, location, publisher, model, *, query: str) -> None:
-        answer = VertexModels(self.emulator.scenario).generate_content(project, location, publisher, model,
-                                                                       self._json_body())
+        answer = VertexModels(self.emulator.scenario).generate_content(
+            project, location, publisher, model, self._json_body()
+        )
         self._send_json(200, answer)
 
     def _api_generate_access_token(self, account: str, *, query: str) -> None:
@@ -251,16 +276,21 @@ class Handler(BaseHTTPRequestHandler):
         if "lifetime" in body:
             match = re.fullmatch(r"(\d+)(?:\.\d+)?s", str(body["lifetime"]))
             if not match:
-                raise errors.invalid_argument(f"Invalid value at 'lifetime' (type.googleapis.com/google.protobuf."
-                                              f"Duration), \"{body['lifetime']}\"", "lifetime")
+                raise errors.invalid_argument(
+                    f"Invalid value at 'lifetime' (type.googleapis.com/google.protobuf."
+                    f'Duration), "{body["lifetime"]}"',
+                    "lifetime",
+                )
             lifetime = int(match.group(1))
             # Up to 12 h needs an organization-policy exception; without one Google allows an hour at most.
             if not 1 <= lifetime <= 3600:
                 raise errors.invalid_argument(
                     "The lifetime must be between 1s and 3600s. To extend it up to 43200s, allow the service "
-                    "account in constraints/iam.allowServiceAccountCredentialLifetimeExtension.", "lifetime")
+                    "account in constraints/iam.allowServiceAccountCredentialLifetimeExtension.",
+                    "lifetime",
+                )
         token, _ = self.emulator.tokens.issue_token(account, lifetime, scopes=scopes)
-        expire = datetime.fromtimestamp(int(time.time()) + lifetime, tz=timezone.utc)
+        expire = datetime.fromtimestamp(int(time.time()) + lifetime, tz=UTC)
         self._send_json(200, {"accessToken": token, "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
     # ---------------------------------------------------------------- control plane
@@ -272,9 +302,14 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_emulator/info" and method == "GET":
                 self._send_json(200, emulator.info())
             elif path == "/_emulator/faults" and method == "POST":
-                emulator.inject_fault(body["path_regex"], status=body.get("status"),
-                                      latency=float(body.get("latency", 0.0)), count=body.get("count"),
-                                      body=body.get("body"), method=body.get("method"))
+                emulator.inject_fault(
+                    body["path_regex"],
+                    status=body.get("status"),
+                    latency=float(body.get("latency", 0.0)),
+                    count=body.get("count"),
+                    body=body.get("body"),
+                    method=body.get("method"),
+                )
                 self._send_json(200, {"faults": emulator.faults()})
             elif path == "/_emulator/faults" and method == "GET":
                 self._send_json(200, {"faults": emulator.faults()})
@@ -300,5 +335,3 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": str(bad) if not isinstance(bad, KeyError) else f"missing {bad}"})
         except ApiError as error:
             self._send_error(error)
-
-

@@ -87,7 +87,7 @@ def answer(emulator: GcpEmulator, method: str, path: str, query: str, headers) -
     if not path.startswith(PREFIX):
         return _text(404, *_NOT_FOUND)
     params = parse_qs(query)
-    parts = [p for p in path[len(PREFIX):].split("/") if p]
+    parts = [p for p in path[len(PREFIX) :].split("/") if p]
     if len(parts) == 4 and parts[:2] == ["instance", "service-accounts"] and parts[3] == "token":
         return _token(emulator, parts[2], params)
     node = metadata_tree(emulator)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .errors import ApiError, invalid_argument
 from .monitoring_filter import FilterError, parse_filter
@@ -14,15 +14,40 @@ from .monitoring_filter import FilterError, parse_filter
 MAX_PAGE_SIZE = 100000
 
 ALIGNERS = {
-    "ALIGN_NONE", "ALIGN_DELTA", "ALIGN_RATE", "ALIGN_SUM", "ALIGN_MEAN", "ALIGN_MAX", "ALIGN_MIN",
-    "ALIGN_COUNT", "ALIGN_COUNT_TRUE", "ALIGN_COUNT_FALSE", "ALIGN_FRACTION_TRUE", "ALIGN_NEXT_OLDER",
-    "ALIGN_PERCENTILE_99", "ALIGN_PERCENTILE_95", "ALIGN_PERCENTILE_50", "ALIGN_PERCENTILE_05", "ALIGN_STDDEV",
+    "ALIGN_NONE",
+    "ALIGN_DELTA",
+    "ALIGN_RATE",
+    "ALIGN_SUM",
+    "ALIGN_MEAN",
+    "ALIGN_MAX",
+    "ALIGN_MIN",
+    "ALIGN_COUNT",
+    "ALIGN_COUNT_TRUE",
+    "ALIGN_COUNT_FALSE",
+    "ALIGN_FRACTION_TRUE",
+    "ALIGN_NEXT_OLDER",
+    "ALIGN_PERCENTILE_99",
+    "ALIGN_PERCENTILE_95",
+    "ALIGN_PERCENTILE_50",
+    "ALIGN_PERCENTILE_05",
+    "ALIGN_STDDEV",
 }
 UNIMPLEMENTED_ALIGNERS = {"ALIGN_INTERPOLATE", "ALIGN_PERCENT_CHANGE"}
 REDUCERS = {
-    "REDUCE_NONE", "REDUCE_SUM", "REDUCE_MEAN", "REDUCE_MIN", "REDUCE_MAX", "REDUCE_COUNT",
-    "REDUCE_PERCENTILE_99", "REDUCE_PERCENTILE_95", "REDUCE_PERCENTILE_50", "REDUCE_PERCENTILE_05",
-    "REDUCE_STDDEV", "REDUCE_COUNT_TRUE", "REDUCE_COUNT_FALSE", "REDUCE_FRACTION_TRUE",
+    "REDUCE_NONE",
+    "REDUCE_SUM",
+    "REDUCE_MEAN",
+    "REDUCE_MIN",
+    "REDUCE_MAX",
+    "REDUCE_COUNT",
+    "REDUCE_PERCENTILE_99",
+    "REDUCE_PERCENTILE_95",
+    "REDUCE_PERCENTILE_50",
+    "REDUCE_PERCENTILE_05",
+    "REDUCE_STDDEV",
+    "REDUCE_COUNT_TRUE",
+    "REDUCE_COUNT_FALSE",
+    "REDUCE_FRACTION_TRUE",
 }
 UNIMPLEMENTED_REDUCERS: set[str] = set()
 # "The maximum value of the alignment_period is 104 weeks (2 years) for charts".
@@ -31,8 +56,9 @@ MAX_ALIGNMENT_PERIOD = 104 * 7 * 86400
 
 # ---------------------------------------------------------------- time helpers
 
+
 def format_time(epoch_seconds: float) -> str:
-    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     if moment.microsecond:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -47,8 +73,11 @@ def parse_time(text: str, field: str) -> float:
     try:
         moment = datetime.fromisoformat(normalized.replace("z", "Z"))
     except ValueError:
-        raise invalid_argument(f'Invalid value at \'{field}\' (type.googleapis.com/google.protobuf.Timestamp), '
-                               f'Field \'{field}\', Invalid time format: "{text}"', field) from None
+        raise invalid_argument(
+            f"Invalid value at '{field}' (type.googleapis.com/google.protobuf.Timestamp), "
+            f"Field '{field}', Invalid time format: \"{text}\"",
+            field,
+        ) from None
     if moment.tzinfo is None:
         raise invalid_argument(f"Invalid value at '{field}': the time zone offset is required", field)
     return moment.timestamp()
@@ -57,12 +86,16 @@ def parse_time(text: str, field: str) -> float:
 def parse_duration(text: str, field: str) -> float:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)s", text.strip())
     if not match:
-        raise invalid_argument(f"Invalid value at '{field}' (type.googleapis.com/google.protobuf.Duration), "
-                               f"Field '{field}', Illegal duration format; duration must end with 's'", field)
+        raise invalid_argument(
+            f"Invalid value at '{field}' (type.googleapis.com/google.protobuf.Duration), "
+            f"Field '{field}', Illegal duration format; duration must end with 's'",
+            field,
+        )
     return float(match.group(1))
 
 
 # ---------------------------------------------------------------- request parsing
+
 
 @dataclass
 class Query:
@@ -91,7 +124,7 @@ def _single(params: dict[str, list[str]], name: str) -> str | None:
 def parse_query(project: str, params: dict[str, list[str]]) -> Query:
     filter_text = _single(params, "filter")
     if filter_text is None:
-        raise invalid_argument("Field filter had an invalid value of \"\": a filter is required", "filter")
+        raise invalid_argument('Field filter had an invalid value of "": a filter is required', "filter")
     try:
         predicate = parse_filter(filter_text)
     except FilterError as bad:
@@ -99,14 +132,17 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
 
     end_text = _single(params, "interval.endTime")
     if not end_text:
-        raise invalid_argument("Field interval.endTime had an invalid value: the interval end time is required",
-                               "interval.endTime")
+        raise invalid_argument(
+            "Field interval.endTime had an invalid value: the interval end time is required", "interval.endTime"
+        )
     end = parse_time(end_text, "interval.end_time")
     start_text = _single(params, "interval.startTime")
     start = parse_time(start_text, "interval.start_time") if start_text else end
     if start > end:
-        raise invalid_argument("Field interval.startTime had an invalid value: the start time must not be later "
-                               "than the end time", "interval.startTime")
+        raise invalid_argument(
+            "Field interval.startTime had an invalid value: the start time must not be later than the end time",
+            "interval.startTime",
+        )
 
     aligner = _single(params, "aggregation.perSeriesAligner") or "ALIGN_NONE"
     reducer = _single(params, "aggregation.crossSeriesReducer") or "REDUCE_NONE"
@@ -119,30 +155,43 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
         if value not in known:
             raise invalid_argument(
                 f"Invalid value at '{field}' (type.googleapis.com/google.monitoring.v3.Aggregation.{enum}), "
-                f'"{value}"', field)
+                f'"{value}"',
+                field,
+            )
 
     period_text = _single(params, "aggregation.alignmentPeriod")
     period = parse_duration(period_text, "aggregation.alignment_period") if period_text else None
     if aligner != "ALIGN_NONE" and period is None:
-        raise invalid_argument("The alignment period must be specified when a per-series aligner is used.",
-                               "aggregation.alignmentPeriod")
+        raise invalid_argument(
+            "The alignment period must be specified when a per-series aligner is used.", "aggregation.alignmentPeriod"
+        )
     if period is not None and period < 60:
-        raise invalid_argument("Field aggregation.alignmentPeriod had an invalid value: the alignment period must "
-                               "be at least 60 seconds.", "aggregation.alignmentPeriod")
+        raise invalid_argument(
+            "Field aggregation.alignmentPeriod had an invalid value: the alignment period must be at least 60 seconds.",
+            "aggregation.alignmentPeriod",
+        )
     if period is not None and period > MAX_ALIGNMENT_PERIOD:
-        raise invalid_argument(f"Field aggregation.alignmentPeriod had an invalid value of \"{period_text}\": the "
-                               "alignment period must be at most 104 weeks.", "aggregation.alignmentPeriod")
+        raise invalid_argument(
+            f'Field aggregation.alignmentPeriod had an invalid value of "{period_text}": the '
+            "alignment period must be at most 104 weeks.",
+            "aggregation.alignmentPeriod",
+        )
     if reducer != "REDUCE_NONE" and aligner == "ALIGN_NONE":
-        raise invalid_argument("Field aggregation.perSeriesAligner had an invalid value of \"ALIGN_NONE\": a "
-                               "per-series aligner must be specified when a cross-series reducer is used.",
-                               "aggregation.perSeriesAligner")
+        raise invalid_argument(
+            'Field aggregation.perSeriesAligner had an invalid value of "ALIGN_NONE": a '
+            "per-series aligner must be specified when a cross-series reducer is used.",
+            "aggregation.perSeriesAligner",
+        )
 
     group_by = []
     for field in params.get("aggregation.groupByFields", []):
         match = _GROUP_FIELD.match(field.strip())
         if not match:
-            raise invalid_argument(f'Field aggregation.groupByFields had an invalid value of "{field}": expected '
-                                   f"metric.labels.NAME or resource.labels.NAME", "aggregation.groupByFields")
+            raise invalid_argument(
+                f'Field aggregation.groupByFields had an invalid value of "{field}": expected '
+                f"metric.labels.NAME or resource.labels.NAME",
+                "aggregation.groupByFields",
+            )
         group_by.append((match.group(1), match.group(2) or match.group(3)))
 
     page_size_text = _single(params, "pageSize")
@@ -151,26 +200,46 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
         try:
             page_size = int(page_size_text)
         except ValueError:
-            raise invalid_argument(f"Invalid value at 'page_size' (TYPE_INT32), \"{page_size_text}\"",
-                                   "pageSize") from None
+            raise invalid_argument(
+                f"Invalid value at 'page_size' (TYPE_INT32), \"{page_size_text}\"", "pageSize"
+            ) from None
         if page_size < 0:
-            raise invalid_argument(f"Field page_size had an invalid value of \"{page_size}\": must be a positive "
-                                   "number.", "pageSize")
+            raise invalid_argument(
+                f'Field page_size had an invalid value of "{page_size}": must be a positive number.', "pageSize"
+            )
         # proto3 cannot tell 0 from an unset page_size, which means the maximum.
         page_size = min(page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
 
     if _single(params, "orderBy"):
         raise invalid_argument("Field order_by had an invalid value: Unsupported: must be left blank.", "orderBy")
-    if any(name.startswith("secondaryAggregation.") and value not in {"", "ALIGN_NONE", "REDUCE_NONE"}
-           for name, values in params.items() for value in values):
+    if any(
+        name.startswith("secondaryAggregation.") and value not in {"", "ALIGN_NONE", "REDUCE_NONE"}
+        for name, values in params.items()
+        for value in values
+    ):
         raise ApiError(501, "secondaryAggregation is valid in Cloud Monitoring but not implemented by the emulator")
 
     view = _single(params, "view") or "FULL"
     if view not in {"FULL", "HEADERS"}:
-        raise invalid_argument(f"Invalid value at 'view' (type.googleapis.com/google.monitoring.v3."
-                               f"ListTimeSeriesRequest.TimeSeriesView), \"{view}\"", "view")
+        raise invalid_argument(
+            f"Invalid value at 'view' (type.googleapis.com/google.monitoring.v3."
+            f'ListTimeSeriesRequest.TimeSeriesView), "{view}"',
+            "view",
+        )
 
     identity = {k: v for k, v in params.items() if k not in {"pageToken", "pageSize"}}
     fingerprint = hashlib.sha256(json.dumps([project, identity], sort_keys=True).encode()).hexdigest()[:16]
-    return Query(project, predicate, start, end, aligner, period, reducer, group_by, page_size,
-                 _single(params, "pageToken") or "", view == "HEADERS", fingerprint)
+    return Query(
+        project,
+        predicate,
+        start,
+        end,
+        aligner,
+        period,
+        reducer,
+        group_by,
+        page_size,
+        _single(params, "pageToken") or "",
+        view == "HEADERS",
+        fingerprint,
+    )

@@ -3,7 +3,7 @@ the discovery documents in its wheel, pointed at the emulator, authorised by goo
 credentials against the metadata emulator; every answer is read the way those clients read Google's."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,11 +14,12 @@ RUN_READONLY = "https://www.googleapis.com/auth/run.readonly"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 READ_ONLY = "https://www.googleapis.com/auth/cloud-platform.read-only"
 INVOCATIONS = "aiplatform.googleapis.com/publisher/online_serving/model_invocation_count"
+LATENCIES = "aiplatform.googleapis.com/publisher/online_serving/model_invocation_latencies"
 PROBES = "run.googleapis.com/container/completed_probe_count"
 
 
 def rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def metadata_credentials(scopes):
@@ -31,8 +32,14 @@ def metadata_credentials(scopes):
 def service(emulator, name: str, version: str, scopes):
     from googleapiclient.discovery import build
 
-    return build(name, version, credentials=metadata_credentials(scopes), static_discovery=True,
-                 client_options={"api_endpoint": f"{emulator.url}/"}, cache_discovery=False)
+    return build(
+        name,
+        version,
+        credentials=metadata_credentials(scopes),
+        static_discovery=True,
+        client_options={"api_endpoint": f"{emulator.url}/"},
+        cache_discovery=False,
+    )
 
 
 def window(minutes: int) -> dict:
@@ -42,11 +49,20 @@ def window(minutes: int) -> dict:
 
 def test_time_series_list_with_aggregation(gcp_env):
     monitoring = service(gcp_env, "monitoring", "v3", [MONITORING_READ])
-    answer = monitoring.projects().timeSeries().list(
-        name=f"projects/{gcp_env.project_id}", filter=f'metric.type = "{INVOCATIONS}"', **window(5),
-        aggregation_alignmentPeriod="60s", aggregation_perSeriesAligner="ALIGN_DELTA",
-        aggregation_crossSeriesReducer="REDUCE_SUM", aggregation_groupByFields=["metric.label.response_code"],
-    ).execute()
+    answer = (
+        monitoring.projects()
+        .timeSeries()
+        .list(
+            name=f"projects/{gcp_env.project_id}",
+            filter=f'metric.type = "{INVOCATIONS}"',
+            **window(5),
+            aggregation_alignmentPeriod="60s",
+            aggregation_perSeriesAligner="ALIGN_DELTA",
+            aggregation_crossSeriesReducer="REDUCE_SUM",
+            aggregation_groupByFields=["metric.label.response_code"],
+        )
+        .execute()
+    )
     by_code = {s["metric"]["labels"]["response_code"]: s for s in answer["timeSeries"]}
     assert set(by_code) == {"200", "429", "500"}
     minute = int(time.time() // 60) - 2
@@ -61,8 +77,9 @@ def test_time_series_list_with_aggregation(gcp_env):
 def test_time_series_list_pages_with_list_next(gcp_env):
     monitoring = service(gcp_env, "monitoring", "v3", [CLOUD_PLATFORM])
     series = monitoring.projects().timeSeries()
-    request = series.list(name=f"projects/{gcp_env.project_id}", filter=f'metric.type = "{PROBES}"', **window(4),
-                          pageSize=3)
+    request = series.list(
+        name=f"projects/{gcp_env.project_id}", filter=f'metric.type = "{PROBES}"', **window(4), pageSize=3
+    )
     pages = []
     while request is not None:
         answer = request.execute()
@@ -96,8 +113,9 @@ cloud_run:
         request = services.list_next(request, answer)
     assert pages == [["alpha", "beta"], ["gamma"]]
     gamma = services.get(name=f"projects/{gcp_env.project_id}/locations/us-central1/services/gamma").execute()
-    assert gamma["trafficStatuses"] == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
-                                         "revision": "gamma-00002-ddd", "percent": 100}]
+    assert gamma["trafficStatuses"] == [
+        {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": "gamma-00002-ddd", "percent": 100}
+    ]
     revision = services.revisions().get(name=gamma["latestCreatedRevision"]).execute()
     assert revision["name"] == gamma["latestCreatedRevision"]
     assert {c["type"]: c["state"] for c in revision["conditions"]}["Ready"] == "CONDITION_SUCCEEDED"
@@ -106,13 +124,20 @@ cloud_run:
 def test_aiplatform_count_tokens(gcp_env):
     aiplatform = service(gcp_env, "aiplatform", "v1", [CLOUD_PLATFORM])
     model = f"projects/{gcp_env.project_id}/locations/us-central1/publishers/google/models/gemini-2.5-flash"
-    answer = aiplatform.projects().locations().publishers().models().countTokens(
-        endpoint=model, body={"contents": [{"role": "user", "parts": [{"text": "sixteen chars.."}]}]}).execute()
+    answer = (
+        aiplatform.projects()
+        .locations()
+        .publishers()
+        .models()
+        .countTokens(endpoint=model, body={"contents": [{"role": "user", "parts": [{"text": "sixteen chars.."}]}]})
+        .execute()
+    )
     assert answer["totalTokens"] == 4
     assert answer["promptTokensDetails"] == [{"modality": "TEXT", "tokenCount": 4}]
 
 
 # ---------------------------------------------------------------- Google's errors, read by Google's client
+
 
 def _http_error(call):
     from googleapiclient.errors import HttpError
@@ -124,28 +149,46 @@ def _http_error(call):
 
 def test_insufficient_scope_reads_as_googles_403(gcp_env):
     monitoring = service(gcp_env, "monitoring", "v3", [READ_ONLY])
-    error = _http_error(monitoring.projects().timeSeries().list(
-        name=f"projects/{gcp_env.project_id}", filter=f'metric.type = "{INVOCATIONS}"', **window(1)))
+    error = _http_error(
+        monitoring.projects()
+        .timeSeries()
+        .list(name=f"projects/{gcp_env.project_id}", filter=f'metric.type = "{INVOCATIONS}"', **window(1))
+    )
     assert error.status_code == 403
     assert error.reason == "Request had insufficient authentication scopes."
-    assert error.error_details == [{
-        "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
-        "domain": "googleapis.com",
-        "metadata": {"service": "monitoring.googleapis.com",
-                     "method": "google.monitoring.v3.MetricService.ListTimeSeries"},
-    }]
+    assert error.error_details == [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+            "domain": "googleapis.com",
+            "metadata": {
+                "service": "monitoring.googleapis.com",
+                "method": "google.monitoring.v3.MetricService.ListTimeSeries",
+            },
+        }
+    ]
 
 
-@pytest.mark.parametrize("extra, field", [
-    ({"filter": f'metric.type = starts_with("{INVOCATIONS[:20]}")'}, "filter"),  # J1
-    ({"aggregation_perSeriesAligner": "ALIGN_MEAN", "aggregation_alignmentPeriod": "60s",
-      "filter": 'metric.type = "aiplatform.googleapis.com/publisher/online_serving/model_invocation_latencies"'},
-     "aggregation.perSeriesAligner"),  # J3
-    ({"pageSize": -5}, "pageSize"),  # J5
-    ({"aggregation_perSeriesAligner": "ALIGN_DELTA", "aggregation_alignmentPeriod": f"{10 * 365 * 86400}s"},
-     "aggregation.alignmentPeriod"),  # J6
-    ({"orderBy": "metric.type"}, "orderBy"),  # J2
-])
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ({"filter": f'metric.type = starts_with("{INVOCATIONS[:20]}")'}, "filter"),  # J1
+        (
+            {
+                "aggregation_perSeriesAligner": "ALIGN_MEAN",
+                "aggregation_alignmentPeriod": "60s",
+                "filter": f'metric.type = "{LATENCIES}"',
+            },
+            "aggregation.perSeriesAligner",
+        ),  # J3
+        ({"pageSize": -5}, "pageSize"),  # J5
+        (
+            {"aggregation_perSeriesAligner": "ALIGN_DELTA", "aggregation_alignmentPeriod": f"{10 * 365 * 86400}s"},
+            "aggregation.alignmentPeriod",
+        ),  # J6
+        ({"orderBy": "metric.type"}, "orderBy"),  # J2
+    ],
+)
 def test_section_j_monitoring_requests_read_as_googles_400(gcp_env, extra, field):
     monitoring = service(gcp_env, "monitoring", "v3", [MONITORING_READ])
     params = {"filter": f'metric.type = "{INVOCATIONS}"', **window(1), **extra}
@@ -159,8 +202,15 @@ def test_section_j_monitoring_requests_read_as_googles_400(gcp_env, extra, field
 def test_section_j_body_with_an_unknown_field_reads_as_googles_400(gcp_env):
     aiplatform = service(gcp_env, "aiplatform", "v1", [CLOUD_PLATFORM])
     model = f"projects/{gcp_env.project_id}/locations/us-central1/publishers/google/models/gemini-2.5-flash"
-    error = _http_error(aiplatform.projects().locations().publishers().models().generateContent(
-        model=model, body={"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfg": {}}))
+    error = _http_error(
+        aiplatform.projects()
+        .locations()
+        .publishers()
+        .models()
+        .generateContent(
+            model=model, body={"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfg": {}}
+        )
+    )
     assert error.status_code == 400
     assert error.reason == 'Invalid JSON payload received. Unknown name "generationConfg": Cannot find field.'
 
@@ -169,3 +219,17 @@ def test_section_j_location_wildcard_reads_as_googles_400(gcp_env):
     run = service(gcp_env, "run", "v2", [RUN_READONLY])
     error = _http_error(run.projects().locations().services().list(parent=f"projects/{gcp_env.project_id}/locations/-"))
     assert error.status_code == 400 and error.error_details[0]["fieldViolations"][0]["field"] == "parent"
+
+
+def test_run_revisions_list_paginated_newest_first(gcp_env):
+    run = service(gcp_env, "run", "v2", [RUN_READONLY])
+    revisions = run.projects().locations().services().revisions()
+    request = revisions.list(
+        parent=f"projects/{gcp_env.project_id}/locations/us-central1/services/pettwin-backend", pageSize=1
+    )
+    names = []
+    while request is not None:
+        answer = request.execute()
+        names.append([r["name"].rsplit("/", 1)[1] for r in answer["revisions"]])
+        request = revisions.list_next(request, answer)
+    assert names == [["pettwin-backend-00002-def"], ["pettwin-backend-00001-abc"]]
