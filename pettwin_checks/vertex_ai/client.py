@@ -45,9 +45,7 @@ class VertexAiClient:
     def fetch(self, project: str, family: Family, window: Window, deadline: Deadline) -> ListResult:
         """One family's series for a window (all pages). Raises the gcp errors."""
         monitoring = self.session.monitoring(project, self.page_size)
-        # A window family aligns the whole window into one point; the others keep their query's own period.
-        period = window.seconds if family.mode == "window" else None
-        return monitoring.list_time_series(family.query, window.start, window.end, deadline, period_seconds=period)
+        return monitoring.list_time_series(family.query, window.start, window.end, deadline)
 
     def probe(self, project: str, *, model: str, publisher: str, location: str, method: str, prompt: str,
               timeout: float, deadline: Deadline) -> ProbeOutcome:

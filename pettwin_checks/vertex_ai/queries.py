@@ -9,8 +9,9 @@ grouped by exactly the labels the check tags with), so the number of calls depen
 never on how many models, endpoints or replicas there are.
 
 Modes:
-- "window": DELTA data over the gap-free window since the previous run (one aligned point per series): counts
-  and distributions (percentiles of the window's merged buckets).
+- "window": DELTA data over the gap-free window since the previous run, aligned per minute (windows lie on the
+  minute grid, so wherever Google anchors its periods each holds one whole minute) and summed: counts and
+  distributions (percentiles of the window's merged buckets).
 - "newest": per-minute alignment over the last `gauge_lookback`, newest point per series (replicas, limits).
 - "peak": per-minute alignment over the last `gauge_lookback`, largest point per series (quota usage, so the
   headroom reflects the busiest settled minute).
@@ -87,7 +88,7 @@ class Plan:
 
 
 def _delta(*group_by: str) -> Aggregation:
-    return Aggregation("ALIGN_DELTA", "REDUCE_SUM", tuple(group_by))
+    return Aggregation("ALIGN_DELTA", "REDUCE_SUM", tuple(group_by), 60)
 
 
 def build_plan(*, publisher_models: bool, endpoints: bool, quota: bool, locations=(), models=(), endpoint_ids=(),
@@ -176,7 +177,7 @@ def _quota_families(families, combinations, location_filter, quota_metrics, disc
     service_quota("service_quota_allocation_usage", "allocation/usage", "sparse",
                   Aggregation("ALIGN_MAX", "REDUCE_SUM", by_quota, hourly))
     service_quota("service_quota_exceeded", "exceeded", "window",
-                  Aggregation("ALIGN_COUNT_TRUE", "REDUCE_MAX", by_quota),
+                  Aggregation("ALIGN_COUNT_TRUE", "REDUCE_MAX", by_quota, 60),
                   lambda series: value_samples("quota.exceeded_minutes", "count", "window", (),
                                                without_quota_metrics(series, read_per_model)))
     parts = ("service_quota_limit", "service_quota_rate_usage", "service_quota_allocation_usage")
