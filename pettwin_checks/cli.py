@@ -135,10 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--json", action="store_true")
 
     assets = commands.add_parser(
-        "assets", help="plan or apply agent/assets (monitors, dashboard, log pipeline) in Datadog"
+        "assets", help="plan or apply agent/assets (monitors, dashboard, log pipeline, SLO) in Datadog, or export them"
     )
-    assets.add_argument("action", choices=["plan", "apply"])
+    assets.add_argument("action", choices=["plan", "apply", "export"])
     assets.add_argument("--dir", default="agent/assets")
+    assets.add_argument("--terraform", metavar="DIR", help="export: write Terraform for the datadog provider into DIR")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -150,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "assets":
         from pettwin_checks.assets import main as assets_main
 
-        return assets_main([args.action, "--dir", args.dir])
+        return assets_main(
+            [args.action, "--dir", args.dir, *(["--terraform", args.terraform] if args.terraform else [])]
+        )
 
     if not args.config:
         parser.error("run needs -c/--config")
