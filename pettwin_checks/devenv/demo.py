@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -64,14 +65,17 @@ FAULTS = {
 }
 
 
-def kafka_instance(bootstrap: str, topic: str) -> dict:
-    return {
+def kafka_instance(bootstrap: str, topic: str, group_prefix: str = "") -> dict:
+    instance = {
         "kafka_connect_str": bootstrap,
         "monitor_unlisted_consumer_groups": True,
-        "include_topics": [f"^{topic}$"],
+        "include_topics": [f"^{re.escape(topic)}$"],
         "status_window": 60,
         "tags": ["env_name:demo"],
     }
+    if group_prefix:  # a broker shared with other groups (the test suite's): only the demo's own
+        instance["include_consumer_groups"] = [f"^{re.escape(group_prefix)}"]
+    return instance
 
 
 def gcp_endpoints(emulator: GcpEmulator, key_path: str) -> dict:
@@ -128,6 +132,7 @@ class Demo:
     app: AppStandin
     topic: str
     groups: dict[str, str]  # role -> group id
+    prefix: str = ""  # of the topic and group names
     stop: threading.Event = field(default_factory=threading.Event)
     stop_alerts: threading.Event = field(default_factory=threading.Event)
     workers: list[threading.Thread] = field(default_factory=list)
@@ -152,11 +157,15 @@ class Demo:
 
     def make_checks(self, key_path: str) -> None:
         instances = {
-            "pettwin_kafka_lag": kafka_instance(self.broker.bootstrap, self.topic),
+            "pettwin_kafka_lag": kafka_instance(self.broker.bootstrap, self.topic, self.prefix),
             "pettwin_vertex_ai": vertex_instance(self.emulator, key_path),
             "pettwin_cloud_run": cloud_run_instance(self.emulator, key_path, self.app),
         }
         self.checks = {name: load_check_class(name)(name, {}, [instance]) for name, instance in instances.items()}
+        for name, check in self.checks.items():
+            # The persistent cache is keyed by check id, as in the agent: a demo's state is its own, never what an
+            # earlier check in the same process left under the empty default id.
+            check.check_id = f"{name}:demo-{self.topic}-{id(self)}"
 
     def run(self, name: str) -> dict:
         """One run of one check, reported as `pettwin-checks run` reports it."""
@@ -224,7 +233,7 @@ def run_demo(
 
     with KafkaBroker() as broker, GcpEmulator() as emulator, AppStandin() as app:
         groups = {role: prefix + role for role in [*CONSUMERS, STOPPED_GROUP]}
-        demo = Demo(broker, emulator, app, prefix + TOPIC, groups)
+        demo = Demo(broker, emulator, app, prefix + TOPIC, groups, prefix)
         print(
             f"# Kafka broker {broker.bootstrap} (Apache Kafka {broker.version}); GCP emulator {emulator.url}; "
             f"app stand-in {app.url}",

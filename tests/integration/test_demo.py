@@ -25,7 +25,7 @@ def blocks(text: str) -> list[list[str]]:
     return runs
 
 
-def test_demo_shows_each_fault(kafka_broker, monkeypatch):
+def test_demo_shows_each_fault(kafka_broker, kafka_admin, monkeypatch):  # kafka_admin: the broker is up
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_broker.bootstrap)  # the demo's KafkaBroker uses it as is
     prefix = f"demo-{uuid.uuid4().hex[:6]}-"
     out = io.StringIO()
@@ -37,7 +37,8 @@ def test_demo_shows_each_fault(kafka_broker, monkeypatch):
     assert titles == ["pettwin_kafka_lag", "pettwin_vertex_ai", "pettwin_cloud_run"] * 2 + [
         check for fault in FAULTS.values() for check in fault.checks for _ in range(2)
     ]
-    assert all(len(block) <= 12 for block in runs), "a run's summary is a screenful at most"
+    for block in runs:
+        assert len(block) <= 12, "a run's summary is a screenful at most:\n" + "\n".join(block)
     assert "pettwin.kafka.consumer_offset" not in text  # metric rows stay behind --all / --json
 
     kafka = [block for block in runs if block[0].startswith("=== pettwin_kafka_lag")]
