@@ -42,24 +42,15 @@ class Fault(NamedTuple):
 # Applied by Demo.apply_fault.
 FAULTS = {
     "consumer-behind": Fault(
-        description=(
-            "stop the pettwin-alerts consumer: the group turns Empty with no members, its lag and lag in seconds "
-            "grow run after run, and its status turns WARN (lag grew at every run), later STALL or STOP"
-        ),
+        description="stop the pettwin-alerts consumer: its group goes Empty, its lag grows, its status turns WARN",
         checks=("pettwin_kafka_lag",),
     ),
     "vertex-quota": Fault(
-        description=(
-            "emulator scenario vertex_quota_exhausted: gemini-2.5-flash at its per-minute quota, quota headroom 0 %, "
-            "429 RESOURCE_EXHAUSTED answers"
-        ),
+        description="gemini-2.5-flash at its quota (emulator scenario vertex_quota_exhausted): headroom 0 %, 429s",
         checks=("pettwin_vertex_ai",),
     ),
     "failed-rollout": Fault(
-        description=(
-            "emulator scenario cloud_run_failed_rollout (revision 00003 never became ready) and the app answering "
-            "503: revision.ready and app.health CRITICAL with the reason"
-        ),
+        description="a revision never ready (scenario cloud_run_failed_rollout), the app answering 503: CRITICAL",
         checks=("pettwin_cloud_run",),
     ),
 }
@@ -113,12 +104,13 @@ def cloud_run_instance(emulator: GcpEmulator, key_path: str, app: AppStandin) ->
 def try_next(applied: list[str]) -> str:
     """The closing lines: the faults not shown yet, and how to see them."""
     left = [name for name in FAULTS if name not in applied]
-    lines = ["", "# Try next:"]
-    lines += [f"#   scripts/demo --fault {name:16} {FAULTS[name].description}" for name in left]
+    commands = [(f"scripts/demo --fault {name}", FAULTS[name].description) for name in left]
     if len(left) > 1:
-        lines.append("#   scripts/demo --fault all         one after the other")
-    lines.append("#   scripts/demo --all | --json        every metric row the checks submit, as `agent check` prints")
-    lines.append("#   the same checks in your agent: README.md, 'Deploy'")
+        commands.append(("scripts/demo --fault all", "each of them, one after the other"))
+    commands.append(("scripts/demo --all  (or --json)", "every metric row the checks submit, as `agent check` does"))
+    width = max(len(command) for command, _ in commands)
+    lines = ["", "# Try next:", *(f"#   {command:<{width}}  {what}" for command, what in commands)]
+    lines.append("# The same checks in your own agent: README.md, 'Deploy'.")
     return "\n".join(lines)
 
 
