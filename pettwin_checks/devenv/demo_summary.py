@@ -96,22 +96,23 @@ def kafka_lines(report: dict) -> list[str]:
     return lines + problems(report, skip={"pettwin.kafka.consumer_group.status"})
 
 
+def rows_of(report: dict, metric: str) -> list[dict]:
+    return [row for row in report["metrics"] if row["name"] == metric]
+
+
 def vertex_lines(report: dict) -> list[str]:
-    latency: dict[str, float] = {}
-    for row in report["metrics"]:
-        if row["name"] == "pettwin.vertex_ai.publisher.latency.p95" and tag_value(row["tags"], "latency_type") in (
-            "model",
-            None,
-        ):
-            latency[tag_value(row["tags"], "model")] = row["value"]
+    # The model's own latency (latency_type:model), not the Vertex AI overhead reported beside it.
+    latency = {
+        tag_value(row["tags"], "model"): row["value"]
+        for row in rows_of(report, "pettwin.vertex_ai.publisher.latency.p95")
+        if tag_value(row["tags"], "latency_type") in ("model", None)
+    }
     throttled: dict[str, float] = defaultdict(float)
-    for row in report["metrics"]:
-        if row["name"] == "pettwin.vertex_ai.publisher.throttled":
-            throttled[tag_value(row["tags"], "model")] += row["value"]
-    headroom: dict[str, float] = {}
-    for row in report["metrics"]:
-        model = tag_value(row["tags"], "base_model")
-        if row["name"] == "pettwin.vertex_ai.quota.headroom_pct" and model:
+    for row in rows_of(report, "pettwin.vertex_ai.publisher.throttled"):
+        throttled[tag_value(row["tags"], "model")] += row["value"]
+    headroom: dict[str, float] = {}  # base model -> its tightest quota
+    for row in rows_of(report, "pettwin.vertex_ai.quota.headroom_pct"):
+        if model := tag_value(row["tags"], "base_model"):
             headroom[model] = min(row["value"], headroom.get(model, row["value"]))
     error_rates = by_tag(report, "pettwin.vertex_ai.publisher.error_rate", "model")
     rows = [
@@ -129,7 +130,7 @@ def vertex_lines(report: dict) -> list[str]:
     lines = [
         f"{title(report)}  monitoring.can_query {checks.get('pettwin.vertex_ai.monitoring.can_query', MISSING)}, "
         f"probe {checks.get('pettwin.vertex_ai.can_connect', 'off')}"
-        + (f" ({number(probe, 0, ' ms')})" if probe else "")
+        + (f" ({number(probe, 0, ' ms')})" if probe is not None else "")
     ]
     if rows:
         lines += table(("model", "p95 ms", "errors %", "429s", "quota headroom %"), rows)
