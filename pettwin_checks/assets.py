@@ -1,22 +1,28 @@
-"""`pettwin-checks assets plan|apply`: the log pipeline, monitors and dashboard of agent/assets, in Datadog.
+"""`pettwin-checks assets plan|apply|export`: the log pipeline, monitors, dashboard and SLO of agent/assets.
 
-Assets are matched to what exists by name (pipelines, monitors tagged managed-by:pettwin-checks) or title
+Assets are matched to what exists by name (pipelines; monitors and SLOs tagged managed-by:pettwin-checks) or title
 (dashboards). `plan` only reads; `apply` creates what is missing and updates what differs. Credentials come
 from DD_API_KEY, DD_APP_KEY and DD_SITE, read by datadog-api-client; nothing is printed from them.
+`export --terraform DIR` writes the same assets as Terraform for the `datadog` provider and needs no credentials.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 MANAGED_TAG = "managed-by:pettwin-checks"
 # kind -> (directory under the assets root, field that names an asset)
-KINDS = {"pipeline": ("logs", "name"), "monitor": ("monitors", "name"), "dashboard": ("dashboards", "title")}
+KINDS = {
+    "pipeline": ("logs", "name"),
+    "monitor": ("monitors", "name"),
+    "dashboard": ("dashboards", "title"),
+    "slo": ("slos", "name"),
+}
 
 
 @dataclass(frozen=True)
@@ -70,18 +76,20 @@ def plan(assets: list[Asset], existing: dict[str, dict[str, tuple[Any, dict]]]) 
 
 
 class DatadogAssets:
-    """Reads and writes assets through datadog-api-client (v1 logs pipelines, monitors, dashboards)."""
+    """Reads and writes assets through datadog-api-client (v1 logs pipelines, monitors, dashboards, SLOs)."""
 
     def __init__(self, configuration=None):
         from datadog_api_client import ApiClient, Configuration
         from datadog_api_client.v1.api.dashboards_api import DashboardsApi
         from datadog_api_client.v1.api.logs_pipelines_api import LogsPipelinesApi
         from datadog_api_client.v1.api.monitors_api import MonitorsApi
+        from datadog_api_client.v1.api.service_level_objectives_api import ServiceLevelObjectivesApi
 
         self._client = ApiClient(configuration or Configuration())
         self.pipelines = LogsPipelinesApi(self._client)
         self.monitors = MonitorsApi(self._client)
         self.dashboards = DashboardsApi(self._client)
+        self.slos = ServiceLevelObjectivesApi(self._client)
 
     def existing(self, assets: list[Asset]) -> dict[str, dict[str, tuple[Any, dict]]]:
         found: dict[str, dict[str, tuple[Any, dict]]] = {kind: {} for kind in KINDS}
@@ -89,6 +97,8 @@ class DatadogAssets:
             found["pipeline"][pipeline.name] = (pipeline.id, pipeline.to_dict())
         for monitor in self.monitors.list_monitors(monitor_tags=MANAGED_TAG):
             found["monitor"][monitor.name] = (monitor.id, monitor.to_dict())
+        for slo in self.slos.list_slos(tags_query=MANAGED_TAG).data or []:
+            found["slo"][slo.name] = (slo.id, slo.to_dict())
         wanted_titles = {asset.name for asset in assets if asset.kind == "dashboard"}
         for summary in self.dashboards.list_dashboards().dashboards or []:
             if summary.title in wanted_titles:
@@ -100,6 +110,8 @@ class DatadogAssets:
         from datadog_api_client.v1.model.logs_pipeline import LogsPipeline
         from datadog_api_client.v1.model.monitor import Monitor
         from datadog_api_client.v1.model.monitor_update_request import MonitorUpdateRequest
+        from datadog_api_client.v1.model.service_level_objective import ServiceLevelObjective
+        from datadog_api_client.v1.model.service_level_objective_request import ServiceLevelObjectiveRequest
 
         body, kind = action.asset.body, action.asset.kind
         if kind == "pipeline":
@@ -111,6 +123,10 @@ class DatadogAssets:
             if action.verb == "create":
                 return self.monitors.create_monitor(_model(Monitor, body)).id
             return self.monitors.update_monitor(action.existing_id, _model(MonitorUpdateRequest, body)).id
+        if kind == "slo":
+            if action.verb == "create":
+                return self.slos.create_slo(_model(ServiceLevelObjectiveRequest, body)).data[0].id
+            return self.slos.update_slo(action.existing_id, _model(ServiceLevelObjective, body)).data[0].id
         if action.verb == "create":
             return self.dashboards.create_dashboard(_model(Dashboard, body)).id
         return self.dashboards.update_dashboard(action.existing_id, _model(Dashboard, body)).id
@@ -129,11 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pettwin-checks assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["plan", "apply"])
+    parser.add_argument("command", choices=["plan", "apply", "export"])
     parser.add_argument("--dir", type=Path, default=Path("agent/assets"), help="assets root (default: agent/assets)")
+    parser.add_argument("--terraform", type=Path, metavar="DIR", help="export: write Terraform files into DIR")
     args = parser.parse_args(argv)
 
     assets = load_assets(args.dir)
+    if args.command == "export":
+        if not args.terraform:
+            parser.error("export needs --terraform DIR")
+        from pettwin_checks.assets_terraform import export
+
+        for path in export(assets, args.terraform):
+            print(f"wrote {path}")
+        return 0
     missing = [name for name in ("DD_API_KEY", "DD_APP_KEY") if not os.environ.get(name)]
     if missing:
         # Planning reads what exists in the org, so it needs the keys too; fail before any network call.

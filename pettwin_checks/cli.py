@@ -132,25 +132,37 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="start a local broker, the GCP emulator and a workload; run every check")
     demo.add_argument("--times", type=int, default=3, help="runs per check (default 3)")
     demo.add_argument("--interval", type=float, default=10.0, help="seconds between runs (default 10)")
-    demo.add_argument("--json", action="store_true")
+    demo.add_argument("--json", action="store_true", help="print every report as JSON")
+    demo.add_argument("--all", action="store_true", help="print every metric row, as `run` does")
+    demo.add_argument(
+        "--fault",
+        action="append",
+        choices=["consumer-behind", "vertex-quota", "failed-rollout", "all"],
+        help="after the first runs, break this and run the checks it concerns again (repeatable; all: each in turn)",
+    )
 
     assets = commands.add_parser(
-        "assets", help="plan or apply agent/assets (monitors, dashboard, log pipeline) in Datadog"
+        "assets", help="plan or apply agent/assets (monitors, dashboard, log pipeline, SLO) in Datadog, or export them"
     )
-    assets.add_argument("action", choices=["plan", "apply"])
+    assets.add_argument("action", choices=["plan", "apply", "export"])
     assets.add_argument("--dir", default="agent/assets")
+    assets.add_argument("--terraform", metavar="DIR", help="export: write Terraform for the datadog provider into DIR")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "demo":
         from pettwin_checks.devenv.demo import run_demo
 
-        return run_demo(times=args.times, interval=args.interval, as_json=args.json)
+        return run_demo(
+            times=args.times, interval=args.interval, as_json=args.json, every_row=args.all, faults=args.fault
+        )
 
     if args.command == "assets":
         from pettwin_checks.assets import main as assets_main
 
-        return assets_main([args.action, "--dir", args.dir])
+        return assets_main(
+            [args.action, "--dir", args.dir, *(["--terraform", args.terraform] if args.terraform else [])]
+        )
 
     if not args.config:
         parser.error("run needs -c/--config")

@@ -19,6 +19,11 @@ from datadog_api_client.model_utils import ModelComposed, OpenApiModel, validate
 from datadog_api_client.v1.model.dashboard import Dashboard
 from datadog_api_client.v1.model.logs_pipeline import LogsPipeline
 from datadog_api_client.v1.model.monitor import Monitor
+from datadog_api_client.v1.model.service_level_objective_request import ServiceLevelObjectiveRequest
+from datadog_checks.base import AgentCheck
+
+from pettwin_checks.kafka_lag.check import SERVICE_CHECK_STATUS
+from pettwin_checks.kafka_lag.lag import LagStatus
 
 pytestmark = pytest.mark.unit
 
@@ -26,6 +31,7 @@ ASSETS = ROOT / "agent" / "assets"
 PIPELINE = ASSETS / "logs" / "pettwin_backend_pipeline.json"
 DASHBOARD = ASSETS / "dashboards" / "pettwin_overview.json"
 MONITORS = sorted((ASSETS / "monitors").glob("*.json"))
+SLOS = sorted((ASSETS / "slos").glob("*.json"))
 METRIC = re.compile(r"(?<![\"\w.])(pettwin\.[a-z0-9_]+(?:\.[a-z0-9_]+)+)")
 SERVICE_CHECK = re.compile(r"\"(pettwin\.[a-z0-9_.]+)\"\.over\(")
 
@@ -125,8 +131,52 @@ def test_service_check_monitors_group_by_tags_the_check_sends():
     for path in MONITORS:
         query = load(path)["query"]
         for name in SERVICE_CHECK.findall(query):
-            by = set(re.findall(r'"([a-z_]+)"', query.split(".by(", 1)[1].split(")", 1)[0]))
+            by = group_by(query)
             assert by <= groups[name], f"{path.name}: {name} has no tag {sorted(by - groups[name])}"
+
+
+def group_by(query: str) -> set[str]:
+    """The tags a monitor query groups by (service check `.by("a","b")` or metric `by {a,b}`)."""
+    if ".by(" in query:
+        return set(re.findall(r'"([a-z_*]+)"', query.split(".by(", 1)[1].split(")", 1)[0])) - {"*"}
+    match = re.search(r"\bby \{([^}]*)\}", query)
+    return {tag.strip() for tag in match.group(1).split(",")} if match else set()
+
+
+def test_no_monitor_groups_by_the_host_that_happens_to_collect():
+    # Cluster- and project-scope series come from whichever agent is the elected collector: grouping by host would
+    # alert on every handover. Instance-scope monitors group by the service and revision instead.
+    for path in MONITORS:
+        assert "host" not in group_by(load(path)["query"]), path.name
+
+
+@pytest.mark.parametrize(
+    "stem, watched_scope",
+    [("no_data_kafka_lag", {"kafka_cluster_id"}), ("no_data_vertex_ai", {"project_id"})],
+)
+def test_no_data_monitors_of_shared_scopes_group_by_what_they_watch(stem, watched_scope):
+    raw = monitor(stem)
+    assert group_by(raw["query"]) == watched_scope
+    assert raw["options"]["notify_no_data"] is True
+    if raw["type"] == "query alert":
+        # A heartbeat: the metric carries the tag it is grouped by.
+        (metric,) = metric_names(raw["query"])
+        assert metric in metadata_rows(metric)
+
+
+def test_lag_status_monitor_has_the_service_checks_severities():
+    """One severity per status: the monitor warns exactly where consumer_group.status is WARNING (WARN, REWIND)
+    and alerts exactly where it is CRITICAL (STALL, STOP, ERR)."""
+    thresholds = monitor("kafka_lag_status")["options"]["thresholds"]
+    for status in LagStatus:
+        if status.value >= thresholds["critical"]:
+            expected = AgentCheck.CRITICAL
+        elif status.value >= thresholds["warning"]:
+            expected = AgentCheck.WARNING
+        else:
+            expected = AgentCheck.OK
+        assert SERVICE_CHECK_STATUS[status] == expected, status.name
+    assert threshold_of(monitor("kafka_lag_status")["query"]) == (">=", thresholds["critical"])
 
 
 def monitor(stem: str) -> dict:
@@ -143,7 +193,7 @@ def threshold_of(query: str) -> tuple[str, float]:
     [
         ("kafka_consumer_lag", "pettwin.kafka.consumer_group.lag", ">", 5000, 1000),
         ("kafka_consumer_lag_seconds", "pettwin.kafka.consumer_group.lag_seconds", ">", 300, 60),
-        ("kafka_lag_status", "pettwin.kafka.consumer_group.lag_status", ">=", 2, 1),
+        ("kafka_lag_status", "pettwin.kafka.consumer_group.lag_status", ">=", 3, 1),
         ("vertex_ai_latency_p95", "pettwin.vertex_ai.publisher.latency.p95", ">", 2000, 1500),
         ("vertex_ai_error_rate", "pettwin.vertex_ai.publisher.error_rate", ">", 5, 2),
         ("vertex_ai_quota_headroom", "pettwin.vertex_ai.quota.headroom_pct", "<", 10, 20),
@@ -191,3 +241,24 @@ def test_dashboard_parses_and_covers_the_three_checks():
     variables = {variable["name"] for variable in raw["template_variables"]}
     for variable in re.findall(r"\$([a-z_]+)", text):
         assert variable in variables, f"dashboard uses ${variable} but defines no such template variable"
+
+
+def test_produce_rate_is_one_value_per_topic():
+    """Every group reading a topic reports the same topic.produce_rate: summing over groups would show N groups
+    times the rate. The widget takes one value per topic (max) and never splits it by consumer group."""
+    requests = [
+        query for query in re.findall(r'"q": "([^"]+)"', json.dumps(load(DASHBOARD))) if "produce_rate" in query
+    ]
+    assert requests
+    for query in requests:
+        assert query.split(":", 1)[0] in ("max", "avg", "min"), query
+        assert "topic" in group_by(query) and "consumer_group" not in group_by(query), query
+
+
+@pytest.mark.parametrize("path", SLOS, ids=[path.stem for path in SLOS])
+def test_slo_parses_and_names_known_metrics(path):
+    raw = load(path)
+    parse(raw, ServiceLevelObjectiveRequest)
+    assert "managed-by:pettwin-checks" in raw["tags"]
+    named = metric_names(json.dumps(raw["sli_specification"]))
+    assert named and named <= set(metadata_rows("pettwin."))

@@ -23,8 +23,10 @@ ASSETS = ROOT / "agent" / "assets"
 @pytest.mark.unit
 def test_load_assets_finds_every_file():
     assets = load_assets(ASSETS)
-    counts = {kind: sum(1 for asset in assets if asset.kind == kind) for kind in ("pipeline", "monitor", "dashboard")}
-    assert counts == {"pipeline": 1, "monitor": len(list((ASSETS / "monitors").glob("*.json"))), "dashboard": 1}
+    kinds = ("pipeline", "monitor", "dashboard", "slo")
+    counts = {kind: sum(1 for asset in assets if asset.kind == kind) for kind in kinds}
+    monitors = len(list((ASSETS / "monitors").glob("*.json")))
+    assert counts == {"pipeline": 1, "monitor": monitors, "dashboard": 1, "slo": 1}
     assert len({(asset.kind, asset.name) for asset in assets}) == len(assets)  # names are unique keys
 
 
@@ -55,7 +57,11 @@ def test_plan_creates_updates_and_leaves_alone():
 class FakeDatadog(BaseHTTPRequestHandler):
     """Just enough of the v1 API: lists answer from `existing`, writes echo the body with an id."""
 
-    existing: ClassVar[dict] = {"/api/v1/logs/config/pipelines": [], "/api/v1/dashboard": {"dashboards": []}}
+    existing: ClassVar[dict] = {
+        "/api/v1/logs/config/pipelines": [],
+        "/api/v1/dashboard": {"dashboards": []},
+        "/api/v1/slo": {"data": []},
+    }
     requests: ClassVar[list] = []
 
     def _reply(self, status: int, body) -> None:
@@ -77,7 +83,8 @@ class FakeDatadog(BaseHTTPRequestHandler):
     def _write(self, method):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.requests.append((method, self.path, self.headers.get("DD-API-KEY"), body))
-        self._reply(200, {**body, "id": 4242 if "monitor" in self.path else "id-4242"})
+        created = {**body, "id": 4242 if "monitor" in self.path else "id-4242"}
+        self._reply(200, {"data": [created]} if self.path.startswith("/api/v1/slo") else created)
 
     def do_POST(self):
         self._write("POST")
@@ -126,6 +133,9 @@ def test_plan_and_apply_over_http(fake_datadog):
     assert ("PUT", "/api/v1/monitor/101") in writes
     assert writes.count(("POST", "/api/v1/monitor")) == len(list((ASSETS / "monitors").glob("*.json"))) - 1
     assert ("POST", "/api/v1/logs/config/pipelines") in writes and ("POST", "/api/v1/dashboard") in writes
+    assert ("POST", "/api/v1/slo") in writes
+    list_slos = [r for r in FakeDatadog.requests if r[0] == "GET" and r[1].startswith("/api/v1/slo")]
+    assert "tags_query=managed-by%3Apettwin-checks" in list_slos[0][1]
     (update,) = [body for method, path, _, body in FakeDatadog.requests if method == "PUT"]
     assert update["options"]["thresholds"]["critical"] == 5000
     assert all(key == "fake-api-key" for _, _, key, _ in FakeDatadog.requests)

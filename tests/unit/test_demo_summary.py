@@ -1,0 +1,180 @@
+"""The demo's per-run summary: what an operator looks at, taken from the reports `pettwin-checks run` makes."""
+
+from __future__ import annotations
+
+import pytest
+
+from pettwin_checks.devenv.demo_summary import summarize
+
+pytestmark = pytest.mark.unit
+
+CLUSTER = "kafka_cluster_id:abc"
+
+
+def metric(name: str, value: float, *tags: str) -> dict:
+    return {"name": name, "value": value, "type": "gauge", "tags": sorted(tags)}
+
+
+def service_check(name: str, status: str, *tags: str, message: str | None = None) -> dict:
+    return {"name": name, "status": status, "tags": sorted(tags), "message": message}
+
+
+def report(check: str, metrics: list, service_checks: list, warnings=(), error=None, run: int = 2) -> dict:
+    return {
+        "check": check,
+        "instance": 0,
+        "run": run,
+        "duration_s": 0.05,
+        "error": error,
+        "warnings": list(warnings),
+        "metrics": metrics,
+        "service_checks": service_checks,
+        "events": [],
+    }
+
+
+def group_rows(group: str, state: str, members: int, lag: int, lag_s: float | None, status: str) -> list[dict]:
+    tags = (f"consumer_group:{group}", CLUSTER)
+    rows = [
+        metric("pettwin.kafka.consumer_group.state", 1, *tags, f"consumer_group_state:{state}"),
+        metric("pettwin.kafka.consumer_group.members", members, *tags),
+        metric("pettwin.kafka.consumer_group.lag", lag, *tags),
+        metric("pettwin.kafka.consumer_group.lag_status", 3 if status == "STALL" else 0, *tags, f"lag_status:{status}"),
+        # Partition rows are what --all shows; the summary leaves them out.
+        metric("pettwin.kafka.consumer_lag", lag, *tags, "topic:pet-telemetry", "partition:0"),
+    ]
+    if lag_s is not None:
+        rows.append(metric("pettwin.kafka.consumer_group.lag_seconds", lag_s, *tags))
+    return rows
+
+
+def test_kafka_a_line_per_group_with_state_members_lag_status_and_reason():
+    metrics = group_rows("alerts", "Stable", 2, 12, 0.4, "OK") + group_rows("archiver", "Empty", 0, 1500, None, "STALL")
+    checks = [
+        service_check("pettwin.kafka.can_connect", "OK"),
+        service_check("pettwin.kafka.consumer_group.status", "OK", "consumer_group:alerts", CLUSTER),
+        service_check(
+            "pettwin.kafka.consumer_group.status",
+            "CRITICAL",
+            "consumer_group:archiver",
+            CLUSTER,
+            message="STALL: pet-telemetry[1]: committed offset stuck at 150 with lag 230",
+        ),
+    ]
+    lines = summarize(report("pettwin_kafka_lag", metrics, checks)).splitlines()
+    assert lines[0] == "=== pettwin_kafka_lag run 2 (0.05 s) ===  can_connect OK, 2 groups"
+    assert lines[1].split() == ["consumer", "group", "state", "members", "lag", "lag", "s", "status", "reason"]
+    assert lines[2].split() == ["alerts", "Stable", "2", "12", "0.4", "OK"]
+    # No time lag yet is shown as such, not as 0; the reason drops the status it repeats.
+    assert lines[3].split()[:6] == ["archiver", "Empty", "0", "1,500", "-", "STALL"]
+    assert lines[3].endswith("pet-telemetry[1]: committed offset stuck at 150 with lag 230")
+    assert "STALL: pet" not in lines[3]
+    assert len(lines) == 4  # the group status is in the table, not repeated below it; no partition rows
+
+
+def test_kafka_unreachable_says_what_to_do():
+    checks = [service_check("pettwin.kafka.can_connect", "CRITICAL", message="broker refused: check kafka_connect_str")]
+    lines = summarize(report("pettwin_kafka_lag", [], checks)).splitlines()
+    assert lines[0].endswith("can_connect CRITICAL, 0 groups")
+    assert lines[1] == "  CRITICAL pettwin.kafka.can_connect []: broker refused: check kafka_connect_str"
+
+
+def vertex_metrics(model: str, p95: float, error_rate: float, throttled: float) -> list[dict]:
+    tags = (f"model:{model}", "publisher:google", "project_id:p", "location:us-central1")
+    return [
+        metric("pettwin.vertex_ai.publisher.latency.p95", p95, *tags, "latency_type:model"),
+        metric("pettwin.vertex_ai.publisher.latency.p95", 30, *tags, "latency_type:overhead"),
+        metric("pettwin.vertex_ai.publisher.error_rate", error_rate, *tags),
+        metric("pettwin.vertex_ai.publisher.throttled", throttled, *tags),
+    ]
+
+
+def quota(model: str, headroom: float, quota_metric: str) -> dict:
+    return metric(
+        "pettwin.vertex_ai.quota.headroom_pct", headroom, f"base_model:{model}", f"quota_metric:{quota_metric}"
+    )
+
+
+def test_vertex_a_line_per_model_with_p95_errors_429s_and_the_tightest_quota():
+    metrics = vertex_metrics("gemini-2.5-flash", 2867.2, 21.6, 55) + [
+        quota("gemini-2.5-flash", 0.0, "requests_per_minute"),
+        quota("gemini-2.5-flash", 98.2, "input_tokens_per_minute"),
+        quota("gemini-2.5-pro", 14.0, "requests_per_minute"),
+        metric("pettwin.vertex_ai.probe.latency", 5.3, "model:gemini-2.5-flash", "outcome:ok"),
+    ]
+    checks = [
+        service_check("pettwin.vertex_ai.monitoring.can_query", "OK", "project_id:p"),
+        service_check("pettwin.vertex_ai.can_connect", "WARNING", "model:gemini-2.5-flash", message="throttled: 429"),
+    ]
+    lines = summarize(report("pettwin_vertex_ai", metrics, checks)).splitlines()
+    assert lines[0].endswith("monitoring.can_query OK, probe WARNING (5 ms)")
+    assert lines[2].split() == ["gemini-2.5-flash", "2,867", "21.6", "55", "0.0"]  # the model latency, not overhead
+    assert lines[3].split() == ["gemini-2.5-pro", "-", "-", "-", "14.0"]
+    assert lines[-1] == "  WARNING pettwin.vertex_ai.can_connect [model:gemini-2.5-flash]: throttled: 429"
+
+
+def test_vertex_says_why_counts_are_missing_between_minutes():
+    metrics = [quota("gemini-2.5-flash", 30.0, "requests_per_minute")]
+    lines = summarize(report("pettwin_vertex_ai", metrics, [])).splitlines()
+    assert "no new settled minute" in lines[-1]
+
+
+def test_cloud_run_probes_container_and_revision():
+    probe = ("probe:health", "probe_type:http", "service_name:backend")
+    metrics = [
+        metric("pettwin.cloud_run.app.probe.success", 0, *probe),
+        metric("pettwin.cloud_run.app.probe.latency", 1.8, *probe),
+        metric("pettwin.cloud_run.app.probe.consecutive_failures", 3, *probe),
+        metric("pettwin.cloud_run.container.cpu.usage", 0.5, "service_name:backend"),
+        metric("pettwin.cloud_run.container.memory.usage", 512 * 2**20, "service_name:backend"),
+        metric("pettwin.cloud_run.container.memory.usage_pct", 50.0, "service_name:backend"),
+        metric("pettwin.cloud_run.container.restarts", 1, "service_name:backend"),
+        metric("pettwin.cloud_run.container.memory.oom_kills", 0, "service_name:backend"),
+        metric("pettwin.cloud_run.service.ready", 0, "service_name:backend"),
+        metric("pettwin.cloud_run.service.latest_revision_ready", 0, "service_name:backend"),
+        metric("pettwin.cloud_run.service.traffic.percent", 100, "service_name:backend", "revision_name:backend-2"),
+    ]
+    checks = [
+        service_check("pettwin.cloud_run.app.health", "CRITICAL", *probe, message="HTTP 503 (expected 200-399)"),
+        service_check("pettwin.cloud_run.revision.ready", "CRITICAL", "service_name:backend", message="rollout failed"),
+    ]
+    lines = summarize(report("pettwin_cloud_run", metrics, checks)).splitlines()
+    assert lines[1] == "  probe health (http): CRITICAL, 1.8 ms, 3 consecutive failures"
+    assert lines[2] == ("  container: CPU 0.50 cores, memory 512 MiB (50.0 % of the limit), restarts 1, OOM kills 0")
+    assert lines[3] == ("  revision: CRITICAL, service ready 0, latest revision ready 0; traffic 100 % on backend-2")
+    assert any(
+        line.endswith("app.health [probe:health,probe_type:http,service_name:backend]: HTTP 503 (expected 200-399)")
+        for line in lines
+    )
+    assert lines[-1].endswith("revision.ready [service_name:backend]: rollout failed")
+
+
+def test_cloud_run_instance_scope_only_has_no_revision_line():
+    metrics = [metric("pettwin.cloud_run.container.cpu.usage", 0.5)]
+    lines = summarize(report("pettwin_cloud_run", metrics, [], warnings=["cgroup files unreadable"])).splitlines()
+    assert not any(line.startswith("  revision") for line in lines)
+    assert lines[-1] == "  warning: cgroup files unreadable"
+
+
+def test_errors_are_shown():
+    lines = summarize(report("pettwin_cloud_run", [], [], error=[{"message": "boom", "traceback": "..."}]))
+    assert "  ERROR boom" in lines.splitlines()
+
+
+def test_try_next_names_the_faults_not_shown():
+    from pettwin_checks.devenv.demo import try_next
+
+    text = try_next(["vertex-quota"])
+    assert "--fault consumer-behind" in text and "--fault failed-rollout" in text
+    assert "--fault vertex-quota" not in text and "--fault all" in text
+
+
+def test_cli_offers_every_fault(capsys):
+    from pettwin_checks.cli import main
+    from pettwin_checks.devenv.demo import FAULTS
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    usage = capsys.readouterr().out
+    for fault in [*FAULTS, "all"]:
+        assert fault in usage
