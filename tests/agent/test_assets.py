@@ -197,7 +197,7 @@ def threshold_of(query: str) -> tuple[str, float]:
         ("vertex_ai_latency_p95", "pettwin.vertex_ai.publisher.latency.p95", ">", 2000, 1500),
         ("vertex_ai_error_rate", "pettwin.vertex_ai.publisher.error_rate", ">", 5, 2),
         ("vertex_ai_quota_headroom", "pettwin.vertex_ai.quota.headroom_pct", "<", 10, 20),
-        ("cloud_run_container_memory", "pettwin.cloud_run.container.memory.usage_pct", ">", 80, 70),
+        ("cloud_run_container_memory", "pettwin.cloud_run.container.memory.utilization.p95", ">", 80, 70),
     ],
 )
 def test_metric_monitor_thresholds(stem, metric, comparator, critical, warning):
@@ -210,8 +210,17 @@ def test_metric_monitor_thresholds(stem, metric, comparator, critical, warning):
     units = metadata_rows(metric)[metric]["unit_name"]
     if metric.endswith(("latency.p95",)):
         assert units == "millisecond"  # 2 s written as 2000 ms
-    if metric.endswith(("error_rate", "headroom_pct", "usage_pct")):
+    if metric.endswith(("error_rate", "headroom_pct", "utilization.p95")):
         assert units == "percent"  # 5 %, 10 %, 80 % written as 5, 10, 80
+
+
+def test_app_container_assets_read_the_app_containers_series():
+    # From the agent sidecar, cgroup figures are the agent's own (container:agent); the app's come from Cloud Run's
+    # per-container series, named by container_name.
+    assert "{container_name:app}" in monitor("cloud_run_container_memory")["query"]
+    dashboard = json.dumps(json.loads((ASSETS / "dashboards" / "pettwin_overview.json").read_text()))
+    for query in re.findall(r'"q": "([^"]*pettwin\.cloud_run\.container\.[^"]*)"', dashboard):
+        assert "container_name:app" in query or "container:" in query, query
 
 
 def test_app_health_and_no_data_monitors():
