@@ -3,7 +3,7 @@
 From the methods' `scopes` in Google's discovery documents (google-api-python-client's discovery_cache):
 monitoring v3 projects.timeSeries.list, run v2 projects.locations.services.list / services.revisions.get,
 aiplatform v1 ...publishers.models.countTokens / generateContent. `cloud-platform.read-only` is accepted by none
-of them. A token's scopes are checked before IAM: a token without one of these scopes gets 403 PERMISSION_DENIED
+but generateContent, and countTokens accepts only cloud-platform, so the probe asks for that. A token's scopes are checked before IAM: a token without one of these scopes gets 403 PERMISSION_DENIED
 with ErrorInfo reason ACCESS_TOKEN_SCOPE_INSUFFICIENT whatever roles its account has.
 """
 

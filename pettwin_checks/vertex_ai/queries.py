@@ -17,7 +17,7 @@ Modes:
   headroom reflects the busiest settled minute).
 - "sparse": GAUGE series Google writes about once a day (serviceruntime quota limits, unchanged allocation
   usage): hourly alignment over SPARSE_LOOKBACK, which surely holds a point, newest point per series. The check
-  asks at most every `sparse_refresh` seconds and keeps the answer in the persistent cache in between.
+  asks at most every `quota_refresh_interval` seconds and keeps the answer in the persistent cache in between.
 """
 
 from __future__ import annotations
