@@ -15,13 +15,14 @@ from dataclasses import replace
 import psutil
 from datadog_checks.base import AgentCheck
 
+from ..config_validation import warn_unknown_options
 from ..coordination import LeaderElection, collects_here
 from ..gcp.deadline import Deadline
 from ..gcp.errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError
 from ..gcp.windows import next_window, window_end
 from . import cgroup
 from .client import CloudRunClient
-from .config_models import ConfigMixin, defaults
+from .config_models import ConfigMixin
 from .identity import Identity, identity_tags, resolve
 from .probes import ProbeResult, ProbeSpec, ProbeState, judge, parse_status_ranges, run_probe
 from .queries import FAMILIES, Family, submissions
@@ -31,6 +32,9 @@ from .revisions import parse_service, revision_failure, verdict
 STATUS = {"ok": AgentCheck.OK, "warning": AgentCheck.WARNING, "critical": AgentCheck.CRITICAL,
           "unknown": AgentCheck.UNKNOWN}
 RESTART_CACHE_KEY = "restart_baseline"
+METADATA_RETRY_INTERVAL = 300.0
+# After an outage, count at most this much missed history (Monitoring keeps far more, but a run must stay cheap).
+MAX_LOOKBACK = 3600.0
 # The role each API needs, named in the message when Google answers 403.
 ROLES = {"run": "roles/run.viewer", "monitoring": "roles/monitoring.viewer"}
 API_NAMES = {"run": "Cloud Run Admin API", "monitoring": "Cloud Monitoring API"}
@@ -43,6 +47,7 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         super().__init__(name, init_config, instances)
         # Validate now so a bad option fails at init, naming the field.
         self.load_configuration_models()
+        warn_unknown_options(self)
         self._probe_specs = build_probe_specs(self.config, os.environ)
         self._probe_states = {spec.name: ProbeState() for spec in self._probe_specs}
         self._app_pattern = re.compile(self.config.app_process) if self.config.app_process else None
@@ -102,7 +107,7 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 # On Cloud Run the metadata server must come back: ask again next run. Elsewhere it is most
                 # likely absent, so ask rarely.
                 if not os.environ.get("K_SERVICE"):
-                    self._metadata_next_try = time.monotonic() + defaults.METADATA_RETRY_INTERVAL
+                    self._metadata_next_try = time.monotonic() + METADATA_RETRY_INTERVAL
                 else:
                     self._warn_once("metadata", f"Cloud Run metadata server unavailable ({failure}); project, "
                                                 f"location or instance tags are missing until it answers")
@@ -320,7 +325,7 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         except ValueError:
             last_end = None
         window = next_window(now, last_end, ingestion_delay=self.config.metrics_delay,
-                             initial_lookback=self.config.metrics_window, max_lookback=defaults.MAX_LOOKBACK)
+                             initial_lookback=self.config.metrics_window, max_lookback=MAX_LOOKBACK)
         return (window.start, window.end) if window else None
 
     def _api_status(self, api: str, status: int, tags: list[str], message: str | None = None) -> None:

@@ -11,6 +11,7 @@ import time
 
 from datadog_checks.base import AgentCheck
 
+from pettwin_checks.config_validation import warn_unknown_options
 from pettwin_checks.coordination import LeaderElection, collects_here
 from pettwin_checks.gcp import (
     Deadline,
@@ -53,6 +54,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         super().__init__(name, init_config, instances)
         # Validate now, so bad config fails at init naming the field (the base class would wait for the first run).
         self.load_configuration_models()
+        warn_unknown_options(self)
         config = self.config
         retry = RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_max, config.call_timeout)
         self.session = GcpSession(self.http, self.instance, retry=retry, log=self.log)

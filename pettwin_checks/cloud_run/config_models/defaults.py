@@ -1,23 +1,82 @@
-"""Defaults of the instance options (the values conf.yaml.example documents)."""
+# This file is generated from pettwin_checks/cloud_run/assets/configuration/spec.yaml by scripts/sync-config
+# (datadog_checks_dev's model generator, as `ddev validate models --sync`). Do not edit: change the spec.
 
-MIN_COLLECTION_INTERVAL = 15.0
-# Every network call of a run shares this budget; it stays under the default collection interval.
-RUN_BUDGET = 12.0
-TIMEOUT = 10.0
-METADATA_RETRY_INTERVAL = 300.0
 
-PROBE_HOST = "127.0.0.1"
-APP_PORT = 8080
-PROBE_TIMEOUT = 1.0  # Cloud Run's default timeoutSeconds
-PROBE_FAILURE_THRESHOLD = 1
-EXPECTED_STATUS = "200-399"
+def instance_cgroup_root():
+    return "/sys/fs/cgroup"
 
-CGROUP_ROOT = "/sys/fs/cgroup"
-MEMORY_WARNING_THRESHOLD = 80.0
-MEMORY_CRITICAL_THRESHOLD = 95.0
 
-# Monitoring: Cloud Run metrics are sampled every 60 s and visible after up to 3 minutes.
-METRICS_WINDOW = 300.0
-METRICS_DELAY = 180.0
-# After an outage, count at most this much missed history (Monitoring keeps far more, but a run must stay cheap).
-MAX_LOOKBACK = 3600.0
+def instance_collect_cloud_run_metrics():
+    return True
+
+
+def instance_collect_container_resources():
+    return True
+
+
+def instance_collect_revision_health():
+    return True
+
+
+def instance_disable_generic_tags():
+    return False
+
+
+def instance_empty_default_hostname():
+    return False
+
+
+def instance_enable_legacy_tags_normalization():
+    return True
+
+
+def instance_memory_critical_threshold():
+    return 95
+
+
+def instance_memory_warning_threshold():
+    return 80
+
+
+def instance_metrics_delay():
+    return 180
+
+
+def instance_metrics_window():
+    return 300
+
+
+def instance_min_collection_interval():
+    return 15
+
+
+def instance_probe_host():
+    return "127.0.0.1"
+
+
+def instance_run_budget():
+    return 12
+
+
+def instance_services():
+    return []
+
+
+def instance_skip_proxy():
+    return False
+
+
+def instance_tag_instance_id():
+    return False
+
+
+def instance_tags():
+    return []
+
+
+def instance_timeout():
+    return 10
+
+
+def instance_tls_verify():
+    return True

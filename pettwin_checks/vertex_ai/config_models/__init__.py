@@ -1,4 +1,5 @@
-"""Config models in the shape integrations-core generates, handwritten: the base class loads them by package path."""
+# This file is generated from pettwin_checks/vertex_ai/assets/configuration/spec.yaml by scripts/sync-config
+# (datadog_checks_dev's model generator, as `ddev validate models --sync`). Do not edit: change the spec.
 
 from .instance import InstanceConfig
 from .shared import SharedConfig

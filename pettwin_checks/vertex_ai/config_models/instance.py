@@ -1,114 +1,138 @@
+# This file is generated from pettwin_checks/vertex_ai/assets/configuration/spec.yaml by scripts/sync-config
+# (datadog_checks_dev's model generator, as `ddev validate models --sync`). Do not edit: change the spec.
+
 from __future__ import annotations
 
-import re
-from typing import Literal
+from types import MappingProxyType
+from typing import Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing_extensions import Literal
 
-from pettwin_checks.coordination import LeaderElectionConfig
+from datadog_checks.base.utils.functions import identity
+from datadog_checks.base.utils.models import validation
 
 from . import defaults, validators
 
-_LOCATION = re.compile(r"^[a-z]+(-[a-z0-9]+)*$")
-_QUOTA_METRIC = re.compile(r"^[a-z0-9_]+$")
+
+class Collect(BaseModel):
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        frozen=True,
+    )
+    endpoints: Optional[bool] = None
+    publisher_models: Optional[bool] = None
+    quota: Optional[bool] = None
 
 
-class ProbeConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class LeaderElection(BaseModel):
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        frozen=True,
+    )
+    group: Optional[str] = Field(None, min_length=1)
+    kafka_connect_str: Optional[Union[str, tuple[str, ...]]] = None
+    sasl_mechanism: Optional[Literal['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']] = None
+    sasl_plain_password: Optional[str] = None
+    sasl_plain_username: Optional[str] = None
+    security_protocol: Optional[
+        Literal['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']
+    ] = None
+    session_timeout: Optional[float] = Field(None, ge=1.0, le=300.0)
+    tls_ca_cert: Optional[str] = None
+    tls_cert: Optional[str] = None
+    tls_private_key: Optional[str] = None
+    tls_private_key_password: Optional[str] = None
+    tls_validate_hostname: Optional[bool] = None
+    tls_verify: Optional[bool] = None
 
-    enabled: bool = False
-    model: str = defaults.PROBE_MODEL
-    publisher: str = "google"
-    location: str = defaults.PROBE_LOCATION
-    method: Literal["countTokens", "generateContent"] = defaults.PROBE_METHOD
-    prompt: str = Field(defaults.PROBE_PROMPT, min_length=1, max_length=2000)
-    min_interval: float = Field(defaults.PROBE_INTERVAL, ge=0)
-    timeout: float = Field(defaults.PROBE_TIMEOUT, gt=0)
 
-    @field_validator("location")
-    @classmethod
-    def _location(cls, value: str) -> str:
-        if not _LOCATION.match(value):
-            raise ValueError(f"not a Google Cloud location: {value!r}")
-        return value
+class MetricPatterns(BaseModel):
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        frozen=True,
+    )
+    exclude: Optional[tuple[str, ...]] = None
+    include: Optional[tuple[str, ...]] = None
 
 
-class CollectConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    publisher_models: bool = True
-    endpoints: bool = True
-    quota: bool = True
+class Probe(BaseModel):
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        frozen=True,
+    )
+    enabled: Optional[bool] = None
+    location: Optional[str] = None
+    method: Optional[Literal['countTokens', 'generateContent']] = None
+    min_interval: Optional[float] = Field(None, ge=0.0)
+    model: Optional[str] = None
+    prompt: Optional[str] = Field(None, max_length=2000, min_length=1)
+    publisher: Optional[str] = None
+    timeout: Optional[float] = Field(None, gt=0.0)
 
 
 class InstanceConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(
+        validate_default=True,
+        arbitrary_types_allowed=True,
+        frozen=True,
+    )
+    aiplatform_endpoint: Optional[str] = None
+    backoff_base: Optional[float] = Field(None, ge=0.0)
+    backoff_max: Optional[float] = Field(None, ge=0.0)
+    call_timeout: Optional[float] = Field(None, gt=0.0)
+    collect: Optional[Collect] = None
+    collect_project_metrics: Optional[bool] = None
+    collection_timeout: Optional[float] = Field(None, gt=0.0)
+    credentials_path: Optional[str] = None
+    disable_generic_tags: Optional[bool] = None
+    discover_quota_metrics: Optional[bool] = None
+    empty_default_hostname: Optional[bool] = None
+    enable_legacy_tags_normalization: Optional[bool] = None
+    endpoint_ids: Optional[tuple[str, ...]] = None
+    gauge_lookback: Optional[int] = Field(None, ge=60, le=86400)
+    iam_credentials_endpoint: Optional[str] = None
+    impersonate_service_account: Optional[str] = None
+    ingestion_delay: Optional[int] = Field(None, ge=0, le=3600)
+    initial_lookback: Optional[int] = Field(None, ge=60, le=86400)
+    leader_election: Optional[LeaderElection] = None
+    locations: Optional[tuple[str, ...]] = None
+    max_attempts: Optional[int] = Field(None, ge=1, le=10)
+    max_contexts: Optional[int] = Field(None, gt=0)
+    max_lookback: Optional[int] = Field(None, ge=60, le=86400)
+    metadata_endpoint: Optional[str] = None
+    metric_patterns: Optional[MetricPatterns] = None
+    min_collection_interval: Optional[float] = None
+    models: Optional[tuple[str, ...]] = None
+    monitoring_endpoint: Optional[str] = None
+    oauth_token_endpoint: Optional[str] = None
+    page_size: Optional[int] = Field(None, ge=1, le=100000)
+    probe: Optional[Probe] = None
+    project_id: Optional[str] = None
+    proxy: Optional[MappingProxyType[str, str]] = None
+    quota_metrics: Optional[tuple[str, ...]] = None
+    service: Optional[str] = None
+    skip_proxy: Optional[bool] = None
+    tags: Optional[tuple[str, ...]] = None
+    timeout: Optional[float] = Field(None, gt=0.0)
+    tls_ca_cert: Optional[str] = None
+    tls_verify: Optional[bool] = None
 
-    project_id: str | None = None
-    credentials_path: str | None = None
-    impersonate_service_account: str | None = None
+    @model_validator(mode='before')
+    def _initial_validation(cls, values):
+        return validation.core.initialize_config(getattr(validators, 'initialize_instance', identity)(values))
 
-    monitoring_endpoint: str | None = None
-    aiplatform_endpoint: str | None = None
-    metadata_endpoint: str | None = None
-    oauth_token_endpoint: str | None = None
-    iam_credentials_endpoint: str | None = None
+    @field_validator('*', mode='before')
+    def _validate(cls, value, info):
+        field = cls.model_fields[info.field_name]
+        field_name = field.alias or info.field_name
+        if field_name in info.context['configured_fields']:
+            value = getattr(validators, f'instance_{info.field_name}', identity)(value, field=field)
+        else:
+            value = getattr(defaults, f'instance_{info.field_name}', lambda: value)()
 
-    collect_project_metrics: bool = True
-    # Agents sharing this configuration elect one project-scope collector through Kafka's group protocol.
-    leader_election: LeaderElectionConfig | None = None
-    collect: CollectConfig = CollectConfig()
-    locations: list[str] = Field(default_factory=list)
-    models: list[str] = Field(default_factory=list)
-    endpoint_ids: list[str] = Field(default_factory=list)
-    quota_metrics: list[str] = Field(default_factory=lambda: list(defaults.QUOTA_METRICS))
-    discover_quota_metrics: bool = True
+        return validation.utils.make_immutable(value)
 
-    ingestion_delay: int = Field(defaults.INGESTION_DELAY, ge=0, le=3600)
-    initial_lookback: int = Field(defaults.INITIAL_LOOKBACK, ge=60, le=86400)
-    max_lookback: int = Field(defaults.MAX_LOOKBACK, ge=60, le=86400)
-    gauge_lookback: int = Field(defaults.GAUGE_LOOKBACK, ge=60, le=86400)
-    page_size: int = Field(defaults.PAGE_SIZE, ge=1, le=100_000)
-    max_contexts: int = Field(defaults.MAX_CONTEXTS, gt=0)
-
-    collection_timeout: float = Field(defaults.COLLECTION_TIMEOUT, gt=0)
-    call_timeout: float = Field(defaults.CALL_TIMEOUT, gt=0)
-    max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=10)
-    backoff_base: float = Field(defaults.BACKOFF_BASE, ge=0)
-    backoff_max: float = Field(defaults.BACKOFF_MAX, ge=0)
-
-    probe: ProbeConfig = ProbeConfig()
-
-    tags: list[str] = Field(default_factory=list)
-    min_collection_interval: float = Field(defaults.MIN_COLLECTION_INTERVAL, gt=0)
-    empty_default_hostname: bool = False
-    service: str | None = None
-    timeout: float | None = Field(None, gt=0)
-    tls_verify: bool = True
-    tls_ca_cert: str | None = None
-    proxy: dict | None = None
-    skip_proxy: bool = False
-
-    @field_validator("locations")
-    @classmethod
-    def _locations(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not _LOCATION.match(value):
-                raise ValueError(f"not a Google Cloud location: {value!r}")
-        return values
-
-    @field_validator("quota_metrics")
-    @classmethod
-    def _quota_metrics(cls, values: list[str]) -> list[str]:
-        cleaned = []
-        for value in values:
-            name = value.removeprefix("aiplatform.googleapis.com/").removeprefix("quota/")
-            if not _QUOTA_METRIC.match(name):
-                raise ValueError(f"not an aiplatform quota metric name: {value!r} (e.g. "
-                                 f"generate_content_requests_per_minute_per_project_per_base_model)")
-            cleaned.append(name)
-        return cleaned
-
-    @model_validator(mode="after")
-    def _across_fields(self) -> "InstanceConfig":
-        return validators.check_instance(self)
+    @model_validator(mode='after')
+    def _final_validation(cls, model):
+        return validation.core.check_model(getattr(validators, 'check_instance', identity)(model))
