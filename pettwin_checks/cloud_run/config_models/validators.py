@@ -18,22 +18,22 @@ instance_leader_election = leader_election
 instance_app_process = regexes
 
 
-def _probe(probe):
+def _probe(probe, position: int):
     if not isinstance(probe, dict):
         return probe  # the model rejects it, naming the field
-    name = probe.get("name", "?")
+    name = f"probes -> {position} ({probe.get('name', '?')})"  # as the base class names a list item's location
     if ("http_get" in probe) == ("tcp_socket" in probe):
-        raise ValueError(f"probe {name}: set exactly one of http_get and tcp_socket")
+        raise ValueError(f"{name}: set exactly one of http_get and tcp_socket")
     probe = {**PROBE_DEFAULTS, **probe}
     if isinstance(probe.get("http_get"), dict):
         http_get = {**HTTP_GET_DEFAULTS, **probe["http_get"]}
         if not str(http_get["path"]).startswith("/"):
-            raise ValueError(f"probe {name}: http_get.path must start with /")
+            raise ValueError(f"{name}: http_get.path must start with /")
         http_get["expected_status"] = str(http_get["expected_status"])
         try:
             parse_status_ranges(http_get["expected_status"])
         except ValueError as e:
-            raise ValueError(f"probe {name}: http_get.expected_status: {e}") from None
+            raise ValueError(f"{name}: http_get.expected_status: {e}") from None
         probe["http_get"] = http_get
     elif probe.get("tcp_socket") is None:
         probe["tcp_socket"] = {}
@@ -43,7 +43,7 @@ def _probe(probe):
 def instance_probes(value, **kwargs):
     if not isinstance(value, list):
         return value
-    return [_probe(probe) for probe in value]
+    return [_probe(probe, position) for position, probe in enumerate(value, 1)]
 
 
 def check_instance(model):
