@@ -23,7 +23,7 @@ def load(instance: dict) -> InstanceConfig:
 
 def test_example_is_valid_yaml_and_the_commented_probes_parse():
     config = yaml.safe_load(EXAMPLE.read_text())
-    assert config["instances"] == [None]
+    assert config["instances"] == [{"tags": ["team:pettwin"]}]  # every other option at its default
     block = re.search(r"    # probes:\n((?:    #   .*\n)+)", EXAMPLE.read_text()).group(0)
     probes = yaml.safe_load("\n".join(line.replace("    # ", "", 1) for line in block.splitlines()))
     specs = build_probe_specs(load(probes), {"PORT": "8081"})
