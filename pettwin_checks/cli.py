@@ -29,13 +29,58 @@ def load_check_class(name: str):
     return getattr(importlib.import_module(module_name), class_name)
 
 
+class ConfigError(Exception):
+    """A configuration the check refuses; its message is one line naming the file, the instance and the field."""
+
+
 def load_config(path: str) -> tuple[dict, list[dict]]:
-    with open(path) as f:
-        config = yaml.safe_load(f) or {}
+    try:
+        with open(path) as f:
+            config = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: {' '.join(str(e).split())}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: not a mapping with `init_config` and `instances`")
     instances = config.get("instances") or []
-    if not instances:
-        raise SystemExit(f"{path}: no `instances` configured")
-    return config.get("init_config") or {}, instances
+    if not instances or not isinstance(instances, list):
+        raise ConfigError(f"{path}: no `instances` configured (a list of mappings)")
+    for number, instance in enumerate(instances, 1):
+        if instance is None:
+            raise ConfigError(
+                f"{path}: instance {number} is empty (a bare `-`): give it its options, or `- {{}}` for every default"
+            )
+        if not isinstance(instance, dict):
+            raise ConfigError(f"{path}: instance {number} is not a mapping of options: {instance!r}")
+    init_config = config.get("init_config") or {}
+    if not isinstance(init_config, dict):
+        raise ConfigError(f"{path}: `init_config` is not a mapping of options")
+    return init_config, instances
+
+
+def create_check(check_class, name: str, init_config: dict, instance: dict, number: int):
+    """The check for one instance; a configuration it refuses is a ConfigError naming the instance and field."""
+    from datadog_checks.base.errors import ConfigurationError
+
+    try:
+        return check_class(name, init_config, [instance])
+    except ConfigurationError as e:
+        raise ConfigError(f"instance {number}: {_one_line(str(e))}") from None
+
+
+def _one_line(message: str) -> str:
+    """The base class's multi-line model errors ("Detected N errors...", then each location and its message)
+    as `location: message; ...`."""
+    problems, location = [], None
+    for line in message.splitlines()[1:] or message.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            location = line.strip()
+            continue
+        text = line.strip().removeprefix("Value error, ")
+        problems.append(f"{location}: {text}" if location else text)
+        location = None
+    return "; ".join(problems) or message.strip()
 
 
 def run_check(name: str, init_config: dict, instances: list[dict], times: int = 1, interval: float = 0.0) -> list[dict]:
@@ -43,7 +88,9 @@ def run_check(name: str, init_config: dict, instances: list[dict], times: int = 
     from datadog_checks.base.stubs import aggregator
 
     check_class = load_check_class(name)
-    checks = [check_class(name, init_config, [instance]) for instance in instances]
+    checks = [
+        create_check(check_class, name, init_config, instance, number) for number, instance in enumerate(instances, 1)
+    ]
     reports = []
     for run in range(times):
         if run:
@@ -151,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "demo":
-        from pettwin_checks.devenv.demo import run_demo
+        try:
+            from pettwin_checks.devenv.demo import run_demo
+        except ImportError:  # the wheel the agent image installs leaves the development harness out
+            print("pettwin-checks: the demo needs a development install (scripts/demo)", file=sys.stderr)
+            return 2
 
         return run_demo(
             times=args.times, interval=args.interval, as_json=args.json, every_row=args.all, faults=args.fault
@@ -166,8 +217,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.config:
         parser.error("run needs -c/--config")
-    init_config, instances = load_config(args.config)
-    reports = run_check(args.check, init_config, instances, times=args.times, interval=args.interval)
+    try:
+        init_config, instances = load_config(args.config)
+        reports = run_check(args.check, init_config, instances, times=args.times, interval=args.interval)
+    except ConfigError as e:
+        message = str(e) if str(e).startswith(args.config) else f"{args.config}: {e}"
+        print(f"pettwin-checks: {message}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(reports, indent=2, default=str))
     else:

@@ -43,24 +43,34 @@ class KafkaConnection(BaseModel):
     @field_validator("kafka_connect_str")
     @classmethod
     def _bootstrap(cls, value: str | list[str]) -> str:
-        servers = [s.strip() for s in (value.split(",") if isinstance(value, str) else value) if s.strip()]
-        if not servers:
-            raise ValueError("at least one host:port is required")
-        return ",".join(servers)
+        return bootstrap_servers(value)
 
     @model_validator(mode="after")
     def _connection(self):
-        if self.security_protocol.startswith("SASL_"):
-            for name in ("sasl_plain_username", "sasl_plain_password"):
-                if not getattr(self, name):
-                    raise ValueError(f"{name} is required when security_protocol is {self.security_protocol}")
-        for name in ("tls_ca_cert", "tls_cert", "tls_private_key"):
-            path = getattr(self, name)
-            if path and not os.path.isfile(path):
-                raise ValueError(f"{name}: no such file: {path}")
-        if bool(self.tls_cert) != bool(self.tls_private_key):
-            raise ValueError("tls_cert and tls_private_key go together (mutual TLS needs both)")
-        return self
+        return check_connection(self)
+
+
+def bootstrap_servers(value: str | list[str] | tuple[str, ...]) -> str:
+    """`kafka_connect_str` as librdkafka takes it: "host:port,host:port"."""
+    servers = [s.strip() for s in (value.split(",") if isinstance(value, str) else value) if s.strip()]
+    if not servers:
+        raise ValueError("at least one host:port is required")
+    return ",".join(servers)
+
+
+def check_connection(connection):
+    """The connection options across fields (any object with KafkaConnection's attributes)."""
+    if connection.security_protocol.startswith("SASL_"):
+        for name in ("sasl_plain_username", "sasl_plain_password"):
+            if not getattr(connection, name):
+                raise ValueError(f"{name} is required when security_protocol is {connection.security_protocol}")
+    for name in ("tls_ca_cert", "tls_cert", "tls_private_key"):
+        path = getattr(connection, name)
+        if path and not os.path.isfile(path):
+            raise ValueError(f"{name}: no such file: {path}")
+    if bool(connection.tls_cert) != bool(connection.tls_private_key):
+        raise ValueError("tls_cert and tls_private_key go together (mutual TLS needs both)")
+    return connection
 
 
 class LeaderElectionConfig(KafkaConnection):

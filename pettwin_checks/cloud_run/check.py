@@ -19,12 +19,13 @@ from dataclasses import replace
 import psutil
 from datadog_checks.base import AgentCheck
 
+from ..config_validation import warn_unknown_options
 from ..coordination import LeaderElection, collects_here
 from ..gcp.deadline import Deadline
 from ..gcp.errors import GcpError
 from . import cgroup
 from .client import CloudRunClient
-from .config_models import ConfigMixin, defaults
+from .config_models import ConfigMixin
 from .identity import ENV_PORT, ENV_SERVICE, Identity, identity_tags, resolve
 from .probes import ProbeResult, ProbeSpec, ProbeState, judge, parse_status_ranges, run_probe
 from .project_scope import STATUS, ProjectScope
@@ -33,6 +34,8 @@ from .restarts import Baseline, app_process, detect_restart
 RESTART_CACHE_KEY = "restart_baseline"
 # Cloud Run's default containerPort: PORT is only set in the ingress container, never in a sidecar.
 CLOUD_RUN_DEFAULT_PORT = 8080
+# Off Cloud Run the metadata server is most likely absent: ask it again this rarely (seconds).
+METADATA_RETRY_INTERVAL = 300.0
 
 
 class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
@@ -42,6 +45,7 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         super().__init__(name, init_config, instances)
         # Validate now so a bad option fails at init, naming the field.
         self.load_configuration_models()
+        warn_unknown_options(self)
         self._probe_specs = build_probe_specs(self.config, os.environ)
         if self.config.app_port is None and os.environ.get(ENV_SERVICE) and not os.environ.get(ENV_PORT):
             self.log.info("No app_port and no PORT (Cloud Run sets PORT in the ingress container only): probing the "
@@ -108,7 +112,7 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
                 # On Cloud Run the metadata server must come back: ask again next run. Elsewhere it is most
                 # likely absent, so ask rarely.
                 if not os.environ.get("K_SERVICE"):
-                    self._metadata_next_try = time.monotonic() + defaults.METADATA_RETRY_INTERVAL
+                    self._metadata_next_try = time.monotonic() + METADATA_RETRY_INTERVAL
                 else:
                     self._warn_once("metadata", f"Cloud Run metadata server unavailable ({failure}); project, "
                                                 f"location or instance tags are missing until it answers")

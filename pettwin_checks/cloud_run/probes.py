@@ -172,7 +172,8 @@ def _http_probe(spec: ProbeSpec) -> ProbeResult:
 
 def _read_body(sock: socket.socket, response: http.client.HTTPResponse, remaining) -> bytes:
     chunks, size = [], 0
-    while size < BODY_LIMIT:
+    # Python 3.13's read1 closes the response (and with it the socket) once Content-Length bytes are read.
+    while size < BODY_LIMIT and not response.isclosed():
         sock.settimeout(remaining())
         chunk = response.read1(BODY_LIMIT - size)
         if not chunk:

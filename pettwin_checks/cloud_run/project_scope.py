@@ -11,7 +11,6 @@ from ..gcp.deadline import Deadline
 from ..gcp.errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, MalformedResponse, NotJson
 from ..gcp.scopes import is_scope_refusal
 from ..gcp.windows import next_window, window_end
-from .config_models import defaults
 from .identity import Identity
 from .queries import FAMILIES, Family, submissions
 from .revisions import parse_service, revision_failure, verdict
@@ -21,6 +20,8 @@ STATUS = {"ok": AgentCheck.OK, "warning": AgentCheck.WARNING, "critical": AgentC
 # The role each API needs, named in the message when Google answers 403.
 ROLES = {"run": "roles/run.viewer", "monitoring": "roles/monitoring.viewer"}
 API_NAMES = {"run": "Cloud Run Admin API", "monitoring": "Cloud Monitoring API"}
+# After an outage, count at most this much missed history (Monitoring keeps far more, but a run must stay cheap).
+MAX_LOOKBACK = 3600.0
 
 
 class ProjectScope:
@@ -143,7 +144,7 @@ class ProjectScope:
         except ValueError:
             last_end = None
         window = next_window(now, last_end, ingestion_delay=self.config.metrics_delay,
-                             initial_lookback=self.config.metrics_window, max_lookback=defaults.MAX_LOOKBACK)
+                             initial_lookback=self.config.metrics_window, max_lookback=MAX_LOOKBACK)
         return (window.start, window.end) if window else None
 
     def _api_status(self, api: str, status: int, tags: list[str], message: str | None = None) -> None:

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from datadog_checks.base import AgentCheck
 
+from pettwin_checks.config_validation import warn_unknown_options
 from pettwin_checks.coordination import LeaderElection, collects_here, librdkafka_config
 
 from .client import BrokerUnavailable, KafkaClient
@@ -51,6 +52,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         super().__init__(name, init_config, instances)
         # Validate now, so bad config fails at init naming the field (the base class would wait for the first run).
         self.load_configuration_models()
+        warn_unknown_options(self)
         if self.config.sasl_plain_password:
             self.register_secret(self.config.sasl_plain_password)
         self.client = KafkaClient(librdkafka_config(self.config), self.config.kafka_timeout, self.log)

@@ -12,6 +12,7 @@ import time
 
 from datadog_checks.base import AgentCheck
 
+from pettwin_checks.config_validation import warn_unknown_options
 from pettwin_checks.coordination import LeaderElection, collects_here
 from pettwin_checks.gcp import (
     Deadline,
@@ -30,6 +31,7 @@ from pettwin_checks.gcp.windows import Window, window_end
 
 from .client import VertexAiClient
 from .config_models import ConfigMixin
+from .config_models.validators import run_budget
 from .queries import SPARSE_LOOKBACK, Plan, build_plan
 from .samples import cap_samples
 
@@ -46,7 +48,9 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         super().__init__(name, init_config, instances)
         # Validate now, so bad config fails at init naming the field (the base class would wait for the first run).
         self.load_configuration_models()
+        warn_unknown_options(self)
         config = self.config
+        self.run_budget = run_budget(config)  # collection_timeout, else a share of the interval
         retry = RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_max, config.call_timeout)
         # countTokens accepts only cloud-platform; Monitoring reads alone need only monitoring.read.
         apis = (("monitoring",) if config.collect_project_metrics else ()) + (
@@ -78,7 +82,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
     def check(self, _):
         config = self.config
         self.session.stats.reset()
-        deadline = Deadline(config.run_budget)
+        deadline = Deadline(self.run_budget)
         base_tags = list(config.tags)
         try:
             project = self.session.project_id(deadline)
@@ -190,7 +194,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             except DeadlineExceeded:
                 left = len(self.families) - position
                 fatal = (self.WARNING, (
-                    f"the run's budget of {self.config.run_budget:g} s (collection_timeout) ran out with "
+                    f"the run's budget of {self.run_budget:g} s (collection_timeout) ran out with "
                     f"{left} of {len(self.families)} queries left; they catch up next run"))
             except NotJson as failure:
                 fatal = (self.WARNING, (f"{family.name}: {failure}: a proxy or monitoring_endpoint answers instead "

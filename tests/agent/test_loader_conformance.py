@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.agent.agent_emulation import ROOT
-from tests.agent.agent_venv import AGENT_SHIPPED, build_agent_venv
+from tests.agent.agent_venv import AGENT_PYTHON, AGENT_SHIPPED, build_agent_venv, package_set, pip_install
 
 pytestmark = pytest.mark.integration
 
@@ -54,9 +59,23 @@ def config_sources() -> list[tuple[Path, Path]]:
 
 
 @pytest.fixture(scope="session")
-def agent_python(tmp_path_factory):
-    python, before, after = build_agent_venv(tmp_path_factory.mktemp("agent-embedded"))
+def agent_workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("agent-embedded")
+
+
+@pytest.fixture(scope="session")
+def agent_python(agent_workdir):
+    python, before, after = build_agent_venv(agent_workdir)
     return python, before, after
+
+
+def test_the_stand_in_is_the_agents_python_with_the_agents_packages(agent_python):
+    python, before, _ = agent_python
+    version = subprocess.run([str(python), "-c", "import sys; print(sys.version)"], capture_output=True, text=True)
+    assert version.stdout.startswith(AGENT_PYTHON + ".")
+    pins = package_set()
+    for name in ("datadog-checks-base", "confluent-kafka", "pydantic", "cachetools", "requests"):
+        assert before[name] == pins[name], name
 
 
 def test_install_adds_packages_and_replaces_none(agent_python):
@@ -64,8 +83,38 @@ def test_install_adds_packages_and_replaces_none(agent_python):
     changed = {name: (version, after.get(name)) for name, version in before.items() if after.get(name) != version}
     assert not changed, f"the install changed packages the agent ships: {changed}"
     added = set(after) - set(before)
-    assert "pettwin-checks" in added
-    assert not added & {name.lower() for name in AGENT_SHIPPED}
+    assert "pettwin-checks" in added and "google-auth" in added
+    assert not added & {canonicalize_name(name) for name in AGENT_SHIPPED}
+    pins = package_set()
+    assert {name: after[name] for name in added if name in pins} == {name: pins[name] for name in added if name in pins}
+
+
+def dependency_floors() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return [Requirement(raw) for raw in [*project["dependencies"], *project["optional-dependencies"]["deps"]]]
+
+
+def test_every_dependency_floor_installs_under_the_agents_packages(agent_python):
+    """The lowest version pyproject.toml allows must install beside the agent's packages, not only the newest."""
+    python, _, _ = agent_python
+    pins = package_set()
+    for requirement in dependency_floors():
+        name = canonicalize_name(requirement.name)
+        (floor,) = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if name in pins:
+            assert requirement.specifier.contains(pins[name]), f"{requirement}: the agent ships {pins[name]}"
+        else:
+            pip_install(python, f"{name}=={floor}", dry_run=True)  # raises with pip's explanation
+
+
+def test_the_wheel_the_image_installs_holds_the_checks_without_devenv(agent_python, agent_workdir):
+    (wheel,) = (agent_workdir / "pettwin-wheels").glob("pettwin_checks-*.whl")
+    files = zipfile.ZipFile(wheel).namelist()
+    assert (
+        "pettwin_checks/kafka_lag/check.py" in files and "pettwin_checks/cloud_run/config_models/instance.py" in files
+    )
+    assert not [name for name in files if name.startswith("pettwin_checks/devenv/")]
+    assert not [name for name in files if "/assets/" in name or name.endswith("manifest.json")]
 
 
 def test_every_shim_imports_only_its_check_class():
@@ -216,3 +265,125 @@ def test_agent_loads_and_runs_the_check(shim, source, agent_python, kafka_broker
     assert submitted, f"{shim.stem} submitted no {namespace}* metric: {report['metrics']}"
     assert report["contract_errors"] == [], report["contract_errors"]
     assert report["service_checks"], f"{shim.stem} submitted no service check"
+
+
+# --- secrets: ENC[...] through the image's secret_backend_command -------------------------------------------
+
+SECRET_HELPER = ROOT / "agent" / "secrets" / "readsecret"
+BUNDLED_HELPER_STANDIN = ROOT / "tests" / "agent" / "bundled_secret_helper.py"
+ENC = re.compile(r"ENC\[([^\].][^\]]*)\]")  # not the `ENC[...]` of prose
+
+
+def secret_backend() -> tuple[str, list[str]]:
+    settings = yaml.safe_load((ROOT / "agent" / "datadog.yaml").read_text())
+    return settings["secret_backend_command"], settings["secret_backend_arguments"]
+
+
+def resolve_secrets(python: Path, handles: list[str], workdir: Path, environment: dict) -> dict:
+    """What the agent does at start: the request to secret_backend_command, run by the agent's Python, with the
+    bundled helper's path argument pointing at its stand-in."""
+    bundled = workdir / "readsecret_multiple_providers.sh"
+    bundled.write_text(f'#!/bin/sh\nexec "{python}" "{BUNDLED_HELPER_STANDIN}"\n')
+    bundled.chmod(0o700)
+    result = subprocess.run(
+        [str(python), str(SECRET_HELPER), str(bundled)],
+        input=json.dumps({"version": "1.0", "secrets": handles}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], **environment},
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_image_runs_its_secret_helper_in_front_of_the_bundled_one():
+    command, arguments = secret_backend()
+    assert arguments == ["/readsecret_multiple_providers.sh"]  # the helper every agent image ships
+    dockerfile = (ROOT / "agent" / "Dockerfile").read_text()
+    # The agent runs only a helper owned by its user without rights for group or others.
+    assert f"COPY --chmod=0700 agent/secrets/readsecret {command}\n" in dockerfile
+    assert SECRET_HELPER.read_text().startswith("#!/opt/datadog-agent/embedded/bin/python3\n")
+
+
+def test_every_enc_handle_the_project_ships_resolves_from_a_file_or_the_environment(agent_python, tmp_path):
+    python, _, _ = agent_python
+    sources = [
+        *ROOT.glob("conf.d/*/conf.yaml.example"),
+        *ROOT.glob("agent/*/conf.d/*/conf.yaml"),
+        ROOT / "docker-compose.yml",
+        ROOT / "agent" / "cloudrun" / "service.yaml",
+    ]
+    handles = sorted({handle for source in sources for handle in ENC.findall(source.read_text())})
+    assert "file@/run/secrets/confluent_api_secret" in handles and "env@CONFLUENT_API_SECRET" in handles
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    local, expected, environment = {}, {}, {}
+    for handle in handles:
+        provider, _, where = handle.partition("@")
+        assert provider in ("file", "env"), f"ENC[{handle}] names no provider the image resolves (file@ or env@)"
+        value = f"value of {handle}"
+        if provider == "file":
+            (secrets / Path(where).name).write_text(value)
+            handle = f"file@{secrets / Path(where).name}"  # where the agent's container would have it mounted
+        else:
+            environment[where] = value
+        local[handle], expected[handle] = value, value
+    answers = resolve_secrets(python, list(local), tmp_path, environment)
+    assert answers == {handle: {"value": value, "error": None} for handle, value in expected.items()}
+
+
+def test_missing_secrets_are_errors_that_never_show_a_value(agent_python, tmp_path):
+    python, _, _ = agent_python
+    answers = resolve_secrets(
+        python, ["env@PETTWIN_UNSET", f"file@{tmp_path}/absent", "confluent_api_secret"], tmp_path, {"OTHER": "s3cr3t"}
+    )
+    assert {handle: answer["value"] for handle, answer in answers.items()} == dict.fromkeys(answers)
+    assert "PETTWIN_UNSET is not set" in answers["env@PETTWIN_UNSET"]["error"]
+    assert "s3cr3t" not in json.dumps(answers)
+
+
+def test_a_sasl_secret_from_a_file_and_the_environment_authenticates_to_the_broker(
+    agent_python, kafka_broker, tmp_path
+):
+    """An ENC[] conf, resolved through the image's configuration, runs the check on the agent's Python against
+    the real broker's SASL listener (SCRAM-SHA-512)."""
+    python, _, _ = agent_python
+    broker = kafka_broker.start()
+    name, password = broker.scram_user
+    (tmp_path / "kafka_password").write_text(password)
+    instance = {
+        "kafka_connect_str": broker.sasl_bootstrap,
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "ENC[env@KAFKA_USER]",
+        "sasl_plain_password": f"ENC[file@{tmp_path}/kafka_password]",
+        "consumer_groups": {SEEDED_GROUP: {SEEDED_TOPIC: []}},
+    }
+    seed_kafka(broker.bootstrap, {SEEDED_GROUP: [SEEDED_TOPIC]})
+    handles = [
+        ENC.fullmatch(value).group(1) for value in instance.values() if isinstance(value, str) and ENC.fullmatch(value)
+    ]
+    answers = resolve_secrets(python, handles, tmp_path, {"KAFKA_USER": name})
+    resolved = {
+        key: answers[ENC.fullmatch(value).group(1)]["value"]
+        if isinstance(value, str) and ENC.fullmatch(value)
+        else value
+        for key, value in instance.items()
+    }
+    assert (resolved["sasl_plain_username"], resolved["sasl_plain_password"]) == (name, password)
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(yaml.safe_dump({"init_config": {}, "instances": [resolved]}))
+    shim = ROOT / "checks.d" / "pettwin_kafka_lag.py"
+    result = subprocess.run(
+        [str(python), str(ROOT / "tests" / "agent" / "agent_loader.py"), str(shim), str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["errors"] == []
+    assert report["service_checks"]["pettwin.kafka.can_connect"] == [0]  # OK
+    assert "pettwin.kafka.consumer_lag" in report["metrics"]
