@@ -104,7 +104,7 @@ class InstanceConfig(BaseModel):
     max_lookback: Optional[int] = Field(None, ge=60, le=86400)
     metadata_endpoint: Optional[str] = None
     metric_patterns: Optional[MetricPatterns] = None
-    min_collection_interval: Optional[float] = None
+    min_collection_interval: Optional[float] = Field(None, gt=0.0)
     models: Optional[tuple[str, ...]] = None
     monitoring_endpoint: Optional[str] = None
     oauth_token_endpoint: Optional[str] = None

@@ -41,3 +41,9 @@ def test_the_shipped_instances_set_the_interval_the_agent_will_use(path):
 def test_a_budget_longer_than_the_interval_is_refused_naming_the_field():
     with pytest.raises(ValueError, match="collection_timeout"):
         model({"collection_timeout": 20})
+
+
+def test_an_interval_that_is_not_positive_is_refused_naming_the_field():
+    # The run's budget is a share of the interval: zero or less would leave no time for any call.
+    with pytest.raises(ValueError, match="min_collection_interval"):
+        model({"min_collection_interval": 0})
