@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from datadog_checks.base import AgentCheck
 
-from pettwin_checks.coordination import LeaderElection, collects_here, librdkafka_config
+from pettwin_checks.coordination import LeaderElection, collects_here
 
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
@@ -53,7 +53,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         self.load_configuration_models()
         if self.config.sasl_plain_password:
             self.register_secret(self.config.sasl_plain_password)
-        self.client = KafkaClient(librdkafka_config(self.config), self.config.kafka_timeout, self.log)
+        self.client = KafkaClient(self.config, self.config.kafka_timeout, self.log)
         self.selection = Selection(
             self.config.consumer_groups,
             self.config.monitor_unlisted_consumer_groups,

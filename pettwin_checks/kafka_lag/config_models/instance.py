@@ -5,7 +5,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pettwin_checks.coordination import DEFAULT_SESSION_TIMEOUT, KafkaConnection
+from pettwin_checks.coordination import DEFAULT_SESSION_TIMEOUT
+from pettwin_checks.kafka_lag.connection import KafkaConnection
 
 from . import defaults, validators
 
