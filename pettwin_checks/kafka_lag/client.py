@@ -47,6 +47,9 @@ MAX_IN_FLIGHT = 100
 # allocation and the process keeps the memory they took, so one round of batches is applied and dropped before the
 # next is asked.
 BATCH = 500
+# FindCoordinator answers these while the broker creates or loads the offsets topic: asked again after LOOKUP_RETRY.
+COORDINATOR_NOT_READY = {Errors.CoordinatorNotAvailableError.errno, Errors.CoordinatorLoadInProgressError.errno}
+LOOKUP_RETRY = 0.1
 
 # kafka-python logs every connection attempt and, at debug, every request (a SASL request holds the password). Its
 # lines above debug go to this module's debug log, so a dead broker costs one clear line per run (the check's).
@@ -406,7 +409,27 @@ class KafkaClient:
         return groups
 
     def _find_coordinators(self, group_ids: list[str], groups: dict[str, GroupSnapshot], deadline: Deadline) -> dict:
-        """The coordinator of each group that was not listed; a group whose lookup fails gets the error."""
+        """The coordinator of each group that was not listed; a group whose lookup fails gets the error. A broker
+        that has no coordinator ready yet (the offsets topic being created or loaded) is asked again shortly."""
+        coordinators: dict[str, Any] = {}
+        while group_ids:
+            retry = []
+            for key, answer in self._lookups(group_ids, deadline):
+                if isinstance(answer, str):
+                    groups[key].error = f"coordinator lookup failed: {answer}"
+                elif answer.error_code in COORDINATOR_NOT_READY and deadline.remaining() > LOOKUP_RETRY:
+                    retry.append(key)
+                elif answer.error_code:
+                    groups[key].error = f"coordinator lookup failed: {Errors.for_code(answer.error_code).__name__}"
+                else:
+                    coordinators[key] = answer.node_id
+            if retry:
+                self._net.poll(timeout_ms=LOOKUP_RETRY * 1000)
+            group_ids = retry
+        return coordinators
+
+    def _lookups(self, group_ids: list[str], deadline: Deadline) -> list[tuple[str, Any]]:
+        """(group, FindCoordinator answer, or why there is none) for each group."""
         node_id = self._manager.least_loaded_node()
         if self._api_version(FindCoordinatorRequest) >= 4:
             requests = [
@@ -416,20 +439,15 @@ class KafkaClient:
             requests = [(FindCoordinatorRequest(key=g, key_type=0, max_version=3), [g]) for g in group_ids]
         asked = [(self._send(node_id, request), keys) for request, keys in requests]
         self._wait([future for future, _ in asked], deadline)
-        coordinators = {}
+        answers: list[tuple[str, Any]] = []
         for future, keys in asked:
             if not future.succeeded():
-                for key in keys:
-                    groups[key].error = f"coordinator lookup failed: {reason(future)}"
-                continue
-            response = future.value
-            answers = response.coordinators if response.API_VERSION >= 4 else [response]
-            for key, answer in zip(keys, answers) if response.API_VERSION < 4 else ((a.key, a) for a in answers):
-                if answer.error_code:
-                    groups[key].error = f"coordinator lookup failed: {Errors.for_code(answer.error_code).__name__}"
-                elif key in groups:
-                    coordinators[key] = answer.node_id
-        return coordinators
+                answers += [(key, reason(future)) for key in keys]
+            elif future.value.API_VERSION >= 4:
+                answers += [(answer.key, answer) for answer in future.value.coordinators if answer.key in keys]
+            else:
+                answers.append((keys[0], future.value))
+        return answers
 
     def _apply_descriptions(self, groups: dict[str, GroupSnapshot], batch: list[str], future: Future) -> None:
         if not future.succeeded():
