@@ -345,23 +345,25 @@ class KafkaClient:
         }
         self._wait(asked.values(), deadline)
         coordinators: dict[str, Any] = {}
-        failed = []
+        failures: list[str] = []
+        errors: list[BaseException] = []
         for node_id, answer in asked.items():
-            error = None if not answer.succeeded() else Errors.for_code(answer.value.error_code)
-            if error is None or error is not Errors.NoError:
-                failed.append(answer.exception if answer.is_done and answer.exception else error or "timed out")
-                continue
-            for group in answer.value.groups:
-                coordinators[group.group_id] = node_id
-        if failed and len(failed) == len(asked):
-            errors = [e for e in failed if isinstance(e, BaseException)]
+            if not answer.succeeded():
+                failures.append(reason(answer))
+                errors += [answer.exception] if answer.failed() else []
+            elif answer.value.error_code:
+                failures.append(Errors.for_code(answer.value.error_code).__name__)
+            else:
+                for group in answer.value.groups:
+                    coordinators[group.group_id] = node_id
+        if failures and len(failures) == len(asked):
             raise BrokerUnavailable(explain_failure(errors, self._connection.kafka_connect_str, self._timeout))
-        if failed:
+        if failures:
             self._log.warning(
                 "Listing groups failed on %d of %d brokers (%s): their groups are missing this run",
-                len(failed),
+                len(failures),
                 len(asked),
-                failed[0],
+                failures[0],
             )
         return coordinators
 
