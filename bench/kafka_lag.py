@@ -368,7 +368,7 @@ def main() -> int:
             contexts.append(sum(len({tuple(m.tags) for m in ms}) for ms in aggregator._metrics.values()))
             # absent when the run could not reach the broker at all (the check then reports can_connect CRITICAL)
             folded.extend(m.value for m in aggregator.metrics("pettwin.kafka.contexts.folded"))
-            unanswered.append(check.client._manager is None)  # connections are closed after a run with no answer
+            unanswered.append(check.client._wire._manager is None)  # connections are closed after a run with no answer
             # The agent keeps nothing of a submission in the check's process; the stub keeps every one until reset.
             aggregator.reset()
 

@@ -13,36 +13,27 @@ from __future__ import annotations
 
 import logging
 import struct
-import time
-from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import kafka.errors as Errors
 from kafka.future import Future
-from kafka.net.manager import KafkaConnectionManager
-from kafka.net.selector import NetworkSelector
 from kafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
 from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
 from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
 from kafka.protocol.metadata import FindCoordinatorRequest, MetadataRequest, MetadataResponse
 
-from .connection import KafkaConnection, kafka_python_config, tls_context
+from .connection import KafkaConnection
 from .lag import ClusterSnapshot, GroupSnapshot
 from .selection import Selection
+from .wire import BrokerUnavailable, ClosedByBroker, Deadline, Wire, reason
 
 GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"}
 
 # Share of kafka_timeout the coordinator lookups, group descriptions and offset fetches may take; ListOffsets gets
 # the rest.
 GROUP_SHARE = 0.6
-# A connection silent this long is closed by kafka-python, failing its requests. The run's deadline is kept by how
-# long the check waits; a run that leaves a request unanswered closes every connection anyway (see snapshot).
-REQUEST_TIMEOUT = 60.0
-# Requests of this client in flight on one broker connection at most; more wait in the client's queue. A run sends a
-# few requests a broker, but one per group to brokers older than 3.0: with thousands pipelined, a connection to a
-# Kafka 3.9 broker stopped answering altogether in 9 of 30 runs (measured with librdkafka), never with a cap of 100.
-MAX_IN_FLIGHT = 100
 # Groups (per coordinator) or partitions (per leader) in one request. A batch's answers are the run's largest
 # allocation and the process keeps the memory they took, so one round of batches is applied and dropped before the
 # next is asked.
@@ -51,44 +42,10 @@ BATCH = 500
 COORDINATOR_NOT_READY = {Errors.CoordinatorNotAvailableError.errno, Errors.CoordinatorLoadInProgressError.errno}
 LOOKUP_RETRY = 0.1
 
-# kafka-python logs every connection attempt and, at debug, every request (a SASL request holds the password). Its
-# lines above debug go to this module's debug log, so a dead broker costs one clear line per run (the check's).
-log = logging.getLogger(__name__)
-
-
-class _ToDebug(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("kafka-python %s: %s", record.levelname.lower(), record.getMessage())
-
-
-_library_log = logging.getLogger("kafka")
-_library_log.setLevel(logging.INFO)  # never DEBUG: request dumps would show SASL credentials
-_library_log.propagate = False
-if not any(isinstance(handler, _ToDebug) for handler in _library_log.handlers):
-    _library_log.addHandler(_ToDebug())
-
 
 def batches(items: list) -> list[list]:
     """`items` in batches of BATCH, in order."""
     return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
-
-
-class BrokerUnavailable(Exception):
-    """The cluster could not be asked at all this run; the message says what failed and what to check."""
-
-
-class Deadline:
-    def __init__(self, seconds: float) -> None:
-        self.expires = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self.expires - time.monotonic())
-
-
-def reason(future: Future) -> str:
-    """Why a request got no answer to use, for a warning."""
-    return "timed out" if not future.is_done else str(future.exception)
 
 
 class KafkaClient:
@@ -96,67 +53,32 @@ class KafkaClient:
         self._connection = connection
         self._timeout = timeout
         self._log = log
-        self._settings: dict[str, Any] = {
-            **kafka_python_config(connection),
-            "request_timeout_ms": int(REQUEST_TIMEOUT * 1000),
-            "socket_connection_setup_timeout_ms": int(timeout * 1000),
-            "socket_connection_setup_timeout_max_ms": int(timeout * 1000),
-            # kafka-python's own cap fails requests past it; the client's queue keeps below it (see _pump)
-            "max_in_flight_requests_per_connection": MAX_IN_FLIGHT + 1,
-            "reconnect_backoff_max_ms": 2000,
-            "metadata_max_age_ms": 2**31 - 1,  # the client asks for the metadata itself, once a run
-        }
-        self._net: NetworkSelector | None = None
-        self._manager: KafkaConnectionManager | None = None
-        self._queues: dict[Any, deque] = defaultdict(deque)  # requests waiting for room in flight, by node
-        self._in_flight: Counter = Counter()
-        self._pumping: set = set()
-        self._unanswered = False  # a request of this run got no answer in time
-        self._authenticated = False  # a request got an answer on these connections: the credentials work
+        self._wire = Wire(connection, timeout)
         # Each topic's partitions as (topic, partition) tuples, the same objects run after run: every committed
         # offset, assignment and high watermark is keyed by one of them instead of a tuple and a topic name of its
         # own (about 100,000 objects a run at 2,000 groups, most of what a run allocated).
         self._partitions: dict[str, tuple[tuple[str, int], ...]] = {}
         self._leaders: dict[str, list[int]] = {}  # each topic's partition leaders, by partition, from the metadata
-        # Requests asked for, by Kafka API (the benchmark counts what reaches the wire separately).
-        self.requests: Counter[str] = Counter()
 
-    def _connections(self) -> KafkaConnectionManager:
-        # Made on first use, so the check starts while the broker is down, then reused for every run.
-        if self._manager is None:
-            try:
-                context = tls_context(self._connection)
-            except OSError as e:
-                raise BrokerUnavailable(
-                    f"cannot load the TLS files ({e}): check tls_ca_cert, tls_cert, tls_private_key and "
-                    "tls_private_key_password"
-                ) from None
-            self._net = NetworkSelector(slow_task_threshold_secs=0)
-            self._manager = KafkaConnectionManager(self._net, **self._settings, ssl_context=context)
-        return self._manager
+    @property
+    def requests(self) -> Counter[str]:
+        """Requests asked for, by Kafka API (the benchmark counts what reaches the wire separately)."""
+        return self._wire.requests
 
     def close(self) -> None:
-        """Close every connection; requests still in flight fail at once, so no answer outlives the client."""
-        if self._manager is not None:
-            self._manager.close()
-            self._net.poll(timeout_ms=0)
-            self._net.close()
-        self._manager = self._net = None
-        self._authenticated = False
-        self._queues.clear()
-        self._in_flight.clear()
+        self._wire.close()
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
         """`_snapshot`, with fresh connections next run when the cluster could not be asked or a request went
         unanswered: a silent connection is dropped with what it holds. A broker that answers with an error (say, not
         authorised for one group) keeps its connection."""
-        self._unanswered = False
+        self._wire.unanswered = False
         try:
             result = self._snapshot(selection)
         except BrokerUnavailable:
             self.close()
             raise
-        if self._unanswered:
+        if self._wire.unanswered:
             self.close()
         return result
 
@@ -182,105 +104,12 @@ class KafkaClient:
         high_watermarks, hw_errors = self._high_watermarks(wanted, deadline)
         return ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values())), deleted
 
-    # -- sending and waiting ---------------------------------------------------------------------------------------
-
-    def _send(self, node_id: Any, request) -> Future:
-        """Queue `request` for a broker; it goes on the wire while fewer than MAX_IN_FLIGHT of ours are there."""
-        self.requests[type(request).__name__.removesuffix("Request")] += 1
-        answer = Future()
-        self._queues[node_id].append((request, answer))
-        self._pump(node_id)
-        return answer
-
-    def _pump(self, node_id: Any) -> None:
-        if node_id in self._pumping:  # an answer that came at once, inside the loop below: the loop goes on
-            return
-        self._pumping.add(node_id)
-        try:
-            queue = self._queues[node_id]
-            while queue and self._in_flight[node_id] < MAX_IN_FLIGHT:
-                request, answer = queue.popleft()
-                try:
-                    connection = self._connections().get_connection(node_id, refresh_metadata_on_err=False)
-                except Errors.KafkaError as e:  # in reconnect backoff, unknown broker, or a failed authentication
-                    answer.failure(e)
-                    continue
-                self._in_flight[node_id] += 1
-                connection.send_request(request).add_both(self._answered, node_id, connection, answer)
-        finally:
-            self._pumping.discard(node_id)
-
-    def _answered(self, node_id: Any, connection, answer: Future, value: Any) -> None:
-        self._in_flight[node_id] -= 1
-        if not isinstance(value, BaseException):
-            self._authenticated = True
-            answer.success(value)
-        elif self._closed_during_sasl(connection):
-            answer.failure(
-                Errors.SaslAuthenticationFailedError(f"connection closed during SASL authentication ({value})")
-            )
-        else:
-            answer.failure(value)
-        self._pump(node_id)
-
-    def _closed_during_sasl(self, connection) -> bool:
-        """Whether a connection that never got ready failed after the broker answered ApiVersions, in the SASL
-        exchange, while no connection has authenticated yet: the broker closes it on wrong credentials, and its
-        error answer can be lost with the close (kafka-python drops data read together with the end of stream)."""
-        return (
-            connection.sasl_enabled
-            and not self._authenticated
-            and connection.init_future.failed()
-            and connection.broker_version_data is not None
-        )
-
-    def _wait(self, futures: Iterable[Future], deadline: Deadline) -> list[Future]:
-        """Serve the connections until every future is done or the deadline has passed; the ones not done."""
-        pending = [future for future in futures if not future.is_done]
-        while pending and deadline.remaining() > 0:
-            self._net.poll(timeout_ms=deadline.remaining() * 1000, future=pending[0])
-            pending = [future for future in pending if not future.is_done]
-        if pending:
-            self._unanswered = True
-        return pending
-
-    def _in_rounds(self, items_by_node: dict[Any, list], ask: Callable, deadline: Deadline) -> None:
-        """Ask each broker for its items, BATCH at a time, all brokers at once. `ask(node, batch)` sends the requests
-        and returns them as (future, apply) pairs; `apply(future)` copies the answer, or the failure, where it belongs.
-
-        Round k asks for every broker's k-th batch and waits its even share of what is left of `deadline`, so a broker
-        that does not answer delays the others by at most that share; what is still unanswered gets the rest at the
-        end. A round's answers are applied and dropped before the next round is asked.
-        """
-        chunks = {node: batches(items) for node, items in items_by_node.items()}
-        rounds = max((len(node_chunks) for node_chunks in chunks.values()), default=0)
-        unanswered: list[tuple[Future, Callable]] = []
-        for number in range(rounds):
-            asked = [
-                pair
-                for node, node_chunks in chunks.items()
-                if number < len(node_chunks)
-                for pair in ask(node, node_chunks[number])
-            ]
-            share = Deadline(deadline.remaining() / (rounds - number))
-            pending = set(self._wait([future for future, _ in asked], share))
-            for future, apply in asked:
-                if future in pending:
-                    unanswered.append((future, apply))
-                else:
-                    apply(future)
-            del asked, pending  # before the next round is asked: one round of answers alive at a time
-        if unanswered:
-            self._wait([future for future, _ in unanswered], deadline)
-            for future, apply in unanswered:
-                apply(future)
-
     # -- the cluster ------------------------------------------------------------------------------------------------
 
     def _metadata(self, deadline: Deadline) -> str | None:
         """The cluster id; updates the brokers, each topic's partitions and their leaders. Asked of a broker already
         connected, else of the bootstrap servers in turn. The full metadata (an object per partition) is dropped."""
-        manager = self._connections()
+        manager = self._wire.manager
         cluster = manager.cluster
         candidates = [broker.node_id for broker in cluster.bootstrap_brokers()]
         if cluster.brokers() and manager.least_loaded_node() is not None:
@@ -294,8 +123,8 @@ class KafkaClient:
         errors: list[BaseException] = []
         response = None
         for node_id in candidates:
-            answer = self._send(node_id, request)
-            self._wait([answer], deadline)
+            answer = self._wire.send(node_id, request)
+            self._wire.wait([answer], deadline)
             if answer.succeeded():
                 response = answer.value
                 break
@@ -303,7 +132,7 @@ class KafkaClient:
                 break
             errors.append(answer.exception)
         if response is None:
-            raise BrokerUnavailable(explain_failure(errors, self._connection.kafka_connect_str, self._timeout))
+            raise BrokerUnavailable(self._explain(errors))
         # The connection manager only needs the brokers' addresses.
         cluster.update_metadata(
             MetadataResponse(
@@ -330,6 +159,10 @@ class KafkaClient:
             self._leaders[topic.name] = leaders
         return response.cluster_id
 
+    def _explain(self, errors: list[BaseException]) -> str:
+        connection = self._connection
+        return explain_failure(errors, connection.kafka_connect_str, self._timeout, connection.security_protocol)
+
     def _partition(self, topic: str, partition: int) -> tuple[str, int]:
         """The shared tuple of a partition the metadata listed, else a new one (a topic deleted or grown since)."""
         partitions = self._partitions.get(topic)
@@ -340,10 +173,10 @@ class KafkaClient:
     def _list_groups(self, deadline: Deadline) -> dict[str, Any]:
         """Every group, with its coordinator: the broker that lists a group coordinates it."""
         asked = {
-            broker.node_id: self._send(broker.node_id, ListGroupsRequest())
-            for broker in self._manager.cluster.brokers()
+            broker.node_id: self._wire.send(broker.node_id, ListGroupsRequest())
+            for broker in self._wire.manager.cluster.brokers()
         }
-        self._wait(asked.values(), deadline)
+        self._wire.wait(asked.values(), deadline)
         coordinators: dict[str, Any] = {}
         failures: list[str] = []
         errors: list[BaseException] = []
@@ -357,7 +190,7 @@ class KafkaClient:
                 for group in answer.value.groups:
                     coordinators[group.group_id] = node_id
         if failures and len(failures) == len(asked):
-            raise BrokerUnavailable(explain_failure(errors, self._connection.kafka_connect_str, self._timeout))
+            raise BrokerUnavailable(self._explain(errors))
         if failures:
             self._log.warning(
                 "Listing groups failed on %d of %d brokers (%s): their groups are missing this run",
@@ -366,9 +199,6 @@ class KafkaClient:
                 failures[0],
             )
         return coordinators
-
-    def _api_version(self, request_class) -> int:
-        return self._manager.broker_version_data.api_version(request_class)
 
     # -- groups -----------------------------------------------------------------------------------------------------
 
@@ -387,10 +217,12 @@ class KafkaClient:
         for group_id in group_ids:
             if group_id in coordinators:
                 by_coordinator[coordinators[group_id]].append(group_id)
-        many_per_fetch = self._api_version(OffsetFetchRequest) >= 8
+        many_per_fetch = self._wire.api_version(OffsetFetchRequest) >= 8
 
         def ask(node_id: Any, batch: list[str]) -> list[tuple[Future, Callable]]:
-            described = self._send(node_id, DescribeGroupsRequest(groups=batch, include_authorized_operations=False))
+            described = self._wire.send(
+                node_id, DescribeGroupsRequest(groups=batch, include_authorized_operations=False)
+            )
             asked = [(described, lambda future: self._apply_descriptions(groups, batch, future))]
             if many_per_fetch:
                 Group = OffsetFetchRequest.OffsetFetchRequestGroup
@@ -403,11 +235,11 @@ class KafkaClient:
                     (OffsetFetchRequest(group_id=g, topics=None, min_version=2, max_version=7), [g]) for g in batch
                 ]
             for request, fetched in fetches:
-                future = self._send(node_id, request)
+                future = self._wire.send(node_id, request)
                 asked.append((future, lambda future, fetched=fetched: self._apply_offsets(groups, fetched, future)))
             return asked
 
-        self._in_rounds(by_coordinator, ask, share)
+        self._wire.in_rounds({node: batches(ids) for node, ids in by_coordinator.items()}, ask, share)
         return groups
 
     def _find_coordinators(self, group_ids: list[str], groups: dict[str, GroupSnapshot], deadline: Deadline) -> dict:
@@ -426,21 +258,21 @@ class KafkaClient:
                 else:
                     coordinators[key] = answer.node_id
             if retry:
-                self._net.poll(timeout_ms=LOOKUP_RETRY * 1000)
+                self._wire.poll(LOOKUP_RETRY)
             group_ids = retry
         return coordinators
 
     def _lookups(self, group_ids: list[str], deadline: Deadline) -> list[tuple[str, Any]]:
         """(group, FindCoordinator answer, or why there is none) for each group."""
-        node_id = self._manager.least_loaded_node()
-        if self._api_version(FindCoordinatorRequest) >= 4:
+        node_id = self._wire.manager.least_loaded_node()
+        if self._wire.api_version(FindCoordinatorRequest) >= 4:
             requests = [
                 (FindCoordinatorRequest(key_type=0, coordinator_keys=b, min_version=4), b) for b in batches(group_ids)
             ]
         else:  # brokers before 3.0: one key a request
             requests = [(FindCoordinatorRequest(key=g, key_type=0, max_version=3), [g]) for g in group_ids]
-        asked = [(self._send(node_id, request), keys) for request, keys in requests]
-        self._wait([future for future, _ in asked], deadline)
+        asked = [(self._wire.send(node_id, request), keys) for request, keys in requests]
+        self._wire.wait([future for future, _ in asked], deadline)
         answers: list[tuple[str, Any]] = []
         for future, keys in asked:
             if not future.succeeded():
@@ -537,9 +369,9 @@ class KafkaClient:
                 topics=[Topic(name=topic, partitions=asked) for topic, asked in by_topic.items()],
                 min_version=1,
             )
-            return [(self._send(node_id, request), lambda future: keep(batch, future))]
+            return [(self._wire.send(node_id, request), lambda future: keep(batch, future))]
 
-        self._in_rounds(by_leader, ask, deadline)
+        self._wire.in_rounds({node: batches(tps) for node, tps in by_leader.items()}, ask, deadline)
         return high_watermarks, errors
 
 
@@ -553,21 +385,43 @@ def _assignment(data: bytes) -> list:
         return []
 
 
-def explain_failure(errors: list[BaseException], bootstrap: str, timeout: float) -> str:
+def explain_failure(
+    errors: list[BaseException], bootstrap: str, timeout: float, security_protocol: str = "PLAINTEXT"
+) -> str:
     """What failed and what to check, from the connection or request errors of the run."""
     text = " ".join(f"{type(e).__name__} {e}" for e in errors).lower()
+    tls_failed = "handshake failed" in text or "ssl" in text
+    if any(isinstance(e, Errors.IllegalSaslStateError) for e in errors):
+        return (
+            f"the listener at {bootstrap} does not take SASL (it refused the SASL handshake): check "
+            f"security_protocol ({security_protocol} here; PLAINTEXT or SSL for a listener without SASL) and that "
+            "kafka_connect_str points to the SASL listener's port"
+        )
+    if tls_failed and "certificate" not in text and ("eof" in text or "wrong version" in text or "record" in text):
+        return (
+            f"the listener at {bootstrap} does not speak TLS (it dropped the TLS handshake): check security_protocol "
+            f"({security_protocol} here; PLAINTEXT or SASL_PLAINTEXT for a listener without TLS) and that "
+            "kafka_connect_str points to the TLS listener's port"
+        )
     if "sasl" in text or "authentic" in text:
         return (
             f"authentication failed against {bootstrap}: check sasl_mechanism, sasl_plain_username and "
             "sasl_plain_password (for Confluent Cloud: an API key and secret of this cluster)"
         )
-    if "ssl" in text or "certificate" in text or "handshake" in text or "tls" in text:
+    if tls_failed or "certificate" in text:
         return (
             f"TLS handshake failed with {bootstrap}: check security_protocol, tls_ca_cert (the CA that signed the "
             "broker certificate), tls_cert/tls_private_key for mutual TLS, and tls_verify"
         )
     if "dns" in text or "resolv" in text or "name or service not known" in text:
         return f"cannot resolve {bootstrap}: check kafka_connect_str and DNS from the agent's host"
+    if any(isinstance(e, ClosedByBroker) for e in errors) and security_protocol != "SASL_SSL":
+        expected = {"PLAINTEXT": "TLS or SASL", "SSL": "SASL", "SASL_PLAINTEXT": "TLS"}[security_protocol]
+        return (
+            f"the brokers at {bootstrap} closed each connection at the first requests: their listener likely expects "
+            f"{expected}, a protocol mismatch; check security_protocol ({security_protocol} here; for Confluent "
+            "Cloud SASL_SSL) and that kafka_connect_str points to the listener you mean"
+        )
     if "refused" in text or "unable to connect" in text or "connection" in text or "disconnected" in text:
         return (
             f"cannot connect to {bootstrap}: check kafka_connect_str, that the brokers are up, and that the "

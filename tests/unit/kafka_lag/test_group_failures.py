@@ -103,8 +103,8 @@ class FakeCluster:
 
 
 def install(check, cluster: FakeCluster) -> None:
-    check.client._manager = check.client._net = cluster
-    check.client._send = cluster.send
+    check.client._wire._manager = check.client._wire._net = cluster
+    check.client._wire.send = cluster.send
 
 
 def make_check(**instance) -> PettwinKafkaLagCheck:
@@ -133,7 +133,7 @@ def test_one_failing_coordinator_costs_only_its_groups(aggregator, slow_answer, 
     started = time.monotonic()
     assert check.run() == ""
     assert time.monotonic() - started < 1.0  # a slow coordinator costs at most the run's deadline (0.5 s)
-    assert cluster.closed == reconnects and (check.client._manager is None) == reconnects
+    assert cluster.closed == reconnects and (check.client._wire._manager is None) == reconnects
     for group in ("a", "b"):
         aggregator.assert_metric(
             "pettwin.kafka.consumer_group.lag", value=8, tags=["consumer_group:" + group, "kafka_cluster_id:c1"]
@@ -158,7 +158,7 @@ def test_after_an_unanswered_request_the_next_run_starts_on_fresh_connections(ag
     silent = FakeCluster(Future)
     install(check, silent)
     check.run()
-    assert silent.closed and check.client._manager is None  # closing fails what it held: no answer outlives it
+    assert silent.closed and check.client._wire._manager is None  # closing fails what it held: no answer outlives it
     aggregator.reset()
     install(check, FakeCluster(lambda: done(Answer(API_VERSION=8, groups=[FakeCluster.offsets("slow")]))))
     check.run()
@@ -180,7 +180,7 @@ def test_a_cluster_that_does_not_answer_at_all_costs_the_deadline_and_its_connec
     assert time.monotonic() - started < 1.0
     [sc] = aggregator.service_checks("pettwin.kafka.can_connect")
     assert sc.status == 2 and "no answer" in sc.message and "kafka_timeout" in sc.message
-    assert cluster.closed and check.client._manager is None
+    assert cluster.closed and check.client._wire._manager is None
 
 
 def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator, monkeypatch):
@@ -228,4 +228,6 @@ def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator
     aggregator.assert_service_check(
         "pettwin.kafka.consumer_group.status", status=2, tags=["consumer_group:0-stuck", "kafka_cluster_id:c1"]
     )
-    assert cluster.closed and check.client._manager is None  # what went unanswered is dropped with the connections
+    assert (
+        cluster.closed and check.client._wire._manager is None
+    )  # what went unanswered is dropped with the connections

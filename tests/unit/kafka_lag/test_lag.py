@@ -255,7 +255,10 @@ def test_what_went_away_is_forgotten_when_as_much_came_in_its_place():
     assert set(state.windows.keys()) == {("new", "b", 0)} and set(state.histories) == {("b", 0)}
     # nothing went away: the state stays as it is
     evaluate(ClusterSnapshot("c", {("b", 0): 6}, {}, [new]), state, now=30.0, window_seconds=60)
-    assert set(state.windows.keys()) == {("new", "b", 0)} and state.windows.counts[state.windows.slots[("new", "b", 0)]] == 2
+    assert (
+        set(state.windows.keys()) == {("new", "b", 0)}
+        and state.windows.counts[state.windows.slots[("new", "b", 0)]] == 2
+    )
 
 
 def test_unreadable_state_starts_afresh():
@@ -390,9 +393,10 @@ def test_a_damaged_shard_loses_only_its_own_part():
     assert damaged_keys
     shards[3] = shards[3][:-10]
     restored = LagState.from_shards(shards)
-    assert restored.windows.keys() | restored.histories.keys() == (
-        state.windows.keys() | state.histories.keys()
-    ) - damaged_keys
+    assert (
+        restored.windows.keys() | restored.histories.keys()
+        == (state.windows.keys() | state.histories.keys()) - damaged_keys
+    )
 
 
 def test_an_empty_state_is_one_shard():
