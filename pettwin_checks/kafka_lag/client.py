@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from pettwin_checks.coordination import DebugLogger
@@ -78,6 +86,8 @@ class KafkaClient:
         self._partitions: dict[str, tuple[tuple[str, int], ...]] = {}
         # Admin requests issued, by Kafka API, for the benchmark (librdkafka may fan a call out per broker).
         self.requests: Counter[str] = Counter()
+        self._logger = ConnectionLog(log)
+        self._reader: Consumer | None = None  # reads record timestamps (record_times); made on first use
 
     def _client(self) -> AdminClient:
         # Created on first use, so the check starts while the broker is down, then reused for every run.
@@ -85,7 +95,7 @@ class KafkaClient:
             config = {
                 **self._config,
                 "error_cb": self._errors.append,
-                "logger": DebugLogger(self._log),
+                "logger": self._logger,
                 "socket.connection.setup.timeout.ms": int(self._timeout * 1000),
                 "socket.timeout.ms": int(SOCKET_TIMEOUT * 1000),
                 "max.in.flight.requests.per.connection": MAX_IN_FLIGHT,
@@ -97,6 +107,9 @@ class KafkaClient:
     def close(self) -> None:
         self._admin = None
         self._calls, self._retired = [], []
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def _replace(self) -> None:
         """A fresh admin client from the next call on. The old one is kept until the calls it still has in flight
@@ -254,6 +267,93 @@ class KafkaClient:
             for apply, key, future in unanswered:
                 apply(key, future)
 
+    def record_times(
+        self, wanted: list[tuple[tuple[str, int], int]], deadline: float
+    ) -> dict[tuple[tuple[str, int], int], int | None]:
+        """For each (partition, committed offset): the timestamp (ms since the epoch) of the first record a
+        read_committed consumer gets from that offset, or None when there is none before the end (only transaction
+        markers or aborted data left). A key left out could not be read by `deadline` (a time.monotonic() instant)
+        or at all (e.g. the offset was deleted by retention). Never raises.
+
+        One consumer, kept across runs, assigned at the offsets: librdkafka fetches every partition of a leader in
+        one request. No group is joined and nothing is committed. A partition wanted at several offsets (groups
+        at different places) is read at the lowest first, then sought to the next.
+        """
+        times: dict[tuple[tuple[str, int], int], int | None] = {}
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for tp, offset in sorted(wanted):
+            by_partition.setdefault(tp, []).append(offset)
+        partitions = list(by_partition)
+        try:
+            reader = self._record_reader()
+            for number, chunk in enumerate(batches(partitions)):
+                share = (deadline - time.monotonic()) / (len(partitions) // BATCH + 1 - number)
+                if share <= 0:
+                    break
+                self._read_first_records(reader, {tp: by_partition[tp] for tp in chunk}, times, share)
+        except KafkaException as e:
+            self._log.debug("reading record timestamps failed: %s", self._short(e))
+        return times
+
+    def _record_reader(self) -> Consumer:
+        if self._reader is None:
+            self._reader = Consumer(
+                {
+                    **self._config,
+                    # Required by the consumer; never joined (assign, not subscribe) and never committed to.
+                    "group.id": "pettwin-checks.record-times",
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "isolation.level": "read_committed",
+                    "enable.partition.eof": True,  # "nothing before the end" is an answer too
+                    "auto.offset.reset": "error",  # an offset deleted by retention is unreadable, not another
+                    # Only the first record of each partition is wanted: small fetches, little prefetched.
+                    "fetch.message.max.bytes": 65536,
+                    "fetch.max.bytes": 1048576,
+                    "queued.max.messages.kbytes": 4096,
+                    "error_cb": lambda error: self._log.debug("record reader: %s", error),
+                    "logger": DebugLogger(self._log),
+                    "socket.connection.setup.timeout.ms": int(self._timeout * 1000),
+                }
+            )
+        return self._reader
+
+    def _read_first_records(
+        self, reader: Consumer, offsets: dict[tuple[str, int], list[int]], times: dict, seconds: float
+    ) -> None:
+        """Reads until every partition of `offsets` (ascending offsets each) is answered or `seconds` passed."""
+        expires = time.monotonic() + seconds
+        pending = {tp: list(wanted) for tp, wanted in offsets.items()}
+        reader.assign([TopicPartition(t, p, wanted[0]) for (t, p), wanted in pending.items()])
+        try:
+            while pending and (remaining := expires - time.monotonic()) > 0:
+                for message in reader.consume(500, timeout=min(remaining, 0.2)):
+                    tp = self._partition(message.topic(), message.partition())
+                    wanted = pending.get(tp)
+                    if not wanted:
+                        continue
+                    error = message.error()
+                    if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                        times.update(((tp, offset), None) for offset in wanted)
+                        wanted.clear()
+                    elif error is not None:  # this offset cannot be read (out of range): leave it unanswered
+                        wanted.pop(0)
+                    elif message.offset() >= wanted[0]:
+                        kind, timestamp = message.timestamp()
+                        while wanted and wanted[0] <= message.offset():
+                            offset = wanted.pop(0)
+                            if kind != TIMESTAMP_NOT_AVAILABLE:
+                                times[(tp, offset)] = timestamp
+                    else:
+                        continue  # fetched before the last seek
+                    if wanted:
+                        reader.seek(TopicPartition(tp[0], tp[1], wanted[0]))
+                    else:
+                        del pending[tp]
+                        reader.pause([TopicPartition(tp[0], tp[1])])
+        finally:
+            reader.assign([])
+
     def _apply_description(self, group: GroupSnapshot, future: Future) -> None:
         try:
             description = future.result(timeout=0)
@@ -309,12 +409,56 @@ class KafkaClient:
         """What failed and what to check, from the call's error or the connection errors librdkafka reported."""
         self._client().poll(0)
         errors = [e for e in (error, *reversed(self._errors)) if isinstance(e, KafkaError)]
-        return explain_failure(errors, self._config.get("bootstrap.servers", ""), self._timeout)
+        return explain_failure(
+            errors,
+            self._config.get("bootstrap.servers", ""),
+            self._timeout,
+            self._config.get("security.protocol", "PLAINTEXT"),
+            self._logger.closed_by_peer,
+        )
 
 
-def explain_failure(errors: list[KafkaError], bootstrap: str, timeout: float) -> str:
+class ConnectionLog(DebugLogger):
+    """librdkafka's log lines to debug, noting whether a broker closed a fresh connection at the first requests:
+    librdkafka reports no error for that, and it is what a listener expecting TLS or SASL does to a client that
+    speaks neither (the broker then looks down rather than misconfigured)."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        super().__init__(log)
+        self._recent: deque[bool] = deque(maxlen=20)
+
+    @property
+    def closed_by_peer(self) -> bool:
+        return any(self._recent)
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        super().log(level, msg, *args)
+        if args and "Disconnected" in str(args[-1]):
+            line = str(args[-1])
+            self._recent.append("closed by peer" in line and ("state APIVERSION_QUERY" in line or "state UP" in line))
+
+
+def explain_failure(
+    errors: list[KafkaError],
+    bootstrap: str,
+    timeout: float,
+    security_protocol: str = "PLAINTEXT",
+    closed_by_peer: bool = False,
+) -> str:
     codes = {e.code() for e in errors}
     text = " ".join(e.str() for e in errors).lower()
+    if "not valid in current sasl state" in text:
+        return (
+            f"the listener at {bootstrap} does not take SASL (it refused the SASL handshake): check "
+            f"security_protocol ({security_protocol} here; PLAINTEXT or SSL for a listener without SASL) and that "
+            "kafka_connect_str points to the SASL listener's port"
+        )
+    if "connecting to a plaintext broker listener" in text:
+        return (
+            f"the listener at {bootstrap} does not speak TLS: check security_protocol ({security_protocol} here; "
+            "PLAINTEXT or SASL_PLAINTEXT for a listener without TLS) and that kafka_connect_str points to the TLS "
+            "listener's port"
+        )
     if KafkaError._AUTHENTICATION in codes or ("sasl" in text and "authentic" in text):
         return (
             f"authentication failed against {bootstrap}: check sasl_mechanism, sasl_plain_username and "
@@ -327,6 +471,13 @@ def explain_failure(errors: list[KafkaError], bootstrap: str, timeout: float) ->
         )
     if KafkaError._RESOLVE in codes or "resolve" in text:
         return f"cannot resolve {bootstrap}: check kafka_connect_str and DNS from the agent's host"
+    if closed_by_peer and "connection refused" not in text and security_protocol != "SASL_SSL":
+        expected = {"PLAINTEXT": "TLS or SASL", "SSL": "SASL", "SASL_PLAINTEXT": "TLS"}[security_protocol]
+        return (
+            f"the brokers at {bootstrap} closed each connection at the first requests: their listener likely expects "
+            f"{expected}, a protocol mismatch; check security_protocol ({security_protocol} here; for Confluent "
+            "Cloud SASL_SSL) and that kafka_connect_str points to the listener you mean"
+        )
     if KafkaError._TRANSPORT in codes or "connection refused" in text or KafkaError._ALL_BROKERS_DOWN in codes:
         return (
             f"cannot connect to {bootstrap}: check kafka_connect_str, that the brokers are up, and that the "

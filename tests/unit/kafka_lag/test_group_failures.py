@@ -65,12 +65,12 @@ class FakeAdmin:
     ids=["coordinator-error", "timeout"],
 )
 def test_one_failing_group_costs_only_its_metrics(aggregator, failure, reconnects):
-    check = make_check(kafka_timeout=0.5)
+    check = make_check(kafka_timeout=1)
     admin = FakeAdmin(failure)
     check.client._admin = admin
     started = time.monotonic()
     assert check.run() == ""
-    assert time.monotonic() - started < 1.0  # a slow group costs at most the run's deadline (0.5 s)
+    assert time.monotonic() - started < 1.5  # a slow group costs at most the run's deadline (1 s)
     assert (check.client._admin is not admin) == reconnects
     for group in ("a", "b"):
         aggregator.assert_metric(
@@ -94,7 +94,7 @@ def test_one_failing_group_costs_only_its_metrics(aggregator, failure, reconnect
 def test_an_unanswered_group_call_gets_a_new_client_and_the_old_one_waits_for_it(aggregator):
     late_answer = Future()
     old = FakeAdmin(lambda: late_answer)
-    check = make_check(kafka_timeout=0.5)
+    check = make_check(kafka_timeout=1)
     check.client._admin = old
     check.run()
     assert check.client._admin is None and [admin for admin, _ in check.client._retired] == [old]
@@ -112,7 +112,7 @@ def test_a_replaced_client_is_kept_until_its_calls_have_ended(aggregator):
     listing = Future()
     old = FakeAdmin(Future)
     old.list_consumer_groups = lambda request_timeout: listing  # the cluster stops answering
-    check = make_check(kafka_timeout=0.5)
+    check = make_check(kafka_timeout=1)
     check.client._admin = old
     check.run()
     aggregator.assert_service_check("pettwin.kafka.can_connect", status=2)
@@ -142,7 +142,12 @@ def test_librdkafka_never_times_out_a_request_itself(aggregator):
     class RecordingAdmin(FakeAdmin):
         def __getattribute__(self, name):
             call = super().__getattribute__(name)
-            if name in ("list_consumer_groups", "describe_consumer_groups", "list_consumer_group_offsets", "list_offsets"):
+            if name in (
+                "list_consumer_groups",
+                "describe_consumer_groups",
+                "list_consumer_group_offsets",
+                "list_offsets",
+            ):
 
                 def recorded(*args, request_timeout, **kwargs):
                     timeouts.append((name, request_timeout))
@@ -151,11 +156,14 @@ def test_librdkafka_never_times_out_a_request_itself(aggregator):
                 return recorded
             return call
 
-    check = make_check(kafka_timeout=0.5)
+    check = make_check(kafka_timeout=1)
     check.client._admin = RecordingAdmin(Future)
     check.run()
     assert {name for name, _ in timeouts} == {
-        "list_consumer_groups", "describe_consumer_groups", "list_consumer_group_offsets", "list_offsets"
+        "list_consumer_groups",
+        "describe_consumer_groups",
+        "list_consumer_group_offsets",
+        "list_offsets",
     }
     assert REQUEST_TIMEOUT > SOCKET_TIMEOUT
     assert all(timeout == REQUEST_TIMEOUT for _, timeout in timeouts)
