@@ -311,6 +311,10 @@ class KafkaClient:
                     "fetch.message.max.bytes": 65536,
                     "fetch.max.bytes": 1048576,
                     "queued.max.messages.kbytes": 4096,
+                    # The broker answers a fetch at the end of a partition at once, not after 500 ms (the default
+                    # wait for more data): "nothing left to read" is the answer wanted there.
+                    "fetch.wait.max.ms": 10,
+                    "fetch.error.backoff.ms": 50,
                     "error_cb": lambda error: self._log.debug("record reader: %s", error),
                     "logger": DebugLogger(self._log),
                     "socket.connection.setup.timeout.ms": int(self._timeout * 1000),
@@ -324,33 +328,35 @@ class KafkaClient:
         """Reads until every partition of `offsets` (ascending offsets each) is answered or `seconds` passed."""
         expires = time.monotonic() + seconds
         pending = {tp: list(wanted) for tp, wanted in offsets.items()}
-        reader.assign([TopicPartition(t, p, wanted[0]) for (t, p), wanted in pending.items()])
+        assigned = [TopicPartition(t, p, wanted[0]) for (t, p), wanted in pending.items()]
+        reader.assign(assigned)
+        reader.resume(assigned)  # librdkafka keeps a partition paused across assignments (paused when answered)
         try:
             while pending and (remaining := expires - time.monotonic()) > 0:
-                for message in reader.consume(500, timeout=min(remaining, 0.2)):
-                    tp = self._partition(message.topic(), message.partition())
-                    wanted = pending.get(tp)
-                    if not wanted:
-                        continue
-                    error = message.error()
-                    if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                        times.update(((tp, offset), None) for offset in wanted)
-                        wanted.clear()
-                    elif error is not None:  # this offset cannot be read (out of range): leave it unanswered
-                        wanted.pop(0)
-                    elif message.offset() >= wanted[0]:
-                        kind, timestamp = message.timestamp()
-                        while wanted and wanted[0] <= message.offset():
-                            offset = wanted.pop(0)
-                            if kind != TIMESTAMP_NOT_AVAILABLE:
-                                times[(tp, offset)] = timestamp
-                    else:
-                        continue  # fetched before the last seek
-                    if wanted:
-                        reader.seek(TopicPartition(tp[0], tp[1], wanted[0]))
-                    else:
-                        del pending[tp]
-                        reader.pause([TopicPartition(tp[0], tp[1])])
+                message = reader.poll(remaining)  # one at a time: consume(n) would wait for n
+                tp = None if message is None else self._partition(message.topic(), message.partition())
+                wanted = pending.get(tp)
+                if not wanted:
+                    continue
+                error = message.error()
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    times.update(((tp, offset), None) for offset in wanted)
+                    wanted.clear()
+                elif error is not None:  # this offset cannot be read (out of range): leave it unanswered
+                    wanted.pop(0)
+                elif message.offset() < wanted[0]:
+                    continue  # fetched before the last seek
+                else:
+                    kind, timestamp = message.timestamp()
+                    while wanted and wanted[0] <= message.offset():  # offsets before it hold no data record
+                        offset = wanted.pop(0)
+                        if kind != TIMESTAMP_NOT_AVAILABLE:
+                            times[(tp, offset)] = timestamp
+                if wanted:
+                    reader.seek(TopicPartition(tp[0], tp[1], wanted[0]))
+                else:
+                    del pending[tp]
+                    reader.pause([TopicPartition(tp[0], tp[1])])  # nothing more to fetch for it
         finally:
             reader.assign([])
 
