@@ -94,9 +94,9 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                 )
         # The exact time lag: the timestamps of the records lagging groups read next, each read once.
         wanted = lagging_offsets(snapshot)
-        missing = self._record_times.missing(wanted)
+        missing = self._record_times.missing(wanted, snapshot.high_watermarks)
         read = self.client.record_times(missing, expires) if missing else {}
-        record_times = self._record_times.update(wanted, read)
+        record_times = self._record_times.update(wanted, read, snapshot.high_watermarks)
 
         if self._state is None:
             self._state = self._load_state()

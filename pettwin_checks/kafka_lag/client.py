@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -143,6 +144,7 @@ class KafkaClient:
         """
         deadline = Deadline(self._timeout)
         self._errors.clear()
+        self._logger.clear()
         admin = self._client()
 
         cluster_id = self._topics(admin, deadline)
@@ -425,9 +427,12 @@ class KafkaClient:
 
 
 class ConnectionLog(DebugLogger):
-    """librdkafka's log lines to debug, noting whether a broker closed a fresh connection at the first requests:
+    """librdkafka's log lines to debug, noting whether a broker closed fresh connections at the first requests:
     librdkafka reports no error for that, and it is what a listener expecting TLS or SASL does to a client that
-    speaks neither (the broker then looks down rather than misconfigured)."""
+    speaks neither (the broker then looks down rather than misconfigured). A broker going away closes connections
+    that have been up for longer, and then refuses new ones."""
+
+    CLOSED_EARLY = re.compile(r"closed by peer.*\(after (\d+)ms in state (APIVERSION_QUERY|UP)")
 
     def __init__(self, log: logging.Logger) -> None:
         super().__init__(log)
@@ -437,11 +442,15 @@ class ConnectionLog(DebugLogger):
     def closed_by_peer(self) -> bool:
         return any(self._recent)
 
+    def clear(self) -> None:
+        self._recent.clear()
+
     def log(self, level: int, msg: str, *args: Any) -> None:
         super().log(level, msg, *args)
-        if args and "Disconnected" in str(args[-1]):
-            line = str(args[-1])
-            self._recent.append("closed by peer" in line and ("state APIVERSION_QUERY" in line or "state UP" in line))
+        line = str(args[-1]) if args else ""
+        if "Disconnected" in line:
+            early = self.CLOSED_EARLY.search(line)
+            self._recent.append(early is not None and (early[2] == "APIVERSION_QUERY" or int(early[1]) < 2000))
 
 
 def explain_failure(

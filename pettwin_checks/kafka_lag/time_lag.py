@@ -129,29 +129,46 @@ class RecordTimes:
     """Record timestamps already read, kept while a group still sits at that offset.
 
     Bounded by what is watched: each run keeps only the keys asked for that run (the lagging partitions' committed
-    offsets), so a consumer that moved on drops its old entry. "Nothing to read" (None) is never kept: a record may
-    be produced after it.
+    offsets), so a consumer that moved on drops its old entry. "Nothing to read" (None) is kept only while the high
+    watermark stays where it was seen: a new record, or a transaction's marker, moves it.
     """
 
     def __init__(self) -> None:
         self._known: dict[RecordKey, int] = {}
+        self._nothing_until: dict[RecordKey, int] = {}  # nothing to read from the offset, at this high watermark
 
     def __len__(self) -> int:
-        return len(self._known)
+        return len(self._known) + len(self._nothing_until)
 
-    def missing(self, wanted: Iterable[RecordKey]) -> list[RecordKey]:
-        return [key for key in wanted if key not in self._known]
+    def missing(self, wanted: Iterable[RecordKey], high_watermarks: Mapping[TopicPartition, int]) -> list[RecordKey]:
+        return [
+            key
+            for key in wanted
+            if key not in self._known and self._nothing_until.get(key, -1) != high_watermarks.get(key[0])
+        ]
 
-    def update(self, wanted: Iterable[RecordKey], read: Mapping[RecordKey, int | None]) -> dict[RecordKey, int | None]:
+    def update(
+        self,
+        wanted: Iterable[RecordKey],
+        read: Mapping[RecordKey, int | None],
+        high_watermarks: Mapping[TopicPartition, int],
+    ) -> dict[RecordKey, int | None]:
         """This run's answers for `wanted`: what was known, plus what was just `read`; forgets the rest."""
         known: dict[RecordKey, int] = {}
+        nothing_until: dict[RecordKey, int] = {}
         answers: dict[RecordKey, int | None] = {}
         for key in wanted:
+            high_watermark = high_watermarks.get(key[0], -1)
             if key in self._known:
                 answers[key] = known[key] = self._known[key]
             elif key in read:
                 answers[key] = read[key]
                 if read[key] is not None:
                     known[key] = read[key]
-        self._known = known
+                else:
+                    nothing_until[key] = high_watermark
+            elif self._nothing_until.get(key) == high_watermark:
+                answers[key] = None
+                nothing_until[key] = high_watermark
+        self._known, self._nothing_until = known, nothing_until
         return answers

@@ -179,6 +179,9 @@ def test_a_caught_up_read_committed_consumer_on_a_transactional_topic_is_ok(kafk
     assert last(aggregator, "pettwin.kafka.consumer_group.partitions_behind", consumer_group=group) == 0
     checks = service_checks(aggregator, "pettwin.kafka.consumer_group.status", consumer_group=group)
     assert [sc.status for sc in checks] == [OK]
+    # read once: nothing to read stays true until the high watermark moves
+    high_watermarks = {(topic, 0): 6, (topic, 1): 10}
+    assert check._record_times.missing([((topic, 0), 5), ((topic, 1), 5)], high_watermarks) == []
 
     # a new record behind the marker: now there is something to read, and the time lag is its age
     produce(bootstrap, topic, 1, partition=0)

@@ -37,16 +37,28 @@ def test_only_lagging_partitions_are_read_each_offset_once():
 
 def test_record_times_are_read_once_and_forgotten_when_no_group_sits_there():
     cache = RecordTimes()
-    assert cache.missing([(T0, 40), (T1, 5)]) == [(T0, 40), (T1, 5)]
-    # T1 at 5: nothing to read (markers only); never kept, a record may come after
-    answers = cache.update([(T0, 40), (T1, 5)], {(T0, 40): 1_000, (T1, 5): None})
+    high = {T0: 100, T1: 6}
+    assert cache.missing([(T0, 40), (T1, 5)], high) == [(T0, 40), (T1, 5)]
+    answers = cache.update([(T0, 40), (T1, 5)], {(T0, 40): 1_000, (T1, 5): None}, high)
     assert answers == {(T0, 40): 1_000, (T1, 5): None}
-    assert cache.missing([(T0, 40), (T1, 5)]) == [(T1, 5)]
+    assert cache.missing([(T0, 40), (T1, 5)], high) == []
     # unread this run (a timeout): absent, and asked again next run
-    assert cache.update([(T0, 40), (T1, 5)], {}) == {(T0, 40): 1_000}
+    assert cache.update([(T0, 40), (T0, 50)], {}, high) == {(T0, 40): 1_000}
+    assert cache.missing([(T0, 50)], high) == [(T0, 50)]
     # the group moved on: the old offset is dropped, the cache holds only what is still wanted
-    assert cache.update([(T0, 60)], {(T0, 60): 2_000}) == {(T0, 60): 2_000}
-    assert len(cache) == 1 and cache.missing([(T0, 40)]) == [(T0, 40)]
+    assert cache.update([(T0, 60)], {(T0, 60): 2_000}, high) == {(T0, 60): 2_000}
+    assert len(cache) == 1 and cache.missing([(T0, 40)], high) == [(T0, 40)]
+
+
+def test_nothing_to_read_holds_until_the_high_watermark_moves():
+    """Only markers or aborted data after the offset: true until something is appended, which moves the high
+    watermark (a record, or a transaction's marker)."""
+    cache = RecordTimes()
+    cache.update([(T1, 5)], {(T1, 5): None}, {T1: 6})
+    assert cache.missing([(T1, 5)], {T1: 6}) == []
+    assert cache.update([(T1, 5)], {}, {T1: 6}) == {(T1, 5): None}
+    assert cache.missing([(T1, 5)], {T1: 7}) == [(T1, 5)]
+    assert cache.update([(T1, 5)], {}, {T1: 7}) == {}  # not read again yet: unknown, not caught up
 
 
 def test_a_quiet_topic_gets_a_time_lag_from_its_record_else_a_lower_bound():
