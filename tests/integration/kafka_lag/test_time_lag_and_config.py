@@ -12,6 +12,7 @@ from pettwin_checks.cli import check_ids, run_check
 from pettwin_checks.devenv.workload import produce
 
 from .common import commit, create_topic, last, make_check, service_checks, unique, values
+from .test_faults_and_security import listener_configs
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +60,24 @@ def test_a_quiet_topic_gets_the_exact_time_lag_on_the_first_run(kafka_broker, ag
         assert last(aggregator, "pettwin.kafka.topic.lag_seconds", topic=topic, **group_tags) == seconds
         time.sleep(0.5)
     assert len(check._record_times) == 1  # read once, then kept: the timestamp at an offset never changes
+
+
+@pytest.mark.parametrize("listener", ["sasl_scram", "mtls", "confluent_like"])
+def test_records_are_read_over_the_secured_listeners(kafka_broker, aggregator, listener):
+    """The record reader connects with the check's own connection options."""
+    bootstrap = kafka_broker.start().bootstrap
+    topic, group = unique("secured"), unique("secured-group")
+    create_topic(bootstrap, topic, 1)
+    produce(bootstrap, topic, 6, partition=0)
+    commit(bootstrap, group, topic, {0: 2})
+    produced_at = record_time(bootstrap, topic, 0, 2)
+    check = make_check(consumer_groups={group: None}, **listener_configs(kafka_broker)[listener])
+    run(check, aggregator)
+    tags = {"consumer_group": group, "topic": topic, "partition": 0, "lag_seconds_kind": "exact"}
+    assert last(aggregator, "pettwin.kafka.consumer_lag_seconds", **tags) == pytest.approx(
+        time.time() - produced_at, abs=0.5
+    )
+    check.cancel()
 
 
 def test_an_idle_partition_beside_a_busy_one(kafka_broker, aggregator):
