@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import logging
@@ -44,6 +45,8 @@ def run_check(name: str, init_config: dict, instances: list[dict], times: int = 
 
     check_class = load_check_class(name)
     checks = [check_class(name, init_config, [instance]) for instance in instances]
+    for check, check_id in zip(checks, check_ids(name, init_config, instances)):
+        check.check_id = check_id  # the persistent cache is keyed by it: each instance keeps its own state
     reports = []
     for run in range(times):
         if run:
@@ -68,6 +71,17 @@ def run_check(name: str, init_config: dict, instances: list[dict], times: int = 
     for check in checks:
         check.cancel()
     return reports
+
+
+def check_ids(name: str, init_config: dict, instances: list[dict]) -> list[str]:
+    """An id per instance, as the agent gives one: the check name and a digest of its configuration (with its
+    position when two instances are configured alike)."""
+    ids = []
+    for index, instance in enumerate(instances):
+        text = json.dumps([instance, init_config], sort_keys=True, default=str)
+        check_id = f"{name}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        ids.append(check_id if check_id not in ids else f"{check_id}:{index}")
+    return ids
 
 
 def _metrics(aggregator) -> list[dict[str, Any]]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import struct
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import kafka.errors as Errors
+from confluent_kafka import KafkaException
 from kafka.future import Future
 from kafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
 from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
@@ -26,8 +28,9 @@ from kafka.protocol.metadata import FindCoordinatorRequest, MetadataRequest, Met
 
 from .connection import KafkaConnection
 from .lag import ClusterSnapshot, GroupSnapshot
+from .records import RecordReader
 from .selection import Selection
-from .wire import BrokerUnavailable, ClosedByBroker, Deadline, Wire, reason
+from .wire import BrokerUnavailable, Deadline, Wire, explain_failure, reason
 
 GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"}
 
@@ -59,6 +62,7 @@ class KafkaClient:
         # own (about 100,000 objects a run at 2,000 groups, most of what a run allocated).
         self._partitions: dict[str, tuple[tuple[str, int], ...]] = {}
         self._leaders: dict[str, list[int]] = {}  # each topic's partition leaders, by partition, from the metadata
+        self._records = RecordReader(connection, timeout, log, self._partition)
 
     @property
     def requests(self) -> Counter[str]:
@@ -67,6 +71,7 @@ class KafkaClient:
 
     def close(self) -> None:
         self._wire.close()
+        self._records.close()
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
         """`_snapshot`, with fresh connections next run when the cluster could not be asked or a request went
@@ -83,7 +88,8 @@ class KafkaClient:
         return result
 
     def _snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
-        """One consistent view of the watched groups; also the deleted topics each group still references.
+        """One consistent view of the watched groups; also, by group, what is wrong with the topics and partitions it
+        references (see Selection.resolve_partitions).
 
         Committed offsets are fetched before the high watermarks, so lag can be overstated by what was produced in
         between but never understated.
@@ -95,14 +101,41 @@ class KafkaClient:
             coordinators = self._list_groups(deadline)
         groups = self._groups(selection.group_ids(list(coordinators)), coordinators, deadline)
 
-        deleted: dict[str, set[str]] = {}
+        problems: dict[str, set[str]] = {}
         for group in groups.values():
-            group.partitions, gone = selection.resolve_partitions(group, self._partitions)
-            if gone:
-                deleted[group.group_id] = gone
+            group.partitions, wrong = selection.resolve_partitions(group, self._partitions)
+            if wrong:
+                problems[group.group_id] = wrong
         wanted = sorted({tp for group in groups.values() for tp in group.partitions})
         high_watermarks, hw_errors = self._high_watermarks(wanted, deadline)
-        return ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values())), deleted
+        return ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values())), problems
+
+    def record_times(
+        self, wanted: list[tuple[tuple[str, int], int]], deadline: float
+    ) -> dict[tuple[tuple[str, int], int], int | None]:
+        """For each (partition, committed offset): the timestamp (ms since the epoch) of the first record a
+        read_committed consumer gets from that offset, or None when there is none before the end (only transaction
+        markers or aborted data left). A key left out could not be read by `deadline` (a time.monotonic() instant)
+        or at all (e.g. the offset was deleted by retention). Never raises.
+
+        Partitions are read BATCH at a time, each batch within its share of what is left of the deadline. A
+        partition wanted at several offsets (groups at different places) is read at the lowest first, then sought to
+        the next.
+        """
+        times: dict[tuple[tuple[str, int], int], int | None] = {}
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for tp, offset in sorted(wanted):
+            by_partition.setdefault(tp, []).append(offset)
+        chunks = batches(list(by_partition))
+        try:
+            for number, chunk in enumerate(chunks):
+                share = (deadline - time.monotonic()) / (len(chunks) - number)
+                if share <= 0:
+                    break
+                self._records.read_first_records({tp: by_partition[tp] for tp in chunk}, times, share)
+        except KafkaException as e:
+            self._log.debug("reading record timestamps failed: %s", e)
+        return times
 
     # -- the cluster ------------------------------------------------------------------------------------------------
 
@@ -383,51 +416,3 @@ def _assignment(data: bytes) -> list:
         return ConsumerProtocolAssignment.decode(data).assigned_partitions
     except (struct.error, ValueError, IndexError, UnicodeDecodeError):  # another protocol's bytes, or truncated
         return []
-
-
-def explain_failure(
-    errors: list[BaseException], bootstrap: str, timeout: float, security_protocol: str = "PLAINTEXT"
-) -> str:
-    """What failed and what to check, from the connection or request errors of the run."""
-    text = " ".join(f"{type(e).__name__} {e}" for e in errors).lower()
-    tls_failed = "handshake failed" in text or "ssl" in text
-    if any(isinstance(e, Errors.IllegalSaslStateError) for e in errors):
-        return (
-            f"the listener at {bootstrap} does not take SASL (it refused the SASL handshake): check "
-            f"security_protocol ({security_protocol} here; PLAINTEXT or SSL for a listener without SASL) and that "
-            "kafka_connect_str points to the SASL listener's port"
-        )
-    if tls_failed and "certificate" not in text and ("eof" in text or "wrong version" in text or "record" in text):
-        return (
-            f"the listener at {bootstrap} does not speak TLS (it dropped the TLS handshake): check security_protocol "
-            f"({security_protocol} here; PLAINTEXT or SASL_PLAINTEXT for a listener without TLS) and that "
-            "kafka_connect_str points to the TLS listener's port"
-        )
-    if "sasl" in text or "authentic" in text:
-        return (
-            f"authentication failed against {bootstrap}: check sasl_mechanism, sasl_plain_username and "
-            "sasl_plain_password (for Confluent Cloud: an API key and secret of this cluster)"
-        )
-    if tls_failed or "certificate" in text:
-        return (
-            f"TLS handshake failed with {bootstrap}: check security_protocol, tls_ca_cert (the CA that signed the "
-            "broker certificate), tls_cert/tls_private_key for mutual TLS, and tls_verify"
-        )
-    if "dns" in text or "resolv" in text or "name or service not known" in text:
-        return f"cannot resolve {bootstrap}: check kafka_connect_str and DNS from the agent's host"
-    if any(isinstance(e, ClosedByBroker) for e in errors) and security_protocol != "SASL_SSL":
-        expected = {"PLAINTEXT": "TLS or SASL", "SSL": "SASL", "SASL_PLAINTEXT": "TLS"}[security_protocol]
-        return (
-            f"the brokers at {bootstrap} closed each connection at the first requests: their listener likely expects "
-            f"{expected}, a protocol mismatch; check security_protocol ({security_protocol} here; for Confluent "
-            "Cloud SASL_SSL) and that kafka_connect_str points to the listener you mean"
-        )
-    if "refused" in text or "unable to connect" in text or "connection" in text or "disconnected" in text:
-        return (
-            f"cannot connect to {bootstrap}: check kafka_connect_str, that the brokers are up, and that the "
-            "agent's network can reach their listeners"
-        )
-    return (
-        f"no answer from {bootstrap} within kafka_timeout ({timeout:g}s): check that the brokers are up and "
-        "reachable, and raise kafka_timeout for a slow cluster"
-    )

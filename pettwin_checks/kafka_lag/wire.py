@@ -213,3 +213,51 @@ class Wire:
             self.wait([future for future, _ in unanswered], deadline)
             for future, apply in unanswered:
                 apply(future)
+
+
+def explain_failure(
+    errors: list[BaseException], bootstrap: str, timeout: float, security_protocol: str = "PLAINTEXT"
+) -> str:
+    """What failed and what to check, from the connection or request errors of the run."""
+    text = " ".join(f"{type(e).__name__} {e}" for e in errors).lower()
+    tls_failed = "handshake failed" in text or "ssl" in text
+    if any(isinstance(e, Errors.IllegalSaslStateError) for e in errors):
+        return (
+            f"the listener at {bootstrap} does not take SASL (it refused the SASL handshake): check "
+            f"security_protocol ({security_protocol} here; PLAINTEXT or SSL for a listener without SASL) and that "
+            "kafka_connect_str points to the SASL listener's port"
+        )
+    if tls_failed and "certificate" not in text and ("eof" in text or "wrong version" in text or "record" in text):
+        return (
+            f"the listener at {bootstrap} does not speak TLS (it dropped the TLS handshake): check security_protocol "
+            f"({security_protocol} here; PLAINTEXT or SASL_PLAINTEXT for a listener without TLS) and that "
+            "kafka_connect_str points to the TLS listener's port"
+        )
+    if "sasl" in text or "authentic" in text:
+        return (
+            f"authentication failed against {bootstrap}: check sasl_mechanism, sasl_plain_username and "
+            "sasl_plain_password (for Confluent Cloud: an API key and secret of this cluster)"
+        )
+    if tls_failed or "certificate" in text:
+        return (
+            f"TLS handshake failed with {bootstrap}: check security_protocol, tls_ca_cert (the CA that signed the "
+            "broker certificate), tls_cert/tls_private_key for mutual TLS, and tls_verify"
+        )
+    if "dns" in text or "resolv" in text or "name or service not known" in text:
+        return f"cannot resolve {bootstrap}: check kafka_connect_str and DNS from the agent's host"
+    if any(isinstance(e, ClosedByBroker) for e in errors) and security_protocol != "SASL_SSL":
+        expected = {"PLAINTEXT": "TLS or SASL", "SSL": "SASL", "SASL_PLAINTEXT": "TLS"}[security_protocol]
+        return (
+            f"the brokers at {bootstrap} closed each connection at the first requests: their listener likely expects "
+            f"{expected}, a protocol mismatch; check security_protocol ({security_protocol} here; for Confluent "
+            "Cloud SASL_SSL) and that kafka_connect_str points to the listener you mean"
+        )
+    if "refused" in text or "unable to connect" in text or "connection" in text or "disconnected" in text:
+        return (
+            f"cannot connect to {bootstrap}: check kafka_connect_str, that the brokers are up, and that the "
+            "agent's network can reach their listeners"
+        )
+    return (
+        f"no answer from {bootstrap} within kafka_timeout ({timeout:g}s): check that the brokers are up and "
+        "reachable, and raise kafka_timeout for a slow cluster"
+    )

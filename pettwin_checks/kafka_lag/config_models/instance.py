@@ -14,7 +14,7 @@ from . import defaults, validators
 class InstanceConfig(KafkaConnection):
     """The connection options come from KafkaConnection (integrations-core's names); the rest is this check's."""
 
-    kafka_timeout: float = Field(defaults.KAFKA_TIMEOUT, gt=0)
+    kafka_timeout: float = Field(defaults.KAFKA_TIMEOUT, ge=1)
 
     consumer_groups: dict[str, dict[str, list[int] | None] | None] = Field(default_factory=dict)
     monitor_unlisted_consumer_groups: bool = False
@@ -47,5 +47,5 @@ class InstanceConfig(KafkaConnection):
         return patterns
 
     @model_validator(mode="after")
-    def _across_fields(self) -> "InstanceConfig":
+    def _across_fields(self) -> InstanceConfig:
         return validators.check_instance(self)
