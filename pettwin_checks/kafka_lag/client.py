@@ -6,7 +6,10 @@ A run sends Metadata once, ListGroups once per broker, then per coordinator one 
 number of requests follows the brokers and the batch caps, not the groups. Groups that were not listed get their
 coordinator from FindCoordinator v4 (KIP-699), BATCH keys a request. Brokers older than 3.0 (their API versions
 tell) get one OffsetFetch and one FindCoordinator per group. The requests are kafka-python's protocol classes, sent
-over its connections; the I/O is served on the check's thread while it waits, so nothing runs between runs.
+over its connections (wire.py); the I/O is served on the check's thread while it waits, so nothing runs between runs.
+Groups on the new consumer protocol (KIP-848) are not described by DescribeGroups, and kafka-python has no
+ConsumerGroupDescribe: their state and members are unknown, their committed offsets and lag are read as any group's.
+Record timestamps for the exact time lag are read by a librdkafka consumer (records.py).
 """
 
 from __future__ import annotations
