@@ -28,12 +28,8 @@ from .queries import FAMILIES, Family, submissions
 from .restarts import Baseline, app_started_at, detect_restart
 from .revisions import parse_service, revision_failure, verdict
 
-STATUS = {
-    "ok": AgentCheck.OK,
-    "warning": AgentCheck.WARNING,
-    "critical": AgentCheck.CRITICAL,
-    "unknown": AgentCheck.UNKNOWN,
-}
+STATUS = {"ok": AgentCheck.OK, "warning": AgentCheck.WARNING, "critical": AgentCheck.CRITICAL,
+          "unknown": AgentCheck.UNKNOWN}
 RESTART_CACHE_KEY = "restart_baseline"
 # The role each API needs, named in the message when Google answers 403.
 ROLES = {"run": "roles/run.viewer", "monitoring": "roles/monitoring.viewer"}
@@ -62,10 +58,7 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         self._project_scope = self.config.collect_revision_health or self.config.collect_cloud_run_metrics
         if self.config.leader_election and self._project_scope:
             self.leader = LeaderElection.from_config(
-                self.config.leader_election,
-                name,
-                str(self.config.project_id),
-                self.config.min_collection_interval,
+                self.config.leader_election, name, str(self.config.project_id), self.config.min_collection_interval,
                 self.log,
             )
 
@@ -74,9 +67,8 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
     def check(self, _):
         deadline = Deadline(self.config.run_budget)
         # Probes first: a slow metadata server or API must not eat into the app's probe timeouts.
-        probe_results = [
-            (spec, run_probe(replace(spec, timeout=deadline.timeout(spec.timeout)))) for spec in self._probe_specs
-        ]
+        probe_results = [(spec, run_probe(replace(spec, timeout=deadline.timeout(spec.timeout))))
+                         for spec in self._probe_specs]
         identity = self._resolve_identity(deadline)
         base_tags = [*identity_tags(identity, self.config.tag_instance_id), *self.config.tags]
         now = time.time()
@@ -112,24 +104,18 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 if not os.environ.get("K_SERVICE"):
                     self._metadata_next_try = time.monotonic() + defaults.METADATA_RETRY_INTERVAL
                 else:
-                    self._warn_once(
-                        "metadata",
-                        f"Cloud Run metadata server unavailable ({failure}); project, "
-                        f"location or instance tags are missing until it answers",
-                    )
+                    self._warn_once("metadata", f"Cloud Run metadata server unavailable ({failure}); project, "
+                                                f"location or instance tags are missing until it answers")
         identity = resolve(configured, os.environ, self._metadata)
         if not identity.on_cloud_run:
-            self._log_once(
-                "outside",
-                "Not on Cloud Run (no K_SERVICE / K_REVISION): instance tags come from the configuration only",
-            )
+            self._log_once("outside", "Not on Cloud Run (no K_SERVICE / K_REVISION): instance tags come from the "
+                                      "configuration only")
         return identity
 
     # ------------------------------------------------------------------------------------------------- probes
 
-    def _submit_probes(
-        self, results: list[tuple[ProbeSpec, ProbeResult]], app_started: float | None, now: float, base_tags: list[str]
-    ) -> None:
+    def _submit_probes(self, results: list[tuple[ProbeSpec, ProbeResult]], app_started: float | None, now: float,
+                       base_tags: list[str]) -> None:
         # The startup grace period counts from the app's start when it is visible, else from the first run.
         since_start = now - (app_started or self._first_run_at)
         for spec, result in results:
@@ -146,17 +132,12 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         if self._layout is None:
             self._layout = cgroup.locate(self.config.cgroup_root, cgroup.read_proc_cgroup(), self.config.cgroup_path)
             if self._layout is None:
-                self._warn_once(
-                    "cgroup-missing",
-                    f"No cgroup filesystem under {self.config.cgroup_root}: container "
-                    f"resources come from psutil (the whole machine)",
-                )
+                self._warn_once("cgroup-missing", f"No cgroup filesystem under {self.config.cgroup_root}: container "
+                                                  f"resources come from psutil (the whole machine)")
         sample = cgroup.CgroupReader(self._layout).read() if self._layout is not None else None
         if sample is not None and sample.unreadable:
-            self._warn_once(
-                "cgroup-unreadable",
-                "Cannot read cgroup files, using psutil for what they hold: " + "; ".join(sample.unreadable),
-            )
+            self._warn_once("cgroup-unreadable", "Cannot read cgroup files, using psutil for what they hold: "
+                                                 + "; ".join(sample.unreadable))
         return cgroup.fill_from_psutil(sample)
 
     def _submit_resources(self, sample: cgroup.Sample, tags: list[str]) -> None:
@@ -164,9 +145,8 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         if sample.cpu_usage_seconds is not None:
             previous = self._previous_cpu
             if previous is not None and sample.cpu_usage_seconds >= previous[0] and now > previous[1]:
-                self.gauge(
-                    "container.cpu.usage", (sample.cpu_usage_seconds - previous[0]) / (now - previous[1]), tags=tags
-                )
+                self.gauge("container.cpu.usage", (sample.cpu_usage_seconds - previous[0]) / (now - previous[1]),
+                           tags=tags)
             self._previous_cpu = (sample.cpu_usage_seconds, now)
         if sample.cpu_limit_cores is not None:
             self.gauge("container.cpu.limit", sample.cpu_limit_cores, tags=tags)
@@ -190,9 +170,8 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         self.gauge("container.memory.limit", limit, tags=tags)
         percent = 100.0 * usage / limit if limit else 0.0
         self.gauge("container.memory.usage_pct", percent, tags=tags)
-        status, message = memory_status(
-            percent, usage, limit, self.config.memory_warning_threshold, self.config.memory_critical_threshold
-        )
+        status, message = memory_status(percent, usage, limit, self.config.memory_warning_threshold,
+                                        self.config.memory_critical_threshold)
         self.service_check("container.memory", status, tags=tags, message=message)
 
     # ------------------------------------------------------------------------------------------------- restarts
@@ -202,16 +181,12 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
             return None
         started = app_started_at(self._app_pattern)
         if started is None:
-            self._warn_once(
-                "app-process",
-                f"No process matches app_process {self.config.app_process!r} (is the app "
-                f"in another PID namespace?); restarts are detected from cgroup counters",
-            )
+            self._warn_once("app-process", f"No process matches app_process {self.config.app_process!r} (is the app "
+                                           f"in another PID namespace?); restarts are detected from cgroup counters")
         return started
 
-    def _check_restarts(
-        self, sample: cgroup.Sample | None, app_started: float | None, now: float, tags: list[str]
-    ) -> None:
+    def _check_restarts(self, sample: cgroup.Sample | None, app_started: float | None, now: float,
+                        tags: list[str]) -> None:
         if self._baseline is None:
             self._baseline = Baseline.loads(self.read_persistent_cache(RESTART_CACHE_KEY))
         boot_time = psutil.boot_time()
@@ -238,11 +213,8 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
     def _check_project(self, identity: Identity, deadline: Deadline, now: float) -> None:
         project = identity.project_id or self._discover_project(deadline)
         if not project:
-            self._warn_once(
-                "no-project",
-                "Project-scope collection is on but no project is known: set project_id "
-                "(or run where the metadata server or a credentials file names it)",
-            )
+            self._warn_once("no-project", "Project-scope collection is on but no project is known: set project_id "
+                                          "(or run where the metadata server or a credentials file names it)")
             return
         services = list(self.config.services) or ([identity.service_name] if identity.service_name else [])
         tags = [f"project_id:{project}", *self.config.tags]
@@ -257,9 +229,8 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
         except GcpError:
             return None
 
-    def _check_revisions(
-        self, project: str, location: str | None, services: list[str], tags: list[str], deadline: Deadline
-    ) -> None:
+    def _check_revisions(self, project: str, location: str | None, services: list[str], tags: list[str],
+                         deadline: Deadline) -> None:
         if not location:
             self._warn_once("no-location", "Revision health needs a location: set `location` (the Cloud Run region)")
             return
@@ -270,12 +241,8 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
             message = self._api_failure_message("run", project, failure)
             self._api_status("run", AgentCheck.CRITICAL, location_tags, message)
             for service in services:
-                self.service_check(
-                    "revision.ready",
-                    AgentCheck.UNKNOWN,
-                    tags=[*location_tags, f"service_name:{service}"],
-                    message=message,
-                )
+                self.service_check("revision.ready", AgentCheck.UNKNOWN, tags=[*location_tags,
+                                   f"service_name:{service}"], message=message)
             return
         self._api_status("run", AgentCheck.OK, location_tags)
         found = {}
@@ -285,12 +252,9 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 found[health.name] = health
         for service in services:
             if service not in found:
-                self.service_check(
-                    "revision.ready",
-                    AgentCheck.UNKNOWN,
-                    tags=[*location_tags, f"service_name:{service}"],
-                    message=f"Service {service} not found in {project}/{location}",
-                )
+                self.service_check("revision.ready", AgentCheck.UNKNOWN,
+                                   tags=[*location_tags, f"service_name:{service}"],
+                                   message=f"Service {service} not found in {project}/{location}")
         for name, health in sorted(found.items()):
             service_tags = [*tags, f"location:{health.location or location}", f"service_name:{name}"]
             self.gauge("service.ready", 1 if health.ready else 0, tags=service_tags)
@@ -306,18 +270,15 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 try:
                     revision = self._client.get_revision(
                         f"projects/{project}/locations/{health.location or location}/services/{name}/revisions/"
-                        f"{health.latest_created}",
-                        deadline,
-                    )
+                        f"{health.latest_created}", deadline)
                     reason, detail = revision_failure(revision)
                 except GcpError as failure:
                     self.log.debug("Could not read revision %s: %s", health.latest_created, failure)
             status, message = verdict(health, reason, detail)
             self.service_check("revision.ready", STATUS[status], tags=service_tags, message=message)
 
-    def _collect_monitoring(
-        self, project: str, services: list[str], tags: list[str], deadline: Deadline, now: float
-    ) -> None:
+    def _collect_monitoring(self, project: str, services: list[str], tags: list[str], deadline: Deadline,
+                            now: float) -> None:
         settled = window_end(now, self.config.metrics_delay)
         api_tags = [*tags]
         failed = False
@@ -330,23 +291,15 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
                 result = self._client.list_time_series(project, family.query(services), start, end, deadline)
             except GcpError as failure:
                 failed = True
-                self._api_status(
-                    "monitoring",
-                    AgentCheck.CRITICAL,
-                    api_tags,
-                    self._api_failure_message("monitoring", project, failure),
-                )
+                self._api_status("monitoring", AgentCheck.CRITICAL, api_tags,
+                                 self._api_failure_message("monitoring", project, failure))
                 if isinstance(failure, (GcpAuthError, DeadlineExceeded)) or (
-                    isinstance(failure, GcpApiError) and (failure.permission_denied or failure.status == 0)
-                ):
+                        isinstance(failure, GcpApiError) and (failure.permission_denied or failure.status == 0)):
                     return  # the other families would fail the same way
                 continue
             if result.problems:
-                self.warning(
-                    "Cloud Monitoring %s: skipped malformed data: %s",
-                    family.metric_type,
-                    "; ".join(result.problems[:3]),
-                )
+                self.warning("Cloud Monitoring %s: skipped malformed data: %s", family.metric_type,
+                             "; ".join(result.problems[:3]))
             for submission in submissions(family, result.series, start, end):
                 submit = self.count if submission.kind == "count" else self.gauge
                 submit(submission.name, submission.value, tags=[*tags, *submission.tags])
@@ -366,13 +319,8 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
             last_end = float(cached) if cached else None
         except ValueError:
             last_end = None
-        window = next_window(
-            now,
-            last_end,
-            ingestion_delay=self.config.metrics_delay,
-            initial_lookback=self.config.metrics_window,
-            max_lookback=defaults.MAX_LOOKBACK,
-        )
+        window = next_window(now, last_end, ingestion_delay=self.config.metrics_delay,
+                             initial_lookback=self.config.metrics_window, max_lookback=defaults.MAX_LOOKBACK)
         return (window.start, window.end) if window else None
 
     def _api_status(self, api: str, status: int, tags: list[str], message: str | None = None) -> None:
@@ -381,17 +329,13 @@ class PettwinCloudRunCheck(AgentCheck, ConfigMixin):
     def _api_failure_message(self, api: str, project: str, failure: GcpError) -> str:
         name = API_NAMES[api]
         if isinstance(failure, GcpApiError) and failure.permission_denied:
-            return (
-                f"{name} denied access on project {project} ({failure}). Grant the agent's service account "
-                f"{ROLES[api]} on the project"
-            )
+            return (f"{name} denied access on project {project} ({failure}). Grant the agent's service account "
+                    f"{ROLES[api]} on the project")
         if isinstance(failure, GcpAuthError):
             return f"{name}: {failure}. Set credentials_path or run with an attached service account"
         if isinstance(failure, DeadlineExceeded) or (isinstance(failure, GcpApiError) and failure.status == 0):
-            return (
-                f"{name} did not answer within the run budget of {self.config.run_budget:g} s ({failure}); "
-                f"the next run retries"
-            )
+            return (f"{name} did not answer within the run budget of {self.config.run_budget:g} s ({failure}); "
+                    f"the next run retries")
         return f"{name}: {failure}"
 
     # ------------------------------------------------------------------------------------------------- helpers
@@ -424,26 +368,14 @@ def build_probe_specs(config, environ) -> list[ProbeSpec]:
         return [ProbeSpec(name="default", kind="tcp", host=config.probe_host, port=port, timeout=1.0)]
     specs = []
     for probe in config.probes:
-        common = dict(
-            name=probe.name,
-            host=config.probe_host,
-            timeout=probe.timeout_seconds,
-            failure_threshold=probe.failure_threshold,
-            startup_grace_period=probe.startup_grace_period,
-        )
+        common = dict(name=probe.name, host=config.probe_host, timeout=probe.timeout_seconds,
+                      failure_threshold=probe.failure_threshold, startup_grace_period=probe.startup_grace_period)
         if probe.http_get is not None:
             action = probe.http_get
-            specs.append(
-                ProbeSpec(
-                    kind="http",
-                    port=action.port or port,
-                    path=action.path,
-                    headers=tuple((h.name, h.value) for h in action.http_headers),
-                    expected_status=parse_status_ranges(action.expected_status),
-                    body_contains=action.body_contains,
-                    **common,
-                )
-            )
+            specs.append(ProbeSpec(kind="http", port=action.port or port, path=action.path,
+                                   headers=tuple((h.name, h.value) for h in action.http_headers),
+                                   expected_status=parse_status_ranges(action.expected_status),
+                                   body_contains=action.body_contains, **common))
         else:
             specs.append(ProbeSpec(kind="tcp", port=probe.tcp_socket.port or port, **common))
     return specs

@@ -22,12 +22,9 @@ class CloudRunClient:
         self.endpoints = Endpoints.from_config(config.model_dump())
         self.stats = ApiCallStats()
         self.credentials = GoogleCredentials(
-            http,
-            self.endpoints,
-            credentials_path=config.credentials_path,
+            http, self.endpoints, credentials_path=config.credentials_path,
             impersonate_service_account=config.impersonate_service_account,
-            scopes=(CLOUD_PLATFORM_READ_ONLY,),
-            stats=self.stats,
+            scopes=(CLOUD_PLATFORM_READ_ONLY,), stats=self.stats,
         )
         self.metadata = self.credentials.metadata
         self.rest = GcpRestClient(http, self.credentials, self.stats, log=log)
@@ -62,9 +59,7 @@ class CloudRunClient:
     def get_revision(self, resource_name: str, deadline: Deadline) -> dict:
         return self.rest.get_json("run", f"{self.endpoints.run}/v2/{resource_name}", deadline)
 
-    def list_time_series(
-        self, project: str, query: TimeSeriesQuery, start: float, end: float, deadline: Deadline
-    ) -> ListResult:
+    def list_time_series(self, project: str, query: TimeSeriesQuery, start: float, end: float,
+                         deadline: Deadline) -> ListResult:
         return MonitoringClient(self.rest, self.endpoints.monitoring, project).list_time_series(
-            query, start, end, deadline
-        )
+            query, start, end, deadline)

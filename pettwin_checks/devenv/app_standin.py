@@ -39,9 +39,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         prefix = "/_standin/mode/"
-        if not self.path.startswith(prefix) or self.path[len(prefix) :] not in MODES:
+        if not self.path.startswith(prefix) or self.path[len(prefix):] not in MODES:
             return self._answer(400, f"POST {prefix}<{'|'.join(MODES)}>".encode())
-        self.server.standin.set_mode(self.path[len(prefix) :])
+        self.server.standin.set_mode(self.path[len(prefix):])
         return self._answer(200, self.server.standin.mode.encode())
 
     def _answer(self, status: int, body: bytes):
@@ -120,22 +120,16 @@ class AppStandin:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pettwin_checks.devenv.app_standin",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(prog="python -m pettwin_checks.devenv.app_standin", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port (printed on start)")
     parser.add_argument("--mode", choices=MODES, default="healthy")
     parser.add_argument("--slow-seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
     standin = AppStandin(args.port, args.host, args.mode, args.slow_seconds).start()
-    print(
-        f"app stand-in listening on {standin.url} (mode {standin.mode}); "
-        f"switch with: curl -X POST {standin.url}/_standin/mode/<{'|'.join(MODES)}>",
-        flush=True,
-    )
+    print(f"app stand-in listening on {standin.url} (mode {standin.mode}); "
+          f"switch with: curl -X POST {standin.url}/_standin/mode/<{'|'.join(MODES)}>", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:

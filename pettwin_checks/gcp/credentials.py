@@ -88,16 +88,9 @@ class MetadataServerCredentials(auth_credentials.Scoped, auth_credentials.Creden
 class GoogleCredentials:
     """Where tokens come from, for one check instance. Cheap to build; nothing is fetched until `token()`."""
 
-    def __init__(
-        self,
-        http,
-        endpoints: Endpoints,
-        *,
-        credentials_path: str | None = None,
-        impersonate_service_account: str | None = None,
-        scopes=DEFAULT_SCOPES,
-        stats: ApiCallStats | None = None,
-    ):
+    def __init__(self, http, endpoints: Endpoints, *, credentials_path: str | None = None,
+                 impersonate_service_account: str | None = None, scopes=DEFAULT_SCOPES,
+                 stats: ApiCallStats | None = None):
         self._http = http
         self._endpoints = endpoints
         self._credentials_path = credentials_path

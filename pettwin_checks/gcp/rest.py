@@ -70,16 +70,8 @@ def _retry_after(response) -> float | None:
 class GcpRestClient:
     """Calls Google REST APIs. One per check instance; `stats` counts every attempt per API."""
 
-    def __init__(
-        self,
-        http,
-        credentials: GoogleCredentials,
-        stats: ApiCallStats,
-        retry: RetryPolicy = RetryPolicy(),
-        log=None,
-        sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
-    ):
+    def __init__(self, http, credentials: GoogleCredentials, stats: ApiCallStats, retry: RetryPolicy = RetryPolicy(),
+                 log=None, sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random):
         self._http = http
         self.credentials = credentials
         self.stats = stats
@@ -110,10 +102,7 @@ class GcpRestClient:
                 if body is not None:
                     headers["Content-Type"] = "application/json"
                 response = getattr(self._http, method.lower())(
-                    url,
-                    params=params,
-                    data=json.dumps(body) if body is not None else None,
-                    timeout=timeout,
+                    url, params=params, data=json.dumps(body) if body is not None else None, timeout=timeout,
                     extra_headers=headers,
                 )
                 if 200 <= response.status_code < 300:

@@ -20,25 +20,16 @@ class GcpSession:
     oauth_token_endpoint, iam_credentials_endpoint).
     """
 
-    def __init__(
-        self,
-        http,
-        options: Mapping[str, object],
-        *,
-        retry: RetryPolicy = RetryPolicy(),
-        log=None,
-        scopes=DEFAULT_SCOPES,
-    ):
+    def __init__(self, http, options: Mapping[str, object], *, retry: RetryPolicy = RetryPolicy(), log=None,
+                 scopes=DEFAULT_SCOPES):
         self.http = http
         self.endpoints = Endpoints.from_config(options)
         self.stats = ApiCallStats()
         self.credentials = GoogleCredentials(
-            http,
-            self.endpoints,
+            http, self.endpoints,
             credentials_path=_optional_str(options.get("credentials_path")),
             impersonate_service_account=_optional_str(options.get("impersonate_service_account")),
-            scopes=scopes,
-            stats=self.stats,
+            scopes=scopes, stats=self.stats,
         )
         self.metadata = self.credentials.metadata
         self.rest = GcpRestClient(http, self.credentials, self.stats, retry, log)

@@ -42,13 +42,8 @@ MONITORING_SERVICE_CHECK = "monitoring.can_query"
 PROBE_SERVICE_CHECK = "can_connect"
 WINDOW_CACHE_PREFIX = "window_end."
 # Families whose samples are built together with another family's (headroom needs usage and limit).
-COMBINED_FAMILIES = (
-    "quota_usage",
-    "quota_limit",
-    "service_quota_limit",
-    "service_quota_rate_usage",
-    "service_quota_allocation_usage",
-)
+COMBINED_FAMILIES = ("quota_usage", "quota_limit", "service_quota_limit", "service_quota_rate_usage",
+                     "service_quota_allocation_usage")
 
 
 class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
@@ -65,13 +60,9 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         self.families = []
         if config.collect_project_metrics:
             self.families = build_families(
-                publisher_models=config.collect.publisher_models,
-                endpoints=config.collect.endpoints,
-                quota=config.collect.quota,
-                locations=config.locations,
-                models=config.models,
-                endpoint_ids=config.endpoint_ids,
-                quota_metrics=config.quota_metrics,
+                publisher_models=config.collect.publisher_models, endpoints=config.collect.endpoints,
+                quota=config.collect.quota, locations=config.locations, models=config.models,
+                endpoint_ids=config.endpoint_ids, quota_metrics=config.quota_metrics,
                 discover_quota_metrics=config.discover_quota_metrics,
             )
         self.leader = None
@@ -129,21 +120,12 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         if self._last_probe_at is None or now - self._last_probe_at >= probe.min_interval:
             self._last_probe_at = now
             self._last_probe = self.client.probe(
-                project,
-                model=probe.model,
-                publisher=probe.publisher,
-                location=probe.location,
-                method=probe.method,
-                prompt=probe.prompt,
-                timeout=probe.timeout,
-                deadline=deadline,
+                project, model=probe.model, publisher=probe.publisher, location=probe.location, method=probe.method,
+                prompt=probe.prompt, timeout=probe.timeout, deadline=deadline,
             )
             if self._last_probe.latency_ms is not None:
-                self.gauge(
-                    "probe.latency",
-                    self._last_probe.latency_ms,
-                    tags=[*tags, f"probe_method:{probe.method}", f"outcome:{self._last_probe.outcome}"],
-                )
+                self.gauge("probe.latency", self._last_probe.latency_ms,
+                           tags=[*tags, f"probe_method:{probe.method}", f"outcome:{self._last_probe.outcome}"])
         # Between probes the last outcome is repeated, so the service check does not go stale.
         outcome = self._last_probe
         status = {"ok": self.OK, "warning": self.WARNING}.get(outcome.status, self.CRITICAL)
@@ -161,13 +143,9 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             last_end = float(cached) if cached else None
         except ValueError:
             last_end = None
-        return next_window(
-            now,
-            last_end,
-            ingestion_delay=config.ingestion_delay,
-            initial_lookback=max(config.initial_lookback, config.min_collection_interval),
-            max_lookback=config.max_lookback,
-        )
+        return next_window(now, last_end, ingestion_delay=config.ingestion_delay,
+                           initial_lookback=max(config.initial_lookback, config.min_collection_interval),
+                           max_lookback=config.max_lookback)
 
     def _collect(self, project, base_tags, deadline):
         now = self.wall_clock()
@@ -188,25 +166,17 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
                 fatal = (self.CRITICAL, f"{failure}. Fix the credentials the agent uses; collection resumes by itself.")
             except GcpApiError as failure:
                 if failure.permission_denied:
-                    fatal = (
-                        self.CRITICAL,
-                        (
-                            f"Cloud Monitoring denied timeSeries.list on project {project} ({failure.message}): grant "
-                            f"roles/monitoring.viewer to the agent's identity ({self.session.credentials.source})"
-                        ),
-                    )
+                    fatal = (self.CRITICAL, (
+                        f"Cloud Monitoring denied timeSeries.list on project {project} ({failure.message}): grant "
+                        f"roles/monitoring.viewer to the agent's identity ({self.session.credentials.source})"))
                 else:
                     failures.append(f"{family.name}: {failure}")
                     continue
             except DeadlineExceeded:
                 left = len(self.families) - position
-                fatal = (
-                    self.WARNING,
-                    (
-                        f"the run's budget of {self.config.collection_timeout:g} s (collection_timeout) ran out with "
-                        f"{left} of {len(self.families)} queries left; they catch up next run"
-                    ),
-                )
+                fatal = (self.WARNING, (
+                    f"the run's budget of {self.config.collection_timeout:g} s (collection_timeout) ran out with "
+                    f"{left} of {len(self.families)} queries left; they catch up next run"))
                 # Next run starts with the queries this one could not reach.
                 self.families = self.families[position:] + self.families[:position]
             except MalformedResponse as failure:
@@ -217,9 +187,8 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             queried += 1
             results[family.name] = result.series
             if result.problems:
-                problems.append(
-                    f"{family.name}: skipped {len(result.problems)} malformed item(s), first: {result.problems[0]}"
-                )
+                problems.append(f"{family.name}: skipped {len(result.problems)} malformed item(s), first: "
+                                f"{result.problems[0]}")
             if family.mode == "window":
                 finished_windows[family.name] = window
                 if window.skipped_seconds:
@@ -232,11 +201,8 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         for message in problems:
             self.warning("Malformed Cloud Monitoring data left out: %s", message)
         if skipped_history:
-            self.warning(
-                "History older than max_lookback (%ss) was not collected for: %s",
-                self.config.max_lookback,
-                ", ".join(skipped_history),
-            )
+            self.warning("History older than max_lookback (%ss) was not collected for: %s",
+                         self.config.max_lookback, ", ".join(skipped_history))
         self._monitoring_status(base_tags, fatal, failures, queried)
 
     def _monitoring_status(self, tags, fatal, failures, queried):
@@ -270,10 +236,8 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             usage, limits = results.get(f"quota_usage:{metric}"), results.get(f"quota_limit:{metric}")
             if usage is not None or limits is not None:
                 outcomes[f"quota:{metric}"] = quota_samples(metric, usage, limits, max_contexts)
-        service = [
-            results.get(name)
-            for name in ("service_quota_limit", "service_quota_rate_usage", "service_quota_allocation_usage")
-        ]
+        service = [results.get(name) for name in ("service_quota_limit", "service_quota_rate_usage",
+                                                  "service_quota_allocation_usage")]
         if any(part is not None for part in service):
             outcomes["service_quota"] = service_quota_samples(*service, set(self.config.quota_metrics), max_contexts)
         if "publisher_invocations" in results and limit_families and all(n in results for n in limit_families):
@@ -286,4 +250,5 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
                 submit(sample.name, sample.value, tags=[*base_tags, *sample.tags])
             self.gauge("contexts.dropped", outcome.dropped, tags=[*base_tags, f"family:{name}"])
             if outcome.dropped:
-                self.warning("%s: %d tag sets over max_contexts (%d) were dropped", name, outcome.dropped, max_contexts)
+                self.warning("%s: %d tag sets over max_contexts (%d) were dropped", name, outcome.dropped,
+                             max_contexts)

@@ -29,7 +29,8 @@ class VertexAiClient:
         self.session = session
         self.page_size = page_size
         # The probe measures one attempt from this host: a retry would hide the latency it is there to see.
-        self._probe_rest = GcpRestClient(session.http, session.credentials, session.stats, RetryPolicy(max_attempts=1))
+        self._probe_rest = GcpRestClient(session.http, session.credentials, session.stats,
+                                         RetryPolicy(max_attempts=1))
 
     def fetch(self, project: str, family: Family, window: Window, deadline: Deadline) -> ListResult:
         """One family's series for a window (all pages). Raises the gcp errors."""
@@ -37,18 +38,8 @@ class VertexAiClient:
         period = window.seconds if family.mode == "window" else 60
         return monitoring.list_time_series(family.query, window.start, window.end, deadline, period_seconds=period)
 
-    def probe(
-        self,
-        project: str,
-        *,
-        model: str,
-        publisher: str,
-        location: str,
-        method: str,
-        prompt: str,
-        timeout: float,
-        deadline: Deadline,
-    ) -> ProbeOutcome:
+    def probe(self, project: str, *, model: str, publisher: str, location: str, method: str, prompt: str,
+              timeout: float, deadline: Deadline) -> ProbeOutcome:
         base = self.session.endpoints.aiplatform_base(location)
         url = f"{base}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}"
         body = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
@@ -59,9 +50,8 @@ class VertexAiClient:
             # The token is fetched first so the latency measured is the Vertex AI call's alone.
             self.session.credentials.token(deadline)
         except GcpAuthError as failure:
-            return ProbeOutcome(
-                "auth", None, f"{failure}. Fix the credentials the agent uses, then the probe recovers on its own."
-            )
+            return ProbeOutcome("auth", None, f"{failure}. Fix the credentials the agent uses, then the probe "
+                                              f"recovers on its own.")
         except DeadlineExceeded as failure:
             return ProbeOutcome("unreachable", None, f"{target}: {failure}")
         probe_deadline = Deadline(min(timeout, deadline.remaining()))
@@ -75,12 +65,8 @@ class VertexAiClient:
             return ProbeOutcome("auth", None, f"{failure}")
         except DeadlineExceeded:
             latency = (time.monotonic() - started) * 1000.0
-            return ProbeOutcome(
-                "unreachable",
-                latency,
-                f"{target}: no answer from {base} within {timeout:g} s: "
-                f"check DNS, the egress firewall and proxy settings",
-            )
+            return ProbeOutcome("unreachable", latency, f"{target}: no answer from {base} within {timeout:g} s: "
+                                                        f"check DNS, the egress firewall and proxy settings")
         except MalformedResponse as failure:
             latency = (time.monotonic() - started) * 1000.0
             return ProbeOutcome("server_error", latency, f"{target}: {failure}")
@@ -90,40 +76,20 @@ class VertexAiClient:
 def _outcome(failure: GcpApiError, target: str, base: str, latency: float) -> ProbeOutcome:
     status = failure.status
     if status == 0:
-        return ProbeOutcome(
-            "unreachable",
-            latency,
-            f"{target}: could not reach {base} ({failure.message}): check DNS, the egress firewall and proxy settings",
-        )
+        return ProbeOutcome("unreachable", latency, f"{target}: could not reach {base} ({failure.message}): check "
+                                                    f"DNS, the egress firewall and proxy settings")
     if status == 429:
-        return ProbeOutcome(
-            "throttled",
-            latency,
-            f"{target}: throttled (429 {failure.grpc_status}); the endpoint is "
-            f"reachable but the quota or shared capacity is exhausted",
-        )
+        return ProbeOutcome("throttled", latency, f"{target}: throttled (429 {failure.grpc_status}); the endpoint is "
+                                                  f"reachable but the quota or shared capacity is exhausted")
     if status in (401, 403):
-        return ProbeOutcome(
-            "denied",
-            latency,
-            f"{target}: permission denied ({status} {failure.grpc_status}): grant "
-            f"roles/aiplatform.user (aiplatform.endpoints.predict) to the agent's "
-            f"service account",
-        )
+        return ProbeOutcome("denied", latency, f"{target}: permission denied ({status} {failure.grpc_status}): grant "
+                                               f"roles/aiplatform.user (aiplatform.endpoints.predict) to the agent's "
+                                               f"service account")
     if status == 404:
-        return ProbeOutcome(
-            "not_found",
-            latency,
-            f"{target}: not found (404): check probe.model, probe.publisher and "
-            f"probe.location, and that the model is offered in that location",
-        )
+        return ProbeOutcome("not_found", latency, f"{target}: not found (404): check probe.model, probe.publisher and "
+                                                  f"probe.location, and that the model is offered in that location")
     if status < 500:
-        return ProbeOutcome(
-            "bad_request",
-            latency,
-            f"{target}: rejected ({status} {failure.grpc_status}: "
-            f"{failure.message}): check probe.method and probe.prompt",
-        )
-    return ProbeOutcome(
-        "server_error", latency, f"{target}: Vertex AI answered {status} {failure.grpc_status}: {failure.message}"
-    )
+        return ProbeOutcome("bad_request", latency, f"{target}: rejected ({status} {failure.grpc_status}: "
+                                                    f"{failure.message}): check probe.method and probe.prompt")
+    return ProbeOutcome("server_error", latency, f"{target}: Vertex AI answered {status} {failure.grpc_status}: "
+                                                 f"{failure.message}")

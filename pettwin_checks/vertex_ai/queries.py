@@ -66,37 +66,20 @@ def _delta(*group_by: str) -> Aggregation:
     return Aggregation("ALIGN_DELTA", "REDUCE_SUM", tuple(group_by))
 
 
-def build_families(
-    *,
-    publisher_models: bool,
-    endpoints: bool,
-    quota: bool,
-    locations=(),
-    models=(),
-    endpoint_ids=(),
-    quota_metrics=(),
-    discover_quota_metrics: bool = True,
-) -> list[Family]:
+def build_families(*, publisher_models: bool, endpoints: bool, quota: bool, locations=(), models=(),
+                   endpoint_ids=(), quota_metrics=(), discover_quota_metrics: bool = True) -> list[Family]:
     location_filter = (one_of("resource", "location", locations),) if locations else ()
     families: list[Family] = []
     if publisher_models:
         model_filter = location_filter + ((one_of("resource", "model_user_id", models),) if models else ())
 
         def publisher(name, metric, *extra_labels):
-            query = TimeSeriesQuery(
-                METRIC_PREFIX + "publisher/online_serving/" + metric,
-                _delta(*MODEL_LABELS, *extra_labels),
-                PUBLISHER_MODEL,
-                model_filter,
-            )
+            query = TimeSeriesQuery(METRIC_PREFIX + "publisher/online_serving/" + metric,
+                                    _delta(*MODEL_LABELS, *extra_labels), PUBLISHER_MODEL, model_filter)
             families.append(Family(name, query, "window", "publisher_models"))
 
-        publisher(
-            "publisher_invocations",
-            "model_invocation_count",
-            "metric.label.response_code",
-            "metric.label.error_category",
-        )
+        publisher("publisher_invocations", "model_invocation_count",
+                  "metric.label.response_code", "metric.label.error_category")
         publisher("publisher_latency", "model_invocation_latencies", "metric.label.latency_type")
         publisher("publisher_first_token", "first_token_latencies")
         publisher("publisher_tokens", "token_count", "metric.label.type")
@@ -104,17 +87,14 @@ def build_families(
         endpoint_filter = location_filter + ((one_of("resource", "endpoint_id", endpoint_ids),) if endpoint_ids else ())
 
         def endpoint(name, metric, mode, aggregation):
-            query = TimeSeriesQuery(
-                METRIC_PREFIX + "prediction/online/" + metric, aggregation, ENDPOINT, endpoint_filter
-            )
+            query = TimeSeriesQuery(METRIC_PREFIX + "prediction/online/" + metric, aggregation, ENDPOINT,
+                                    endpoint_filter)
             families.append(Family(name, query, mode, "endpoints"))
 
-        endpoint(
-            "endpoint_latency", "prediction_latencies", "window", _delta(*ENDPOINT_LABELS, "metric.label.latency_type")
-        )
-        endpoint(
-            "endpoint_responses", "response_count", "window", _delta(*ENDPOINT_LABELS, "metric.label.response_code")
-        )
+        endpoint("endpoint_latency", "prediction_latencies", "window",
+                 _delta(*ENDPOINT_LABELS, "metric.label.latency_type"))
+        endpoint("endpoint_responses", "response_count", "window",
+                 _delta(*ENDPOINT_LABELS, "metric.label.response_code"))
         per_minute_sum = Aggregation("ALIGN_MAX", "REDUCE_SUM", ENDPOINT_LABELS, 60)
         endpoint("endpoint_replicas", "replicas", "newest", per_minute_sum)
         endpoint("endpoint_target_replicas", "target_replicas", "newest", per_minute_sum)
@@ -122,68 +102,31 @@ def build_families(
         by_model = ("metric.label.base_model", "resource.label.location")
         for metric in quota_metrics:
             base = f"{METRIC_PREFIX}quota/{metric}/"
-            families.append(
-                Family(
-                    f"quota_usage:{metric}",
-                    TimeSeriesQuery(
-                        base + "usage",
-                        Aggregation("ALIGN_DELTA", "REDUCE_SUM", by_model, 60),
-                        LOCATION,
-                        location_filter,
-                    ),
-                    "peak",
-                    "quota",
-                )
-            )
-            families.append(
-                Family(
-                    f"quota_limit:{metric}",
-                    TimeSeriesQuery(
-                        base + "limit", Aggregation("ALIGN_MAX", "REDUCE_MIN", by_model, 60), LOCATION, location_filter
-                    ),
-                    "newest",
-                    "quota",
-                )
-            )
-            families.append(
-                Family(
-                    f"quota_exceeded:{metric}",
-                    TimeSeriesQuery(base + "exceeded", _delta(*by_model), LOCATION, location_filter),
-                    "window",
-                    "quota",
-                )
-            )
+            families.append(Family(f"quota_usage:{metric}", TimeSeriesQuery(
+                base + "usage", Aggregation("ALIGN_DELTA", "REDUCE_SUM", by_model, 60), LOCATION, location_filter),
+                "peak", "quota"))
+            families.append(Family(f"quota_limit:{metric}", TimeSeriesQuery(
+                base + "limit", Aggregation("ALIGN_MAX", "REDUCE_MIN", by_model, 60), LOCATION, location_filter),
+                "newest", "quota"))
+            families.append(Family(f"quota_exceeded:{metric}", TimeSeriesQuery(
+                base + "exceeded", _delta(*by_model), LOCATION, location_filter), "window", "quota"))
         if discover_quota_metrics:
             service_filter = (f"resource.label.service = {quote(AIPLATFORM_SERVICE)}",) + location_filter
             by_quota = ("metric.label.quota_metric", "resource.label.location")
 
             def service_quota(name, metric, mode, aggregation):
-                query = TimeSeriesQuery(
-                    "serviceruntime.googleapis.com/quota/" + metric, aggregation, CONSUMER_QUOTA, service_filter
-                )
+                query = TimeSeriesQuery("serviceruntime.googleapis.com/quota/" + metric, aggregation, CONSUMER_QUOTA,
+                                        service_filter)
                 families.append(Family(name, query, mode, "quota"))
 
-            service_quota(
-                "service_quota_limit",
-                "limit",
-                "newest",
-                Aggregation("ALIGN_MAX", "REDUCE_MIN", (*by_quota, "metric.label.limit_name"), 60),
-            )
-            service_quota(
-                "service_quota_rate_usage",
-                "rate/net_usage",
-                "peak",
-                Aggregation("ALIGN_DELTA", "REDUCE_SUM", by_quota, 60),
-            )
-            service_quota(
-                "service_quota_allocation_usage",
-                "allocation/usage",
-                "newest",
-                Aggregation("ALIGN_MAX", "REDUCE_SUM", by_quota, 60),
-            )
-            service_quota(
-                "service_quota_exceeded", "exceeded", "window", Aggregation("ALIGN_COUNT_TRUE", "REDUCE_MAX", by_quota)
-            )
+            service_quota("service_quota_limit", "limit", "newest",
+                          Aggregation("ALIGN_MAX", "REDUCE_MIN", (*by_quota, "metric.label.limit_name"), 60))
+            service_quota("service_quota_rate_usage", "rate/net_usage", "peak",
+                          Aggregation("ALIGN_DELTA", "REDUCE_SUM", by_quota, 60))
+            service_quota("service_quota_allocation_usage", "allocation/usage", "newest",
+                          Aggregation("ALIGN_MAX", "REDUCE_SUM", by_quota, 60))
+            service_quota("service_quota_exceeded", "exceeded", "window",
+                          Aggregation("ALIGN_COUNT_TRUE", "REDUCE_MAX", by_quota))
     return families
 
 
@@ -219,7 +162,7 @@ def tags_of(series: TimeSeries, *skip: str) -> tuple[str, ...]:
 
 
 def response_code_class(code: str | None) -> str:
-    """ "429" -> "4xx"; Google's endpoint metrics already send "4xx"; anything else -> "unknown"."""
+    """"429" -> "4xx"; Google's endpoint metrics already send "4xx"; anything else -> "unknown"."""
     code = (code or "").strip().lower()
     if len(code) == 3 and code[0] in "12345" and (code[1:].isdigit() or code[1:] == "xx"):
         return f"{code[0]}xx"
@@ -279,11 +222,8 @@ def family_samples(family: Family, series_list: list[TimeSeries], max_contexts: 
     if name == "publisher_invocations":
         samples.extend(_invocation_samples(rows))
     elif name in {"publisher_latency", "publisher_first_token", "endpoint_latency"}:
-        prefix = {
-            "publisher_latency": "publisher.latency",
-            "publisher_first_token": "publisher.first_token_latency",
-            "endpoint_latency": "endpoint.latency",
-        }[name]
+        prefix = {"publisher_latency": "publisher.latency", "publisher_first_token": "publisher.first_token_latency",
+                  "endpoint_latency": "endpoint.latency"}[name]
         for _, tags, value in rows:
             if isinstance(value, Distribution):
                 samples.extend(distribution_samples(prefix, value, tags))
@@ -314,14 +254,8 @@ def _invocation_samples(rows) -> list[Sample]:
         code_class = response_code_class(code)
         category = series.label("error_category") or "none"
         model_tags = tuple(t for t in tags if not t.startswith("error_category:"))
-        samples.append(
-            Sample(
-                "publisher.invocations",
-                "count",
-                value,
-                (*model_tags, f"response_code_class:{code_class}", f"error_category:{category}"),
-            )
-        )
+        samples.append(Sample("publisher.invocations", "count", value,
+                              (*model_tags, f"response_code_class:{code_class}", f"error_category:{category}")))
         total = totals.setdefault(model_tags, [0.0, 0.0, 0.0])
         total[0] += value
         if code_class != "2xx":
@@ -366,9 +300,8 @@ def headroom_pct(usage: float, limit: float) -> float | None:
     return (limit - usage) / limit * 100.0
 
 
-def quota_samples(
-    quota_metric: str, usage: list[TimeSeries] | None, limits: list[TimeSeries] | None, max_contexts: int
-) -> FamilyResult:
+def quota_samples(quota_metric: str, usage: list[TimeSeries] | None, limits: list[TimeSeries] | None,
+                  max_contexts: int) -> FamilyResult:
     """usage, limit and headroom per base model and location for one aiplatform quota metric.
 
     Either list may be None (its query failed): the other's values are still reported, headroom is not.
@@ -396,16 +329,13 @@ def quota_samples(
 
 def without_quota_metrics(series_list: list[TimeSeries], quota_metrics: set[str]) -> list[TimeSeries]:
     """serviceruntime series of quota metrics not already read per base model (so none is reported twice)."""
-    return [s for s in series_list if (s.label("quota_metric") or "").removeprefix(METRIC_PREFIX) not in quota_metrics]
+    return [s for s in series_list
+            if (s.label("quota_metric") or "").removeprefix(METRIC_PREFIX) not in quota_metrics]
 
 
-def service_quota_samples(
-    limits: list[TimeSeries] | None,
-    rate_usage: list[TimeSeries] | None,
-    allocation_usage: list[TimeSeries] | None,
-    skip_quota_metrics: set[str],
-    max_contexts: int,
-) -> FamilyResult:
+def service_quota_samples(limits: list[TimeSeries] | None, rate_usage: list[TimeSeries] | None,
+                          allocation_usage: list[TimeSeries] | None, skip_quota_metrics: set[str],
+                          max_contexts: int) -> FamilyResult:
     """usage, limit and headroom per quota metric and location from serviceruntime's consumer_quota series.
 
     Quota metrics also read per base model (`skip_quota_metrics`) are left out so no quota is reported twice.

@@ -17,10 +17,8 @@ def check_instance(model):
         raise ValueError(f"probes: names must be unique, repeated: {', '.join(duplicates)}")
     probe_time = sum(probe.timeout_seconds for probe in model.probes or [])
     if probe_time >= model.run_budget:
-        raise ValueError(
-            f"probes: their timeouts add up to {probe_time:g} s, not less than run_budget "
-            f"({model.run_budget:g} s), which every call of a run shares"
-        )
+        raise ValueError(f"probes: their timeouts add up to {probe_time:g} s, not less than run_budget "
+                         f"({model.run_budget:g} s), which every call of a run shares")
     for name in ("tls_ca_cert", "credentials_path"):
         path = getattr(model, name)
         if path and not os.path.isfile(path):

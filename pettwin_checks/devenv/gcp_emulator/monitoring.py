@@ -29,41 +29,19 @@ from .scenario import Scenario, SeriesSpec
 MAX_PAGE_SIZE = 100000
 
 ALIGNERS = {
-    "ALIGN_NONE",
-    "ALIGN_DELTA",
-    "ALIGN_RATE",
-    "ALIGN_SUM",
-    "ALIGN_MEAN",
-    "ALIGN_MAX",
-    "ALIGN_MIN",
-    "ALIGN_COUNT",
-    "ALIGN_COUNT_TRUE",
-    "ALIGN_COUNT_FALSE",
-    "ALIGN_FRACTION_TRUE",
-    "ALIGN_NEXT_OLDER",
-    "ALIGN_PERCENTILE_99",
-    "ALIGN_PERCENTILE_95",
-    "ALIGN_PERCENTILE_50",
-    "ALIGN_PERCENTILE_05",
+    "ALIGN_NONE", "ALIGN_DELTA", "ALIGN_RATE", "ALIGN_SUM", "ALIGN_MEAN", "ALIGN_MAX", "ALIGN_MIN",
+    "ALIGN_COUNT", "ALIGN_COUNT_TRUE", "ALIGN_COUNT_FALSE", "ALIGN_FRACTION_TRUE", "ALIGN_NEXT_OLDER",
+    "ALIGN_PERCENTILE_99", "ALIGN_PERCENTILE_95", "ALIGN_PERCENTILE_50", "ALIGN_PERCENTILE_05",
 }
 UNIMPLEMENTED_ALIGNERS = {"ALIGN_INTERPOLATE", "ALIGN_STDDEV", "ALIGN_PERCENT_CHANGE"}
 REDUCERS = {
-    "REDUCE_NONE",
-    "REDUCE_SUM",
-    "REDUCE_MEAN",
-    "REDUCE_MIN",
-    "REDUCE_MAX",
-    "REDUCE_COUNT",
-    "REDUCE_PERCENTILE_99",
-    "REDUCE_PERCENTILE_95",
-    "REDUCE_PERCENTILE_50",
-    "REDUCE_PERCENTILE_05",
+    "REDUCE_NONE", "REDUCE_SUM", "REDUCE_MEAN", "REDUCE_MIN", "REDUCE_MAX", "REDUCE_COUNT",
+    "REDUCE_PERCENTILE_99", "REDUCE_PERCENTILE_95", "REDUCE_PERCENTILE_50", "REDUCE_PERCENTILE_05",
 }
 UNIMPLEMENTED_REDUCERS = {"REDUCE_STDDEV", "REDUCE_COUNT_TRUE", "REDUCE_COUNT_FALSE", "REDUCE_FRACTION_TRUE"}
 
 
 # ---------------------------------------------------------------- time helpers
-
 
 def format_time(epoch_seconds: float) -> str:
     moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
@@ -81,11 +59,8 @@ def parse_time(text: str, field: str) -> float:
     try:
         moment = datetime.fromisoformat(normalized.replace("z", "Z"))
     except ValueError:
-        raise invalid_argument(
-            f"Invalid value at '{field}' (type.googleapis.com/google.protobuf.Timestamp), "
-            f"Field '{field}', Invalid time format: \"{text}\"",
-            field,
-        ) from None
+        raise invalid_argument(f'Invalid value at \'{field}\' (type.googleapis.com/google.protobuf.Timestamp), '
+                               f'Field \'{field}\', Invalid time format: "{text}"', field) from None
     if moment.tzinfo is None:
         raise invalid_argument(f"Invalid value at '{field}': the time zone offset is required", field)
     return moment.timestamp()
@@ -94,16 +69,12 @@ def parse_time(text: str, field: str) -> float:
 def parse_duration(text: str, field: str) -> float:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)s", text.strip())
     if not match:
-        raise invalid_argument(
-            f"Invalid value at '{field}' (type.googleapis.com/google.protobuf.Duration), "
-            f"Field '{field}', Illegal duration format; duration must end with 's'",
-            field,
-        )
+        raise invalid_argument(f"Invalid value at '{field}' (type.googleapis.com/google.protobuf.Duration), "
+                               f"Field '{field}', Illegal duration format; duration must end with 's'", field)
     return float(match.group(1))
 
 
 # ---------------------------------------------------------------- points
-
 
 @dataclass
 class Point:
@@ -112,14 +83,8 @@ class Point:
     value: object  # int | float | bool | Distribution
 
 
-def raw_points(
-    spec: SeriesSpec,
-    now: float,
-    history_minutes: int,
-    cumulative_origin_minute: int,
-    after: float = float("-inf"),
-    until: float = float("inf"),
-) -> list[Point]:
+def raw_points(spec: SeriesSpec, now: float, history_minutes: int, cumulative_origin_minute: int,
+               after: float = float("-inf"), until: float = float("inf")) -> list[Point]:
     """The points of one declared series that exist at `now` with an end time in (after, until], oldest first."""
     newest = int(now // 60) - 1  # the last minute that has fully ended
     first = newest - history_minutes + 1
@@ -157,7 +122,6 @@ def value_json(value, value_type: str) -> dict:
 
 # ---------------------------------------------------------------- request parsing
 
-
 @dataclass
 class Query:
     project: str
@@ -185,7 +149,7 @@ def _single(params: dict[str, list[str]], name: str) -> str | None:
 def parse_query(project: str, params: dict[str, list[str]]) -> Query:
     filter_text = _single(params, "filter")
     if filter_text is None:
-        raise invalid_argument('Field filter had an invalid value of "": a filter is required', "filter")
+        raise invalid_argument("Field filter had an invalid value of \"\": a filter is required", "filter")
     try:
         predicate = parse_filter(filter_text)
     except FilterError as bad:
@@ -193,17 +157,14 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
 
     end_text = _single(params, "interval.endTime")
     if not end_text:
-        raise invalid_argument(
-            "Field interval.endTime had an invalid value: the interval end time is required", "interval.endTime"
-        )
+        raise invalid_argument("Field interval.endTime had an invalid value: the interval end time is required",
+                               "interval.endTime")
     end = parse_time(end_text, "interval.end_time")
     start_text = _single(params, "interval.startTime")
     start = parse_time(start_text, "interval.start_time") if start_text else end
     if start > end:
-        raise invalid_argument(
-            "Field interval.startTime had an invalid value: the start time must not be later than the end time",
-            "interval.startTime",
-        )
+        raise invalid_argument("Field interval.startTime had an invalid value: the start time must not be later "
+                               "than the end time", "interval.startTime")
 
     aligner = _single(params, "aggregation.perSeriesAligner") or "ALIGN_NONE"
     reducer = _single(params, "aggregation.crossSeriesReducer") or "REDUCE_NONE"
@@ -216,37 +177,27 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
         if value not in known:
             raise invalid_argument(
                 f"Invalid value at '{field}' (type.googleapis.com/google.monitoring.v3.Aggregation.{enum}), "
-                f'"{value}"',
-                field,
-            )
+                f'"{value}"', field)
 
     period_text = _single(params, "aggregation.alignmentPeriod")
     period = parse_duration(period_text, "aggregation.alignment_period") if period_text else None
     if aligner != "ALIGN_NONE" and period is None:
-        raise invalid_argument(
-            "The alignment period must be specified when a per-series aligner is used.", "aggregation.alignmentPeriod"
-        )
+        raise invalid_argument("The alignment period must be specified when a per-series aligner is used.",
+                               "aggregation.alignmentPeriod")
     if period is not None and period < 60:
-        raise invalid_argument(
-            "Field aggregation.alignmentPeriod had an invalid value: the alignment period must be at least 60 seconds.",
-            "aggregation.alignmentPeriod",
-        )
+        raise invalid_argument("Field aggregation.alignmentPeriod had an invalid value: the alignment period must "
+                               "be at least 60 seconds.", "aggregation.alignmentPeriod")
     if reducer != "REDUCE_NONE" and aligner == "ALIGN_NONE":
-        raise invalid_argument(
-            'Field aggregation.perSeriesAligner had an invalid value of "ALIGN_NONE": a '
-            "per-series aligner must be specified when a cross-series reducer is used.",
-            "aggregation.perSeriesAligner",
-        )
+        raise invalid_argument("Field aggregation.perSeriesAligner had an invalid value of \"ALIGN_NONE\": a "
+                               "per-series aligner must be specified when a cross-series reducer is used.",
+                               "aggregation.perSeriesAligner")
 
     group_by = []
     for field in params.get("aggregation.groupByFields", []):
         match = _GROUP_FIELD.match(field.strip())
         if not match:
-            raise invalid_argument(
-                f'Field aggregation.groupByFields had an invalid value of "{field}": expected '
-                f"metric.labels.NAME or resource.labels.NAME",
-                "aggregation.groupByFields",
-            )
+            raise invalid_argument(f'Field aggregation.groupByFields had an invalid value of "{field}": expected '
+                                   f"metric.labels.NAME or resource.labels.NAME", "aggregation.groupByFields")
         group_by.append((match.group(1), match.group(2) or match.group(3)))
 
     page_size_text = _single(params, "pageSize")
@@ -255,9 +206,8 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
         try:
             page_size = int(page_size_text)
         except ValueError:
-            raise invalid_argument(
-                f"Invalid value at 'page_size' (TYPE_INT32), \"{page_size_text}\"", "pageSize"
-            ) from None
+            raise invalid_argument(f"Invalid value at 'page_size' (TYPE_INT32), \"{page_size_text}\"",
+                                   "pageSize") from None
         if page_size <= 0:
             page_size = MAX_PAGE_SIZE
         page_size = min(page_size, MAX_PAGE_SIZE)
@@ -267,28 +217,13 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
 
     view = _single(params, "view") or "FULL"
     if view not in {"FULL", "HEADERS"}:
-        raise invalid_argument(
-            f"Invalid value at 'view' (type.googleapis.com/google.monitoring.v3."
-            f'ListTimeSeriesRequest.TimeSeriesView), "{view}"',
-            "view",
-        )
+        raise invalid_argument(f"Invalid value at 'view' (type.googleapis.com/google.monitoring.v3."
+                               f"ListTimeSeriesRequest.TimeSeriesView), \"{view}\"", "view")
 
     identity = {k: v for k, v in params.items() if k not in {"pageToken", "pageSize"}}
     fingerprint = hashlib.sha256(json.dumps([project, identity], sort_keys=True).encode()).hexdigest()[:16]
-    return Query(
-        project,
-        predicate,
-        start,
-        end,
-        aligner,
-        period,
-        reducer,
-        group_by,
-        page_size,
-        _single(params, "pageToken") or "",
-        view == "HEADERS",
-        fingerprint,
-    )
+    return Query(project, predicate, start, end, aligner, period, reducer, group_by, page_size,
+                 _single(params, "pageToken") or "", view == "HEADERS", fingerprint)
 
 
 # ---------------------------------------------------------------- alignment
@@ -299,9 +234,7 @@ _PERCENTILE = re.compile(r"_PERCENTILE_(\d\d)$")
 def _aligner_error(aligner: str, spec: SeriesSpec) -> ApiError:
     return invalid_argument(
         f"The aligner {aligner} is not valid for metric {spec.metric_type} of kind {spec.kind} and value type "
-        f"{spec.value_type}.",
-        "aggregation.perSeriesAligner",
-    )
+        f"{spec.value_type}.", "aggregation.perSeriesAligner")
 
 
 def aligned_types(aligner: str, spec: SeriesSpec) -> tuple[str, str]:
@@ -401,7 +334,7 @@ def align(query: Query, spec: SeriesSpec, points: list[Point]) -> list[Point]:
     aligned = []
     for t in window_ends(query):
         lower = t - query.period
-        window = points[bisect.bisect_right(ends, lower) : bisect.bisect_right(ends, t)]
+        window = points[bisect.bisect_right(ends, lower):bisect.bisect_right(ends, t)]
         if not window:
             continue
         value = _align_window(query.aligner, spec, window, query.period)
@@ -412,7 +345,6 @@ def align(query: Query, spec: SeriesSpec, points: list[Point]) -> list[Point]:
 
 
 # ---------------------------------------------------------------- reduction
-
 
 def reduced_types(reducer: str, kind: str, vtype: str) -> tuple[str, str]:
     numeric = vtype in {"INT64", "DOUBLE"}
@@ -432,9 +364,8 @@ def reduced_types(reducer: str, kind: str, vtype: str) -> tuple[str, str]:
         ok = vtype == "DISTRIBUTION"
         result = ("GAUGE", "DOUBLE")
     if not ok:
-        raise invalid_argument(
-            f"The reducer {reducer} is not valid for aligned value type {vtype}.", "aggregation.crossSeriesReducer"
-        )
+        raise invalid_argument(f"The reducer {reducer} is not valid for aligned value type {vtype}.",
+                               "aggregation.crossSeriesReducer")
     return result
 
 
@@ -457,7 +388,6 @@ def reduce_values(reducer: str, values: list, vtype: str):
 
 
 # ---------------------------------------------------------------- the list call
-
 
 def _series_header(metric_type, metric_labels, resource_type, resource_labels, kind, vtype, unit) -> dict:
     header = {
@@ -503,19 +433,13 @@ def _decode_token(token: str, fingerprint: str) -> int:
     except (ValueError, UnicodeDecodeError):
         offset, seen = -1, ""
     if offset < 0 or seen != fingerprint:
-        raise invalid_argument(
-            "Field page_token had an invalid value: the page token does not belong to this request.", "pageToken"
-        )
+        raise invalid_argument("Field page_token had an invalid value: the page token does not belong to this "
+                               "request.", "pageToken")
     return offset
 
 
-def list_time_series(
-    scenario: Scenario,
-    project: str,
-    params: dict[str, list[str]],
-    cumulative_origin_minute: int,
-    now: float | None = None,
-) -> dict:
+def list_time_series(scenario: Scenario, project: str, params: dict[str, list[str]],
+                     cumulative_origin_minute: int, now: float | None = None) -> dict:
     """The JSON body of a successful timeSeries.list, or raises ApiError."""
     query = parse_query(project, params)
     now = time.time() if now is None else now
@@ -538,15 +462,8 @@ def list_time_series(
             points = raw_points(spec, now, scenario.history_minutes, cumulative_origin_minute, after, query.end)
             if not points:
                 continue
-            header = _series_header(
-                spec.metric_type,
-                spec.metric_labels,
-                spec.resource_type,
-                spec.resource_labels,
-                spec.kind,
-                spec.value_type,
-                spec.unit,
-            )
+            header = _series_header(spec.metric_type, spec.metric_labels, spec.resource_type,
+                                    spec.resource_labels, spec.kind, spec.value_type, spec.unit)
             produced.append((header, [_point_json(p, spec.value_type) for p in reversed(points)]))
     else:
         aligned_series = []
@@ -559,20 +476,14 @@ def list_time_series(
                 aligned_series.append((spec, kind, vtype, aligned))
         if query.reducer == "REDUCE_NONE":
             for spec, kind, vtype, aligned in aligned_series:
-                header = _series_header(
-                    spec.metric_type,
-                    spec.metric_labels,
-                    spec.resource_type,
-                    spec.resource_labels,
-                    kind,
-                    vtype,
-                    _aligned_unit(query.aligner, spec.unit),
-                )
+                header = _series_header(spec.metric_type, spec.metric_labels, spec.resource_type,
+                                        spec.resource_labels, kind, vtype, _aligned_unit(query.aligner, spec.unit))
                 produced.append((header, [_point_json(p, vtype) for p in aligned]))
         else:
             produced.extend(_reduce(query, aligned_series))
 
-    produced.sort(key=lambda item: json.dumps([item[0]["metric"], item[0]["resource"]], sort_keys=True))
+    produced.sort(key=lambda item: json.dumps(
+        [item[0]["metric"], item[0]["resource"]], sort_keys=True))
     offset = _decode_token(query.page_token, query.fingerprint) if query.page_token else 0
     page_end = _page_end(produced, offset, query.page_size, query.headers_only)
     body: dict = {}
@@ -609,28 +520,18 @@ def _page_end(produced: list, offset: int, page_size: int, headers_only: bool) -
 def _reduce(query: Query, aligned_series: list) -> list[tuple[dict, list[dict]]]:
     groups: dict[str, dict] = {}
     for spec, kind, vtype, aligned in aligned_series:
-        metric_labels = {
-            k: spec.metric_labels[k] for s, k in query.group_by if s == "metric" and k in spec.metric_labels
-        }
-        resource_labels = {
-            k: spec.resource_labels[k] for s, k in query.group_by if s == "resource" and k in spec.resource_labels
-        }
+        metric_labels = {k: spec.metric_labels[k] for s, k in query.group_by
+                         if s == "metric" and k in spec.metric_labels}
+        resource_labels = {k: spec.resource_labels[k] for s, k in query.group_by
+                           if s == "resource" and k in spec.resource_labels}
         key = json.dumps([spec.metric_type, spec.resource_type, metric_labels, resource_labels], sort_keys=True)
-        group = groups.setdefault(
-            key,
-            {
-                "spec": spec,
-                "metric_labels": metric_labels,
-                "resource_labels": resource_labels,
-                "kind": kind,
-                "vtype": vtype,
-                "by_time": {},
-            },
-        )
+        group = groups.setdefault(key, {
+            "spec": spec, "metric_labels": metric_labels, "resource_labels": resource_labels,
+            "kind": kind, "vtype": vtype, "by_time": {},
+        })
         if (group["kind"], group["vtype"]) != (kind, vtype):
-            raise invalid_argument(
-                "Cannot reduce time series with different value types together.", "aggregation.crossSeriesReducer"
-            )
+            raise invalid_argument("Cannot reduce time series with different value types together.",
+                                   "aggregation.crossSeriesReducer")
         for point in aligned:
             group["by_time"].setdefault(point.end, []).append(point)
 
@@ -648,8 +549,7 @@ def _reduce(query: Query, aligned_series: list) -> list[tuple[dict, list[dict]]]
             continue
         spec = group["spec"]
         unit = "1" if query.reducer == "REDUCE_COUNT" else _aligned_unit(query.aligner, spec.unit)
-        header = _series_header(
-            spec.metric_type, group["metric_labels"], spec.resource_type, group["resource_labels"], kind, vtype, unit
-        )
+        header = _series_header(spec.metric_type, group["metric_labels"], spec.resource_type,
+                                group["resource_labels"], kind, vtype, unit)
         out.append((header, points))
     return out

@@ -164,14 +164,8 @@ def _identity(raw) -> str:
     if not isinstance(raw, dict):
         return repr(raw)
     resource = raw.get("resource") or {}
-    return repr(
-        (
-            raw.get("metric"),
-            resource.get("type"),
-            sorted(_labels(resource.get("labels"), "extends").items()),
-            sorted(_labels(raw.get("labels"), "extends").items()),
-        )
-    )
+    return repr((raw.get("metric"), resource.get("type"), sorted(_labels(resource.get("labels"), "extends").items()),
+                 sorted(_labels(raw.get("labels"), "extends").items())))
 
 
 def parse(text: str, name: str = "inline") -> Scenario:

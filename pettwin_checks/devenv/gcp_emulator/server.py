@@ -26,32 +26,14 @@ _API_ROUTES = [
     ("GET", re.compile(rf"^/v3/projects/{_SEGMENT}/timeSeries$"), "time_series"),
     ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services$"), "run_services"),
     ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}$"), "run_service"),
-    (
-        "GET",
-        re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions$"),
-        "run_revisions",
-    ),
-    (
-        "GET",
-        re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions/{_SEGMENT}$"),
-        "run_revision",
-    ),
-    (
-        "POST",
-        re.compile(
-            rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
-            r":countTokens$"
-        ),
-        "count_tokens",
-    ),
-    (
-        "POST",
-        re.compile(
-            rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
-            r":generateContent$"
-        ),
-        "generate_content",
-    ),
+    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions$"),
+     "run_revisions"),
+    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions/{_SEGMENT}$"),
+     "run_revision"),
+    ("POST", re.compile(rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
+                        r":countTokens$"), "count_tokens"),
+    ("POST", re.compile(rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
+                        r":generateContent$"), "generate_content"),
     ("POST", re.compile(r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$"), "generate_access_token"),
 ]
 
@@ -70,14 +52,8 @@ class Fault:
         self.pattern = re.compile(self.path_regex)
 
     def describe(self) -> dict:
-        return {
-            "path_regex": self.path_regex,
-            "status": self.status,
-            "latency": self.latency,
-            "count": self.remaining,
-            "body": self.body,
-            "method": self.method,
-        }
+        return {"path_regex": self.path_regex, "status": self.status, "latency": self.latency,
+                "count": self.remaining, "body": self.body, "method": self.method}
 
 
 class _Server(ThreadingHTTPServer):
@@ -161,15 +137,9 @@ class GcpEmulator:
         return self.scenario.region
 
     def info(self) -> dict:
-        return {
-            "url": self.url,
-            "metadata_host": self.metadata_host,
-            "project_id": self.project_id,
-            "project_number": self.project_number,
-            "region": self.region,
-            "token_uri": self.token_uri,
-            "scenario": self.scenario.name,
-        }
+        return {"url": self.url, "metadata_host": self.metadata_host, "project_id": self.project_id,
+                "project_number": self.project_number, "region": self.region, "token_uri": self.token_uri,
+                "scenario": self.scenario.name}
 
     # ---------------------------------------------------------------- test controls
 
@@ -195,15 +165,8 @@ class GcpEmulator:
     def expire_tokens(self) -> None:
         self.tokens.expire_tokens()
 
-    def inject_fault(
-        self,
-        path_regex: str,
-        status: int | None = None,
-        latency: float = 0.0,
-        count: int | None = None,
-        body: str | None = None,
-        method: str | None = None,
-    ) -> None:
+    def inject_fault(self, path_regex: str, status: int | None = None, latency: float = 0.0,
+                     count: int | None = None, body: str | None = None, method: str | None = None) -> None:
         """Requests whose path matches `path_regex` (re.search) wait `latency` seconds, then get `status`
         with Google's error body (or `body` verbatim) instead of the real answer. `count` limits how many
         requests the fault applies to; None means until cleared. Control-plane paths are never faulted."""
@@ -238,20 +201,14 @@ class GcpEmulator:
             self._cumulative_origin_minute = int(time.time() // 60) - loaded.history_minutes
             self.tokens.project_id = loaded.project_id
 
-    def series(
-        self, metric_type: str, metric_labels: dict | None = None, resource_labels: dict | None = None
-    ) -> list[SeriesSpec]:
+    def series(self, metric_type: str, metric_labels: dict | None = None,
+               resource_labels: dict | None = None) -> list[SeriesSpec]:
         """The current scenario's declared series of `metric_type` whose labels include the given ones, so a
         test can compute expected values: `spec.value_at_minute(epoch_seconds // 60)`."""
         wanted_metric = (metric_labels or {}).items()
         wanted_resource = (resource_labels or {}).items()
-        return [
-            s
-            for s in self.scenario.series
-            if s.metric_type == metric_type
-            and wanted_metric <= s.metric_labels.items()
-            and wanted_resource <= s.resource_labels.items()
-        ]
+        return [s for s in self.scenario.series if s.metric_type == metric_type
+                and wanted_metric <= s.metric_labels.items() and wanted_resource <= s.resource_labels.items()]
 
     def requests(self) -> list[dict]:
         with self._lock:
@@ -286,15 +243,8 @@ class GcpEmulator:
         return None
 
     def _record(self, method: str, path: str, query: str, status: int, faulted: bool) -> None:
-        entry = {
-            "method": method,
-            "path": path,
-            "query": query,
-            "params": parse_qs(query),
-            "status": status,
-            "faulted": faulted,
-            "time": time.time(),
-        }
+        entry = {"method": method, "path": path, "query": query, "params": parse_qs(query),
+                 "status": status, "faulted": faulted, "time": time.time()}
         with self._lock:
             self._requests.append(entry)
 
@@ -467,9 +417,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _metadata(self, method: str, path: str, query: str) -> None:
         flavor = {"Metadata-Flavor": "Google"}
         if self.headers.get("Metadata-Flavor") != "Google" or self.headers.get("X-Forwarded-For"):
-            self._send(
-                403, b'Missing required header "Metadata-Flavor": "Google"\n', "text/plain; charset=utf-8", flavor
-            )
+            self._send(403, b"Missing required header \"Metadata-Flavor\": \"Google\"\n", "text/plain; charset=utf-8",
+                       flavor)
             return
         if method != "GET":
             self._send(405, b"Method not allowed\n", "text/plain; charset=utf-8", flavor)
@@ -482,7 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.startswith(prefix):
             self._send(404, b"Not Found\n", "text/html; charset=UTF-8", flavor)
             return
-        parts = [p for p in path[len(prefix) :].split("/") if p]
+        parts = [p for p in path[len(prefix):].split("/") if p]
         emulator = self.emulator
         if len(parts) == 4 and parts[:2] == ["instance", "service-accounts"] and parts[3] == "token":
             account = parts[2]
@@ -490,12 +439,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, b"Not Found\n", "text/html; charset=UTF-8", flavor)
                 return
             token, lifetime = emulator.tokens.issue_token(emulator.scenario.service_account)
-            self._send(
-                200,
-                json.dumps({"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}).encode(),
-                "application/json",
-                flavor,
-            )
+            self._send(200, json.dumps({"access_token": token, "expires_in": lifetime, "token_type": "Bearer"})
+                       .encode(), "application/json", flavor)
             return
         node = _metadata_tree(emulator)
         for part in parts:
@@ -542,9 +487,8 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.emulator
         if project not in {emulator.project_id, emulator.project_number}:
             raise errors.permission_denied(self.path.split("?")[0])
-        body = list_time_series(
-            emulator.scenario, project, parse_qs(query, keep_blank_values=True), emulator._cumulative_origin_minute
-        )
+        body = list_time_series(emulator.scenario, project, parse_qs(query, keep_blank_values=True),
+                                emulator._cumulative_origin_minute)
         self._send_json(200, body)
 
     def _cloud_run(self) -> CloudRunAdmin:
@@ -563,15 +507,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, self._cloud_run().get_revision(project, location, service, revision))
 
     def _api_count_tokens(self, project, location, publisher, model, *, query: str) -> None:
-        answer = VertexModels(self.emulator.scenario).count_tokens(
-            project, location, publisher, model, self._json_body()
-        )
+        answer = VertexModels(self.emulator.scenario).count_tokens(project, location, publisher, model,
+                                                                   self._json_body())
         self._send_json(200, answer)
 
     def _api_generate_content(self, project, location, publisher, model, *, query: str) -> None:
-        answer = VertexModels(self.emulator.scenario).generate_content(
-            project, location, publisher, model, self._json_body()
-        )
+        answer = VertexModels(self.emulator.scenario).generate_content(project, location, publisher, model,
+                                                                       self._json_body())
         self._send_json(200, answer)
 
     def _api_generate_access_token(self, account: str, *, query: str) -> None:
@@ -600,14 +542,9 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/_emulator/info" and method == "GET":
                 self._send_json(200, emulator.info())
             elif path == "/_emulator/faults" and method == "POST":
-                emulator.inject_fault(
-                    body["path_regex"],
-                    status=body.get("status"),
-                    latency=float(body.get("latency", 0.0)),
-                    count=body.get("count"),
-                    body=body.get("body"),
-                    method=body.get("method"),
-                )
+                emulator.inject_fault(body["path_regex"], status=body.get("status"),
+                                      latency=float(body.get("latency", 0.0)), count=body.get("count"),
+                                      body=body.get("body"), method=body.get("method"))
                 self._send_json(200, {"faults": emulator.faults()})
             elif path == "/_emulator/faults" and method == "GET":
                 self._send_json(200, {"faults": emulator.faults()})
@@ -633,3 +570,4 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": str(bad) if not isinstance(bad, KeyError) else f"missing {bad}"})
         except ApiError as error:
             self._send_error(error)
+

@@ -104,10 +104,8 @@ class InstanceConfig(BaseModel):
         for value in values:
             name = value.removeprefix("aiplatform.googleapis.com/").removeprefix("quota/")
             if not _QUOTA_METRIC.match(name):
-                raise ValueError(
-                    f"not an aiplatform quota metric name: {value!r} (e.g. "
-                    f"generate_content_requests_per_minute_per_project_per_base_model)"
-                )
+                raise ValueError(f"not an aiplatform quota metric name: {value!r} (e.g. "
+                                 f"generate_content_requests_per_minute_per_project_per_base_model)")
             cleaned.append(name)
         return cleaned
 

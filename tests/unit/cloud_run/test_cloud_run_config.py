@@ -19,10 +19,8 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "conf.d" / "pettwin_cloud_run.d"
 def documented() -> dict[str, str]:
     """{option: default text} from the `## @param name - type - optional - default: x` lines of instances."""
     text = EXAMPLE.read_text().split("\ninstances:", 1)[1]
-    return {
-        m.group(1): (m.group(2) or "").strip()
-        for m in re.finditer(r"^\s*## @param (\w+) - [^\n]*?(?:default: ([^\n]*))?$", text, re.M)
-    }
+    return {m.group(1): (m.group(2) or "").strip()
+            for m in re.finditer(r"^\s*## @param (\w+) - [^\n]*?(?:default: ([^\n]*))?$", text, re.M)}
 
 
 def test_every_option_is_documented_and_exists():
@@ -46,9 +44,7 @@ def test_example_is_valid_yaml_and_the_commented_probes_parse():
     probes = yaml.safe_load("\n".join(line.replace("    # ", "", 1) for line in block.splitlines()))
     specs = build_probe_specs(InstanceConfig.model_validate(probes), {"PORT": "8081"})
     assert [(s.name, s.kind, s.port, s.failure_threshold) for s in specs] == [
-        ("liveness", "http", 8081, 3),
-        ("startup", "tcp", 8081, 1),
-    ]
+        ("liveness", "http", 8081, 3), ("startup", "tcp", 8081, 1)]
     assert specs[0].expected_status == ((200, 299),)
     assert specs[0].headers == (("X-Health-Check", "datadog"),)
 
