@@ -31,6 +31,16 @@ def record_time(bootstrap: str, topic: str, partition: int, offset: int) -> floa
         consumer.close()
 
 
+def stopped_group(bootstrap: str, name: str, produced: int, committed: int) -> tuple[str, str, float]:
+    """A one-partition topic with `produced` records and a group stopped at `committed`: the topic, the group, and
+    when the record at the committed offset was produced."""
+    topic, group = unique(name), unique(f"{name}-group")
+    create_topic(bootstrap, topic, 1)
+    produce(bootstrap, topic, produced, partition=0)
+    commit(bootstrap, group, topic, {0: committed})
+    return topic, group, record_time(bootstrap, topic, 0, committed)
+
+
 def run(check, aggregator):
     aggregator.reset()
     assert check.run() == ""
@@ -41,11 +51,7 @@ def test_a_quiet_topic_gets_the_exact_time_lag_on_the_first_run(kafka_broker, ag
     """Nothing is produced after the consumer stopped: the high watermark never moves, and the time lag is still
     there from the first run, exact, and growing with the clock."""
     bootstrap = kafka_broker.start().bootstrap
-    topic, group = unique("quiet"), unique("quiet-group")
-    create_topic(bootstrap, topic, 1)
-    produce(bootstrap, topic, 10, partition=0)
-    commit(bootstrap, group, topic, {0: 4})
-    produced_at = record_time(bootstrap, topic, 0, 4)
+    topic, group, produced_at = stopped_group(bootstrap, "quiet", 10, 4)
     time.sleep(1.5)
     check = make_check(kafka_connect_str=bootstrap, consumer_groups={group: None})
     tags = {"consumer_group": group, "topic": topic, "partition": 0, "lag_seconds_kind": "exact"}
@@ -65,12 +71,7 @@ def test_a_quiet_topic_gets_the_exact_time_lag_on_the_first_run(kafka_broker, ag
 @pytest.mark.parametrize("listener", ["sasl_scram", "mtls", "confluent_like"])
 def test_records_are_read_over_the_secured_listeners(kafka_broker, aggregator, listener):
     """The record reader connects with the check's own connection options."""
-    bootstrap = kafka_broker.start().bootstrap
-    topic, group = unique("secured"), unique("secured-group")
-    create_topic(bootstrap, topic, 1)
-    produce(bootstrap, topic, 6, partition=0)
-    commit(bootstrap, group, topic, {0: 2})
-    produced_at = record_time(bootstrap, topic, 0, 2)
+    topic, group, produced_at = stopped_group(kafka_broker.start().bootstrap, "secured", 6, 2)
     check = make_check(consumer_groups={group: None}, **listener_configs(kafka_broker)[listener])
     run(check, aggregator)
     tags = {"consumer_group": group, "topic": topic, "partition": 0, "lag_seconds_kind": "exact"}
