@@ -288,8 +288,9 @@ class KafkaClient:
         partitions = list(by_partition)
         try:
             reader = self._record_reader()
-            for number, chunk in enumerate(batches(partitions)):
-                share = (deadline - time.monotonic()) / (len(partitions) // BATCH + 1 - number)
+            chunks = batches(partitions)
+            for number, chunk in enumerate(chunks):
+                share = (deadline - time.monotonic()) / (len(chunks) - number)  # an even share of what is left
                 if share <= 0:
                     break
                 self._read_first_records(reader, {tp: by_partition[tp] for tp in chunk}, times, share)
