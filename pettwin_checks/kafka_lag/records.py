@@ -81,8 +81,8 @@ class RecordReader:
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     times.update(((tp, offset), None) for offset in wanted)
                     wanted.clear()
-                elif error is not None:  # this offset cannot be read (out of range): leave it unanswered
-                    wanted.pop(0)
+                elif error is not None:  # unreadable (deleted by retention, no Read permission): left unanswered
+                    self._log.debug("record %s[%d] at %d unreadable: %s", tp[0], tp[1], wanted.pop(0), error.str())
                 elif message.offset() < wanted[0]:
                     continue  # fetched before the last seek
                 else:
