@@ -47,6 +47,8 @@ BATCH = 500
 # FindCoordinator answers these while the broker creates or loads the offsets topic: asked again after LOOKUP_RETRY.
 COORDINATOR_NOT_READY = {Errors.CoordinatorNotAvailableError.errno, Errors.CoordinatorLoadInProgressError.errno}
 LOOKUP_RETRY = 0.1
+# DescribeGroups' answer from Kafka 4's coordinator for a group it does not know, and for a KIP-848 group.
+GROUP_ID_NOT_FOUND = Errors.GroupIdNotFoundError.errno
 
 
 def batches(items: list) -> list[list]:
@@ -328,7 +330,10 @@ class KafkaClient:
             group = groups.get(described.group_id)
             if group is None:
                 continue
-            if described.error_code:
+            if described.error_code == GROUP_ID_NOT_FOUND and "classic" not in (described.error_message or ""):
+                group.state = "Dead"  # what a classic coordinator answers for a group it does not know
+                continue
+            if described.error_code:  # a KIP-848 group says "not a classic group": state and members unknown
                 error = Errors.for_code(described.error_code).__name__
                 self._log.debug("describe of group %s failed: %s", group.group_id, error)
                 continue

@@ -59,8 +59,8 @@ def reason(future: Future) -> str:
 
 
 class ClosedByBroker(Errors.KafkaConnectionError):
-    """The broker closed a fresh connection before answering any request of this client: what a listener expecting
-    TLS or SASL does to a client that speaks neither."""
+    """The broker closed a fresh connection before answering any request of this client, or sent what is not a Kafka
+    answer (a TLS alert read as a frame): what a listener expecting TLS or SASL does to a client that speaks neither."""
 
 
 def first_failure(connection, error: BaseException) -> BaseException:
@@ -72,7 +72,9 @@ def first_failure(connection, error: BaseException) -> BaseException:
     in_sasl = connection.sasl_enabled and connection.init_future.failed() and connection.broker_version_data is not None
     if in_sasl and not isinstance(error, Errors.IllegalSaslStateError):
         return Errors.SaslAuthenticationFailedError(f"connection closed during SASL authentication ({error})")
-    if isinstance(error, Errors.KafkaConnectionError) and "socket disconnected" in str(error):
+    if isinstance(error, Errors.KafkaProtocolError) or (
+        isinstance(error, Errors.KafkaConnectionError) and "socket disconnected" in str(error)
+    ):
         return ClosedByBroker(str(error))
     return error
 

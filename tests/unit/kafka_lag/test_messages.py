@@ -83,8 +83,11 @@ def test_what_a_failure_on_fresh_connections_means():
     # a listener without SASL says so; kept as it is
     refused_sasl = Errors.IllegalSaslStateError()
     assert failure(wire, connection(True, True, False), refused_sasl) is refused_sasl
-    # closed before any answer: a listener expecting what the client does not speak
+    # closed before any answer, or answered with a TLS alert read as a frame: a listener expecting what the client
+    # does not speak
     assert isinstance(failure(wire, connection(False, False, False), closed), ClosedByBroker)
+    tls_alert = Errors.InvalidReceiveError("Invalid frame length: 352518912")  # 0x15030300: a TLS alert record
+    assert isinstance(failure(wire, connection(False, False, False), tls_alert), ClosedByBroker)
 
 
 def test_a_broker_going_away_is_not_a_mismatch():
