@@ -145,13 +145,15 @@ class KafkaClient:
     # -- the cluster ------------------------------------------------------------------------------------------------
 
     def _metadata(self, deadline: Deadline) -> str | None:
-        """The cluster id; updates the brokers, each topic's partitions and their leaders. Asked of a broker already
-        connected, else of the bootstrap servers in turn. The full metadata (an object per partition) is dropped."""
+        """The cluster id; updates the brokers, each topic's partitions and their leaders. Asked of a known broker,
+        then of the bootstrap servers in turn until one answers. The full metadata (an object per partition) is
+        dropped."""
         manager = self._wire.manager
         cluster = manager.cluster
         candidates = [broker.node_id for broker in cluster.bootstrap_brokers()]
-        if cluster.brokers() and manager.least_loaded_node() is not None:
-            candidates.insert(0, manager.least_loaded_node())
+        known = manager.least_loaded_node() if cluster.brokers() else None
+        if known is not None:
+            candidates.insert(0, known)
         request = MetadataRequest(
             topics=MetadataRequest.ALL_TOPICS,
             allow_auto_topic_creation=False,
@@ -160,15 +162,15 @@ class KafkaClient:
         )
         errors: list[BaseException] = []
         response = None
-        for node_id in candidates:
+        for number, node_id in enumerate(candidates):
             answer = self._wire.send(node_id, request)
-            self._wire.wait([answer], deadline)
+            # each broker asked waits an even share of what is left, so one silent broker does not cost the run
+            self._wire.wait([answer], Deadline(deadline.remaining() / (len(candidates) - number)))
             if answer.succeeded():
                 response = answer.value
                 break
-            if not answer.is_done:  # the deadline has passed
-                break
-            errors.append(answer.exception)
+            if answer.failed():
+                errors.append(answer.exception)
         if response is None:
             raise BrokerUnavailable(self._explain(errors))
         # The connection manager only needs the brokers' addresses.

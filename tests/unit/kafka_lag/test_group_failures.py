@@ -232,3 +232,23 @@ def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator
     assert (
         cluster.closed and check.client._wire._manager is None
     )  # what went unanswered is dropped with the connections
+
+
+def test_a_silent_known_broker_leaves_the_metadata_to_the_bootstrap_servers(aggregator):
+    """The metadata is asked of a known broker first; silent, it waits only its share, then a bootstrap server answers."""
+
+    class SilentKnownBroker(FakeCluster):
+        def MetadataRequest(self, node_id, request):
+            return Future() if node_id == 1 else super().MetadataRequest(node_id, request)
+
+    check = make_check(kafka_timeout=1)
+    cluster = SilentKnownBroker(lambda: done(Answer(API_VERSION=8, groups=[FakeCluster.offsets("slow")])))
+    install(check, cluster)
+    started = time.monotonic()
+    assert check.run() == ""
+    assert time.monotonic() - started < 1.5
+    aggregator.assert_service_check("pettwin.kafka.can_connect", status=0)
+    aggregator.assert_metric(
+        "pettwin.kafka.consumer_group.lag", value=8, tags=["consumer_group:a", "kafka_cluster_id:c1"]
+    )
+    assert cluster.closed  # the silent broker's connection is not kept
