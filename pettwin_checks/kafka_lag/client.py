@@ -8,7 +8,8 @@ coordinator from FindCoordinator v4 (KIP-699), BATCH keys a request. Brokers old
 tell) get one OffsetFetch and one FindCoordinator per group. The requests are kafka-python's protocol classes, sent
 over its connections (wire.py); the I/O is served on the check's thread while it waits, so nothing runs between runs.
 Groups on the new consumer protocol (KIP-848) are not described by DescribeGroups, and kafka-python has no
-ConsumerGroupDescribe: their state and members are unknown, their committed offsets and lag are read as any group's.
+ConsumerGroupDescribe: librdkafka describes those groups only (new_protocol.py); their committed offsets come with
+every other group's.
 Record timestamps for the exact time lag are read by a librdkafka consumer (records.py).
 """
 
@@ -31,6 +32,7 @@ from kafka.protocol.metadata import FindCoordinatorRequest, MetadataRequest, Met
 
 from .connection import KafkaConnection
 from .lag import ClusterSnapshot, GroupSnapshot
+from .new_protocol import NewProtocolGroups
 from .records import RecordReader
 from .selection import Selection
 from .wire import BrokerUnavailable, Deadline, Wire, explain_failure, reason
@@ -68,6 +70,7 @@ class KafkaClient:
         self._partitions: dict[str, tuple[tuple[str, int], ...]] = {}
         self._leaders: dict[str, list[int]] = {}  # each topic's partition leaders, by partition, from the metadata
         self._records = RecordReader(connection, timeout, log, self._partition)
+        self._new_protocol = NewProtocolGroups(connection, timeout, log, self._partition)
 
     @property
     def requests(self) -> Counter[str]:
@@ -75,6 +78,8 @@ class KafkaClient:
         return self._wire.requests
 
     def close(self) -> None:
+        """When the check is unscheduled. The KIP-848 describer's librdkafka client stays: it may have calls in
+        flight, and librdkafka never frees those of a client destroyed under them."""
         self._wire.close()
         self._records.close()
 
@@ -86,10 +91,10 @@ class KafkaClient:
         try:
             result = self._snapshot(selection)
         except BrokerUnavailable:
-            self.close()
+            self._wire.close()
             raise
         if self._wire.unanswered:
-            self.close()
+            self._wire.close()
         return result
 
     def _snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
@@ -258,12 +263,13 @@ class KafkaClient:
             if group_id in coordinators:
                 by_coordinator[coordinators[group_id]].append(group_id)
         many_per_fetch = self._wire.api_version(OffsetFetchRequest) >= 8
+        new_protocol: list[GroupSnapshot] = []  # groups DescribeGroups does not describe (KIP-848)
 
         def ask(node_id: Any, batch: list[str]) -> list[tuple[Future, Callable]]:
             described = self._wire.send(
                 node_id, DescribeGroupsRequest(groups=batch, include_authorized_operations=False)
             )
-            asked = [(described, lambda future: self._apply_descriptions(groups, batch, future))]
+            asked = [(described, lambda future: self._apply_descriptions(groups, batch, future, new_protocol))]
             if many_per_fetch:
                 Group = OffsetFetchRequest.OffsetFetchRequestGroup
                 request = OffsetFetchRequest(
@@ -280,6 +286,8 @@ class KafkaClient:
             return asked
 
         self._wire.in_rounds({node: batches(ids) for node, ids in by_coordinator.items()}, ask, share)
+        if new_protocol:
+            self._new_protocol.describe(new_protocol, share.remaining())
         return groups
 
     def _find_coordinators(self, group_ids: list[str], groups: dict[str, GroupSnapshot], deadline: Deadline) -> dict:
@@ -323,7 +331,9 @@ class KafkaClient:
                 answers.append((keys[0], future.value))
         return answers
 
-    def _apply_descriptions(self, groups: dict[str, GroupSnapshot], batch: list[str], future: Future) -> None:
+    def _apply_descriptions(
+        self, groups: dict[str, GroupSnapshot], batch: list[str], future: Future, new_protocol: list[GroupSnapshot]
+    ) -> None:
         if not future.succeeded():
             # Lag can still be computed from the committed offsets; only state and members are unknown.
             self._log.debug("describe of %d groups failed: %s", len(batch), reason(future))
@@ -335,7 +345,10 @@ class KafkaClient:
             if described.error_code == GROUP_ID_NOT_FOUND and "classic" not in (described.error_message or ""):
                 group.state = "Dead"  # what a classic coordinator answers for a group it does not know
                 continue
-            if described.error_code:  # a KIP-848 group says "not a classic group": state and members unknown
+            if described.error_code == GROUP_ID_NOT_FOUND:  # "not a classic group": a KIP-848 group
+                new_protocol.append(group)
+                continue
+            if described.error_code:
                 error = Errors.for_code(described.error_code).__name__
                 self._log.debug("describe of group %s failed: %s", group.group_id, error)
                 continue
