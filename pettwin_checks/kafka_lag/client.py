@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import logging
 import struct
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import kafka.errors as Errors
-from confluent_kafka import KafkaException
 from kafka.future import Future
 from kafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
 from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
@@ -123,29 +121,9 @@ class KafkaClient:
     def record_times(
         self, wanted: list[tuple[tuple[str, int], int]], deadline: float
     ) -> dict[tuple[tuple[str, int], int], int | None]:
-        """For each (partition, committed offset): the timestamp (ms since the epoch) of the first record a
-        read_committed consumer gets from that offset, or None when there is none before the end (only transaction
-        markers or aborted data left). A key left out could not be read by `deadline` (a time.monotonic() instant)
-        or at all (e.g. the offset was deleted by retention). Never raises.
-
-        Partitions are read BATCH at a time, each batch within its share of what is left of the deadline. A
-        partition wanted at several offsets (groups at different places) is read at the lowest first, then sought to
-        the next.
-        """
-        times: dict[tuple[tuple[str, int], int], int | None] = {}
-        by_partition: dict[tuple[str, int], list[int]] = {}
-        for tp, offset in sorted(wanted):
-            by_partition.setdefault(tp, []).append(offset)
-        chunks = batches(list(by_partition))
-        try:
-            for number, chunk in enumerate(chunks):
-                share = (deadline - time.monotonic()) / (len(chunks) - number)
-                if share <= 0:
-                    break
-                self._records.read_first_records({tp: by_partition[tp] for tp in chunk}, times, share)
-        except KafkaException as e:
-            self._log.debug("reading record timestamps failed: %s", e)
-        return times
+        """The timestamp of the record at each (partition, committed offset), BATCH partitions at a time: see
+        RecordReader.times."""
+        return self._records.times(wanted, deadline, BATCH)
 
     # -- the cluster ------------------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, TopicPartition
 
 from .connection import DebugLogger, KafkaConnection, librdkafka_config
 
@@ -60,6 +60,34 @@ class RecordReader:
                 }
             )
         return self._consumer
+
+    def times(
+        self, wanted: list[tuple[tuple[str, int], int]], deadline: float, batch: int
+    ) -> dict[tuple[tuple[str, int], int], int | None]:
+        """For each (partition, committed offset): the timestamp (ms since the epoch) of the first record a
+        read_committed consumer gets from that offset, or None when there is none before the end (only transaction
+        markers or aborted data left). A key left out could not be read by `deadline` (a time.monotonic() instant)
+        or at all (e.g. the offset was deleted by retention). Never raises.
+
+        Partitions are read `batch` at a time, each batch within its share of what is left of the deadline. A
+        partition wanted at several offsets (groups at different places) is read at the lowest first, then sought to
+        the next.
+        """
+        times: dict[tuple[tuple[str, int], int], int | None] = {}
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for tp, offset in sorted(wanted):
+            by_partition.setdefault(tp, []).append(offset)
+        partitions = list(by_partition)
+        chunks = [partitions[i : i + batch] for i in range(0, len(partitions), batch)]
+        try:
+            for number, chunk in enumerate(chunks):
+                share = (deadline - time.monotonic()) / (len(chunks) - number)
+                if share <= 0:
+                    break
+                self.read_first_records({tp: by_partition[tp] for tp in chunk}, times, share)
+        except KafkaException as e:
+            self._log.debug("reading record timestamps failed: %s", e)
+        return times
 
     def read_first_records(self, offsets: dict[tuple[str, int], list[int]], times: dict, seconds: float) -> None:
         """Reads until every partition of `offsets` (ascending offsets each) is answered or `seconds` passed: the
