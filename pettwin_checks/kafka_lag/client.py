@@ -42,7 +42,7 @@ GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", 
 GROUP_SHARE = 0.6
 # Groups (per coordinator) or partitions (per leader) in one request. A batch's answers are the run's largest
 # allocation and the process keeps the memory they took, so one round of batches is applied and dropped before the
-# next is asked.
+# next is asked. Batches of 2,000 made a run at 2,000 groups 9 requests instead of 30, but no faster, and 3 MiB more.
 BATCH = 500
 # FindCoordinator answers these while the broker creates or loads the offsets topic: asked again after LOOKUP_RETRY.
 COORDINATOR_NOT_READY = {Errors.CoordinatorNotAvailableError.errno, Errors.CoordinatorLoadInProgressError.errno}
