@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient
 
 from .connection import DebugLogger, KafkaConnection, librdkafka_config
 from .lag import GroupSnapshot
+from .wire import MAX_IN_FLIGHT
 
 STATES = {
     "STABLE": "Stable",
@@ -54,6 +55,8 @@ class NewProtocolGroups:
                     "logger": DebugLogger(self._log),
                     "socket.connection.setup.timeout.ms": int(self._timeout * 1000),
                     "socket.timeout.ms": int(SOCKET_TIMEOUT * 1000),
+                    # librdkafka's default is a million; thousands pipelined once wedged a broker connection
+                    "max.in.flight.requests.per.connection": MAX_IN_FLIGHT,
                 }
             )
         by_id = {group.group_id: group for group in groups}
