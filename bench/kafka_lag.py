@@ -3,10 +3,13 @@
     python bench/kafka_lag.py [--groups 500] [--partitions 2000] [--runs 500]
 
 Creates the topics (10 partitions each) and N consumer groups spread over them with committed offsets, then runs
-the check repeatedly and prints: median and p95 wall time per run, CPU seconds per run, admin calls per run by
-Kafka API, submitted metric contexts, and the process RSS after runs 1, 10, 100, 500, 1000, 2000 and the last; the
-same wall and CPU figures for the floor (only the admin calls the check needs), run between the check's runs in a
-process of its own, so the RSS figures are the check's alone.
+the check repeatedly and prints: median and p95 wall time per run, CPU seconds per run, the requests on the wire per
+run by Kafka API, submitted metric contexts, and the process RSS after runs 1, 10, 100, 500, 1000, 2000 and the last;
+the same wall and CPU figures for the floor (the protocol minimum: the batched requests alone, nothing done with the
+answers), run between the check's runs in a process of its own, so the RSS figures are the check's alone.
+Requests are counted in kafka-python's protocol layer (pettwin_checks.devenv.kafka_wire). The record reader's
+fetches for the exact time lag are librdkafka's and not counted: it reads each committed offset once, so in this
+static benchmark only on the first run.
 Uses $KAFKA_BOOTSTRAP_SERVERS when set, else starts a broker with pettwin_checks.devenv.kafka_broker.
 """
 
@@ -14,26 +17,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import multiprocessing
 import os
 import pathlib
 import statistics
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures import wait
+from collections import defaultdict
 
 import psutil
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient, NewTopic
 from datadog_checks.base.stubs import aggregator, datadog_agent
+from kafka.net.manager import KafkaConnectionManager
+from kafka.net.selector import NetworkSelector
+from kafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
+from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
+from kafka.protocol.metadata import MetadataRequest
 
 from pettwin_checks.devenv.kafka_broker import KafkaBroker
+from pettwin_checks.devenv.kafka_wire import WireCount
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.client import MAX_IN_FLIGHT, REQUEST_TIMEOUT, SOCKET_TIMEOUT, batches
+from pettwin_checks.kafka_lag.client import batches
 
 PARTITIONS_PER_TOPIC = 10
 MESSAGES_PER_PARTITION = 5
@@ -147,108 +152,102 @@ def timed(client) -> list[float]:
     return seconds
 
 
-class WireRequests:
-    """The requests librdkafka really sent, by Kafka API, per check run (one admin call can take several: a
-    coordinator lookup first, and a description tries ConsumerGroupDescribe before DescribeGroups). Read from
-    librdkafka's statistics, which are cumulative per client and come every 30 s: the figure is the rise between
-    the first and the last reading of one client over the runs between them. librdkafka leaves OffsetFetch out of
-    an admin client's statistics; it is one request per group (see the admin calls)."""
-
-    def __init__(self, client, runs_done: Callable[[], int]) -> None:
-        client._config.update({"stats_cb": self._read, "statistics.interval.ms": 30_000})
-        self._runs_done = runs_done
-        # (runs done, requests by API) at the first and the latest reading, by librdkafka client name
-        self.first: dict[str, tuple[int, Counter[str]]] = {}
-        self.latest: dict[str, tuple[int, Counter[str]]] = {}
-
-    def _read(self, stats_json: str) -> None:
-        stats = json.loads(stats_json)
-        counts: Counter[str] = Counter()
-        for broker in stats["brokers"].values():
-            counts.update({api: n for api, n in broker["req"].items() if n})
-        self.first.setdefault(stats["name"], (self._runs_done(), counts))
-        self.latest[stats["name"]] = (self._runs_done(), counts)
-
-    def per_run(self) -> dict[str, float]:
-        runs, name = max(((self.latest[n][0] - self.first[n][0], n) for n in self.latest), default=(0, None))
-        if runs <= 0:
-            return {}
-        first, latest = self.first[name][1], self.latest[name][1]
-        return {api: (latest[api] - first[api]) / runs for api in sorted(latest) if latest[api] > first[api]}
-
-
 class Floor:
-    """Only the admin calls the check needs, in the same batches, with nothing done with the answers; like the
-    check, librdkafka never times a request out itself, keeps at most MAX_IN_FLIGHT requests in flight per connection,
-    and a run with an unanswered call gets a fresh client next."""
+    """The protocol minimum: the requests the check needs, batched as the check batches them (Metadata, ListGroups
+    per broker, DescribeGroups and OffsetFetch v8 per coordinator for BATCH groups, ListOffsets per leader for BATCH
+    partitions), over kafka-python's connections, with nothing done with the answers but finding the partitions to
+    ask for. A run with an unanswered request gets fresh connections next, as the check does."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.config = {
-            "bootstrap.servers": bootstrap,
-            "socket.timeout.ms": int(SOCKET_TIMEOUT * 1000),
-            "max.in.flight.requests.per.connection": MAX_IN_FLIGHT,
-        }
-        self.admin = AdminClient(self.config)
-        self.retired: list[tuple[AdminClient, list]] = []
+        self.bootstrap = bootstrap
+        self.net: NetworkSelector | None = None
+        self.manager: KafkaConnectionManager | None = None
         self.runs = self.unanswered_runs = 0
+
+    def _ask(self, node_id, request):
+        return self.manager.get_connection(node_id, refresh_metadata_on_err=False).send_request(request)
+
+    def _wait(self, futures: list) -> bool:
+        """Whether every future was answered within 30 s."""
+        ends = time.monotonic() + 30
+        for future in futures:
+            self.net.poll(timeout_ms=max(0.0, ends - time.monotonic()) * 1000, future=future)
+        return all(future.succeeded() for future in futures)
 
     def run(self) -> None:
         self.runs += 1
-        self.retired = [(admin, calls) for admin, calls in self.retired if not all(c.done() for c in calls)]
-        admin, unanswered, asked = self.admin, [], False
-        try:
-            admin.list_topics(timeout=30)
-            listing = admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)
-            unanswered.append(listing)
-            ids = sorted(g.group_id for g in listing.result(timeout=30).valid if g.group_id.startswith("bench-group-"))
-            asked = True
-            partitions = set()
-            for batch in batches(ids):
-                calls = list(admin.describe_consumer_groups(batch, request_timeout=REQUEST_TIMEOUT).values())
-                fetched = [
-                    f
-                    for g in batch
-                    for f in admin.list_consumer_group_offsets(
-                        [ConsumerGroupTopicPartitions(g)], request_timeout=REQUEST_TIMEOUT
-                    ).values()
-                ]
-                wait([*calls, *fetched], timeout=30)
-                partitions.update(
-                    (tp.topic, tp.partition)
-                    for f in fetched
-                    if f.done() and not f.exception()
-                    for tp in f.result().topic_partitions
-                )
-                unanswered += [call for call in [*calls, *fetched] if not call.done()]
-            latest = OffsetSpec.latest()
-            for batch in batches(sorted(partitions)):
-                calls = list(
-                    admin.list_offsets(
-                        {TopicPartition(t, p): latest for t, p in batch}, request_timeout=REQUEST_TIMEOUT
-                    ).values()
-                )
-                wait(calls, timeout=30)
-                unanswered += [call for call in calls if not call.done()]
-        except (KafkaException, FutureTimeout):
-            pass
-        unanswered = [call for call in unanswered if not call.done()]
-        if unanswered or not asked:
+        if self.manager is None:
+            self.net = NetworkSelector(slow_task_threshold_secs=0)
+            self.manager = KafkaConnectionManager(self.net, bootstrap_servers=[self.bootstrap])
+        brokers = [broker.node_id for broker in self.manager.cluster.brokers()] or ["bootstrap-0"]
+        metadata = self._ask(brokers[0], MetadataRequest(topics=MetadataRequest.ALL_TOPICS))
+        answered = self._wait([metadata])
+        if answered:
+            self.manager.cluster.update_metadata(metadata.value)
+            leaders = {
+                (topic.name, p.partition_index): p.leader_id
+                for topic in metadata.value.topics
+                for p in topic.partitions
+            }
+            del metadata
+            listings = {b.node_id: self._ask(b.node_id, ListGroupsRequest()) for b in self.manager.cluster.brokers()}
+            answered = self._wait(list(listings.values()))
+        if answered:
+            by_coordinator = defaultdict(list)
+            for node_id, listing in listings.items():
+                for group in listing.value.groups:
+                    if group.group_id.startswith("bench-group-"):
+                        by_coordinator[node_id].append(group.group_id)
+            partitions: set[tuple[str, int]] = set()
+            Group = OffsetFetchRequest.OffsetFetchRequestGroup
+            for node_id, ids in by_coordinator.items():
+                for batch in batches(sorted(ids)):
+                    described = self._ask(node_id, DescribeGroupsRequest(groups=batch))
+                    fetched = self._ask(
+                        node_id,
+                        OffsetFetchRequest(groups=[Group(group_id=g, topics=None) for g in batch], min_version=8),
+                    )
+                    answered = self._wait([described, fetched]) and answered
+                    if fetched.succeeded():
+                        partitions.update(
+                            (t.name, p.partition_index)
+                            for group in fetched.value.groups
+                            for t in group.topics
+                            for p in t.partitions
+                        )
+            by_leader = defaultdict(list)
+            for tp in sorted(partitions):
+                by_leader[leaders.get(tp, -1)].append(tp)
+            Topic = ListOffsetsRequest.ListOffsetsTopic
+            for leader, leader_partitions in by_leader.items():
+                for batch in batches(leader_partitions):
+                    by_topic = defaultdict(list)
+                    for topic, p in batch:
+                        by_topic[topic].append(Topic.ListOffsetsPartition(partition_index=p, timestamp=-1))
+                    topics = [Topic(name=topic, partitions=asked) for topic, asked in by_topic.items()]
+                    answered = (
+                        self._wait([self._ask(leader, ListOffsetsRequest(topics=topics, min_version=1))]) and answered
+                    )
+        if not answered:
             self.unanswered_runs += 1
-            self.retired.append((admin, unanswered))
-            self.admin = AdminClient(self.config)
+            self.manager.close()
+            self.net.close()
+            self.manager = None
 
 
 def serve_floor(bootstrap: str, conn) -> None:
     """The floor in a process of its own, so the check's RSS is the check's alone. One floor run per True received,
-    answered with its wall and CPU seconds and the process RSS in MiB; on False, answers (runs, unanswered runs)."""
+    answered with its wall and CPU seconds and the process RSS in MiB; on False, answers (runs, unanswered runs,
+    requests on the wire by Kafka API)."""
     floor = Floor(bootstrap)
     process = psutil.Process()
-    while conn.recv():
-        walls: list[float] = []
-        cpus: list[float] = []
-        timed_run(floor.run, walls, cpus)
-        conn.send((walls[0], cpus[0], process.memory_info().rss / 2**20))
-    conn.send((floor.runs, floor.unanswered_runs))
+    with WireCount() as wire:
+        while conn.recv():
+            walls: list[float] = []
+            cpus: list[float] = []
+            timed_run(floor.run, walls, cpus)
+            conn.send((walls[0], cpus[0], process.memory_info().rss / 2**20))
+    conn.send((floor.runs, floor.unanswered_runs, dict(wire.sent)))
 
 
 class FloorProcess:
@@ -266,11 +265,11 @@ class FloorProcess:
         cpus.append(cpu)
         self.rss = {1: self.rss.get(1, rss), len(walls): rss}
 
-    def close(self) -> tuple[int, int]:
+    def close(self) -> tuple[int, int, dict[str, int]]:
         self.conn.send(False)
-        runs_unanswered = self.conn.recv()
+        runs_unanswered_wire = self.conn.recv()
         self.process.join(30)
-        return runs_unanswered
+        return runs_unanswered_wire
 
 
 CHECKPOINTS = (1, 10, 100, 500, 1000, 2000)
@@ -332,7 +331,7 @@ def main() -> int:
     parser.add_argument("--groups", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=500)
-    parser.add_argument("--floor-runs", type=int, default=50, help="runs of the bare admin calls (the floor)")
+    parser.add_argument("--floor-runs", type=int, default=50, help="runs of the batched requests alone (the floor)")
     parser.add_argument("--max-contexts", type=int, help="cardinality budget for the check (default: the check's 5000)")
     args = parser.parse_args()
 
@@ -364,7 +363,6 @@ def main() -> int:
         check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
         broker_seconds = timed(check.client)
         contexts, folded, unanswered = [], [], []
-        wire = WireRequests(check.client, runs_done=lambda: len(contexts))
 
         def check_run():
             error = check.run()
@@ -373,16 +371,16 @@ def main() -> int:
             contexts.append(sum(len({tuple(m.tags) for m in ms}) for ms in aggregator._metrics.values()))
             # absent when the run could not reach the broker at all (the check then reports can_connect CRITICAL)
             folded.extend(m.value for m in aggregator.metrics("pettwin.kafka.contexts.folded"))
-            unanswered.append(check.client._admin is None)  # the client is replaced after a run with no answer
+            unanswered.append(check.client._wire._manager is None)  # closed after a run with no answer
             # The agent keeps nothing of a submission in the check's process; the stub keeps every one until reset.
             aggregator.reset()
 
-        measured, floor_figures = measure(check_run, floor, args.runs, args.floor_runs)
-        floor_runs, floor_unanswered = floor.close()
-        requests = {api: count / args.runs for api, count in sorted(check.client.requests.items())}
+        with WireCount() as wire:
+            measured, floor_figures = measure(check_run, floor, args.runs, args.floor_runs)
+        floor_runs, floor_unanswered, floor_wire = floor.close()
 
     print(f"runs: check {args.runs}, floor {args.floor_runs}")
-    report("floor (bare admin calls)", floor_figures)
+    report("floor (the batched requests alone)", floor_figures)
     report("check", measured)
     print("floor RSS (its own process): " + ", ".join(f"after run {n}: {mib:.1f} MiB" for n, mib in floor.rss.items()))
     print(
@@ -391,15 +389,15 @@ def main() -> int:
         f"({statistics.median(broker_seconds) / floor_figures['wall']:.2f}x the floor)"
     )
     print(
-        f"runs with a call left unanswered within kafka_timeout (a wedged connection; a fresh client next run): "
+        f"runs with a request left unanswered within kafka_timeout (fresh connections next run): "
         f"check {sum(unanswered)} of {args.runs}, floor {floor_unanswered} of {floor_runs}"
     )
-    print("check admin calls per run: " + ", ".join(f"{api} {count:g}" for api, count in requests.items()))
-    wire_requests = wire.per_run()
-    print(
-        "check requests on the wire per run (librdkafka statistics, OffsetFetch not included): "
-        + (", ".join(f"{api} {count:.0f}" for api, count in wire_requests.items()) or "too few runs to tell")
-    )
+    for name, sent, runs in (("check", wire.sent, args.runs), ("floor", floor_wire, floor_runs)):
+        print(
+            f"{name} requests on the wire per run (kafka-python's protocol layer; the first run also connects): "
+            f"{sum(sent.values()) / runs:.2f}: "
+            + ", ".join(f"{api} {count / runs:.2f}" for api, count in sorted(sent.items()))
+        )
     print(
         f"metric contexts per run: max {max(contexts)} (budget {instance.get('max_contexts', 5000)}), "
         f"folded contexts reported: {folded[-1]:g}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import logging
@@ -57,6 +58,15 @@ def load_config(path: str) -> tuple[dict, list[dict]]:
     return init_config, instances
 
 
+def create_checks(check_class, name: str, init_config: dict, instances: list[dict]) -> list:
+    """One check per instance, each with its own check id (the persistent cache is keyed by it: each instance keeps
+    its own state); a configuration a check refuses is a ConfigError naming the instance and field."""
+    checks = [create_check(check_class, name, init_config, instance, n) for n, instance in enumerate(instances, 1)]
+    for check, check_id in zip(checks, check_ids(name, init_config, instances)):
+        check.check_id = check_id
+    return checks
+
+
 def create_check(check_class, name: str, init_config: dict, instance: dict, number: int):
     """The check for one instance; a configuration it refuses is a ConfigError naming the instance and field."""
     from datadog_checks.base.errors import ConfigurationError
@@ -87,10 +97,7 @@ def run_check(name: str, init_config: dict, instances: list[dict], times: int = 
     """Run each instance `times` times with the stub aggregator ddev uses; return one report per run."""
     from datadog_checks.base.stubs import aggregator
 
-    check_class = load_check_class(name)
-    checks = [
-        create_check(check_class, name, init_config, instance, number) for number, instance in enumerate(instances, 1)
-    ]
+    checks = create_checks(load_check_class(name), name, init_config, instances)
     reports = []
     for run in range(times):
         if run:
@@ -115,6 +122,17 @@ def run_check(name: str, init_config: dict, instances: list[dict], times: int = 
     for check in checks:
         check.cancel()
     return reports
+
+
+def check_ids(name: str, init_config: dict, instances: list[dict]) -> list[str]:
+    """An id per instance, as the agent gives one: the check name and a digest of its configuration (with its
+    position when two instances are configured alike)."""
+    ids = []
+    for index, instance in enumerate(instances):
+        text = json.dumps([instance, init_config], sort_keys=True, default=str)
+        check_id = f"{name}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        ids.append(check_id if check_id not in ids else f"{check_id}:{index}")
+    return ids
 
 
 def _metrics(aggregator) -> list[dict[str, Any]]:

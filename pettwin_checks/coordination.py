@@ -10,67 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field
+
+from pettwin_checks.kafka_lag.connection import DebugLogger, KafkaConnection, librdkafka_config
 
 LEADER_TOPIC = "pettwin-checks-leader"
 DEFAULT_SESSION_TIMEOUT = 10.0
 TOPIC_TIMEOUT = 10.0  # to look up and, the first time, create the leader topic
-
-
-class KafkaConnection(BaseModel):
-    """Connection options, named as in integrations-core's kafka_consumer; shared by every config that talks Kafka."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    kafka_connect_str: str | list[str]
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    sasl_plain_username: str | None = None
-    sasl_plain_password: str | None = None
-    tls_verify: bool = True
-    tls_validate_hostname: bool = True
-    tls_ca_cert: str | None = None
-    tls_cert: str | None = None
-    tls_private_key: str | None = None
-    tls_private_key_password: str | None = None
-
-    @field_validator("kafka_connect_str")
-    @classmethod
-    def _bootstrap(cls, value: str | list[str]) -> str:
-        return bootstrap_servers(value)
-
-    @model_validator(mode="after")
-    def _connection(self):
-        return check_connection(self)
-
-
-def bootstrap_servers(value: str | list[str] | tuple[str, ...]) -> str:
-    """`kafka_connect_str` as librdkafka takes it: "host:port,host:port"."""
-    servers = [s.strip() for s in (value.split(",") if isinstance(value, str) else value) if s.strip()]
-    if not servers:
-        raise ValueError("at least one host:port is required")
-    return ",".join(servers)
-
-
-def check_connection(connection):
-    """The connection options across fields (any object with KafkaConnection's attributes)."""
-    if connection.security_protocol.startswith("SASL_"):
-        for name in ("sasl_plain_username", "sasl_plain_password"):
-            if not getattr(connection, name):
-                raise ValueError(f"{name} is required when security_protocol is {connection.security_protocol}")
-    for name in ("tls_ca_cert", "tls_cert", "tls_private_key"):
-        path = getattr(connection, name)
-        if path and not os.path.isfile(path):
-            raise ValueError(f"{name}: no such file: {path}")
-    if bool(connection.tls_cert) != bool(connection.tls_private_key):
-        raise ValueError("tls_cert and tls_private_key go together (mutual TLS needs both)")
-    return connection
 
 
 class LeaderElectionConfig(KafkaConnection):
@@ -78,43 +28,6 @@ class LeaderElectionConfig(KafkaConnection):
 
     group: str | None = Field(None, min_length=1)
     session_timeout: float = Field(DEFAULT_SESSION_TIMEOUT, ge=1, le=300)
-
-
-def librdkafka_config(connection: KafkaConnection) -> dict[str, Any]:
-    """librdkafka settings from the connection options."""
-    settings = {"bootstrap.servers": connection.kafka_connect_str, "security.protocol": connection.security_protocol}
-    if connection.security_protocol.startswith("SASL_"):
-        settings.update(
-            {
-                "sasl.mechanism": connection.sasl_mechanism,
-                "sasl.username": connection.sasl_plain_username,
-                "sasl.password": connection.sasl_plain_password,
-            }
-        )
-    if connection.security_protocol in ("SSL", "SASL_SSL"):
-        settings["enable.ssl.certificate.verification"] = connection.tls_verify
-        settings["ssl.endpoint.identification.algorithm"] = (
-            "https" if connection.tls_verify and connection.tls_validate_hostname else "none"
-        )
-        optional = {
-            "ssl.ca.location": connection.tls_ca_cert,
-            "ssl.certificate.location": connection.tls_cert,
-            "ssl.key.location": connection.tls_private_key,
-            "ssl.key.password": connection.tls_private_key_password,
-        }
-        settings.update({key: value for key, value in optional.items() if value})
-    return settings
-
-
-class DebugLogger:
-    """librdkafka retries connections in the background and logs every attempt; those lines go to debug so a
-    dead broker costs one clear line per run (the check's), not a burst of them."""
-
-    def __init__(self, log: logging.Logger) -> None:
-        self._log = log
-
-    def log(self, level: int, msg: str, *args: Any) -> None:
-        self._log.debug(msg, *args)
 
 
 def default_group(check_name: str, scope: str) -> str:

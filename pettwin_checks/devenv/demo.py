@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from pettwin_checks.cli import _metrics, _service_checks, format_report, load_check_class
+from pettwin_checks.cli import _metrics, _service_checks, create_check, format_report, load_check_class
 
 from .app_standin import AppStandin
 from .demo_summary import summarize
@@ -153,10 +153,12 @@ class Demo:
             "pettwin_vertex_ai": vertex_instance(self.emulator, key_path),
             "pettwin_cloud_run": cloud_run_instance(self.emulator, key_path, self.app),
         }
-        self.checks = {name: load_check_class(name)(name, {}, [instance]) for name, instance in instances.items()}
+        self.checks = {
+            name: create_check(load_check_class(name), name, {}, instance, 1) for name, instance in instances.items()
+        }
         for name, check in self.checks.items():
-            # The persistent cache is keyed by check id, as in the agent: a demo's state is its own, never what an
-            # earlier check in the same process left under the empty default id.
+            # The persistent cache is keyed by check id, as in the agent. Not cli's digest of the configuration: a
+            # demo's state is its own, never what an earlier demo in the same process left under the same config.
             check.check_id = f"{name}:demo-{self.topic}-{id(self)}"
 
     def run(self, name: str) -> dict:

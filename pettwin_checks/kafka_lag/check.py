@@ -8,22 +8,17 @@ from collections import defaultdict
 from datadog_checks.base import AgentCheck
 
 from pettwin_checks.config_validation import warn_unknown_options
-from pettwin_checks.coordination import LeaderElection, collects_here, librdkafka_config
+from pettwin_checks.coordination import LeaderElection, collects_here
 
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
-from .lag import (
-    LagState,
-    LagStatus,
-    PartitionLag,
-    advance_rates,
-    consume_rate,
-    evaluate,
-    group_status,
-    plan_contexts,
-    rollup,
-)
+from .contexts import intake_collisions, plan_contexts
+from .evaluate import advance_rates, evaluate
+from .lag import LagStatus, PartitionLag, rollup
 from .selection import Selection
+from .state import LagState
+from .status import consume_rate, group_status
+from .time_lag import RecordTimes, lagging_offsets
 
 STATE_CACHE_KEY = "lag_state"
 # The state is megabytes at thousands of groups (33 MB at 10,000 partitions with full histories), so it is written at
@@ -55,7 +50,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         warn_unknown_options(self)
         if self.config.sasl_plain_password:
             self.register_secret(self.config.sasl_plain_password)
-        self.client = KafkaClient(librdkafka_config(self.config), self.config.kafka_timeout, self.log)
+        self.client = KafkaClient(self.config, self.config.kafka_timeout, self.log)
         self.selection = Selection(
             self.config.consumer_groups,
             self.config.monitor_unlisted_consumer_groups,
@@ -65,6 +60,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             self.config.exclude_topics,
         )
         self._state: LagState | None = None
+        self._record_times = RecordTimes()
+        self._collisions_warned: set[tuple[str, ...]] = set()
         self._state_persisted_at: float | None = None  # time.monotonic() of the last write to the persistent cache
         self._persisted_shards = 0  # shards the persistent cache holds, so the ones no longer used are blanked
         self.leader: LeaderElection | None = None
@@ -83,26 +80,40 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         base_tags = list(self.config.tags)
         if not collects_here(self, self.leader, base_tags):
             return  # another agent with this configuration collects the cluster
+        expires = time.monotonic() + self.config.kafka_timeout
         try:
-            snapshot, deleted_topics = self.client.snapshot(self.selection)
+            snapshot, group_problems = self.client.snapshot(self.selection)
         except BrokerUnavailable as e:
             self.log.error("Kafka unreachable: %s", e)
             self.service_check("can_connect", self.CRITICAL, tags=base_tags, message=str(e))
             return
         self.service_check("can_connect", self.OK, tags=base_tags)
+        for group in snapshot.groups:
+            if self.selection.is_missing(group):
+                group.error = (
+                    "consumer group not found on the cluster: check the name in consumer_groups (the consumers' "
+                    "group.id) and that the consumers have started"
+                )
+        # The exact time lag: the timestamps of the records lagging groups read next, each read once.
+        wanted = lagging_offsets(snapshot)
+        missing = self._record_times.missing(wanted, snapshot.high_watermarks)
+        read = self.client.record_times(missing, expires) if missing else {}
+        record_times = self._record_times.update(wanted, read, snapshot.high_watermarks)
 
         if self._state is None:
             self._state = self._load_state()
         now = time.time()
-        rows, clamped = evaluate(snapshot, self._state, now, self.config.status_window)
+        rows, clamped = evaluate(snapshot, self._state, now, self.config.status_window, record_times)
         produce_rates = advance_rates(self._state, snapshot, now)
         if self._state_persisted_at is None or time.monotonic() - self._state_persisted_at >= STATE_PERSIST_INTERVAL:
             self._persist_state()
 
         if snapshot.cluster_id:
             base_tags.append(f"kafka_cluster_id:{snapshot.cluster_id}")
-        for group_id, topics in deleted_topics.items():
-            self.warning("Group %s has committed offsets for deleted topics %s; ignored", group_id, sorted(topics))
+        for group_id, problems in group_problems.items():
+            for problem in sorted(problems):
+                self.warning("Group %s: %s", group_id, problem)
+        self._warn_collisions(snapshot, rows)
         if clamped:
             self.warning(
                 "%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped
@@ -132,7 +143,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                 self.warning("Group %s: %s", group.group_id, group.error)
                 status, message = LagStatus.ERR, f"ERR: {group.error}"
             else:
-                status, message = group_status(group_rows, self._state, now)
+                status, message = group_status(group_rows, self._state.windows, now)
             # Service checks are not metric contexts: every group keeps its own, folded or not.
             self.service_check(
                 "consumer_group.status", SERVICE_CHECK_STATUS[status], tags=group_tags, message=message or None
@@ -170,7 +181,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         self.gauge("consumer_group.partitions_behind", total.partitions_behind, tags=tags)
         self.gauge("consumer_group.uncommitted_partitions", total.uncommitted, tags=tags)
         if total.max_lag_seconds is not None:
-            self.gauge("consumer_group.lag_seconds", total.max_lag_seconds, tags=tags)
+            kind = f"lag_seconds_kind:{total.lag_seconds_kind.value}"
+            self.gauge("consumer_group.lag_seconds", total.max_lag_seconds, tags=[*tags, kind])
         self.gauge("consumer_group.state", 1, tags=[*tags, f"consumer_group_state:{group.state}"])
         self.gauge("consumer_group.members", group.members, tags=tags)
         self.gauge("consumer_group.assigned_partitions", len(group.assigned), tags=tags)
@@ -186,7 +198,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             self.gauge("topic.lag.max", total.max_lag, tags=tags)
             self.gauge("topic.partitions_behind", total.partitions_behind, tags=tags)
             if total.max_lag_seconds is not None:
-                self.gauge("topic.lag_seconds", total.max_lag_seconds, tags=tags)
+                kind = f"lag_seconds_kind:{total.lag_seconds_kind.value}"
+                self.gauge("topic.lag_seconds", total.max_lag_seconds, tags=[*tags, kind])
             windows = self._state.windows
             slots = [windows.slots.get((group_id, topic, r.partition)) for r in topic_rows]
             rates = (consume_rate(windows, slot) for slot in slots if slot is not None)
@@ -210,8 +223,25 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         if row.lag is not None:
             self.gauge("consumer_lag", row.lag, tags=tags)
         if row.lag_seconds is not None:
-            self.gauge("consumer_lag_seconds", row.lag_seconds, tags=tags)
+            kind = f"lag_seconds_kind:{row.lag_seconds_kind.value}"
+            self.gauge("consumer_lag_seconds", row.lag_seconds, tags=[*tags, kind])
         self.gauge("partition.lag_status", int(row.status), tags=[*tags, f"lag_status:{row.status.name}"])
+
+    def _warn_collisions(self, snapshot, rows: list[PartitionLag]) -> None:
+        """Once per set: group or topic names Datadog's intake would store as one tag value, merging their series."""
+        for kind, names in (
+            ("consumer groups", [group.group_id for group in snapshot.groups]),
+            ("topics", {row.topic for row in rows}),
+        ):
+            for collision in intake_collisions(names):
+                if collision not in self._collisions_warned:
+                    self._collisions_warned.add(collision)
+                    self.warning(
+                        "The %s %s become one tag value in Datadog (tag values are lower-cased, spaces and commas "
+                        "become _, 200 characters at most): their series merge",
+                        kind,
+                        ", ".join(repr(name) for name in collision),
+                    )
 
     def _load_state(self) -> LagState:
         shard_count = self.read_persistent_cache(STATE_CACHE_KEY)

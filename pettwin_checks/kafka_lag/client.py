@@ -1,49 +1,54 @@
-"""All broker I/O of the Kafka lag check: one admin client, batched calls, every wait bounded by the run's deadline."""
+"""All broker I/O of the Kafka lag check: Kafka protocol requests batched per broker, every wait bounded by the run's
+deadline.
+
+A run sends Metadata once, ListGroups once per broker, then per coordinator one DescribeGroups and one OffsetFetch
+(v8+, KIP-709) for up to BATCH groups, and per partition leader one ListOffsets for up to BATCH partitions: the
+number of requests follows the brokers and the batch caps, not the groups. Groups that were not listed get their
+coordinator from FindCoordinator v4 (KIP-699), BATCH keys a request. Brokers older than 3.0 (their API versions
+tell) get one OffsetFetch and one FindCoordinator per group. The requests are kafka-python's protocol classes, sent
+over its connections (wire.py); the I/O is served on the check's thread while it waits, so nothing runs between runs.
+Groups on the new consumer protocol (KIP-848) are not described by DescribeGroups, and kafka-python has no
+ConsumerGroupDescribe: librdkafka describes those groups only (new_protocol.py); their committed offsets come with
+every other group's.
+Record timestamps for the exact time lag are read by a librdkafka consumer (records.py).
+"""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter
+import struct
+from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future, wait
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+import kafka.errors as Errors
+from kafka.future import Future
+from kafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
+from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
+from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
+from kafka.protocol.metadata import FindCoordinatorRequest, MetadataRequest, MetadataResponse
 
-from pettwin_checks.coordination import DebugLogger
-
+from .connection import KafkaConnection
 from .lag import ClusterSnapshot, GroupSnapshot
+from .new_protocol import NewProtocolGroups
+from .records import RecordReader
 from .selection import Selection
+from .wire import BrokerUnavailable, Deadline, Wire, explain_failure, reason
 
-GROUP_STATE_NAMES = {
-    "STABLE": "Stable",
-    "PREPARING_REBALANCING": "PreparingRebalance",
-    "COMPLETING_REBALANCING": "CompletingRebalance",
-    "EMPTY": "Empty",
-    "DEAD": "Dead",
-}
+GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"}
 
-
-# Share of kafka_timeout the group descriptions and offset fetches may take; ListOffsets gets the rest.
+# Share of kafka_timeout the coordinator lookups, group descriptions and offset fetches may take; ListOffsets gets
+# the rest.
 GROUP_SHARE = 0.6
-# librdkafka's own admin request timeout must never fire: an answer that arrives after it has fired aborts the whole
-# process (assertion in rd_kafka_enq_once_del_source_return; reproduced with confluent-kafka 2.11.1 to 2.16.1 by
-# pausing the broker). So no answer can outlive REQUEST_TIMEOUT: a connection silent for SOCKET_TIMEOUT fails its
-# requests first. The run's deadline is kept by how long the check waits.
-SOCKET_TIMEOUT = 60.0
-REQUEST_TIMEOUT = 300.0
-# Requests in flight on one broker connection at most (librdkafka's default is a million). With thousands pipelined
-# (a run at 2,000 groups sends about 12,000), a connection to a Kafka 3.9 broker stopped answering altogether in 9 of
-# 30 runs, while the broker served other clients; not once in 60 runs with a cap of 100, nor in 30 with 1,000. A
-# broker serves one connection's requests one at a time, so the cap does not slow a run (median 2.5 s either way).
-MAX_IN_FLIGHT = 100
-# Groups or partitions asked for in one batch of admin calls (see KafkaClient._in_batches). A batch's answers are
-# the run's largest allocation, and the process keeps the memory they took: at 1,000 about 8 MB for the groups, and
-# 5 MiB more RSS after 60 runs at 2,000 groups than at 500. Runs were as fast, against the floor, at 250, 500, 1,000.
+# Groups (per coordinator) or partitions (per leader) in one request. A batch's answers are the run's largest
+# allocation and the process keeps the memory they took, so one round of batches is applied and dropped before the
+# next is asked. Batches of 2,000 made a run at 2,000 groups 9 requests instead of 30, but no faster, and 3 MiB more.
 BATCH = 500
+# FindCoordinator answers these while the broker creates or loads the offsets topic: asked again after LOOKUP_RETRY.
+COORDINATOR_NOT_READY = {Errors.CoordinatorNotAvailableError.errno, Errors.CoordinatorLoadInProgressError.errno}
+LOOKUP_RETRY = 0.1
+# DescribeGroups' answer from Kafka 4's coordinator for a group it does not know, and for a KIP-848 group.
+GROUP_ID_NOT_FOUND = Errors.GroupIdNotFoundError.errno
 
 
 def batches(items: list) -> list[list]:
@@ -51,121 +56,135 @@ def batches(items: list) -> list[list]:
     return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
 
 
-class BrokerUnavailable(Exception):
-    """The cluster could not be asked at all this run; the message says what failed and what to check."""
-
-
-class Deadline:
-    def __init__(self, seconds: float) -> None:
-        self.expires = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self.expires - time.monotonic())
-
-
 class KafkaClient:
-    def __init__(self, librdkafka_config: dict[str, Any], timeout: float, log: logging.Logger) -> None:
-        self._config = dict(librdkafka_config)
+    def __init__(self, connection: KafkaConnection, timeout: float, log: logging.Logger) -> None:
+        self._connection = connection
         self._timeout = timeout
         self._log = log
-        self._admin: AdminClient | None = None
-        self._errors: list[KafkaError] = []
-        self._calls: list[Future] = []  # this run's unanswered calls, kept with the client if it is replaced
-        self._retired: list[tuple[AdminClient, list[Future]]] = []  # replaced clients whose calls may still run
+        self._wire = Wire(connection, timeout)
         # Each topic's partitions as (topic, partition) tuples, the same objects run after run: every committed
         # offset, assignment and high watermark is keyed by one of them instead of a tuple and a topic name of its
         # own (about 100,000 objects a run at 2,000 groups, most of what a run allocated).
         self._partitions: dict[str, tuple[tuple[str, int], ...]] = {}
-        # Admin requests issued, by Kafka API, for the benchmark (librdkafka may fan a call out per broker).
-        self.requests: Counter[str] = Counter()
+        self._leaders: dict[str, list[int]] = {}  # each topic's partition leaders, by partition, from the metadata
+        self._records = RecordReader(connection, timeout, log, self._partition)
+        self._new_protocol = NewProtocolGroups(connection, timeout, log, self._partition)
 
-    def _client(self) -> AdminClient:
-        # Created on first use, so the check starts while the broker is down, then reused for every run.
-        if self._admin is None:
-            config = {
-                **self._config,
-                "error_cb": self._errors.append,
-                "logger": DebugLogger(self._log),
-                "socket.connection.setup.timeout.ms": int(self._timeout * 1000),
-                "socket.timeout.ms": int(SOCKET_TIMEOUT * 1000),
-                "max.in.flight.requests.per.connection": MAX_IN_FLIGHT,
-                "reconnect.backoff.max.ms": 2000,
-            }
-            self._admin = AdminClient(config)
-        return self._admin
+    @property
+    def requests(self) -> Counter[str]:
+        """Requests asked for, by Kafka API (the benchmark counts what reaches the wire separately)."""
+        return self._wire.requests
 
     def close(self) -> None:
-        self._admin = None
-        self._calls, self._retired = [], []
-
-    def _replace(self) -> None:
-        """A fresh admin client from the next call on. The old one is kept until the calls it still has in flight
-        have ended (by SOCKET_TIMEOUT at the latest): librdkafka never frees a request whose client is destroyed
-        under it, a few KiB each, so dropping it at once would leak memory at every replacement."""
-        if self._admin is not None:
-            self._retired.append((self._admin, [call for call in self._calls if not call.done()]))
-        self._admin = None
+        """When the check is unscheduled. The KIP-848 describer's librdkafka client stays: it may have calls in
+        flight, and librdkafka never frees those of a client destroyed under them."""
+        self._wire.close()
+        self._records.close()
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
-        """`_snapshot`, with a fresh admin client next run when any call went unanswered: librdkafka can keep a dead
-        or wedged connection long after the broker is fine again, and a new client is answered at once. A broker that
-        answers with an error (say, not authorised for one group) keeps the client and its connections."""
-        self._retired = [(admin, calls) for admin, calls in self._retired if not all(f.done() for f in calls)]
-        self._calls = []
+        """`_snapshot`, with fresh connections next run when the cluster could not be asked or a request went
+        unanswered: a silent connection is dropped with what it holds. A broker that answers with an error (say, not
+        authorised for one group) keeps its connection."""
+        self._wire.unanswered = False
         try:
             result = self._snapshot(selection)
         except BrokerUnavailable:
-            self._replace()
+            self._wire.close()
             raise
-        if any(not call.done() for call in self._calls):
-            self._replace()
-        self._calls = []
+        if self._wire.unanswered:
+            self._wire.close()
         return result
 
     def _snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
-        """One consistent view of the watched groups; also the deleted topics each group still references.
+        """One consistent view of the watched groups; also, by group, what is wrong with the topics and partitions it
+        references (see Selection.resolve_partitions).
 
         Committed offsets are fetched before the high watermarks, so lag can be overstated by what was produced in
         between but never understated.
         """
         deadline = Deadline(self._timeout)
-        self._errors.clear()
-        admin = self._client()
-
-        cluster_id = self._topics(admin, deadline)
-
-        listed: list[str] = []
+        cluster_id = self._metadata(deadline)
+        coordinators: dict[str, Any] = {}
         if selection.needs_group_listing:
-            listing = admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)
-            self.requests["ListGroups"] += 1
-            listed = [g.group_id for g in self._result(listing, deadline).valid]
-        groups = self._groups(admin, selection.group_ids(listed), deadline)
+            coordinators = self._list_groups(deadline)
+        groups = self._groups(selection.group_ids(list(coordinators)), coordinators, deadline)
 
-        deleted: dict[str, set[str]] = {}
+        problems: dict[str, set[str]] = {}
         for group in groups.values():
-            group.partitions, gone = selection.resolve_partitions(group, self._partitions)
-            if gone:
-                deleted[group.group_id] = gone
+            group.partitions, wrong = selection.resolve_partitions(group, self._partitions)
+            if wrong:
+                problems[group.group_id] = wrong
         wanted = sorted({tp for group in groups.values() for tp in group.partitions})
-        high_watermarks, hw_errors = self._high_watermarks(admin, wanted, deadline)
-        return ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values())), deleted
+        high_watermarks, hw_errors = self._high_watermarks(wanted, deadline)
+        return ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values())), problems
 
-    def _topics(self, admin: AdminClient, deadline: Deadline) -> str | None:
-        """The cluster id; updates each topic's partitions. The full metadata (an object per partition) is dropped."""
-        self.requests["Metadata"] += 1
-        try:
-            metadata = admin.list_topics(timeout=max(deadline.remaining(), 0.001))
-        except KafkaException as e:
-            raise BrokerUnavailable(self._explain(e.args[0] if e.args else None)) from None
-        known = self._partitions
-        self._partitions = {}
-        for name, topic in metadata.topics.items():
-            if topic.error is None:
-                partitions = known.get(name)
-                if partitions is None or len(partitions) != len(topic.partitions):
-                    partitions = tuple((name, p) for p in range(len(topic.partitions)))
-                self._partitions[name] = partitions
-        return metadata.cluster_id
+    def record_times(
+        self, wanted: list[tuple[tuple[str, int], int]], deadline: float
+    ) -> dict[tuple[tuple[str, int], int], int | None]:
+        """The timestamp of the record at each (partition, committed offset), BATCH partitions at a time: see
+        RecordReader.times."""
+        return self._records.times(wanted, deadline, BATCH)
+
+    # -- the cluster ------------------------------------------------------------------------------------------------
+
+    def _metadata(self, deadline: Deadline) -> str | None:
+        """The cluster id; updates the brokers, each topic's partitions and their leaders. Asked of a known broker,
+        then of the bootstrap servers in turn until one answers. The full metadata (an object per partition) is
+        dropped."""
+        manager = self._wire.manager
+        cluster = manager.cluster
+        candidates = [broker.node_id for broker in cluster.bootstrap_brokers()]
+        known = manager.least_loaded_node() if cluster.brokers() else None
+        if known is not None:
+            candidates.insert(0, known)
+        request = MetadataRequest(
+            topics=MetadataRequest.ALL_TOPICS,
+            allow_auto_topic_creation=False,
+            include_cluster_authorized_operations=False,
+            include_topic_authorized_operations=False,
+        )
+        errors: list[BaseException] = []
+        response = None
+        for number, node_id in enumerate(candidates):
+            answer = self._wire.send(node_id, request)
+            # each broker asked waits an even share of what is left, so one silent broker does not cost the run
+            self._wire.wait([answer], Deadline(deadline.remaining() / (len(candidates) - number)))
+            if answer.succeeded():
+                response = answer.value
+                break
+            if answer.failed():
+                errors.append(answer.exception)
+        if response is None:
+            raise BrokerUnavailable(self._explain(errors))
+        # The connection manager only needs the brokers' addresses.
+        cluster.update_metadata(
+            MetadataResponse(
+                version=response.API_VERSION,
+                brokers=response.brokers,
+                cluster_id=response.cluster_id,
+                controller_id=response.controller_id,
+                topics=[],
+            )
+        )
+        known_partitions, self._partitions, self._leaders = self._partitions, {}, {}
+        for topic in response.topics:
+            if topic.error_code:
+                continue
+            count = len(topic.partitions)
+            partitions = known_partitions.get(topic.name)
+            if partitions is None or len(partitions) != count:
+                partitions = tuple((topic.name, p) for p in range(count))
+            self._partitions[topic.name] = partitions
+            leaders = [-1] * count
+            for partition in topic.partitions:
+                if 0 <= partition.partition_index < count and not partition.error_code:
+                    leaders[partition.partition_index] = partition.leader_id
+            self._leaders[topic.name] = leaders
+        return response.cluster_id
+
+    def _explain(self, errors: list[BaseException]) -> str:
+        connection = self._connection
+        return explain_failure(errors, connection.kafka_connect_str, self._timeout, connection.security_protocol)
 
     def _partition(self, topic: str, partition: int) -> tuple[str, int]:
         """The shared tuple of a partition the metadata listed, else a new one (a topic deleted or grown since)."""
@@ -174,165 +193,227 @@ class KafkaClient:
             return partitions[partition]
         return (topic, partition)
 
-    def _groups(self, admin: AdminClient, group_ids: list[str], deadline: Deadline) -> dict[str, GroupSnapshot]:
+    def _list_groups(self, deadline: Deadline) -> dict[str, Any]:
+        """Every group, with its coordinator: the broker that lists a group coordinates it."""
+        asked = {
+            broker.node_id: self._wire.send(broker.node_id, ListGroupsRequest())
+            for broker in self._wire.manager.cluster.brokers()
+        }
+        self._wire.wait(asked.values(), deadline)
+        coordinators: dict[str, Any] = {}
+        failures: list[str] = []
+        errors: list[BaseException] = []
+        for node_id, answer in asked.items():
+            if not answer.succeeded():
+                failures.append(reason(answer))
+                errors += [answer.exception] if answer.failed() else []
+            elif answer.value.error_code:
+                failures.append(Errors.for_code(answer.value.error_code).__name__)
+            else:
+                for group in answer.value.groups:
+                    coordinators[group.group_id] = node_id
+        if failures and len(failures) == len(asked):
+            raise BrokerUnavailable(self._explain(errors))
+        if failures:
+            self._log.warning(
+                "Listing groups failed on %d of %d brokers (%s): their groups are missing this run",
+                len(failures),
+                len(asked),
+                failures[0],
+            )
+        return coordinators
+
+    # -- groups -----------------------------------------------------------------------------------------------------
+
+    def _groups(
+        self, group_ids: list[str], coordinators: dict[str, Any], deadline: Deadline
+    ) -> dict[str, GroupSnapshot]:
         """State, members and committed offsets of each group; a group whose answers do not come keeps its error."""
         groups = {group_id: GroupSnapshot(group_id) for group_id in group_ids}
-
-        def describe(group_id: str, future: Future) -> None:
-            self._apply_description(groups[group_id], future)
-
-        def offsets(group_id: str, future: Future) -> None:
-            self._apply_offsets(groups[group_id], future)
-
-        def ask(batch: list[str]) -> list[tuple[dict[str, Future], Callable[[str, Future], None]]]:
-            described = admin.describe_consumer_groups(batch, request_timeout=REQUEST_TIMEOUT)
-            # librdkafka's ListConsumerGroupOffsets takes one group a call: one request each, all in flight at once.
-            fetched = {
-                group_id: future
-                for group_id in batch
-                for future in admin.list_consumer_group_offsets(
-                    [ConsumerGroupTopicPartitions(group_id)], request_timeout=REQUEST_TIMEOUT
-                ).values()
-            }
-            self.requests["DescribeGroups"] += 1
-            self.requests["OffsetFetch"] += len(fetched)
-            return [(described, describe), (fetched, offsets)]
-
         # A slow coordinator may hold its groups' answers; stop waiting early enough that the high watermarks
         # of every other group still fit in the run, so it costs only its own groups.
-        self._in_batches(group_ids, ask, Deadline(min(deadline.remaining(), GROUP_SHARE * self._timeout)))
+        share = Deadline(min(deadline.remaining(), GROUP_SHARE * self._timeout))
+        unknown = [group_id for group_id in group_ids if group_id not in coordinators]
+        if unknown:
+            coordinators = {**coordinators, **self._find_coordinators(unknown, groups, share)}
+        by_coordinator: dict[Any, list[str]] = defaultdict(list)
+        for group_id in group_ids:
+            if group_id in coordinators:
+                by_coordinator[coordinators[group_id]].append(group_id)
+        many_per_fetch = self._wire.api_version(OffsetFetchRequest) >= 8
+        new_protocol: list[GroupSnapshot] = []  # groups DescribeGroups does not describe (KIP-848)
+
+        def ask(node_id: Any, batch: list[str]) -> list[tuple[Future, Callable]]:
+            described = self._wire.send(
+                node_id, DescribeGroupsRequest(groups=batch, include_authorized_operations=False)
+            )
+            asked = [(described, lambda future: self._apply_descriptions(groups, batch, future, new_protocol))]
+            if many_per_fetch:
+                Group = OffsetFetchRequest.OffsetFetchRequestGroup
+                request = OffsetFetchRequest(
+                    groups=[Group(group_id=g, topics=None) for g in batch], require_stable=False, min_version=8
+                )
+                fetches = [(request, batch)]
+            else:  # brokers before 3.0: one group a request
+                fetches = [
+                    (OffsetFetchRequest(group_id=g, topics=None, min_version=2, max_version=7), [g]) for g in batch
+                ]
+            for request, fetched in fetches:
+                future = self._wire.send(node_id, request)
+                asked.append((future, lambda future, fetched=fetched: self._apply_offsets(groups, fetched, future)))
+            return asked
+
+        self._wire.in_rounds({node: batches(ids) for node, ids in by_coordinator.items()}, ask, share)
+        if new_protocol:
+            self._new_protocol.describe(new_protocol, share.remaining())
         return groups
 
-    def _high_watermarks(self, admin: AdminClient, partitions: list[tuple[str, int]], deadline: Deadline):
+    def _find_coordinators(self, group_ids: list[str], groups: dict[str, GroupSnapshot], deadline: Deadline) -> dict:
+        """The coordinator of each group that was not listed; a group whose lookup fails gets the error. A broker
+        that has no coordinator ready yet (the offsets topic being created or loaded) is asked again shortly."""
+        coordinators: dict[str, Any] = {}
+        while group_ids:
+            retry = []
+            for key, answer in self._lookups(group_ids, deadline):
+                if isinstance(answer, str):
+                    groups[key].error = f"coordinator lookup failed: {answer}"
+                elif answer.error_code in COORDINATOR_NOT_READY and deadline.remaining() > LOOKUP_RETRY:
+                    retry.append(key)
+                elif answer.error_code:
+                    groups[key].error = f"coordinator lookup failed: {Errors.for_code(answer.error_code).__name__}"
+                else:
+                    coordinators[key] = answer.node_id
+            if retry:
+                self._wire.poll(LOOKUP_RETRY)
+            group_ids = retry
+        return coordinators
+
+    def _lookups(self, group_ids: list[str], deadline: Deadline) -> list[tuple[str, Any]]:
+        """(group, FindCoordinator answer, or why there is none) for each group."""
+        node_id = self._wire.manager.least_loaded_node()
+        if self._wire.api_version(FindCoordinatorRequest) >= 4:
+            requests = [
+                (FindCoordinatorRequest(key_type=0, coordinator_keys=b, min_version=4), b) for b in batches(group_ids)
+            ]
+        else:  # brokers before 3.0: one key a request
+            requests = [(FindCoordinatorRequest(key=g, key_type=0, max_version=3), [g]) for g in group_ids]
+        asked = [(self._wire.send(node_id, request), keys) for request, keys in requests]
+        self._wire.wait([future for future, _ in asked], deadline)
+        answers: list[tuple[str, Any]] = []
+        for future, keys in asked:
+            if not future.succeeded():
+                answers += [(key, reason(future)) for key in keys]
+            elif future.value.API_VERSION >= 4:
+                answers += [(answer.key, answer) for answer in future.value.coordinators if answer.key in keys]
+            else:
+                answers.append((keys[0], future.value))
+        return answers
+
+    def _apply_descriptions(
+        self, groups: dict[str, GroupSnapshot], batch: list[str], future: Future, new_protocol: list[GroupSnapshot]
+    ) -> None:
+        if not future.succeeded():
+            # Lag can still be computed from the committed offsets; only state and members are unknown.
+            self._log.debug("describe of %d groups failed: %s", len(batch), reason(future))
+            return
+        for described in future.value.groups:
+            group = groups.get(described.group_id)
+            if group is None:
+                continue
+            if described.error_code == GROUP_ID_NOT_FOUND and "classic" not in (described.error_message or ""):
+                group.state = "Dead"  # what a classic coordinator answers for a group it does not know
+                continue
+            if described.error_code == GROUP_ID_NOT_FOUND:  # "not a classic group": a KIP-848 group
+                new_protocol.append(group)
+                continue
+            if described.error_code:
+                error = Errors.for_code(described.error_code).__name__
+                self._log.debug("describe of group %s failed: %s", group.group_id, error)
+                continue
+            group.state = described.group_state if described.group_state in GROUP_STATES else "Unknown"
+            group.members = len(described.members)
+            if described.protocol_type == "consumer":
+                group.assigned = {
+                    self._partition(assigned.topic, p)
+                    for member in described.members
+                    for assigned in _assignment(member.member_assignment)
+                    for p in assigned.partitions
+                }
+
+    def _apply_offsets(self, groups: dict[str, GroupSnapshot], batch: list[str], future: Future) -> None:
+        if not future.succeeded():
+            for group_id in batch:
+                groups[group_id].error = f"offset fetch failed: {reason(future)}"
+            return
+        response = future.value
+        answers = response.groups if response.API_VERSION >= 8 else [response]
+        for group_id, answer in (
+            ((a.group_id, a) for a in answers) if response.API_VERSION >= 8 else zip(batch, answers)
+        ):
+            group = groups.get(group_id)
+            if group is None:
+                continue
+            if answer.error_code:
+                group.error = f"offset fetch failed: {Errors.for_code(answer.error_code).__name__}"
+                continue
+            group.committed = {
+                self._partition(topic.name, p.partition_index): p.committed_offset
+                for topic in answer.topics
+                for p in topic.partitions
+                if not p.error_code and p.committed_offset >= 0
+            }
+
+    # -- high watermarks --------------------------------------------------------------------------------------------
+
+    def _high_watermarks(self, partitions: list[tuple[str, int]], deadline: Deadline):
         high_watermarks: dict[tuple[str, int], int] = {}
         errors: dict[tuple[str, int], str] = {}
-        latest = OffsetSpec.latest()
+        by_leader: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for tp in partitions:
+            leaders = self._leaders.get(tp[0])
+            leader = leaders[tp[1]] if leaders is not None and tp[1] < len(leaders) else -1
+            if leader < 0:
+                errors[tp] = "no leader" if leaders is not None else "unknown topic"
+            else:
+                by_leader[leader].append(tp)
+        Topic = ListOffsetsRequest.ListOffsetsTopic
+        Partition = Topic.ListOffsetsPartition
 
-        def keep(tp: tuple[str, int], future: Future) -> None:
-            try:
-                high_watermarks[tp] = future.result(timeout=0).offset
-            except (KafkaException, FutureTimeout) as e:
-                errors[tp] = self._short(e)
+        def keep(batch: list[tuple[str, int]], future: Future) -> None:
+            if not future.succeeded():
+                failure = reason(future)
+                for tp in batch:
+                    errors[tp] = failure
+                return
+            for topic in future.value.topics:
+                for p in topic.partitions:
+                    tp = self._partition(topic.name, p.partition_index)
+                    if p.error_code:
+                        errors[tp] = Errors.for_code(p.error_code).__name__
+                    else:
+                        high_watermarks[tp] = p.offset
 
-        def ask(batch: list[tuple[str, int]]) -> list[tuple[dict[tuple[str, int], Future], Callable]]:
-            request = {TopicPartition(t, p): latest for t, p in batch}
-            futures = admin.list_offsets(
-                request, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=REQUEST_TIMEOUT
+        def ask(node_id: int, batch: list[tuple[str, int]]) -> list[tuple[Future, Callable]]:
+            by_topic: dict[str, list] = defaultdict(list)
+            for topic, p in batch:
+                by_topic[topic].append(Partition(partition_index=p, current_leader_epoch=-1, timestamp=-1))
+            request = ListOffsetsRequest(
+                replica_id=-1,
+                isolation_level=0,
+                topics=[Topic(name=topic, partitions=asked) for topic, asked in by_topic.items()],
+                min_version=1,
             )
-            self.requests["ListOffsets"] += 1
-            return [({tp: futures[asked] for tp, asked in zip(batch, request)}, keep)]
+            return [(self._wire.send(node_id, request), lambda future: keep(batch, future))]
 
-        self._in_batches(partitions, ask, deadline)
+        self._wire.in_rounds({node: batches(tps) for node, tps in by_leader.items()}, ask, deadline)
         return high_watermarks, errors
 
-    def _in_batches(self, items: list, ask: Callable[[list], list], deadline: Deadline) -> None:
-        """Ask for `items` BATCH at a time. `ask(batch)` issues the calls and returns them as (futures by key, apply)
-        pairs, and `apply(key, future)` copies an answer, or its failure, where it belongs.
 
-        Answers become Python objects of 1-2 KiB each; asked for all at once at 10,000 partitions they took tens of
-        MB every run, and the pools they fragmented stayed with the process. A batch waits for its even share of what
-        is left of `deadline`, then the next is asked, so a broker that does not answer delays the others by at most
-        that share; what is still unanswered gets the rest of the deadline at the end, and is kept in `_calls` (a
-        replaced client waits for it). Nothing is made per answer here: this runs for every partition each run.
-        """
-        in_batches = batches(items)
-        unanswered: list[tuple[Callable, Any, Future]] = []
-        for number, batch in enumerate(in_batches):
-            asked = ask(batch)
-            share = Deadline(deadline.remaining() / (len(in_batches) - number))
-            pending = self._wait([future for futures, _ in asked for future in futures.values()], share)
-            for futures, apply in asked:
-                for key, future in futures.items():
-                    if future in pending:
-                        unanswered.append((apply, key, future))
-                    else:
-                        apply(key, future)
-            self._calls += pending
-            del asked, pending  # before the next batch is asked: one batch of answers alive at a time, not two
-        if unanswered:
-            self._wait([future for _, _, future in unanswered], deadline)
-            for apply, key, future in unanswered:
-                apply(key, future)
-
-    def _apply_description(self, group: GroupSnapshot, future: Future) -> None:
-        try:
-            description = future.result(timeout=0)
-        except (KafkaException, FutureTimeout) as e:
-            # Lag can still be computed from the committed offsets; only state and members are unknown.
-            self._log.debug("describe of group %s failed: %s", group.group_id, self._short(e))
-            return
-        group.state = GROUP_STATE_NAMES.get(description.state.name, "Unknown")
-        group.members = len(description.members)
-        group.assigned = {
-            self._partition(tp.topic, tp.partition)
-            for member in description.members
-            if member.assignment is not None
-            for tp in member.assignment.topic_partitions
-        }
-
-    def _apply_offsets(self, group: GroupSnapshot, future: Future) -> None:
-        try:
-            result = future.result(timeout=0)
-        except (KafkaException, FutureTimeout) as e:
-            group.error = f"offset fetch failed: {self._short(e)}"
-            return
-        group.committed = {
-            self._partition(tp.topic, tp.partition): tp.offset
-            for tp in result.topic_partitions
-            if tp.error is None and tp.offset >= 0
-        }
-
-    def _wait(self, futures: list[Future], deadline: Deadline) -> set[Future]:
-        """Wait for the futures until the deadline; the ones still unanswered."""
-        pending = wait(futures, timeout=deadline.remaining()).not_done
-        self._client().poll(0)  # serve error_cb so a failure can be explained
-        return pending
-
-    def _result(self, future: Future, deadline: Deadline):
-        try:
-            return future.result(timeout=deadline.remaining())
-        except FutureTimeout:
-            self._calls.append(future)
-            self._client().poll(0)
-            raise BrokerUnavailable(self._explain(None)) from None
-        except KafkaException as e:
-            raise BrokerUnavailable(self._explain(e.args[0] if e.args else None)) from None
-
-    @staticmethod
-    def _short(error: Exception) -> str:
-        if isinstance(error, FutureTimeout):
-            return "timed out"
-        inner = error.args[0] if error.args else None
-        return inner.str() if isinstance(inner, KafkaError) else str(error)
-
-    def _explain(self, error: KafkaError | None) -> str:
-        """What failed and what to check, from the call's error or the connection errors librdkafka reported."""
-        self._client().poll(0)
-        errors = [e for e in (error, *reversed(self._errors)) if isinstance(e, KafkaError)]
-        return explain_failure(errors, self._config.get("bootstrap.servers", ""), self._timeout)
-
-
-def explain_failure(errors: list[KafkaError], bootstrap: str, timeout: float) -> str:
-    codes = {e.code() for e in errors}
-    text = " ".join(e.str() for e in errors).lower()
-    if KafkaError._AUTHENTICATION in codes or ("sasl" in text and "authentic" in text):
-        return (
-            f"authentication failed against {bootstrap}: check sasl_mechanism, sasl_plain_username and "
-            "sasl_plain_password (for Confluent Cloud: an API key and secret of this cluster)"
-        )
-    if KafkaError._SSL in codes or "ssl" in text or "certificate" in text or "handshake" in text:
-        return (
-            f"TLS handshake failed with {bootstrap}: check security_protocol, tls_ca_cert (the CA that signed the "
-            "broker certificate), tls_cert/tls_private_key for mutual TLS, and tls_verify"
-        )
-    if KafkaError._RESOLVE in codes or "resolve" in text:
-        return f"cannot resolve {bootstrap}: check kafka_connect_str and DNS from the agent's host"
-    if KafkaError._TRANSPORT in codes or "connection refused" in text or KafkaError._ALL_BROKERS_DOWN in codes:
-        return (
-            f"cannot connect to {bootstrap}: check kafka_connect_str, that the brokers are up, and that the "
-            "agent's network can reach their listeners"
-        )
-    return (
-        f"no answer from {bootstrap} within kafka_timeout ({timeout:g}s): check that the brokers are up and "
-        "reachable, and raise kafka_timeout for a slow cluster"
-    )
+def _assignment(data: bytes) -> list:
+    """A member's assigned topic partitions from its consumer-protocol assignment; none if it cannot be read."""
+    if not data:
+        return []
+    try:
+        return ConsumerProtocolAssignment.decode(data).assigned_partitions
+    except (struct.error, ValueError, IndexError, UnicodeDecodeError):  # another protocol's bytes, or truncated
+        return []

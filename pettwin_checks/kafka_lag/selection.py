@@ -52,7 +52,8 @@ class Selection:
     def resolve_partitions(
         self, group: GroupSnapshot, partitions_by_topic: dict[str, tuple[TopicPartition, ...]]
     ) -> tuple[list[TopicPartition], set[str]]:
-        """The group's partitions to report, and the topics it references that no longer exist.
+        """The group's partitions to report, and what is wrong with what it references (one text each): configured
+        topics or partitions that do not exist, topics deleted since the group committed to them.
 
         Configured topics with listed partitions give those; a configured topic without partitions, or a topic the
         group committed to or is assigned, gives every partition of that topic, so partitions added since the last
@@ -61,20 +62,42 @@ class Selection:
         configured = self.consumer_groups.get(group.group_id) or {}
         topics = set(configured) or {t for t, _ in group.committed} | {t for t, _ in group.assigned}
         partitions: list[TopicPartition] = []
-        deleted: set[str] = set()
+        problems: set[str] = set()
         for topic in sorted(topics):
             if not self.wants_topic(topic) and topic not in configured:
                 continue
             existing = partitions_by_topic.get(topic)
             if existing is None:
-                deleted.add(topic)
+                problems.add(
+                    f"configured topic {topic} does not exist on the cluster: check consumer_groups"
+                    if topic in configured
+                    else f"committed offsets for topic {topic}, which was deleted; ignored"
+                )
                 continue
             listed = configured.get(topic)
             if listed:
-                partitions.extend(existing[p] for p in sorted(set(listed)) if 0 <= p < len(existing))  # each once
+                wanted = sorted(set(listed))  # each once
+                partitions.extend(existing[p] for p in wanted if 0 <= p < len(existing))
+                missing = [p for p in wanted if not 0 <= p < len(existing)]
+                if missing:
+                    problems.add(
+                        f"configured partitions {missing} of topic {topic} do not exist (it has {len(existing)}, "
+                        f"0 to {len(existing) - 1}): check consumer_groups"
+                    )
             else:
                 partitions.extend(existing)
-        return partitions, deleted
+        return partitions, problems
+
+    def is_missing(self, group: GroupSnapshot) -> bool:
+        """A configured group the cluster does not know: described as Dead, with no member and no committed offset
+        (a group that exists is Empty at least while it has offsets; a listed group exists by definition)."""
+        return (
+            group.group_id in self.consumer_groups
+            and group.error is None
+            and group.state == "Dead"
+            and not group.members
+            and not group.committed
+        )
 
 
 def _passes(name: str, include: list[re.Pattern], exclude: list[re.Pattern]) -> bool:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.unit
         (
             "instances:\n  - kafka_connect_str: k:9092\n    kafka_timeout: -1\n    granularity: nope\n",
             "instance 1: granularity: Input should be 'partition', 'topic' or 'group'; "
-            "kafka_timeout: Input should be greater than 0",
+            "kafka_timeout: Input should be greater than or equal to 1",
         ),
         ("instances: [\n", "while parsing a flow node"),
     ],

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 from typing import ClassVar
 
 from pettwin_checks import coordination
-from pettwin_checks.coordination import KafkaConnection, LeaderElection
+from pettwin_checks.coordination import LeaderElection
+from pettwin_checks.kafka_lag.connection import KafkaConnection
 
 
 class SlowCreateAdmin:

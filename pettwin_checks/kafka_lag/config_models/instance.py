@@ -42,7 +42,7 @@ class InstanceConfig(BaseModel):
     include_consumer_groups: Optional[tuple[str, ...]] = None
     include_topics: Optional[tuple[str, ...]] = None
     kafka_connect_str: Union[str, tuple[str, ...]]
-    kafka_timeout: Optional[float] = Field(None, gt=0.0)
+    kafka_timeout: Optional[float] = Field(None, ge=1.0)
     leader_election: Optional[bool] = None
     leader_election_group: Optional[str] = Field(None, min_length=1)
     leader_election_session_timeout: Optional[float] = Field(None, ge=1.0, le=300.0)

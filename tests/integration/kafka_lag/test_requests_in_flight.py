@@ -1,81 +1,87 @@
-"""The cap on requests in flight per broker connection holds for the admin calls the check makes (client.MAX_IN_FLIGHT:
-with thousands in flight a connection to the broker stopped answering). librdkafka documents the setting mostly for
-produce requests, so this counts, from librdkafka's own protocol log, what is really on the wire."""
+"""What the client really puts on the wire, counted in kafka-python's protocol layer (pettwin_checks.devenv.kafka_wire):
+requests per run that do not grow with the groups, and at most wire.MAX_IN_FLIGHT requests in flight per broker
+connection (with thousands pipelined a connection to the broker stopped answering).
+
+Only brokers before 3.0 make a request per group (OffsetFetch before v8, FindCoordinator before v4). The client is
+made to speak to the local broker as to a 2.8 one (kafka-python's `api_version` caps the versions it uses, as the
+broker's own API versions would), which is also the test of that fallback."""
 
 from __future__ import annotations
 
 import logging
-import re
 
-from confluent_kafka import ConsumerGroupTopicPartitions
-from confluent_kafka.admin import AdminClient
+import pytest
 
-from pettwin_checks.kafka_lag.client import MAX_IN_FLIGHT, KafkaClient
+from pettwin_checks.devenv.kafka_wire import WireCount
+from pettwin_checks.kafka_lag import wire
+from pettwin_checks.kafka_lag.client import KafkaClient
+from pettwin_checks.kafka_lag.connection import KafkaConnection
 from pettwin_checks.kafka_lag.selection import Selection
+from pettwin_checks.kafka_lag.wire import MAX_IN_FLIGHT
 
-from .common import unique
+from .common import commit, create_topic, unique
 
-# "Sent OffsetFetchRequest (v7, 60 bytes @ 0, CorrId 12)" / "Received OffsetFetchResponse (v7, ..., CorrId 12, ...)"
-WIRE = re.compile(r"\[thrd:([^\]]+)\].*\b(Sent|Received) \w+(?:Request|Response) \(")
+pytestmark = pytest.mark.integration
 
-
-class ProtocolLog(logging.Handler):
-    """Peak number of requests sent and not yet answered, per broker thread, from librdkafka's protocol debug log."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.in_flight: dict[str, int] = {}
-        self.peak: dict[str, int] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        match = WIRE.search(record.getMessage())
-        if match is None:
-            return
-        broker, direction = match.groups()
-        self.in_flight[broker] = self.in_flight.get(broker, 0) + (1 if direction == "Sent" else -1)
-        self.peak[broker] = max(self.peak.get(broker, 0), self.in_flight[broker])
+GROUPS = 600  # about 1,200 requests on a 2.8 broker (coordinator lookups, offset fetches): far more than the cap
 
 
-def protocol_logger(name: str) -> tuple[logging.Logger, ProtocolLog]:
-    log = logging.getLogger(name)
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    handler = ProtocolLog()
-    log.addHandler(handler)
-    return log, handler
+def client_for(bootstrap: str, **settings) -> KafkaClient:
+    client = KafkaClient(KafkaConnection(kafka_connect_str=bootstrap), 60.0, logging.getLogger("test.wire"))
+    client._wire.settings.update(settings)
+    return client
 
 
-GROUPS = 600  # about 3,600 requests (coordinator lookups, descriptions, offset fetches): far more than the cap
+def configured(groups: list[str]) -> Selection:
+    return Selection(dict.fromkeys(groups), False, [], [], [], [])
 
 
-def test_the_check_keeps_at_most_max_in_flight_requests_per_connection(kafka_broker):
+def test_a_broker_before_3_0_gets_a_request_per_group_and_at_most_max_in_flight(kafka_broker):
     groups = [unique("in-flight") for _ in range(GROUPS)]  # unknown groups are answered like idle ones
-    log, wire = protocol_logger("test.in_flight.check")
-    client = KafkaClient({"bootstrap.servers": kafka_broker.bootstrap, "debug": "protocol"}, 60.0, log)
-    snapshot, _ = client.snapshot(Selection(dict.fromkeys(groups), False, [], [], [], []))
+    client = client_for(kafka_broker.bootstrap, api_version=(2, 8))
+    with WireCount() as counted:
+        snapshot, _ = client.snapshot(configured(groups))
 
     assert {group.group_id for group in snapshot.groups} == set(groups)
     assert not [group.error for group in snapshot.groups if group.error]
-    assert wire.peak, "no protocol log was seen: the measurement itself failed"
-    assert max(wire.peak.values()) <= MAX_IN_FLIGHT
-    assert max(wire.peak.values()) > MAX_IN_FLIGHT // 2  # the requests are still pipelined, not sent one by one
+    # the fallback (a fresh broker answers some lookups "not available" while it creates the offsets topic)
+    assert counted.sent["OffsetFetch"] == GROUPS and counted.sent["FindCoordinator"] >= GROUPS
+    assert counted.peak_in_flight <= MAX_IN_FLIGHT
+    assert counted.peak_in_flight > MAX_IN_FLIGHT // 2  # the requests are still pipelined, not sent one by one
 
 
-def test_without_the_cap_librdkafka_puts_thousands_in_flight(kafka_broker):
-    """The reference: the same calls on a bare admin client go far past the cap, so the test above can fail."""
+def test_without_the_cap_the_same_requests_go_far_past_it(kafka_broker, monkeypatch):
+    """The reference: with the client's cap lifted, the same run puts hundreds in flight, so the test above can fail."""
+    monkeypatch.setattr(wire, "MAX_IN_FLIGHT", 100_000)
     groups = [unique("in-flight") for _ in range(GROUPS)]
-    log, wire = protocol_logger("test.in_flight.bare")
-    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap, "debug": "protocol", "logger": log})
-    calls = [
-        *admin.describe_consumer_groups(groups, request_timeout=60).values(),
-        *(
-            call
-            for group in groups
-            for call in admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]).values()
-        ),
-    ]
-    for call in calls:
-        call.result(timeout=60)
-    admin.poll(0)  # the log lines are served by poll
+    client = client_for(kafka_broker.bootstrap, api_version=(2, 8))
+    with WireCount() as counted:
+        client.snapshot(configured(groups))
 
-    assert max(wire.peak.values()) > 2 * MAX_IN_FLIGHT
+    assert counted.peak_in_flight > 2 * MAX_IN_FLIGHT
+
+
+def test_requests_per_run_do_not_grow_with_the_groups(kafka_broker):
+    """On a 3.x/4.x broker a run is one request per API (one broker, fewer groups than a batch), whatever the groups."""
+    topic = unique("wire")
+    create_topic(kafka_broker.bootstrap, topic, 4)
+    few, many = [unique("wire-few") for _ in range(3)], [unique("wire-many") for _ in range(300)]
+    for group in few + many[:20]:
+        commit(kafka_broker.bootstrap, group, topic, {0: 0, 1: 0})
+
+    def second_run(selection: Selection) -> dict[str, int]:
+        client = client_for(kafka_broker.bootstrap)
+        client.snapshot(selection)  # the first run also connects (ApiVersions)
+        with WireCount() as counted:
+            snapshot, _ = client.snapshot(selection)
+        assert not [group.error for group in snapshot.groups if group.error]
+        client.close()
+        return dict(counted.sent)
+
+    per_run = {"Metadata": 1, "FindCoordinator": 1, "DescribeGroups": 1, "OffsetFetch": 1, "ListOffsets": 1}
+    assert second_run(configured(few)) == per_run
+    assert second_run(configured(many)) == per_run
+    # Listed groups need no coordinator lookup: the broker that lists a group coordinates it.
+    listed = Selection({}, True, [f"^({'|'.join(many)})$"], [], [], [])
+    without_lookup = {api: n for api, n in per_run.items() if api != "FindCoordinator"}
+    assert second_run(listed) == {**without_lookup, "ListGroups": 1}

@@ -1,77 +1,140 @@
-"""Error paths of one group (a slow or failing coordinator): only that group is lost, the others are submitted.
+"""Error paths of one coordinator (failing or silent): only its groups are lost, the others are submitted.
 
-A slow coordinator cannot be made on a one-broker cluster, so the admin client is replaced at the Python level here
-(error paths only; the happy paths run against the real broker in tests/integration/kafka_lag)."""
+A slow coordinator cannot be made on a one-broker cluster, so the client's requests are answered at the Python level
+here, by a fake two-broker cluster (error paths only; the happy paths and a paused broker run against the real broker
+in tests/integration/kafka_lag)."""
 
 import threading
 import time
-from concurrent.futures import Future
-from types import SimpleNamespace
+from types import SimpleNamespace as Answer
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from kafka.future import Future
 
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
 
 pytestmark = pytest.mark.unit
 
+COORDINATOR_NOT_AVAILABLE = 15
 
-def done(value=None, error=None) -> Future:
+
+def done(value) -> Future:
+    return Future().success(value)
+
+
+def soon(value) -> Future:
+    """Answered after a few milliseconds, as a broker would: a batch asked with no time left gets nothing."""
     future = Future()
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
+    threading.Timer(0.02, future.success, [value]).start()
     return future
 
 
-class FakeAdmin:
-    """Two healthy groups and one whose coordinator fails or never answers."""
+class FakeCluster:
+    """Stands in for the client's connections (manager and I/O loop) and answers its requests: broker 1 coordinates
+    groups a and b and leads pets/0 and pets/1; broker 2 coordinates group `slow`, whose offset fetch gets
+    `slow_answer()`. Subclasses change what one request gets."""
 
-    def __init__(self, failure):
-        self.failure = failure
+    def __init__(self, slow_answer) -> None:
+        self.slow_answer = slow_answer
+        self.closed = False
+        self.cluster = self
+        self.broker_version_data = Answer(api_version=lambda request_class: 8)
+        self.coordinators = {"a": 1, "b": 1, "slow": 2}
 
-    def list_topics(self, timeout):
-        return SimpleNamespace(cluster_id="c1", topics={"pets": SimpleNamespace(error=None, partitions={0: 0, 1: 1})})
+    # what the client asks of kafka-python's connection manager and I/O loop
+    def brokers(self):
+        return [Answer(node_id=1), Answer(node_id=2)]
 
-    def list_consumer_groups(self, request_timeout):
-        return done(SimpleNamespace(valid=[SimpleNamespace(group_id=g) for g in ("a", "b", "slow")], errors=[]))
+    def bootstrap_brokers(self):
+        return [Answer(node_id="bootstrap-0")]
 
-    def describe_consumer_groups(self, ids, request_timeout):
-        state = SimpleNamespace(name="EMPTY")
-        return {g: done(SimpleNamespace(state=state, members=[])) for g in ids}
+    def least_loaded_node(self):
+        return 1
 
-    def list_consumer_group_offsets(self, request, request_timeout):
-        group = request[0].group_id
-        if group == "slow":
-            return {group: self.failure()}
-        partitions = [TopicPartition("pets", 0, 5), TopicPartition("pets", 1, 7)]
-        return {group: done(SimpleNamespace(topic_partitions=partitions))}
+    def update_metadata(self, response):
+        pass
 
-    def list_offsets(self, request, isolation_level, request_timeout):
-        return {tp: done(SimpleNamespace(offset=10)) for tp in request}
+    def poll(self, timeout_ms=None, future=None):
+        ends = time.monotonic() + (timeout_ms or 0) / 1000
+        while not (future is not None and future.is_done) and time.monotonic() < ends:
+            time.sleep(0.002)
 
-    def poll(self, timeout):
-        return 0
+    def close(self):
+        self.closed = True
+
+    # the requests
+    def send(self, node_id, request) -> Future:
+        return getattr(self, type(request).__name__)(node_id, request)
+
+    def MetadataRequest(self, node_id, request):
+        partitions = [Answer(partition_index=p, error_code=0, leader_id=1) for p in (0, 1)]
+        topics = [Answer(name="pets", error_code=0, partitions=partitions)]
+        return done(Answer(API_VERSION=12, brokers=[], cluster_id="c1", controller_id=1, topics=topics))
+
+    def ListGroupsRequest(self, node_id, request):
+        listed = [Answer(group_id=g) for g, coordinator in self.coordinators.items() if coordinator == node_id]
+        return done(Answer(error_code=0, groups=listed))
+
+    def DescribeGroupsRequest(self, node_id, request):
+        described = [
+            Answer(group_id=g, error_code=0, group_state="Empty", protocol_type="consumer", members=[])
+            for g in request.groups
+        ]
+        return done(Answer(groups=described))
+
+    def OffsetFetchRequest(self, node_id, request):
+        if node_id == 2:
+            return self.slow_answer()
+        return done(Answer(API_VERSION=8, groups=[self.offsets(g.group_id) for g in request.groups]))
+
+    @staticmethod
+    def offsets(group_id):
+        partitions = [Answer(partition_index=0, committed_offset=5, error_code=0)]
+        partitions.append(Answer(partition_index=1, committed_offset=7, error_code=0))
+        return Answer(group_id=group_id, error_code=0, topics=[Answer(name="pets", partitions=partitions)])
+
+    def ListOffsetsRequest(self, node_id, request):
+        topics = [
+            Answer(name=t.name, partitions=[Answer(partition_index=p.partition_index, error_code=0, offset=10)])
+            for t in request.topics
+            for p in t.partitions
+        ]
+        return done(Answer(topics=topics))
+
+
+def install(check, cluster: FakeCluster) -> None:
+    check.client._wire._manager = check.client._wire._net = cluster
+    check.client._wire.send = cluster.send
+    check.client._records.read_first_records = lambda offsets, times, seconds: None  # no records to read here
+
+
+def make_check(**instance) -> PettwinKafkaLagCheck:
+    config = {"kafka_connect_str": "127.0.0.1:1", "monitor_unlisted_consumer_groups": True, **instance}
+    return PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [config])
 
 
 @pytest.mark.parametrize(
-    "failure, reconnects",
+    "slow_answer, reconnects",
     [
         # an answer, even an error, means the connection works: keep it
-        (lambda: done(error=KafkaException(KafkaError(KafkaError.COORDINATOR_NOT_AVAILABLE))), False),
-        (lambda: Future(), True),  # never answers: costs the run's deadline, not more, and a new client next run
+        (
+            lambda: done(
+                Answer(API_VERSION=8, groups=[Answer(group_id="slow", error_code=COORDINATOR_NOT_AVAILABLE, topics=[])])
+            ),
+            False,
+        ),
+        (Future, True),  # never answers: costs the run's deadline, not more, and fresh connections next run
     ],
     ids=["coordinator-error", "timeout"],
 )
-def test_one_failing_group_costs_only_its_metrics(aggregator, failure, reconnects):
-    check = make_check(kafka_timeout=0.5)
-    admin = FakeAdmin(failure)
-    check.client._admin = admin
+def test_one_failing_coordinator_costs_only_its_groups(aggregator, slow_answer, reconnects):
+    check = make_check(kafka_timeout=1)
+    cluster = FakeCluster(slow_answer)
+    install(check, cluster)
     started = time.monotonic()
     assert check.run() == ""
-    assert time.monotonic() - started < 1.0  # a slow group costs at most the run's deadline (0.5 s)
-    assert (check.client._admin is not admin) == reconnects
+    assert time.monotonic() - started < 1.5  # a slow coordinator costs at most the run's deadline (1 s)
+    assert cluster.closed == reconnects and (check.client._wire._manager is None) == reconnects
     for group in ("a", "b"):
         aggregator.assert_metric(
             "pettwin.kafka.consumer_group.lag", value=8, tags=["consumer_group:" + group, "kafka_cluster_id:c1"]
@@ -91,74 +154,34 @@ def test_one_failing_group_costs_only_its_metrics(aggregator, failure, reconnect
     assert any("slow" in warning for warning in check.get_warnings())
 
 
-def test_an_unanswered_group_call_gets_a_new_client_and_the_old_one_waits_for_it(aggregator):
-    late_answer = Future()
-    old = FakeAdmin(lambda: late_answer)
-    check = make_check(kafka_timeout=0.5)
-    check.client._admin = old
+def test_after_an_unanswered_request_the_next_run_starts_on_fresh_connections(aggregator):
+    check = make_check(kafka_timeout=1)
+    silent = FakeCluster(Future)
+    install(check, silent)
     check.run()
-    assert check.client._admin is None and [admin for admin, _ in check.client._retired] == [old]
-    healthy = FakeAdmin(lambda: done(SimpleNamespace(topic_partitions=[])))
-    check.client._admin = healthy
+    assert silent.closed and check.client._wire._manager is None  # closing fails what it held: no answer outlives it
+    aggregator.reset()
+    install(check, FakeCluster(lambda: done(Answer(API_VERSION=8, groups=[FakeCluster.offsets("slow")]))))
     check.run()
-    assert [admin for admin, _ in check.client._retired] == [old]  # its call is still running
-    late_answer.set_result(SimpleNamespace(topic_partitions=[]))
-    check.run()
-    assert check.client._retired == [] and check.client._admin is healthy
+    for group in ("a", "b", "slow"):
+        tags = ["consumer_group:" + group, "kafka_cluster_id:c1"]
+        aggregator.assert_metric("pettwin.kafka.consumer_group.lag", value=8, tags=tags)
 
 
-def test_a_replaced_client_is_kept_until_its_calls_have_ended(aggregator):
-    """Dropping a librdkafka client with requests in flight leaks them, so the old client waits for its calls."""
-    listing = Future()
-    old = FakeAdmin(Future)
-    old.list_consumer_groups = lambda request_timeout: listing  # the cluster stops answering
-    check = make_check(kafka_timeout=0.5)
-    check.client._admin = old
-    check.run()
-    aggregator.assert_service_check("pettwin.kafka.can_connect", status=2)
-    assert [admin for admin, _ in check.client._retired] == [old] and check.client._admin is None
+def test_a_cluster_that_does_not_answer_at_all_costs_the_deadline_and_its_connections(aggregator):
+    class Silent(FakeCluster):
+        def MetadataRequest(self, node_id, request):
+            return Future()
 
-    healthy = FakeAdmin(lambda: done(SimpleNamespace(topic_partitions=[])))
-    check.client._admin = healthy
-    check.run()  # the old client's call is still running: it stays
-    assert [admin for admin, _ in check.client._retired] == [old]
-    listing.set_exception(KafkaException(KafkaError(KafkaError._TRANSPORT)))
-    check.run()
-    assert check.client._retired == [] and check.client._admin is healthy
-
-
-def make_check(**instance) -> PettwinKafkaLagCheck:
-    config = {"kafka_connect_str": "127.0.0.1:1", "monitor_unlisted_consumer_groups": True, **instance}
-    return PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [config])
-
-
-def test_librdkafka_never_times_out_a_request_itself(aggregator):
-    """An answer arriving after librdkafka timed its request out aborts the process (see client.REQUEST_TIMEOUT):
-    every admin call gets a timeout longer than the socket timeout, and the run's deadline is kept by waiting."""
-    from pettwin_checks.kafka_lag.client import REQUEST_TIMEOUT, SOCKET_TIMEOUT
-
-    timeouts = []
-
-    class RecordingAdmin(FakeAdmin):
-        def __getattribute__(self, name):
-            call = super().__getattribute__(name)
-            if name in ("list_consumer_groups", "describe_consumer_groups", "list_consumer_group_offsets", "list_offsets"):
-
-                def recorded(*args, request_timeout, **kwargs):
-                    timeouts.append((name, request_timeout))
-                    return call(*args, request_timeout=request_timeout, **kwargs)
-
-                return recorded
-            return call
-
-    check = make_check(kafka_timeout=0.5)
-    check.client._admin = RecordingAdmin(Future)
-    check.run()
-    assert {name for name, _ in timeouts} == {
-        "list_consumer_groups", "describe_consumer_groups", "list_consumer_group_offsets", "list_offsets"
-    }
-    assert REQUEST_TIMEOUT > SOCKET_TIMEOUT
-    assert all(timeout == REQUEST_TIMEOUT for _, timeout in timeouts)
+    check = make_check(kafka_timeout=1)
+    cluster = Silent(Future)
+    install(check, cluster)
+    started = time.monotonic()
+    assert check.run() == ""
+    assert time.monotonic() - started < 1.5
+    [sc] = aggregator.service_checks("pettwin.kafka.can_connect")
+    assert sc.status == 2 and "no answer" in sc.message and "kafka_timeout" in sc.message
+    assert cluster.closed and check.client._wire._manager is None
 
 
 def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator, monkeypatch):
@@ -168,32 +191,32 @@ def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator
 
     monkeypatch.setattr(client, "BATCH", 1)
     stuck_partition = Future()
-
-    def soon(value) -> Future:
-        """Answered after a few milliseconds, as a broker would: a batch asked with no time left gets nothing."""
-        future = Future()
-        threading.Timer(0.02, future.set_result, [value]).start()
-        return future
-
     asked_partitions = []
 
-    class StuckFirst(FakeAdmin):
-        def list_consumer_groups(self, request_timeout):
-            return done(SimpleNamespace(valid=[SimpleNamespace(group_id=g) for g in ("0-stuck", "a", "b")]))
+    class StuckFirst(FakeCluster):
+        def __init__(self):
+            super().__init__(Future)
+            self.coordinators = {"0-stuck": 1, "a": 1, "b": 1}
 
-        def list_consumer_group_offsets(self, request, request_timeout):
-            if request[0].group_id == "0-stuck":
-                return {"0-stuck": Future()}
-            partitions = [TopicPartition("pets", 0, 5), TopicPartition("pets", 1, 7)]
-            return {request[0].group_id: soon(SimpleNamespace(topic_partitions=partitions))}
+        def OffsetFetchRequest(self, node_id, request):
+            [group] = request.groups
+            if group.group_id == "0-stuck":
+                return Future()
+            return soon(Answer(API_VERSION=8, groups=[self.offsets(group.group_id)]))
 
-        def list_offsets(self, request, isolation_level, request_timeout):
-            asked_partitions.append([tp.partition for tp in request])
-            return {tp: stuck_partition if tp.partition == 0 else soon(SimpleNamespace(offset=10)) for tp in request}
+        def ListOffsetsRequest(self, node_id, request):
+            [topic] = request.topics
+            [partition] = topic.partitions
+            asked_partitions.append([partition.partition_index])
+            if partition.partition_index == 0:
+                return stuck_partition
+            return soon(
+                Answer(topics=[Answer(name="pets", partitions=[Answer(partition_index=1, error_code=0, offset=10)])])
+            )
 
     check = make_check(kafka_timeout=1.0)
-    admin = StuckFirst(Future)
-    check.client._admin = admin
+    cluster = StuckFirst()
+    install(check, cluster)
     started = time.monotonic()
     assert check.run() == ""
     assert time.monotonic() - started < 1.5
@@ -206,7 +229,26 @@ def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator
     aggregator.assert_service_check(
         "pettwin.kafka.consumer_group.status", status=2, tags=["consumer_group:0-stuck", "kafka_cluster_id:c1"]
     )
-    # the unanswered calls are kept for the replaced client; the answered ones are not held past their batch
-    assert check.client._admin is None
-    assert {id(call) for call in check.client._retired[0][1]} >= {id(stuck_partition)}
-    assert all(not call.done() for call in check.client._retired[0][1])
+    assert (
+        cluster.closed and check.client._wire._manager is None
+    )  # what went unanswered is dropped with the connections
+
+
+def test_a_silent_known_broker_leaves_the_metadata_to_the_bootstrap_servers(aggregator):
+    """The metadata is asked of a known broker first; silent, it waits only its share, then a bootstrap server answers."""
+
+    class SilentKnownBroker(FakeCluster):
+        def MetadataRequest(self, node_id, request):
+            return Future() if node_id == 1 else super().MetadataRequest(node_id, request)
+
+    check = make_check(kafka_timeout=1)
+    cluster = SilentKnownBroker(lambda: done(Answer(API_VERSION=8, groups=[FakeCluster.offsets("slow")])))
+    install(check, cluster)
+    started = time.monotonic()
+    assert check.run() == ""
+    assert time.monotonic() - started < 1.5
+    aggregator.assert_service_check("pettwin.kafka.can_connect", status=0)
+    aggregator.assert_metric(
+        "pettwin.kafka.consumer_group.lag", value=8, tags=["consumer_group:a", "kafka_cluster_id:c1"]
+    )
+    assert cluster.closed  # the silent broker's connection is not kept

@@ -4,33 +4,45 @@ import random
 
 import pytest
 
+from pettwin_checks.kafka_lag.contexts import plan_contexts
+from pettwin_checks.kafka_lag.evaluate import advance_rates, evaluate
 from pettwin_checks.kafka_lag.lag import (
-    MAX_HISTORY_POINTS,
+    ClusterSnapshot,
+    GroupSnapshot,
+    LagStatus,
+    PartitionLag,
+    TimeLagKind,
+    partition_lag,
+    rate,
+    rollup,
+)
+from pettwin_checks.kafka_lag.state import LagState
+from pettwin_checks.kafka_lag.status import (
     MAX_OBSERVATIONS,
     WINDOW_SLOTS,
-    ClusterSnapshot,
     CommitWindows,
-    GroupSnapshot,
-    LagState,
-    LagStatus,
-    PartitionHistory,
-    PartitionLag,
-    advance_rates,
     consume_rate,
-    evaluate,
     group_status,
-    partition_lag,
     partition_status,
-    plan_contexts,
-    prune_history,
-    rate,
-    record_high_watermark,
-    rollup,
     status_reason,
+)
+from pettwin_checks.kafka_lag.time_lag import (
+    MAX_HISTORY_POINTS,
+    PartitionHistory,
+    prune_history,
+    record_high_watermark,
     time_lag,
 )
 
 pytestmark = pytest.mark.unit
+
+
+def seconds(committed, high_watermark, history, now, records=None, kind=None):
+    """The time lag of partition ("t", 0) from the history (and `records`, the record timestamps read)."""
+    value, got_kind, _ = time_lag(committed, high_watermark, history, now, records or {}, ("t", 0))
+    if kind is not None:
+        assert got_kind is kind
+    return value
 
 
 def history_of(*points) -> PartitionHistory:
@@ -59,23 +71,36 @@ def test_partition_lag_and_clamp():
 def test_time_lag_interpolates_between_history_points():
     history = history_of((100, 1000.0), (200, 1010.0), (400, 1030.0))
     # offset 150 is halfway between t=1000 and t=1010
-    assert time_lag(150, 400, history, now=1040.0) == pytest.approx(35.0)
+    assert seconds(150, 400, history, now=1040.0, kind=TimeLagKind.INTERPOLATED) == pytest.approx(35.0)
     # offset 300: halfway between t=1010 and t=1030
-    assert time_lag(300, 400, history, now=1040.0) == pytest.approx(20.0)
-    assert time_lag(100, 400, history, now=1040.0) == pytest.approx(40.0)
+    assert seconds(300, 400, history, now=1040.0) == pytest.approx(20.0)
+    assert seconds(100, 400, history, now=1040.0) == pytest.approx(40.0)
 
 
 def test_time_lag_edges():
     history = history_of((100, 1000.0), (200, 1010.0))
-    assert time_lag(200, 200, history, now=2000.0) == 0.0  # caught up
-    assert time_lag(250, 200, history, now=2000.0) == 0.0  # ahead (clamped case)
+    assert seconds(200, 200, history, now=2000.0, kind=TimeLagKind.EXACT) == 0.0  # caught up
+    assert seconds(250, 200, history, now=2000.0, kind=TimeLagKind.EXACT) == 0.0  # ahead (clamped case)
     # older than the whole history: the lower bound now - oldest point
-    assert time_lag(50, 200, history, now=1020.0) == pytest.approx(20.0)
-    # one point only: nothing to bound with yet
-    assert time_lag(50, 100, history_of((100, 1000.0)), now=1020.0) is None
-    assert time_lag(50, 100, history_of(), now=1020.0) is None
-    # past the newest point (the high watermark moved since it was recorded): no estimate
-    assert time_lag(250, 300, history, now=1020.0) is None
+    assert seconds(50, 200, history, now=1020.0, kind=TimeLagKind.LOWER_BOUND) == pytest.approx(20.0)
+    # one point only (a quiet topic: its high watermark never moves): still a lower bound, growing with time
+    assert seconds(50, 100, history_of((100, 1000.0)), now=1020.0, kind=TimeLagKind.LOWER_BOUND) == 20.0
+    assert seconds(50, 100, history_of((100, 1000.0)), now=1000.0, kind=TimeLagKind.LOWER_BOUND) == 0.0
+    assert seconds(50, 100, history_of(), now=1020.0, kind=TimeLagKind.LOWER_BOUND) == 0.0
+    # past the newest point (the high watermark moved since it was recorded): only the trivial bound
+    assert seconds(250, 300, history, now=1020.0, kind=TimeLagKind.LOWER_BOUND) == 0.0
+
+
+def test_time_lag_from_the_record_read_is_exact():
+    history = history_of((100, 1000.0), (200, 1010.0))
+    # the record at 150 was produced at t=1003.5: exact, whatever the history would interpolate
+    assert seconds(150, 200, history, 1020.0, {(("t", 0), 150): 1003500}, TimeLagKind.EXACT) == pytest.approx(16.5)
+    # a producer clock ahead of this host's: 0, not negative
+    assert seconds(150, 200, history, 1020.0, {(("t", 0), 150): 1030000}, TimeLagKind.EXACT) == 0.0
+    # another offset or partition read does not count for this one
+    assert seconds(150, 200, history, 1020.0, {(("t", 0), 151): 1003500}, TimeLagKind.INTERPOLATED) == 15.0
+    # nothing left to read but markers or aborted data: caught up
+    assert time_lag(199, 200, history, 1020.0, {(("t", 0), 199): None}, ("t", 0)) == (0.0, TimeLagKind.EXACT, True)
 
 
 def test_record_only_when_high_watermark_moves():
@@ -93,7 +118,7 @@ def test_prune_keeps_left_edge_of_oldest_commit():
     prune_history(history, oldest_committed=20)  # exactly on a point: that point is the left edge
     assert points_of(history) == [(20, 2.0), (30, 3.0)]
     # the interpolation for the oldest committed offset still works after pruning
-    assert time_lag(25, 30, history, now=3.0) == pytest.approx(0.5)
+    assert seconds(25, 30, history, now=3.0) == pytest.approx(0.5)
 
 
 def test_prune_thins_past_max_points_but_keeps_ends():
@@ -165,11 +190,14 @@ def test_group_status_names_the_worst_partitions():
         PartitionLag("g", "t", 1, 1, 9, 8, None, LagStatus.STALL),
         PartitionLag("g", "t", 2, 5, 5, 0, 0.0, LagStatus.OK),
     ]
-    assert group_status(rows, state, 20.0) == (LagStatus.STALL, "STALL: t[1]: committed offset stuck at 1 with lag 8")
-    assert group_status([rows[2]], state, 20.0) == (LagStatus.OK, "")
+    assert group_status(rows, state.windows, 20.0) == (
+        LagStatus.STALL,
+        "STALL: t[1]: committed offset stuck at 1 with lag 8",
+    )
+    assert group_status([rows[2]], state.windows, 20.0) == (LagStatus.OK, "")
     # an unknown high watermark carries the broker's error; more than five culprits are counted, not listed
     errors = [PartitionLag("g", "u", p, 1, None, None, None, LagStatus.ERR, "NOT_LEADER") for p in range(7)]
-    status, message = group_status(rows + errors, state, 20.0)
+    status, message = group_status(rows + errors, state.windows, 20.0)
     assert status is LagStatus.ERR and message.startswith("ERR: u[0]: NOT_LEADER, u[1]: NOT_LEADER")
     assert message.endswith("u[4]: NOT_LEADER (+2 more)")
 
@@ -255,7 +283,10 @@ def test_what_went_away_is_forgotten_when_as_much_came_in_its_place():
     assert set(state.windows.keys()) == {("new", "b", 0)} and set(state.histories) == {("b", 0)}
     # nothing went away: the state stays as it is
     evaluate(ClusterSnapshot("c", {("b", 0): 6}, {}, [new]), state, now=30.0, window_seconds=60)
-    assert set(state.windows.keys()) == {("new", "b", 0)} and state.windows.counts[state.windows.slots[("new", "b", 0)]] == 2
+    assert (
+        set(state.windows.keys()) == {("new", "b", 0)}
+        and state.windows.counts[state.windows.slots[("new", "b", 0)]] == 2
+    )
 
 
 def test_unreadable_state_starts_afresh():
@@ -390,9 +421,10 @@ def test_a_damaged_shard_loses_only_its_own_part():
     assert damaged_keys
     shards[3] = shards[3][:-10]
     restored = LagState.from_shards(shards)
-    assert restored.windows.keys() | restored.histories.keys() == (
-        state.windows.keys() | state.histories.keys()
-    ) - damaged_keys
+    assert (
+        restored.windows.keys() | restored.histories.keys()
+        == (state.windows.keys() | state.histories.keys()) - damaged_keys
+    )
 
 
 def test_an_empty_state_is_one_shard():

@@ -1,8 +1,8 @@
 import pytest
 from datadog_checks.base import ConfigurationError
 
-from pettwin_checks.coordination import librdkafka_config
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
+from pettwin_checks.kafka_lag.connection import librdkafka_config
 from pettwin_checks.kafka_lag.lag import GroupSnapshot
 from pettwin_checks.kafka_lag.selection import Selection
 
@@ -50,18 +50,39 @@ def test_resolve_partitions_all_of_each_topic_and_deleted_topics():
         committed={("pets", 0): 4, ("gone", 0): 1, ("debug-x", 0): 3},
         assigned={("alerts", 1)},
     )
-    partitions, deleted = s.resolve_partitions(group, listed(pets=3, alerts=2, **{"debug-x": 1}))
+    partitions, problems = s.resolve_partitions(group, listed(pets=3, alerts=2, **{"debug-x": 1}))
     assert partitions == [("alerts", 0), ("alerts", 1), ("pets", 0), ("pets", 1), ("pets", 2)]
-    assert deleted == {"gone"}
+    assert problems == {"committed offsets for topic gone, which was deleted; ignored"}
 
 
 def test_resolve_partitions_from_the_map():
     s = selection({"g": {"pets": [2, 0, 9, 2], "alerts": None}})
-    partitions, _ = s.resolve_partitions(
+    partitions, problems = s.resolve_partitions(
         GroupSnapshot("g", committed={("other", 0): 1}), listed(pets=3, alerts=2, other=1)
     )
     # listed partitions that exist, each once; every partition of a topic listed without partitions; nothing unlisted
     assert partitions == [("alerts", 0), ("alerts", 1), ("pets", 0), ("pets", 2)]
+    # the partition that does not exist is named, not dropped silently
+    assert problems == {
+        "configured partitions [9] of topic pets do not exist (it has 3, 0 to 2): check consumer_groups"
+    }
+
+
+def test_a_configured_topic_that_does_not_exist_is_named_as_configuration():
+    s = selection({"g": {"pets": None, "typo-pets": [0]}})
+    partitions, problems = s.resolve_partitions(GroupSnapshot("g"), listed(pets=1))
+    assert partitions == [("pets", 0)]
+    assert problems == {"configured topic typo-pets does not exist on the cluster: check consumer_groups"}
+
+
+def test_a_configured_group_the_cluster_does_not_know_is_missing():
+    s = selection({"ghost": None, "idle": None}, unlisted=True)
+    assert s.is_missing(GroupSnapshot("ghost", state="Dead"))
+    # a group with offsets exists even with no member; a listed group exists; an unanswered one is not judged
+    assert not s.is_missing(GroupSnapshot("idle", state="Empty", committed={("t", 0): 1}))
+    assert not s.is_missing(GroupSnapshot("idle", state="Dead", committed={("t", 0): 1}))
+    assert not s.is_missing(GroupSnapshot("listed", state="Dead"))
+    assert not s.is_missing(GroupSnapshot("ghost", state="Dead", error="offset fetch failed: timed out"))
 
 
 BASE = {"kafka_connect_str": "127.0.0.1:9092", "monitor_unlisted_consumer_groups": True}
@@ -77,6 +98,7 @@ BASE = {"kafka_connect_str": "127.0.0.1:9092", "monitor_unlisted_consumer_groups
         ({"exclude_topics": ["[z-a]"]}, "exclude_topics"),
         ({"granularity": "broker"}, "granularity"),
         ({"kafka_timeout": 0}, "kafka_timeout"),
+        ({"kafka_timeout": 0.5}, "kafka_timeout"),  # librdkafka refuses its timeouts below 1 s at every run
         ({"security_protocol": "SASL_SSL"}, "sasl_plain_username"),
         ({"tls_ca_cert": "/nonexistent/ca.pem", "security_protocol": "SSL"}, "tls_ca_cert"),
         ({"monitor_unlisted_consumer_groups": False}, "consumer_groups"),

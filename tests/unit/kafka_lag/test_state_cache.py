@@ -3,7 +3,7 @@
 import pytest
 
 from pettwin_checks.kafka_lag.check import STATE_CACHE_KEY, PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.lag import LagState
+from pettwin_checks.kafka_lag.state import LagState
 
 pytestmark = pytest.mark.unit
 
