@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
@@ -21,6 +22,9 @@ from pettwin_checks.kafka_lag.connection import DebugLogger, KafkaConnection, li
 LEADER_TOPIC = "pettwin-checks-leader"
 DEFAULT_SESSION_TIMEOUT = 10.0
 TOPIC_TIMEOUT = 10.0  # to look up and, the first time, create the leader topic
+# librdkafka's consumer close has no timeout and has been seen to block for good (once in a test run, over 15 min,
+# leaving the group mid-rebalance); an agent unscheduling the check must not wait on it.
+CLOSE_TIMEOUT = 10.0
 
 
 class LeaderElectionConfig(KafkaConnection):
@@ -101,12 +105,26 @@ class LeaderElection:
                 raise
 
     def close(self) -> None:
-        if self._consumer is not None:
-            try:
-                self._consumer.close()
-            except (KafkaException, RuntimeError):
-                pass
-            self._consumer = None
+        """Leave the group, waiting at most CLOSE_TIMEOUT; the broker evicts a member that did not leave anyway."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is None:
+            return
+        closing = threading.Thread(target=_close_quietly, args=(consumer,), name="pettwin-election-close", daemon=True)
+        closing.start()
+        closing.join(CLOSE_TIMEOUT)
+        if closing.is_alive():
+            self._log.warning(
+                "Leaving the leader election group took over %gs; left to finish in the background (another agent "
+                "takes over within session_timeout)",
+                CLOSE_TIMEOUT,
+            )
+
+
+def _close_quietly(consumer: Consumer) -> None:
+    try:
+        consumer.close()
+    except (KafkaException, RuntimeError):
+        pass
 
 
 def collects_here(check, leader: LeaderElection | None, tags: list[str]) -> bool:

@@ -1,6 +1,8 @@
 """Error paths of the leader election that a real broker does not produce on demand."""
 
 import logging
+import threading
+import time
 from concurrent.futures import Future
 from types import SimpleNamespace
 from typing import ClassVar
@@ -42,3 +44,34 @@ def test_a_topic_creation_that_times_out_costs_the_run_not_the_check(monkeypatch
     assert len(warnings) == 2
     assert f"creating topic {coordination.LEADER_TOPIC} took over 0.05s" in warnings[0]
     assert "not collecting cluster-scope metrics this run" in warnings[0]
+
+
+class StuckConsumer:
+    """A consumer whose close never returns, as librdkafka's has been seen to do mid-rebalance."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.close_called = threading.Event()
+
+    def close(self):
+        self.close_called.set()
+        self.release.wait()
+
+
+def test_a_close_that_never_returns_costs_at_most_the_close_timeout(monkeypatch, caplog):
+    monkeypatch.setattr(coordination, "CLOSE_TIMEOUT", 0.2)
+    log = logging.getLogger("test.coordination")
+    election = LeaderElection(KafkaConnection(kafka_connect_str="127.0.0.1:9"), None, 10.0, "check", "scope", 15.0, log)
+    stuck = StuckConsumer()
+    election._consumer = stuck
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="test.coordination"):
+        election.close()
+    elapsed = time.monotonic() - started
+
+    assert stuck.close_called.is_set()
+    assert 0.2 <= elapsed < 2
+    assert election._consumer is None  # the next run joins afresh
+    assert any("took over 0.2s" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    stuck.release.set()
