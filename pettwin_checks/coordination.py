@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from pydantic import Field
 
-from pettwin_checks.kafka_lag.connection import DebugLogger, KafkaConnection, librdkafka_config
+from pettwin_checks.kafka_lag.connection import (
+    CLOSE_TIMEOUT,
+    DebugLogger,
+    KafkaConnection,
+    close_within,
+    librdkafka_config,
+)
 
 LEADER_TOPIC = "pettwin-checks-leader"
 DEFAULT_SESSION_TIMEOUT = 10.0
 TOPIC_TIMEOUT = 10.0  # to look up and, the first time, create the leader topic
-# librdkafka's consumer close has no timeout and has been seen to block for good (once in a test run, over 15 min,
-# leaving the group mid-rebalance); an agent unscheduling the check must not wait on it.
-CLOSE_TIMEOUT = 10.0
 
 
 class LeaderElectionConfig(KafkaConnection):
@@ -107,12 +109,7 @@ class LeaderElection:
     def close(self) -> None:
         """Leave the group, waiting at most CLOSE_TIMEOUT; the broker evicts a member that did not leave anyway."""
         consumer, self._consumer = self._consumer, None
-        if consumer is None:
-            return
-        closing = threading.Thread(target=_close_quietly, args=(consumer,), name="pettwin-election-close", daemon=True)
-        closing.start()
-        closing.join(CLOSE_TIMEOUT)
-        if closing.is_alive():
+        if consumer is not None and not close_within(consumer, CLOSE_TIMEOUT):
             self._log.warning(
                 "Leaving the leader election group took over %gs; left to finish in the background (another agent "
                 "takes over within session_timeout)",
@@ -120,11 +117,33 @@ class LeaderElection:
             )
 
 
-def _close_quietly(consumer: Consumer) -> None:
-    try:
-        consumer.close()
-    except (KafkaException, RuntimeError):
-        pass
+class ScopedElection:
+    """The election among agents watching the same scope, which a GCP check knows only at run time (the project from
+    the metadata server or credentials, the location, the services): agents of different scopes sharing one Kafka
+    cluster must not elect one collector between them. A scope that changes (a project learned late) joins its own
+    group."""
+
+    def __init__(self, config: LeaderElectionConfig, check_name: str, max_run_interval: float, log: logging.Logger):
+        self._config = config
+        self._check_name = check_name
+        self._max_run_interval = max_run_interval
+        self._log = log
+        self._scope: str | None = None
+        self._election: LeaderElection | None = None
+
+    def for_scope(self, scope: str) -> LeaderElection:
+        if self._election is None or scope != self._scope:
+            self.close()
+            self._election = LeaderElection.from_config(
+                self._config, self._check_name, scope, self._max_run_interval, self._log
+            )
+            self._scope = scope
+        return self._election
+
+    def close(self) -> None:
+        if self._election is not None:
+            self._election.close()
+            self._election = None
 
 
 def collects_here(check, leader: LeaderElection | None, tags: list[str]) -> bool:

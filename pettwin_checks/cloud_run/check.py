@@ -20,7 +20,8 @@ import psutil
 from datadog_checks.base import AgentCheck
 
 from ..config_validation import warn_unknown_options
-from ..coordination import LeaderElection, collects_here
+from ..kafka_lag.connection import connection_secrets
+from ..coordination import ScopedElection, collects_here
 from ..gcp.deadline import Deadline
 from ..gcp.errors import GcpError
 from . import cgroup
@@ -46,6 +47,8 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         # Validate now so a bad option fails at init, naming the field.
         self.load_configuration_models()
         warn_unknown_options(self)
+        for secret in connection_secrets(self.config.leader_election):  # the election's Kafka credentials
+            self.register_secret(secret)
         self._probe_specs = build_probe_specs(self.config, os.environ)
         if self.config.app_port is None and os.environ.get(ENV_SERVICE) and not os.environ.get(ENV_PORT):
             self.log.info("No app_port and no PORT (Cloud Run sets PORT in the ingress container only): probing the "
@@ -64,10 +67,8 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         self.leader = None
         self._project_scope = self.config.collect_revision_health or self.config.collect_cloud_run_metrics
         if self.config.leader_election and self._project_scope:
-            self.leader = LeaderElection.from_config(
-                self.config.leader_election, name, str(self.config.project_id), self.config.min_collection_interval,
-                self.log,
-            )
+            self.leader = ScopedElection(self.config.leader_election, name, self.config.min_collection_interval,
+                                         self.log)
 
     # ------------------------------------------------------------------------------------------------- run
 
@@ -88,12 +89,20 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         self._submit_probes(probe_results, started, now, base_tags)
         if sample is not None:
             self._submit_resources(sample, container_tags)
-        if self._project_scope and collects_here(self, self.leader, base_tags):
+        if self._project_scope and collects_here(self, self._election(identity), base_tags):
             self._check_project(identity, deadline, now)
 
     def cancel(self):
         if self.leader is not None:
             self.leader.close()
+
+    def _election(self, identity: Identity):
+        """One collector per project, location and watched services (what the project scope reads)."""
+        if self.leader is None:
+            return None
+        services = sorted(self.config.services) or [identity.service_name or ""]
+        project = identity.project_id or self.config.project_id or ""
+        return self.leader.for_scope(f"{project}/{identity.location or ''}/{','.join(services)}")
 
     # ------------------------------------------------------------------------------------------------- identity
 

@@ -12,6 +12,7 @@ from pettwin_checks.coordination import LeaderElection, collects_here
 
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
+from .connection import connection_secrets
 from .contexts import intake_collisions, plan_contexts
 from .evaluate import advance_rates, evaluate
 from .lag import LagStatus, PartitionLag, rollup
@@ -48,8 +49,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         # Validate now, so bad config fails at init naming the field (the base class would wait for the first run).
         self.load_configuration_models()
         warn_unknown_options(self)
-        if self.config.sasl_plain_password:
-            self.register_secret(self.config.sasl_plain_password)
+        for secret in connection_secrets(self.config):
+            self.register_secret(secret)
         self.client = KafkaClient(self.config, self.config.kafka_timeout, self.log)
         self.selection = Selection(
             self.config.consumer_groups,

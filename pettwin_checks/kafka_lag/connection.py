@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import threading
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
@@ -65,6 +66,12 @@ def check_connection(connection):
 
 def uses_tls(connection) -> bool:
     return connection.security_protocol in ("SSL", "SASL_SSL")
+
+
+def connection_secrets(connection) -> list[str]:
+    """The connection options the agent must scrub from log lines (register_secret): passwords of SASL and the key."""
+    values = (getattr(connection, "sasl_plain_password", None), getattr(connection, "tls_private_key_password", None))
+    return [value for value in values if value]
 
 
 def librdkafka_config(connection: KafkaConnection) -> dict[str, Any]:
@@ -141,3 +148,23 @@ class DebugLogger:
 
     def log(self, level: int, msg: str, *args: Any) -> None:
         self._log.debug(msg, *args)
+
+
+# librdkafka's consumer close has no timeout and has been seen to block for good (once in a test run, over 15 min,
+# leaving a group mid-rebalance); an agent unscheduling a check must not wait on it.
+CLOSE_TIMEOUT = 10.0
+
+
+def close_within(consumer, seconds: float) -> bool:
+    """Close a librdkafka consumer, waiting at most `seconds`; False when it is left to finish in the background."""
+    closing = threading.Thread(target=_close_quietly, args=(consumer,), name="pettwin-consumer-close", daemon=True)
+    closing.start()
+    closing.join(seconds)
+    return not closing.is_alive()
+
+
+def _close_quietly(consumer) -> None:
+    try:
+        consumer.close()
+    except Exception:  # noqa: BLE001 - a close that fails has nothing left to release that we could act on
+        pass

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, TopicPartition
 
-from .connection import DebugLogger, KafkaConnection, librdkafka_config
+from .connection import CLOSE_TIMEOUT, DebugLogger, KafkaConnection, close_within, librdkafka_config
 
 
 class RecordReader:
@@ -30,9 +30,11 @@ class RecordReader:
         self._consumer: Consumer | None = None
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None and not close_within(consumer, CLOSE_TIMEOUT):
+            self._log.warning(
+                "Closing the record reader took over %gs; left to finish in the background", CLOSE_TIMEOUT
+            )
 
     def _reader(self) -> Consumer:
         if self._consumer is None:

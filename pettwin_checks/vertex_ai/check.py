@@ -13,7 +13,8 @@ import time
 from datadog_checks.base import AgentCheck
 
 from pettwin_checks.config_validation import warn_unknown_options
-from pettwin_checks.coordination import LeaderElection, collects_here
+from pettwin_checks.kafka_lag.connection import connection_secrets
+from pettwin_checks.coordination import ScopedElection, collects_here
 from pettwin_checks.gcp import (
     Deadline,
     DeadlineExceeded,
@@ -49,6 +50,8 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         # Validate now, so bad config fails at init naming the field (the base class would wait for the first run).
         self.load_configuration_models()
         warn_unknown_options(self)
+        for secret in connection_secrets(self.config.leader_election):  # the election's Kafka credentials
+            self.register_secret(secret)
         config = self.config
         self.run_budget = run_budget(config)  # collection_timeout, else a share of the interval
         retry = RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_max, config.call_timeout)
@@ -69,9 +72,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         self._snapshots: dict[str, Snapshot] = {}  # sparse families' last answers, also in the persistent cache
         self.leader = None
         if config.leader_election and self.families:
-            self.leader = LeaderElection.from_config(
-                config.leader_election, name, str(config.project_id), config.min_collection_interval, self.log
-            )
+            self.leader = ScopedElection(config.leader_election, name, config.min_collection_interval, self.log)
         # Wall clock for query windows; tests move it to stand in for time passing between runs.
         self.wall_clock = time.time
         self._last_probe_at: float | None = None
@@ -95,7 +96,8 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         base_tags.append(f"project_id:{project}")
         if config.probe.enabled:
             self._probe(project, base_tags, deadline)
-        if self.families and collects_here(self, self.leader, base_tags):
+        leader = self.leader and self.leader.for_scope(f"{project}/{','.join(sorted(config.locations or ()))}")
+        if self.families and collects_here(self, leader, base_tags):
             self._collect(project, base_tags, deadline)
         self._submit_api_calls(base_tags)
 

@@ -75,3 +75,22 @@ def test_a_close_that_never_returns_costs_at_most_the_close_timeout(monkeypatch,
     assert election._consumer is None  # the next run joins afresh
     assert any("took over 0.2s" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     stuck.release.set()
+
+
+def test_a_scoped_election_has_a_group_per_scope_and_rejoins_when_the_scope_changes():
+    # GCP checks learn their project (and location, services) at run time: agents of other projects on the same
+    # Kafka cluster must not share one collector, and a project learned late joins that project's group.
+    log = logging.getLogger("test.coordination")
+    config = coordination.LeaderElectionConfig(kafka_connect_str="127.0.0.1:9")
+    scoped = coordination.ScopedElection(config, "pettwin_cloud_run", 15.0, log)
+
+    first = scoped.for_scope("proj-a/europe-west1/backend")
+    assert scoped.for_scope("proj-a/europe-west1/backend") is first
+    closed = []
+    first.close = lambda: closed.append(True)
+    other = scoped.for_scope("proj-b/europe-west1/backend")
+
+    assert other is not first and closed == [True]
+    group = {e: e._config["group.id"] for e in (first, other)}
+    assert group[first] == coordination.default_group("pettwin_cloud_run", "proj-a/europe-west1/backend")
+    assert group[first] != group[other]
