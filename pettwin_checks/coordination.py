@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
@@ -27,6 +28,7 @@ from pettwin_checks.kafka_lag.connection import (
 LEADER_TOPIC = "pettwin-checks-leader"
 DEFAULT_SESSION_TIMEOUT = 10.0
 TOPIC_TIMEOUT = 10.0  # to look up and, the first time, create the leader topic
+MIN_WAIT = 0.5  # what the lookup gets even when the run has less left, so a late election can still join
 
 
 class LeaderElectionConfig(KafkaConnection):
@@ -75,11 +77,13 @@ class LeaderElection:
         self._log = log
         self._consumer: Consumer | None = None
 
-    def is_leader(self) -> bool:
-        """Serve the group protocol and say whether this member holds the partition now; False on any failure."""
+    def is_leader(self, seconds: float | None = None) -> bool:
+        """Serve the group protocol and say whether this member holds the partition now; False on any failure.
+
+        `seconds`: what the run can spend here (the topic lookup before the first join waits at most that long)."""
         try:
             if self._consumer is None:
-                self._ensure_topic()
+                self._ensure_topic(TOPIC_TIMEOUT if seconds is None else min(TOPIC_TIMEOUT, max(MIN_WAIT, seconds)))
                 self._consumer = Consumer(self._config)
                 self._consumer.subscribe([self._topic])
             self._consumer.poll(0)
@@ -89,18 +93,19 @@ class LeaderElection:
             self.close()
             return False
 
-    def _ensure_topic(self) -> None:
+    def _ensure_topic(self, seconds: float) -> None:
+        ends = time.monotonic() + seconds
         admin = AdminClient(self._connection)
-        if self._topic in admin.list_topics(timeout=TOPIC_TIMEOUT).topics:
+        if self._topic in admin.list_topics(timeout=seconds).topics:
             return
         # Replication factor -1: the cluster's default (Confluent Cloud requires 3).
         future = admin.create_topics([NewTopic(self._topic, num_partitions=1, replication_factor=-1)])[self._topic]
         try:
-            future.result(timeout=TOPIC_TIMEOUT)
+            future.result(timeout=max(0.0, ends - time.monotonic()))
         except FutureTimeout:
             # A KafkaException like the others, so is_leader logs it and the next run retries.
             raise KafkaException(
-                KafkaError(KafkaError._TIMED_OUT, f"creating topic {self._topic} took over {TOPIC_TIMEOUT:g}s")
+                KafkaError(KafkaError._TIMED_OUT, f"creating topic {self._topic} took over {seconds:g}s")
             ) from None
         except KafkaException as e:
             if "TOPIC_ALREADY_EXISTS" not in str(e):
@@ -146,13 +151,13 @@ class ScopedElection:
             self._election = None
 
 
-def collects_here(check, leader: LeaderElection | None, tags: list[str]) -> bool:
+def collects_here(check, leader: LeaderElection | None, tags: list[str], seconds: float | None = None) -> bool:
     """Whether this agent collects the shared scope this run: always without an election; else only the leader.
 
     With an election every agent submits `<namespace>.collector.leader` (1 or 0), so the fleet's choice shows.
     """
     if leader is None:
         return True
-    is_leader = leader.is_leader()
+    is_leader = leader.is_leader(seconds)
     check.gauge("collector.leader", int(is_leader), tags=tags)
     return is_leader

@@ -89,7 +89,7 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         self._submit_probes(probe_results, started, now, base_tags)
         if sample is not None:
             self._submit_resources(sample, container_tags)
-        if self._project_scope and collects_here(self, self._election(identity), base_tags):
+        if self._project_scope and collects_here(self, self._election(identity), base_tags, deadline.remaining()):
             self._check_project(identity, deadline, now)
 
     def cancel(self):

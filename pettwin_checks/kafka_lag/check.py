@@ -79,7 +79,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
 
     def check(self, _):
         base_tags = list(self.config.tags)
-        if not collects_here(self, self.leader, base_tags):
+        if not collects_here(self, self.leader, base_tags, self.config.kafka_timeout):
             return  # another agent with this configuration collects the cluster
         expires = time.monotonic() + self.config.kafka_timeout
         try:

@@ -97,7 +97,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         if config.probe.enabled:
             self._probe(project, base_tags, deadline)
         leader = self.leader and self.leader.for_scope(f"{project}/{','.join(sorted(config.locations or ()))}")
-        if self.families and collects_here(self, leader, base_tags):
+        if self.families and collects_here(self, leader, base_tags, deadline.remaining()):
             self._collect(project, base_tags, deadline)
         self._submit_api_calls(base_tags)
 

@@ -94,3 +94,15 @@ def test_a_scoped_election_has_a_group_per_scope_and_rejoins_when_the_scope_chan
     group = {e: e._config["group.id"] for e in (first, other)}
     assert group[first] == coordination.default_group("pettwin_cloud_run", "proj-a/europe-west1/backend")
     assert group[first] != group[other]
+
+
+def test_the_topic_lookup_before_joining_waits_what_the_run_has_left_not_the_full_topic_timeout(monkeypatch, caplog):
+    monkeypatch.setattr(coordination, "AdminClient", SlowCreateAdmin)
+    log = logging.getLogger("test.coordination")
+    election = LeaderElection(KafkaConnection(kafka_connect_str="127.0.0.1:9"), None, 10.0, "check", "scope", 15.0, log)
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="test.coordination"):
+        assert election.is_leader(0.01) is False  # the run has almost nothing left: MIN_WAIT, not TOPIC_TIMEOUT
+    assert time.monotonic() - started < 2
+    assert any(f"took over {coordination.MIN_WAIT:g}s" in r.getMessage() for r in caplog.records)
