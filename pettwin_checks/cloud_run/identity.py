@@ -28,11 +28,6 @@ def from_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {field: environ[var] for field, var in names.items() if environ.get(var)}
 
 
-def region_from_metadata(value: str) -> str:
-    """The metadata server's `instance/region` is "projects/<number>/regions/<region>"."""
-    return value.rstrip("/").rsplit("/", 1)[-1]
-
-
 def resolve(configured: Mapping[str, str | None], environ: Mapping[str, str], metadata: Mapping[str, str]) -> Identity:
     """Config wins over the environment, which wins over the metadata server."""
     merged: dict[str, str] = {}

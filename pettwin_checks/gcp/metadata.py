@@ -59,9 +59,6 @@ class MetadataServer:
     def project_id(self, deadline: Deadline) -> str:
         return self.get_text("project/project-id", deadline).strip()
 
-    def numeric_project_id(self, deadline: Deadline) -> str:
-        return self.get_text("project/numeric-project-id", deadline).strip()
-
     def region(self, deadline: Deadline) -> str:
         """The Cloud Run region; on GCE, the region of the instance's zone."""
         try:
@@ -74,9 +71,6 @@ class MetadataServer:
 
     def instance_id(self, deadline: Deadline) -> str:
         return self.get_text("instance/id", deadline).strip()
-
-    def service_account_email(self, deadline: Deadline) -> str:
-        return self.get_text("instance/service-accounts/default/email", deadline).strip()
 
 
 def last_path_segment(text: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pettwin_checks.cloud_run.identity import Identity, identity_tags, region_from_metadata, resolve
+from pettwin_checks.cloud_run.identity import Identity, identity_tags, resolve
+from pettwin_checks.gcp.metadata import last_path_segment
 from pettwin_checks.cloud_run.restarts import Baseline, detect_restart
 
 pytestmark = pytest.mark.unit
@@ -53,4 +54,4 @@ def test_identity_precedence_and_tags():
 
 
 def test_region_from_metadata():
-    assert region_from_metadata("projects/412345678901/regions/us-central1") == "us-central1"
+    assert last_path_segment("projects/412345678901/regions/us-central1") == "us-central1"
