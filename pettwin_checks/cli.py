@@ -93,32 +93,35 @@ def _one_line(message: str) -> str:
     return "; ".join(problems) or message.strip()
 
 
-def run_check(name: str, init_config: dict, instances: list[dict], times: int = 1, interval: float = 0.0) -> list[dict]:
-    """Run each instance `times` times with the stub aggregator ddev uses; return one report per run."""
+def run_once(check, name: str, instance: int, run: int) -> dict:
+    """One run of one check instance with the stub aggregator (process-global: one check at a time), as a report."""
     from datadog_checks.base.stubs import aggregator
 
+    aggregator.reset()
+    started = time.monotonic()
+    error = check.run()
+    return {
+        "check": name,
+        "instance": instance,
+        "run": run,
+        "duration_s": round(time.monotonic() - started, 3),
+        "error": json.loads(error) if error else None,
+        "warnings": check.get_warnings(),
+        "metrics": _metrics(aggregator),
+        "service_checks": _service_checks(aggregator),
+        "events": list(aggregator.events),
+    }
+
+
+def run_check(name: str, init_config: dict, instances: list[dict], times: int = 1, interval: float = 0.0) -> list[dict]:
+    """Run each instance `times` times with the stub aggregator ddev uses; return one report per run."""
     checks = create_checks(load_check_class(name), name, init_config, instances)
     reports = []
     for run in range(times):
         if run:
             time.sleep(interval)
         for index, check in enumerate(checks):
-            aggregator.reset()
-            started = time.monotonic()
-            error = check.run()
-            reports.append(
-                {
-                    "check": name,
-                    "instance": index,
-                    "run": run + 1,
-                    "duration_s": round(time.monotonic() - started, 3),
-                    "error": json.loads(error) if error else None,
-                    "warnings": check.get_warnings(),
-                    "metrics": _metrics(aggregator),
-                    "service_checks": _service_checks(aggregator),
-                    "events": list(aggregator.events),
-                }
-            )
+            reports.append(run_once(check, name, index, run + 1))
     for check in checks:
         check.cancel()
     return reports

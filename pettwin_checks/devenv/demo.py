@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from pettwin_checks.cli import _metrics, _service_checks, create_check, format_report, load_check_class
+from pettwin_checks.cli import create_check, format_report, load_check_class, run_once
 
 from .app_standin import AppStandin
 from .demo_summary import summarize
@@ -163,23 +163,8 @@ class Demo:
 
     def run(self, name: str) -> dict:
         """One run of one check, reported as `pettwin-checks run` reports it."""
-        from datadog_checks.base.stubs import aggregator
-
-        aggregator.reset()  # the stub aggregator is process-global: one check at a time
         self.runs[name] = self.runs.get(name, 0) + 1
-        started = time.monotonic()
-        error = self.checks[name].run()
-        return {
-            "check": name,
-            "instance": 0,
-            "run": self.runs[name],
-            "duration_s": round(time.monotonic() - started, 3),
-            "error": json.loads(error) if error else None,
-            "warnings": self.checks[name].get_warnings(),
-            "metrics": _metrics(aggregator),
-            "service_checks": _service_checks(aggregator),
-            "events": list(aggregator.events),
-        }
+        return run_once(self.checks[name], name, 0, self.runs[name])
 
     def apply_fault(self, fault: str) -> None:
         if fault == "consumer-behind":

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from pettwin_checks.devenv.workload import produce
+from tests.fixtures.tls import write_self_signed_ca
 
 from .common import (
     add_partitions,
@@ -100,30 +101,7 @@ def test_wrong_password_is_named_and_never_leaks(kafka_broker, lagging_group, ag
 
 def test_tls_mismatch_is_named(kafka_broker, lagging_group, aggregator, tmp_path):
     topic, group = lagging_group
-    # a CA that did not sign the broker's certificate
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "other-ca")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    other_ca = tmp_path / "other-ca.pem"
-    other_ca.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    other_ca = write_self_signed_ca(tmp_path / "other-ca.pem", "other-ca")  # it did not sign the broker's cert
     check = make_check(
         kafka_connect_str=kafka_broker.ssl_bootstrap,
         security_protocol="SSL",

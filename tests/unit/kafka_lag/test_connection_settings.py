@@ -1,38 +1,18 @@
 """The connection options translated to kafka-python's settings and TLS context (the lag reads)."""
 
-import datetime
 import ssl
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from pettwin_checks.kafka_lag.connection import KafkaConnection, kafka_python_config, tls_context
+from tests.fixtures.tls import write_self_signed_ca
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
 def ca_file(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-ca")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp_path / "ca.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return str(path)
+    return write_self_signed_ca(tmp_path / "ca.pem", "test-ca")
 
 
 def test_confluent_cloud_settings(ca_file):
