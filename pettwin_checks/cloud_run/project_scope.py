@@ -8,7 +8,7 @@ from __future__ import annotations
 from datadog_checks.base import AgentCheck
 
 from ..gcp.deadline import Deadline
-from ..gcp.errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, MalformedResponse, NotJson
+from ..gcp.errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, NotJson, persists_within_run
 from ..gcp.scopes import is_scope_refusal
 from ..gcp.windows import next_window, window_end
 from .identity import Identity
@@ -172,13 +172,3 @@ class ProjectScope:
             return (f"{name} did not answer within the run budget of {self.config.run_budget:g} s ({failure}); "
                     f"the next run retries")
         return f"{name}: {failure}"
-
-
-def persists_within_run(failure: GcpError) -> bool:
-    """The API would fail the same way for every further call this run (so it is not asked again)."""
-    if isinstance(failure, GcpApiError):
-        return failure.persists_within_run
-    # No token, the budget spent, or an answer that is not JSON; a malformed JSON answer is about one query.
-    return not isinstance(failure, MalformedResponse) or isinstance(failure, NotJson)
-
-

@@ -98,3 +98,12 @@ class MalformedResponse(GcpError):
 class NotJson(MalformedResponse):
     """A 2xx answer that is not JSON at all: something other than the API answers (a proxy, a login page), and
     will for every call of the run."""
+
+
+def persists_within_run(failure: GcpError) -> bool:
+    """The API would fail the same way for every further call this run (so it is not asked again): the
+    check stops calling it until the next run."""
+    if isinstance(failure, GcpApiError):
+        return failure.persists_within_run
+    # No token, the budget spent, or an answer that is not JSON; a malformed JSON answer is about one query.
+    return not isinstance(failure, MalformedResponse) or isinstance(failure, NotJson)
