@@ -31,46 +31,125 @@ def scenario(size: int) -> dict:
     series = []
     latency_buckets = {"exponential": {"num_finite_buckets": 16, "growth_factor": 2, "scale": 1}}
     for i in range(size):
-        model = {"type": "aiplatform.googleapis.com/PublisherModel", "labels": {
-            "resource_container": "412345678901", "location": "us-central1", "publisher": "google",
-            "model_user_id": f"bench-model-{i:04d}", "model_version_id": "default"}}
-        endpoint = {"type": "aiplatform.googleapis.com/Endpoint", "labels": {
-            "resource_container": "412345678901", "location": "us-central1", "endpoint_id": str(10**15 + i)}}
-        location = {"type": "aiplatform.googleapis.com/Location", "labels": {
-            "resource_container": "412345678901", "location": "us-central1"}}
+        model = {
+            "type": "aiplatform.googleapis.com/PublisherModel",
+            "labels": {
+                "resource_container": "412345678901",
+                "location": "us-central1",
+                "publisher": "google",
+                "model_user_id": f"bench-model-{i:04d}",
+                "model_version_id": "default",
+            },
+        }
+        endpoint = {
+            "type": "aiplatform.googleapis.com/Endpoint",
+            "labels": {"resource_container": "412345678901", "location": "us-central1", "endpoint_id": str(10**15 + i)},
+        }
+        location = {
+            "type": "aiplatform.googleapis.com/Location",
+            "labels": {"resource_container": "412345678901", "location": "us-central1"},
+        }
         prefix = "aiplatform.googleapis.com/publisher/online_serving/"
         series += [
-            {"metric": prefix + "model_invocation_count", "resource": model, "labels": {"response_code": "200"},
-             "kind": "DELTA", "value_type": "INT64", "values": 50 + i % 7},
-            {"metric": prefix + "model_invocation_count", "resource": model,
-             "labels": {"response_code": "429", "error_category": "capacity"},
-             "kind": "DELTA", "value_type": "INT64", "values": i % 3},
-            {"metric": prefix + "model_invocation_latencies", "resource": model, "labels": {"latency_type": "model"},
-             "kind": "DELTA", "value_type": "DISTRIBUTION", "unit": "ms", "buckets": latency_buckets,
-             "values": [0] * 9 + [10, 30, 10]},
-            {"metric": prefix + "first_token_latencies", "resource": model, "kind": "DELTA",
-             "value_type": "DISTRIBUTION", "unit": "ms", "buckets": latency_buckets, "values": [0] * 8 + [20, 20]},
-            {"metric": prefix + "token_count", "resource": model, "labels": {"type": "input"},
-             "kind": "DELTA", "value_type": "INT64", "values": 4000},
-            {"metric": prefix + "token_count", "resource": model, "labels": {"type": "output"},
-             "kind": "DELTA", "value_type": "INT64", "values": 800},
-            {"metric": QUOTA + "usage", "resource": location,
-             "labels": {"base_model": f"bench-model-{i:04d}", "limit_name": "L", "method": "GenerateContent"},
-             "kind": "DELTA", "value_type": "INT64", "values": 50},
-            {"metric": QUOTA + "limit", "resource": location,
-             "labels": {"base_model": f"bench-model-{i:04d}", "limit_name": "L"},
-             "kind": "GAUGE", "value_type": "INT64", "values": 100},
-            {"metric": "aiplatform.googleapis.com/prediction/online/prediction_latencies", "resource": endpoint,
-             "labels": {"deployed_model_id": "1", "latency_type": "model"}, "kind": "DELTA",
-             "value_type": "DISTRIBUTION", "unit": "ms", "buckets": latency_buckets, "values": [0] * 6 + [5, 5]},
-            {"metric": "aiplatform.googleapis.com/prediction/online/response_count", "resource": endpoint,
-             "labels": {"deployed_model_id": "1", "response_code": "200"}, "kind": "DELTA", "value_type": "INT64",
-             "values": 20},
-            {"metric": "aiplatform.googleapis.com/prediction/online/replicas", "resource": endpoint,
-             "labels": {"deployed_model_id": "1"}, "kind": "GAUGE", "value_type": "INT64", "values": 2},
+            {
+                "metric": prefix + "model_invocation_count",
+                "resource": model,
+                "labels": {"response_code": "200"},
+                "kind": "DELTA",
+                "value_type": "INT64",
+                "values": 50 + i % 7,
+            },
+            {
+                "metric": prefix + "model_invocation_count",
+                "resource": model,
+                "labels": {"response_code": "429", "error_category": "capacity"},
+                "kind": "DELTA",
+                "value_type": "INT64",
+                "values": i % 3,
+            },
+            {
+                "metric": prefix + "model_invocation_latencies",
+                "resource": model,
+                "labels": {"latency_type": "model"},
+                "kind": "DELTA",
+                "value_type": "DISTRIBUTION",
+                "unit": "ms",
+                "buckets": latency_buckets,
+                "values": [0] * 9 + [10, 30, 10],
+            },
+            {
+                "metric": prefix + "first_token_latencies",
+                "resource": model,
+                "kind": "DELTA",
+                "value_type": "DISTRIBUTION",
+                "unit": "ms",
+                "buckets": latency_buckets,
+                "values": [0] * 8 + [20, 20],
+            },
+            {
+                "metric": prefix + "token_count",
+                "resource": model,
+                "labels": {"type": "input"},
+                "kind": "DELTA",
+                "value_type": "INT64",
+                "values": 4000,
+            },
+            {
+                "metric": prefix + "token_count",
+                "resource": model,
+                "labels": {"type": "output"},
+                "kind": "DELTA",
+                "value_type": "INT64",
+                "values": 800,
+            },
+            {
+                "metric": QUOTA + "usage",
+                "resource": location,
+                "labels": {"base_model": f"bench-model-{i:04d}", "limit_name": "L", "method": "GenerateContent"},
+                "kind": "DELTA",
+                "value_type": "INT64",
+                "values": 50,
+            },
+            {
+                "metric": QUOTA + "limit",
+                "resource": location,
+                "labels": {"base_model": f"bench-model-{i:04d}", "limit_name": "L"},
+                "kind": "GAUGE",
+                "value_type": "INT64",
+                "values": 100,
+            },
+            {
+                "metric": "aiplatform.googleapis.com/prediction/online/prediction_latencies",
+                "resource": endpoint,
+                "labels": {"deployed_model_id": "1", "latency_type": "model"},
+                "kind": "DELTA",
+                "value_type": "DISTRIBUTION",
+                "unit": "ms",
+                "buckets": latency_buckets,
+                "values": [0] * 6 + [5, 5],
+            },
+            {
+                "metric": "aiplatform.googleapis.com/prediction/online/response_count",
+                "resource": endpoint,
+                "labels": {"deployed_model_id": "1", "response_code": "200"},
+                "kind": "DELTA",
+                "value_type": "INT64",
+                "values": 20,
+            },
+            {
+                "metric": "aiplatform.googleapis.com/prediction/online/replicas",
+                "resource": endpoint,
+                "labels": {"deployed_model_id": "1"},
+                "kind": "GAUGE",
+                "value_type": "INT64",
+                "values": 2,
+            },
         ]
-    return {"project": {"id": "pettwin-demo", "number": "412345678901", "region": "us-central1"},
-            "history_minutes": 30, "series": series}
+    return {
+        "project": {"id": "pettwin-demo", "number": "412345678901", "region": "us-central1"},
+        "history_minutes": 30,
+        "series": series,
+    }
 
 
 def run_size(emulator: GcpEmulator, key_path: str, size: int, runs: int, page_size: int, write_dir: str | None):
@@ -79,8 +158,14 @@ def run_size(emulator: GcpEmulator, key_path: str, size: int, runs: int, page_si
         Path(write_dir, f"vertex_ai_bench_{size}.yaml").write_text(text)
     emulator.load_scenario(text)
     datadog_agent.reset()
-    instance = {"credentials_path": key_path, "monitoring_endpoint": emulator.url, "ingestion_delay": 300,
-                "initial_lookback": 300, "page_size": page_size, "min_collection_interval": 60}
+    instance = {
+        "credentials_path": key_path,
+        "monitoring_endpoint": emulator.url,
+        "ingestion_delay": 300,
+        "initial_lookback": 300,
+        "page_size": page_size,
+        "min_collection_interval": 60,
+    }
     check = PettwinVertexAiCheck("pettwin_vertex_ai", {}, [instance])
     start = time.time()
     timings, calls, contexts = [], [], 0
@@ -110,15 +195,20 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             key_path = emulator.write_service_account_key(Path(tmp) / "key.json")
-            print(f"{'models+endpoints':>16}  {'runs':>4}  {'calls/run (first, then steady)':<44}  "
-                  f"{'wall median s':>13}  {'wall max s':>10}  {'contexts':>8}")
+            print(
+                f"{'models+endpoints':>16}  {'runs':>4}  {'calls/run (first, then steady)':<44}  "
+                f"{'wall median s':>13}  {'wall max s':>10}  {'contexts':>8}"
+            )
             for size in args.sizes:
-                timings, calls, contexts = run_size(emulator, key_path, size, args.runs, args.page_size,
-                                                    args.write_scenario)
+                timings, calls, contexts = run_size(
+                    emulator, key_path, size, args.runs, args.page_size, args.write_scenario
+                )
                 first, steady = calls[0], calls[-1]
                 shown = f"{sum(first.values())} {first} / {sum(steady.values())}"
-                print(f"{size:>16}  {args.runs:>4}  {shown:<44}  {statistics.median(timings):>13.3f}  "
-                      f"{max(timings):>10.3f}  {contexts:>8}")
+                print(
+                    f"{size:>16}  {args.runs:>4}  {shown:<44}  {statistics.median(timings):>13.3f}  "
+                    f"{max(timings):>10.3f}  {contexts:>8}"
+                )
     finally:
         emulator.stop()
     return 0

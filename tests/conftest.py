@@ -1,2 +1,2 @@
-from tests.fixtures.gcp import *  # noqa: F401,F403  (gcp_emulator, gcp_env)
-from tests.fixtures.kafka import *  # noqa: F401,F403  (kafka_broker, kafka_admin)
+from tests.fixtures.gcp import *
+from tests.fixtures.kafka import *

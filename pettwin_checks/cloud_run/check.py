@@ -20,10 +20,10 @@ import psutil
 from datadog_checks.base import AgentCheck
 
 from ..config_validation import warn_unknown_options
-from ..kafka_lag.connection import connection_secrets
 from ..coordination import ScopedElection, collects_here
 from ..gcp.deadline import Deadline
 from ..gcp.errors import GcpError
+from ..kafka_lag.connection import connection_secrets
 from . import cgroup
 from .client import CloudRunClient
 from .config_models import ConfigMixin
@@ -51,9 +51,11 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
             self.register_secret(secret)
         self._probe_specs = build_probe_specs(self.config, os.environ)
         if self.config.app_port is None and os.environ.get(ENV_SERVICE) and not os.environ.get(ENV_PORT):
-            self.log.info("No app_port and no PORT (Cloud Run sets PORT in the ingress container only): probing the "
-                          "app on %d, Cloud Run's default; set app_port if its containerPort differs",
-                          CLOUD_RUN_DEFAULT_PORT)
+            self.log.info(
+                "No app_port and no PORT (Cloud Run sets PORT in the ingress container only): probing the "
+                "app on %d, Cloud Run's default; set app_port if its containerPort differs",
+                CLOUD_RUN_DEFAULT_PORT,
+            )
         self._probe_states = {spec.name: ProbeState() for spec in self._probe_specs}
         self._app_pattern = re.compile(self.config.app_process) if self.config.app_process else None
         self._layout: cgroup.Layout | None = None
@@ -67,16 +69,18 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         self.leader = None
         self._project_scope = self.config.collect_revision_health or self.config.collect_cloud_run_metrics
         if self.config.leader_election and self._project_scope:
-            self.leader = ScopedElection(self.config.leader_election, name, self.config.min_collection_interval,
-                                         self.log)
+            self.leader = ScopedElection(
+                self.config.leader_election, name, self.config.min_collection_interval, self.log
+            )
 
     # ------------------------------------------------------------------------------------------------- run
 
     def check(self, _):
         deadline = Deadline(self.config.run_budget)
         # Probes first: a slow metadata server or API must not eat into the app's probe timeouts.
-        probe_results = [(spec, run_probe(replace(spec, timeout=deadline.timeout(spec.timeout))))
-                         for spec in self._probe_specs]
+        probe_results = [
+            (spec, run_probe(replace(spec, timeout=deadline.timeout(spec.timeout)))) for spec in self._probe_specs
+        ]
         identity = self._resolve_identity(deadline)
         base_tags = [*identity_tags(identity, self.config.tag_instance_id), *self.config.tags]
         now = time.time()
@@ -123,18 +127,24 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
                 if not os.environ.get("K_SERVICE"):
                     self._metadata_next_try = time.monotonic() + METADATA_RETRY_INTERVAL
                 else:
-                    self._warn_once("metadata", f"Cloud Run metadata server unavailable ({failure}); project, "
-                                                f"location or instance tags are missing until it answers")
+                    self._warn_once(
+                        "metadata",
+                        f"Cloud Run metadata server unavailable ({failure}); project, "
+                        f"location or instance tags are missing until it answers",
+                    )
         identity = resolve(configured, os.environ, self._metadata)
         if not identity.on_cloud_run:
-            self._log_once("outside", "Not on Cloud Run (no K_SERVICE / K_REVISION): instance tags come from the "
-                                      "configuration only")
+            self._log_once(
+                "outside",
+                "Not on Cloud Run (no K_SERVICE / K_REVISION): instance tags come from the configuration only",
+            )
         return identity
 
     # ------------------------------------------------------------------------------------------------- probes
 
-    def _submit_probes(self, results: list[tuple[ProbeSpec, ProbeResult]], app_started: float | None, now: float,
-                       base_tags: list[str]) -> None:
+    def _submit_probes(
+        self, results: list[tuple[ProbeSpec, ProbeResult]], app_started: float | None, now: float, base_tags: list[str]
+    ) -> None:
         # The startup grace period counts from the app's start when it is visible, else from the first run.
         since_start = now - (app_started or self._first_run_at)
         for spec, result in results:
@@ -152,16 +162,21 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         if self._layout is None:
             self._layout = cgroup.locate(self.config.cgroup_root, cgroup.read_proc_cgroup(), self.config.cgroup_path)
             if self._layout is None:
-                self._warn_once("cgroup-missing", f"No cgroup filesystem under {self.config.cgroup_root}: container "
-                                                  f"resources come from psutil (the whole machine)")
+                self._warn_once(
+                    "cgroup-missing",
+                    f"No cgroup filesystem under {self.config.cgroup_root}: container "
+                    f"resources come from psutil (the whole machine)",
+                )
         return self._layout
 
     def _read_resources(self) -> cgroup.Sample:
         self._locate_cgroup()
         sample = cgroup.CgroupReader(self._layout).read() if self._layout is not None else None
         if sample is not None and sample.unreadable:
-            self._warn_once("cgroup-unreadable", "Cannot read cgroup files, using psutil for what they hold: "
-                                                 + "; ".join(sample.unreadable))
+            self._warn_once(
+                "cgroup-unreadable",
+                "Cannot read cgroup files, using psutil for what they hold: " + "; ".join(sample.unreadable),
+            )
         return cgroup.fill_from_psutil(sample)
 
     def _submit_resources(self, sample: cgroup.Sample, tags: list[str]) -> None:
@@ -169,8 +184,9 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         if sample.cpu_usage_seconds is not None:
             previous = self._previous_cpu
             if previous is not None and sample.cpu_usage_seconds >= previous[0] and now > previous[1]:
-                self.gauge("container.cpu.usage", (sample.cpu_usage_seconds - previous[0]) / (now - previous[1]),
-                           tags=tags)
+                self.gauge(
+                    "container.cpu.usage", (sample.cpu_usage_seconds - previous[0]) / (now - previous[1]), tags=tags
+                )
             self._previous_cpu = (sample.cpu_usage_seconds, now)
         if sample.cpu_limit_cores is not None:
             self.gauge("container.cpu.limit", sample.cpu_limit_cores, tags=tags)
@@ -194,8 +210,9 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         self.gauge("container.memory.limit", limit, tags=tags)
         percent = 100.0 * usage / limit if limit else 0.0
         self.gauge("container.memory.usage_pct", percent, tags=tags)
-        status, message = memory_status(percent, usage, limit, self.config.memory_warning_threshold,
-                                        self.config.memory_critical_threshold)
+        status, message = memory_status(
+            percent, usage, limit, self.config.memory_warning_threshold, self.config.memory_critical_threshold
+        )
         self.service_check("container.memory", status, tags=tags, message=message)
 
     # ------------------------------------------------------------------------------------------------- restarts
@@ -206,15 +223,21 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
             return None
         found = app_process(self._app_pattern)
         if found is None:
-            self._warn_once("app-process", f"No process matches app_process {self.config.app_process!r}: the app "
-                                           f"runs in another container (PID namespace), so the cgroup figures are "
-                                           f"the agent container's (container:agent); the app's come from Cloud "
-                                           f"Run's per-container series")
+            self._warn_once(
+                "app-process",
+                f"No process matches app_process {self.config.app_process!r}: the app "
+                f"runs in another container (PID namespace), so the cgroup figures are "
+                f"the agent container's (container:agent); the app's come from Cloud "
+                f"Run's per-container series",
+            )
             return None
         pid, started = found
         if not cgroup.in_cgroup(self._locate_cgroup(), pid):
-            self._warn_once("app-cgroup", f"The app's process ({pid}) is in another cgroup than the agent: the "
-                                          f"cgroup figures are the agent container's (container:agent)")
+            self._warn_once(
+                "app-cgroup",
+                f"The app's process ({pid}) is in another cgroup than the agent: the "
+                f"cgroup figures are the agent container's (container:agent)",
+            )
             return None
         return started
 
@@ -268,14 +291,26 @@ def build_probe_specs(config, environ) -> list[ProbeSpec]:
         return [ProbeSpec(name="default", kind="tcp", host=config.probe_host, port=port, timeout=1.0)]
     specs = []
     for probe in config.probes:
-        common = dict(name=probe.name, host=config.probe_host, timeout=probe.timeout_seconds,
-                      failure_threshold=probe.failure_threshold, startup_grace_period=probe.startup_grace_period)
+        common = dict(
+            name=probe.name,
+            host=config.probe_host,
+            timeout=probe.timeout_seconds,
+            failure_threshold=probe.failure_threshold,
+            startup_grace_period=probe.startup_grace_period,
+        )
         if probe.http_get is not None:
             action = probe.http_get
-            specs.append(ProbeSpec(kind="http", port=action.port or port, path=action.path,
-                                   headers=tuple((h.name, h.value) for h in action.http_headers),
-                                   expected_status=parse_status_ranges(action.expected_status),
-                                   body_contains=action.body_contains, **common))
+            specs.append(
+                ProbeSpec(
+                    kind="http",
+                    port=action.port or port,
+                    path=action.path,
+                    headers=tuple((h.name, h.value) for h in action.http_headers),
+                    expected_status=parse_status_ranges(action.expected_status),
+                    body_contains=action.body_contains,
+                    **common,
+                )
+            )
         else:
             specs.append(ProbeSpec(kind="tcp", port=probe.tcp_socket.port or port, **common))
     return specs

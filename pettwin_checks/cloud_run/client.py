@@ -55,6 +55,7 @@ class CloudRunClient:
     def get_revision(self, resource_name: str, deadline: Deadline) -> dict:
         return self.rest.get_json("run", f"{self.endpoints.run}/v2/{resource_name}", deadline)
 
-    def list_time_series(self, project: str, query: TimeSeriesQuery, start: float, end: float,
-                         deadline: Deadline) -> ListResult:
+    def list_time_series(
+        self, project: str, query: TimeSeriesQuery, start: float, end: float, deadline: Deadline
+    ) -> ListResult:
         return self.session.monitoring(project).list_time_series(query, start, end, deadline)

@@ -62,7 +62,7 @@ class Verdict:
 
 
 def parse_status_ranges(text: str) -> tuple[tuple[int, int], ...]:
-    """"200-399", "200,204", "200-299,304" -> ((low, high), ...). Raises ValueError on anything else."""
+    """ "200-399", "200,204", "200-299,304" -> ((low, high), ...). Raises ValueError on anything else."""
     ranges = []
     for part in str(text).split(","):
         part = part.strip()
@@ -201,4 +201,3 @@ def _describe(error: BaseException, timeout: float) -> str:
 
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-

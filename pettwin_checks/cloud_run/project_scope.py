@@ -15,8 +15,12 @@ from .identity import Identity
 from .queries import FAMILIES, Family, submissions
 from .revisions import parse_service, revision_failure, verdict
 
-STATUS = {"ok": AgentCheck.OK, "warning": AgentCheck.WARNING, "critical": AgentCheck.CRITICAL,
-          "unknown": AgentCheck.UNKNOWN}
+STATUS = {
+    "ok": AgentCheck.OK,
+    "warning": AgentCheck.WARNING,
+    "critical": AgentCheck.CRITICAL,
+    "unknown": AgentCheck.UNKNOWN,
+}
 # The role each API needs, named in the message when Google answers 403.
 ROLES = {"run": "roles/run.viewer", "monitoring": "roles/monitoring.viewer"}
 API_NAMES = {"run": "Cloud Run Admin API", "monitoring": "Cloud Monitoring API"}
@@ -28,8 +32,11 @@ class ProjectScope:
     def _check_project(self, identity: Identity, deadline: Deadline, now: float) -> None:
         project = identity.project_id or self._discover_project(deadline)
         if not project:
-            self._warn_once("no-project", "Project-scope collection is on but no project is known: set project_id "
-                                          "(or run where the metadata server or a credentials file names it)")
+            self._warn_once(
+                "no-project",
+                "Project-scope collection is on but no project is known: set project_id "
+                "(or run where the metadata server or a credentials file names it)",
+            )
             return
         services = list(self.config.services) or ([identity.service_name] if identity.service_name else [])
         tags = [f"project_id:{project}", *self.config.tags]
@@ -44,8 +51,9 @@ class ProjectScope:
         except GcpError:
             return None
 
-    def _check_revisions(self, project: str, location: str | None, services: list[str], tags: list[str],
-                         deadline: Deadline) -> None:
+    def _check_revisions(
+        self, project: str, location: str | None, services: list[str], tags: list[str], deadline: Deadline
+    ) -> None:
         if not location:
             self._warn_once("no-location", "Revision health needs a location: set `location` (the Cloud Run region)")
             return
@@ -57,8 +65,12 @@ class ProjectScope:
             status = AgentCheck.WARNING if isinstance(failure, NotJson) else AgentCheck.CRITICAL
             self._api_status("run", status, location_tags, message)
             for service in services:
-                self.service_check("revision.ready", AgentCheck.UNKNOWN, tags=[*location_tags,
-                                   f"service_name:{service}"], message=message)
+                self.service_check(
+                    "revision.ready",
+                    AgentCheck.UNKNOWN,
+                    tags=[*location_tags, f"service_name:{service}"],
+                    message=message,
+                )
             return
         self._api_status("run", AgentCheck.OK, location_tags)
         found = {}
@@ -68,9 +80,12 @@ class ProjectScope:
                 found[health.name] = health
         for service in services:
             if service not in found:
-                self.service_check("revision.ready", AgentCheck.UNKNOWN,
-                                   tags=[*location_tags, f"service_name:{service}"],
-                                   message=f"Service {service} not found in {project}/{location}")
+                self.service_check(
+                    "revision.ready",
+                    AgentCheck.UNKNOWN,
+                    tags=[*location_tags, f"service_name:{service}"],
+                    message=f"Service {service} not found in {project}/{location}",
+                )
         revisions_refused = False
         for name, health in sorted(found.items()):
             service_tags = [*tags, f"location:{health.location or location}", f"service_name:{name}"]
@@ -87,7 +102,9 @@ class ProjectScope:
                 try:
                     revision = self._client.get_revision(
                         f"projects/{project}/locations/{health.location or location}/services/{name}/revisions/"
-                        f"{health.latest_created}", deadline)
+                        f"{health.latest_created}",
+                        deadline,
+                    )
                     reason, detail = revision_failure(revision)
                 except GcpError as failure:
                     self.log.debug("Could not read revision %s: %s", health.latest_created, failure)
@@ -95,8 +112,9 @@ class ProjectScope:
             status, message = verdict(health, reason, detail)
             self.service_check("revision.ready", STATUS[status], tags=service_tags, message=message)
 
-    def _collect_monitoring(self, project: str, services: list[str], tags: list[str], deadline: Deadline,
-                            now: float) -> None:
+    def _collect_monitoring(
+        self, project: str, services: list[str], tags: list[str], deadline: Deadline, now: float
+    ) -> None:
         settled = window_end(now, self.config.metrics_delay)
         failures: list[str] = []
         stopped = None  # a failure that would repeat for every family: no more calls to Monitoring this run
@@ -115,8 +133,11 @@ class ProjectScope:
                 failures.append(f"{family.key}: {failure}")
                 continue
             if result.problems:
-                self.warning("Cloud Monitoring %s: skipped malformed data: %s", family.metric_type,
-                             "; ".join(result.problems[:3]))
+                self.warning(
+                    "Cloud Monitoring %s: skipped malformed data: %s",
+                    family.metric_type,
+                    "; ".join(result.problems[:3]),
+                )
             for submission in submissions(family, result.series, start, end):
                 submit = self.count if submission.kind == "count" else self.gauge
                 submit(submission.name, submission.value, tags=[*tags, *submission.tags])
@@ -127,8 +148,12 @@ class ProjectScope:
             status = AgentCheck.WARNING if isinstance(stopped, NotJson) else AgentCheck.CRITICAL
             self._api_status("monitoring", status, tags, self._api_failure_message("monitoring", project, stopped))
         elif failures:
-            self._api_status("monitoring", AgentCheck.WARNING, tags,
-                             "Cloud Monitoring API refused some queries: " + "; ".join(failures))
+            self._api_status(
+                "monitoring",
+                AgentCheck.WARNING,
+                tags,
+                "Cloud Monitoring API refused some queries: " + "; ".join(failures),
+            )
         else:
             self._api_status("monitoring", AgentCheck.OK, tags)
 
@@ -143,8 +168,13 @@ class ProjectScope:
             last_end = float(cached) if cached else None
         except ValueError:
             last_end = None
-        window = next_window(now, last_end, ingestion_delay=self.config.metrics_delay,
-                             initial_lookback=self.config.metrics_window, max_lookback=MAX_LOOKBACK)
+        window = next_window(
+            now,
+            last_end,
+            ingestion_delay=self.config.metrics_delay,
+            initial_lookback=self.config.metrics_window,
+            max_lookback=MAX_LOOKBACK,
+        )
         return (window.start, window.end) if window else None
 
     def _api_status(self, api: str, status: int, tags: list[str], message: str | None = None) -> None:
@@ -156,19 +186,27 @@ class ProjectScope:
             if is_scope_refusal(failure):
                 remedy = self._client.session.denial_remedy(failure, ROLES[api])
                 return f"{name} refused the token on project {project}: {remedy}"
-            return (f"{name} denied access on project {project} ({failure}). Grant the agent's service account "
-                    f"{ROLES[api]} on the project")
+            return (
+                f"{name} denied access on project {project} ({failure}). Grant the agent's service account "
+                f"{ROLES[api]} on the project"
+            )
         if isinstance(failure, GcpApiError) and failure.status == 401:
-            return (f"{name} rejected the access token from {self._client.credentials.source} even after a refresh "
-                    f"({failure.message}): check that credential source")
+            return (
+                f"{name} rejected the access token from {self._client.credentials.source} even after a refresh "
+                f"({failure.message}): check that credential source"
+            )
         if isinstance(failure, NotJson):
-            return (f"{name} answered with something other than its JSON ({failure}): a proxy or an endpoint "
-                    f"override ({api}_endpoint) answers instead of Google; no more calls to it this run")
+            return (
+                f"{name} answered with something other than its JSON ({failure}): a proxy or an endpoint "
+                f"override ({api}_endpoint) answers instead of Google; no more calls to it this run"
+            )
         if isinstance(failure, GcpApiError) and failure.retryable and failure.status:
             return f"{name}: {failure} (after retries); no more calls to it this run, the next run tries again"
         if isinstance(failure, GcpAuthError):
             return f"{name}: {failure}. Set credentials_path or run with an attached service account"
         if isinstance(failure, DeadlineExceeded) or (isinstance(failure, GcpApiError) and failure.status == 0):
-            return (f"{name} did not answer within the run budget of {self.config.run_budget:g} s ({failure}); "
-                    f"the next run retries")
+            return (
+                f"{name} did not answer within the run budget of {self.config.run_budget:g} s ({failure}); "
+                f"the next run retries"
+            )
         return f"{name}: {failure}"

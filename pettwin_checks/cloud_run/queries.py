@@ -44,28 +44,70 @@ class Family:
         extra = (one_of("resource", "service_name", services),) if services else ()
         if app_container and self.app_container_only:
             extra = (*extra, one_of("metric", "container_name", [app_container]))
-        return TimeSeriesQuery(self.metric_type, Aggregation(self.aligner, "REDUCE_SUM", group_by, 60),
-                               RESOURCE_TYPE, extra)
+        return TimeSeriesQuery(
+            self.metric_type, Aggregation(self.aligner, "REDUCE_SUM", group_by, 60), RESOURCE_TYPE, extra
+        )
 
 
 FAMILIES = (
-    Family("request_count", "run.googleapis.com/request_count", "count", "request.count", "ALIGN_DELTA",
-           ("response_code_class",)),
-    Family("request_latencies", "run.googleapis.com/request_latencies", "distribution", "request.latency",
-           "ALIGN_DELTA"),
-    Family("instance_count", "run.googleapis.com/container/instance_count", "gauge", "instance.count", "ALIGN_MAX",
-           ("state",)),
-    Family("startup_latencies", "run.googleapis.com/container/startup_latencies", "distribution",
-           "container.startup_latency", "ALIGN_DELTA", ("container_name",)),
+    Family(
+        "request_count",
+        "run.googleapis.com/request_count",
+        "count",
+        "request.count",
+        "ALIGN_DELTA",
+        ("response_code_class",),
+    ),
+    Family(
+        "request_latencies", "run.googleapis.com/request_latencies", "distribution", "request.latency", "ALIGN_DELTA"
+    ),
+    Family(
+        "instance_count",
+        "run.googleapis.com/container/instance_count",
+        "gauge",
+        "instance.count",
+        "ALIGN_MAX",
+        ("state",),
+    ),
+    Family(
+        "startup_latencies",
+        "run.googleapis.com/container/startup_latencies",
+        "distribution",
+        "container.startup_latency",
+        "ALIGN_DELTA",
+        ("container_name",),
+    ),
     # Grouped by is_healthy rather than filtered on it, so a probe that only succeeded reports 0 failures.
-    Family("completed_probe_count", "run.googleapis.com/container/completed_probe_count", "count",
-           "container.probe.failures", "ALIGN_DELTA", ("container_name", "probe_type"),
-           counted_when=("is_healthy", "false"), app_container_only=True),
-    Family("cpu_utilizations", "run.googleapis.com/container/cpu/utilizations", "distribution",
-           "container.cpu.utilization", "ALIGN_DELTA", ("container_name",), scale=100.0, app_container_only=True),
-    Family("memory_utilizations", "run.googleapis.com/container/memory/utilizations", "distribution",
-           "container.memory.utilization", "ALIGN_DELTA", ("container_name",), scale=100.0,
-           app_container_only=True),
+    Family(
+        "completed_probe_count",
+        "run.googleapis.com/container/completed_probe_count",
+        "count",
+        "container.probe.failures",
+        "ALIGN_DELTA",
+        ("container_name", "probe_type"),
+        counted_when=("is_healthy", "false"),
+        app_container_only=True,
+    ),
+    Family(
+        "cpu_utilizations",
+        "run.googleapis.com/container/cpu/utilizations",
+        "distribution",
+        "container.cpu.utilization",
+        "ALIGN_DELTA",
+        ("container_name",),
+        scale=100.0,
+        app_container_only=True,
+    ),
+    Family(
+        "memory_utilizations",
+        "run.googleapis.com/container/memory/utilizations",
+        "distribution",
+        "container.memory.utilization",
+        "ALIGN_DELTA",
+        ("container_name",),
+        scale=100.0,
+        app_container_only=True,
+    ),
 )
 
 
@@ -114,8 +156,11 @@ def _newest(family: Family, series_list: list[TimeSeries], start: float, end: fl
         points = _in_window(series, start, end)
         if points:
             newest = max(points, key=lambda p: p.end)
-            out.append(Submission("gauge", family.metric, float(newest.value) * family.scale,
-                                  _tags(series, family.extra_labels)))
+            out.append(
+                Submission(
+                    "gauge", family.metric, float(newest.value) * family.scale, _tags(series, family.extra_labels)
+                )
+            )
     return sorted(out, key=lambda s: s.tags)
 
 

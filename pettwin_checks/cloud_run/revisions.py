@@ -96,8 +96,9 @@ def traffic_summary(health: ServiceHealth) -> str:
     return ", ".join(shares) if shares else "no revision"
 
 
-def verdict(health: ServiceHealth, failed_reason: str | None = None, failed_message: str | None = None
-            ) -> tuple[str, str | None]:
+def verdict(
+    health: ServiceHealth, failed_reason: str | None = None, failed_message: str | None = None
+) -> tuple[str, str | None]:
     """("ok" | "warning" | "critical" | "unknown", message) for the service's revision.ready check."""
     if health.ready and health.latest_revision_ready:
         return "ok", None
@@ -112,6 +113,8 @@ def verdict(health: ServiceHealth, failed_reason: str | None = None, failed_mess
             message += f". Rollout failed; traffic stays on {traffic_summary(health)}"
         return "critical", message
     if health.state in IN_PROGRESS or (health.ready and not health.latest_revision_ready):
-        return "warning", (f"Service {health.name}: rolling out revision {health.latest_created} "
-                           f"(latest ready: {health.latest_ready or 'none'}; traffic on {traffic_summary(health)})")
+        return "warning", (
+            f"Service {health.name}: rolling out revision {health.latest_created} "
+            f"(latest ready: {health.latest_ready or 'none'}; traffic on {traffic_summary(health)})"
+        )
     return "unknown", f"Service {health.name}: no Ready condition in the Admin API answer"

@@ -25,7 +25,7 @@ HEALTH_PATHS = ("/healthz", "/ready")
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         standin = self.server.standin
         if self.path.split("?")[0] not in HEALTH_PATHS:
             return self._answer(404, b"not found")
@@ -37,11 +37,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(503, b"unavailable")
         return self._answer(200, b"ok" if self.path.startswith("/healthz") else b"ready")
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         prefix = "/_standin/mode/"
-        if not self.path.startswith(prefix) or self.path[len(prefix):] not in MODES:
+        if not self.path.startswith(prefix) or self.path[len(prefix) :] not in MODES:
             return self._answer(400, f"POST {prefix}<{'|'.join(MODES)}>".encode())
-        self.server.standin.set_mode(self.path[len(prefix):])
+        self.server.standin.set_mode(self.path[len(prefix) :])
         return self._answer(200, self.server.standin.mode.encode())
 
     def _answer(self, status: int, body: bytes):
@@ -54,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the prober gave up (timeout) and closed its end
 
-    def log_message(self, format, *args):  # noqa: A002 (quiet: tests and the demo print their own output)
+    def log_message(self, format, *args):
         pass
 
 
@@ -120,16 +120,22 @@ class AppStandin:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pettwin_checks.devenv.app_standin", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pettwin_checks.devenv.app_standin",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port (printed on start)")
     parser.add_argument("--mode", choices=MODES, default="healthy")
     parser.add_argument("--slow-seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
     standin = AppStandin(args.port, args.host, args.mode, args.slow_seconds).start()
-    print(f"app stand-in listening on {standin.url} (mode {standin.mode}); "
-          f"switch with: curl -X POST {standin.url}/_standin/mode/<{'|'.join(MODES)}>", flush=True)
+    print(
+        f"app stand-in listening on {standin.url} (mode {standin.mode}); "
+        f"switch with: curl -X POST {standin.url}/_standin/mode/<{'|'.join(MODES)}>",
+        flush=True,
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:

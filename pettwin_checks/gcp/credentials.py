@@ -80,16 +80,23 @@ class MetadataServerCredentials(auth_credentials.Scoped, auth_credentials.Creden
             raise auth_exceptions.RefreshError("the metadata server's token answer has no access_token/expires_in")
         self.token = token
         # google-auth keeps expiry as a naive UTC datetime.
-        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         self.expiry = now + datetime.timedelta(seconds=float(expires_in))
 
 
 class GoogleCredentials:
     """Where tokens come from, for one check instance. Cheap to build; nothing is fetched until `token()`."""
 
-    def __init__(self, http, endpoints: Endpoints, *, credentials_path: str | None = None,
-                 impersonate_service_account: str | None = None, scopes=DEFAULT_SCOPES,
-                 stats: ApiCallStats | None = None):
+    def __init__(
+        self,
+        http,
+        endpoints: Endpoints,
+        *,
+        credentials_path: str | None = None,
+        impersonate_service_account: str | None = None,
+        scopes=DEFAULT_SCOPES,
+        stats: ApiCallStats | None = None,
+    ):
         self._http = http
         self._endpoints = endpoints
         self._credentials_path = credentials_path

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import DeadlineExceeded
 
@@ -34,6 +34,6 @@ class Deadline:
         return left if cap is None else min(float(cap), left)
 
     @classmethod
-    def unbounded(cls) -> "Deadline":
+    def unbounded(cls) -> Deadline:
         """For calls made outside a run (tools, tests of a single call): one hour."""
         return cls(3600.0)

@@ -139,8 +139,11 @@ def merge(distributions: list[Distribution]) -> Distribution:
         # Counts and mean still add up; percentiles would mix layouts, so there are none.
         return Distribution(total, mean, (), ())
     bounds = layouts.pop() if layouts else distributions[0].bounds
-    counts = tuple(sum(d.bucket_counts[i] for d in distributions if d.count) for i in range(len(bounds) + 1)) \
-        if bounds else ()
+    counts = (
+        tuple(sum(d.bucket_counts[i] for d in distributions if d.count) for i in range(len(bounds) + 1))
+        if bounds
+        else ()
+    )
     return Distribution(total, mean, bounds, counts)
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 METADATA_FLAVOR_HEADER = {"Metadata-Flavor": "Google"}
 DEFAULT_METADATA_HOST = "metadata.google.internal"
@@ -49,7 +49,7 @@ class Endpoints:
             object.__setattr__(self, "metadata", _base(host))
 
     @classmethod
-    def from_config(cls, config: Mapping[str, object]) -> "Endpoints":
+    def from_config(cls, config: Mapping[str, object]) -> Endpoints:
         """Endpoints from a check's options (`monitoring_endpoint`, `aiplatform_endpoint`...); unset ones default."""
         values = {}
         for api, option in ENDPOINT_OPTIONS.items():

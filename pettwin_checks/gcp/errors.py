@@ -11,7 +11,7 @@ import re
 # (pattern, replacement) pairs; the replacement keeps a field name or scheme so the message stays readable.
 _SECRET_PATTERNS = [
     # PEM blocks (private keys from a service-account file).
-    (re.compile(r"-----BEGIN [A-Z ]+-----.*?(?:-----END [A-Z ]+-----|$)", re.S), "<redacted>"),
+    (re.compile(r"-----BEGIN [A-Z ]+-----.*?(?:-----END [A-Z ]+-----|$)", re.DOTALL), "<redacted>"),
     # OAuth access tokens and refresh tokens as Google issues them.
     (re.compile(r"ya29\.[A-Za-z0-9_\-\.]+"), "<redacted>"),
     (re.compile(r"1//[A-Za-z0-9_\-]{10,}"), "<redacted>"),
@@ -26,7 +26,7 @@ _SECRET_PATTERNS = [
         r"\1<redacted>",
     ),
     # Authorization headers.
-    (re.compile(r"(Bearer\s+)[A-Za-z0-9_\-\.=~+/]+", re.I), r"\1<redacted>"),
+    (re.compile(r"(Bearer\s+)[A-Za-z0-9_\-\.=~+/]+", re.IGNORECASE), r"\1<redacted>"),
 ]
 MAX_MESSAGE_LENGTH = 300
 

@@ -32,7 +32,9 @@ class MetadataServer:
         url = f"{self.root}/{path.lstrip('/')}"
         try:
             response = self._http.get(
-                url, params=params, extra_headers=METADATA_FLAVOR_HEADER,
+                url,
+                params=params,
+                extra_headers=METADATA_FLAVOR_HEADER,
                 timeout=deadline.timeout(METADATA_CALL_TIMEOUT),
                 # The metadata server is link-local: a configured HTTP proxy must not be used for it.
                 proxies={"http": "", "https": ""},

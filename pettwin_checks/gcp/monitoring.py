@@ -27,8 +27,9 @@ class MonitoringClient:
         self.project = project
         self.page_size = page_size
 
-    def list_time_series(self, query: TimeSeriesQuery, start: float, end: float, deadline: Deadline,
-                         period_seconds: int | None = None) -> ListResult:
+    def list_time_series(
+        self, query: TimeSeriesQuery, start: float, end: float, deadline: Deadline, period_seconds: int | None = None
+    ) -> ListResult:
         """Every page of one timeSeries.list. All or nothing: a failure on any page raises (GcpApiError,
         GcpAuthError, DeadlineExceeded, MalformedResponse), so a caller never submits half a query's series."""
         pages: list[list[TimeSeries]] = []

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import requests
 
@@ -70,8 +70,16 @@ def _retry_after(response) -> float | None:
 class GcpRestClient:
     """Calls Google REST APIs. One per check instance; `stats` counts every attempt per API."""
 
-    def __init__(self, http, credentials: GoogleCredentials, stats: ApiCallStats, retry: RetryPolicy = RetryPolicy(),
-                 log=None, sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        http,
+        credentials: GoogleCredentials,
+        stats: ApiCallStats,
+        retry: RetryPolicy = RetryPolicy(),
+        log=None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ):
         self._http = http
         self.credentials = credentials
         self.stats = stats
@@ -102,7 +110,10 @@ class GcpRestClient:
                 if body is not None:
                     headers["Content-Type"] = "application/json"
                 response = getattr(self._http, method.lower())(
-                    url, params=params, data=json.dumps(body) if body is not None else None, timeout=timeout,
+                    url,
+                    params=params,
+                    data=json.dumps(body) if body is not None else None,
+                    timeout=timeout,
                     extra_headers=headers,
                 )
                 if 200 <= response.status_code < 300:
@@ -144,4 +155,4 @@ def _decode_json(api: str, response) -> dict:
     return body
 
 
-__all__ = ["GcpRestClient", "RetryPolicy", "parse_error_body", "DeadlineExceeded"]
+__all__ = ["DeadlineExceeded", "GcpRestClient", "RetryPolicy", "parse_error_body"]

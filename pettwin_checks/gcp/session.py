@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .credentials import GoogleCredentials
 from .deadline import Deadline
@@ -28,10 +28,12 @@ class GcpSession:
         self.endpoints = Endpoints.from_config(options)
         self.stats = ApiCallStats()
         self.credentials = GoogleCredentials(
-            http, self.endpoints,
+            http,
+            self.endpoints,
             credentials_path=_optional_str(options.get("credentials_path")),
             impersonate_service_account=_optional_str(options.get("impersonate_service_account")),
-            scopes=scopes_for(apis), stats=self.stats,
+            scopes=scopes_for(apis),
+            stats=self.stats,
         )
         self.metadata = self.credentials.metadata
         self.rest = GcpRestClient(http, self.credentials, self.stats, retry, log)

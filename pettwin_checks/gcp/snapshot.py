@@ -24,8 +24,19 @@ class Snapshot:
             newest = series.newest()
             if newest is None or isinstance(newest.value, bool) or not isinstance(newest.value, (int, float)):
                 continue
-            rows.append([series.metric_type, series.metric_labels, series.resource_type, series.resource_labels,
-                         series.metric_kind, series.value_type, newest.start, newest.end, newest.value])
+            rows.append(
+                [
+                    series.metric_type,
+                    series.metric_labels,
+                    series.resource_type,
+                    series.resource_labels,
+                    series.metric_kind,
+                    series.value_type,
+                    newest.start,
+                    newest.end,
+                    newest.value,
+                ]
+            )
         return json.dumps({"fetched_at": self.fetched_at, "series": rows}, sort_keys=True)
 
     @classmethod
@@ -39,8 +50,17 @@ class Snapshot:
             for metric, metric_labels, resource, resource_labels, kind, value_type, start, end, value in raw["series"]:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise TypeError("not a number")
-                series.append(TimeSeries(metric, dict(metric_labels), resource, dict(resource_labels), kind,
-                                         value_type, [Point(float(start), float(end), value)]))
+                series.append(
+                    TimeSeries(
+                        metric,
+                        dict(metric_labels),
+                        resource,
+                        dict(resource_labels),
+                        kind,
+                        value_type,
+                        [Point(float(start), float(end), value)],
+                    )
+                )
             return cls(float(raw["fetched_at"]), series)
         except (ValueError, TypeError, KeyError):
             return None

@@ -32,5 +32,9 @@ class ApiCallStats:
         self.failures.clear()
 
     def as_dict(self) -> dict:
-        return {"calls": dict(self.calls), "retries": dict(self.retries), "failures": dict(self.failures),
-                "total_calls": self.total_calls}
+        return {
+            "calls": dict(self.calls),
+            "retries": dict(self.retries),
+            "failures": dict(self.failures),
+            "total_calls": self.total_calls,
+        }

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .distribution import Distribution, parse_distribution
 
@@ -22,7 +22,7 @@ _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def format_rfc3339(epoch_seconds: float) -> str:
-    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond:06d}Z" if moment.microsecond else "Z")
 
 
@@ -82,8 +82,14 @@ class TimeSeriesQuery:
         terms.extend(self.extra_filter)
         return " AND ".join(terms)
 
-    def params(self, start: float, end: float, page_size: int | None = None, page_token: str | None = None,
-               period_seconds: int | None = None) -> list[tuple[str, str]]:
+    def params(
+        self,
+        start: float,
+        end: float,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        period_seconds: int | None = None,
+    ) -> list[tuple[str, str]]:
         """Query parameters of timeSeries.list for the interval (start, end]; a list, as groupByFields repeats."""
         params = [
             ("filter", self.filter),
@@ -124,8 +130,12 @@ class TimeSeries:
 
     @property
     def identity(self) -> tuple:
-        return (self.metric_type, tuple(sorted(self.metric_labels.items())), self.resource_type,
-                tuple(sorted(self.resource_labels.items())))
+        return (
+            self.metric_type,
+            tuple(sorted(self.metric_labels.items())),
+            self.resource_type,
+            tuple(sorted(self.resource_labels.items())),
+        )
 
     def label(self, name: str) -> str | None:
         """A label by name, metric labels first (grouped-by labels of either scope end up here)."""
@@ -154,7 +164,7 @@ def parse_value(value, value_type: str):
     """The Python value of a TypedValue JSON object. Raises ValueError (or MalformedDistribution)."""
     if not isinstance(value, dict) or len(value) != 1:
         raise ValueError("value must hold exactly one typed field")
-    (key, raw), = value.items()
+    ((key, raw),) = value.items()
     if key == "int64Value":
         if isinstance(raw, bool) or isinstance(raw, float):
             raise ValueError("int64Value is not an integer")
@@ -192,8 +202,14 @@ def parse_series(raw, index: int, problems: list[str]) -> TimeSeries | None:
     resource_labels = _labels(resource.get("labels"), where, problems)
     if metric_labels is None or resource_labels is None:
         return None
-    series = TimeSeries(metric["type"], metric_labels, str(resource.get("type", "")), resource_labels,
-                        str(raw.get("metricKind", "")), str(raw.get("valueType", "")))
+    series = TimeSeries(
+        metric["type"],
+        metric_labels,
+        str(resource.get("type", "")),
+        resource_labels,
+        str(raw.get("metricKind", "")),
+        str(raw.get("valueType", "")),
+    )
     points = raw.get("points", [])
     if not isinstance(points, list):
         problems.append(f"{where}: points is not a list")

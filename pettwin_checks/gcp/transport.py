@@ -38,8 +38,14 @@ class _Response(transport.Response):
 class HttpWrapperRequest(transport.Request):
     """A google.auth.transport.Request that sends through a datadog_checks RequestsWrapper."""
 
-    def __init__(self, http, deadline: Deadline, stats: ApiCallStats | None = None, api: str = "auth",
-                 timeout_cap: float = TOKEN_CALL_TIMEOUT):
+    def __init__(
+        self,
+        http,
+        deadline: Deadline,
+        stats: ApiCallStats | None = None,
+        api: str = "auth",
+        timeout_cap: float = TOKEN_CALL_TIMEOUT,
+    ):
         self._http = http
         self._deadline = deadline
         self._stats = stats

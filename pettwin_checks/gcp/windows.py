@@ -30,8 +30,15 @@ def window_end(now: float, ingestion_delay: float, step: int = STEP_SECONDS) -> 
     return math.floor((now - ingestion_delay) / step) * step
 
 
-def next_window(now: float, last_end: float | None, *, ingestion_delay: float, initial_lookback: float,
-                max_lookback: float, step: int = STEP_SECONDS) -> Window | None:
+def next_window(
+    now: float,
+    last_end: float | None,
+    *,
+    ingestion_delay: float,
+    initial_lookback: float,
+    max_lookback: float,
+    step: int = STEP_SECONDS,
+) -> Window | None:
     """The next window to query, or None when less than one step of settled data is new.
 
     A `last_end` in the future of this window (clock moved back, delay raised) yields None until time catches

@@ -13,7 +13,6 @@ import time
 from datadog_checks.base import AgentCheck
 
 from pettwin_checks.config_validation import warn_unknown_options
-from pettwin_checks.kafka_lag.connection import connection_secrets
 from pettwin_checks.coordination import ScopedElection, collects_here
 from pettwin_checks.gcp import (
     Deadline,
@@ -29,6 +28,7 @@ from pettwin_checks.gcp import (
 )
 from pettwin_checks.gcp.snapshot import Snapshot
 from pettwin_checks.gcp.windows import Window, window_end
+from pettwin_checks.kafka_lag.connection import connection_secrets
 
 from .client import VertexAiClient
 from .config_models import ConfigMixin
@@ -57,15 +57,20 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         retry = RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_max, config.call_timeout)
         # countTokens accepts only cloud-platform; Monitoring reads alone need only monitoring.read.
         apis = (("monitoring",) if config.collect_project_metrics else ()) + (
-            ("aiplatform",) if config.probe.enabled else ())
+            ("aiplatform",) if config.probe.enabled else ()
+        )
         self.session = GcpSession(self.http, self.instance, apis=apis, retry=retry, log=self.log)
         self.client = VertexAiClient(self.session, config.page_size)
         plan = Plan([], [])
         if config.collect_project_metrics:
             plan = build_plan(
-                publisher_models=config.collect.publisher_models, endpoints=config.collect.endpoints,
-                quota=config.collect.quota, locations=config.locations, models=config.models,
-                endpoint_ids=config.endpoint_ids, quota_metrics=config.quota_metrics,
+                publisher_models=config.collect.publisher_models,
+                endpoints=config.collect.endpoints,
+                quota=config.collect.quota,
+                locations=config.locations,
+                models=config.models,
+                endpoint_ids=config.endpoint_ids,
+                quota_metrics=config.quota_metrics,
                 discover_quota_metrics=config.discover_quota_metrics,
             )
         self.families, self.combinations = plan.families, plan.combinations
@@ -124,12 +129,21 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         if self._last_probe_at is None or now - self._last_probe_at >= probe.min_interval:
             self._last_probe_at = now
             self._last_probe = self.client.probe(
-                project, model=probe.model, publisher=probe.publisher, location=probe.location, method=probe.method,
-                prompt=probe.prompt, timeout=probe.timeout, deadline=deadline,
+                project,
+                model=probe.model,
+                publisher=probe.publisher,
+                location=probe.location,
+                method=probe.method,
+                prompt=probe.prompt,
+                timeout=probe.timeout,
+                deadline=deadline,
             )
             if self._last_probe.latency_ms is not None:
-                self.gauge("probe.latency", self._last_probe.latency_ms,
-                           tags=[*tags, f"probe_method:{probe.method}", f"outcome:{self._last_probe.outcome}"])
+                self.gauge(
+                    "probe.latency",
+                    self._last_probe.latency_ms,
+                    tags=[*tags, f"probe_method:{probe.method}", f"outcome:{self._last_probe.outcome}"],
+                )
         # Between probes the last outcome is repeated, so the service check does not go stale.
         outcome = self._last_probe
         status = {"ok": self.OK, "warning": self.WARNING}.get(outcome.status, self.CRITICAL)
@@ -150,9 +164,13 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             last_end = float(cached) if cached else None
         except ValueError:
             last_end = None
-        return next_window(now, last_end, ingestion_delay=config.ingestion_delay,
-                           initial_lookback=max(config.initial_lookback, config.min_collection_interval),
-                           max_lookback=config.max_lookback)
+        return next_window(
+            now,
+            last_end,
+            ingestion_delay=config.ingestion_delay,
+            initial_lookback=max(config.initial_lookback, config.min_collection_interval),
+            max_lookback=config.max_lookback,
+        )
 
     def _collect(self, project, base_tags, deadline):
         now = self.wall_clock()
@@ -179,28 +197,48 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             except GcpApiError as failure:
                 if failure.permission_denied:
                     remedy = self.session.denial_remedy(failure, "roles/monitoring.viewer")
-                    fatal = (self.CRITICAL, (f"Cloud Monitoring denied timeSeries.list on project {project} "
-                                             f"({failure.message}): {remedy}"))
+                    fatal = (
+                        self.CRITICAL,
+                        (f"Cloud Monitoring denied timeSeries.list on project {project} ({failure.message}): {remedy}"),
+                    )
                 elif failure.status == 401:
-                    fatal = (self.CRITICAL, (f"Cloud Monitoring rejected the access token from "
-                                             f"{self.session.credentials.source} even after a refresh "
-                                             f"({failure.message}): check that credential source"))
+                    fatal = (
+                        self.CRITICAL,
+                        (
+                            f"Cloud Monitoring rejected the access token from "
+                            f"{self.session.credentials.source} even after a refresh "
+                            f"({failure.message}): check that credential source"
+                        ),
+                    )
                 elif failure.persists_within_run:
                     # Retries are spent: the other families would wait and fail the same way.
-                    fatal = (self.WARNING if queried else self.CRITICAL,
-                             (f"{family.name}: {failure} (after retries); no more Cloud Monitoring queries this run, "
-                              f"they catch up next run"))
+                    fatal = (
+                        self.WARNING if queried else self.CRITICAL,
+                        (
+                            f"{family.name}: {failure} (after retries); no more Cloud Monitoring queries this run, "
+                            f"they catch up next run"
+                        ),
+                    )
                 else:
                     failures.append(f"{family.name}: {failure}")
                     continue
             except DeadlineExceeded:
                 left = len(self.families) - position
-                fatal = (self.WARNING, (
-                    f"the run's budget of {self.run_budget:g} s (collection_timeout) ran out with "
-                    f"{left} of {len(self.families)} queries left; they catch up next run"))
+                fatal = (
+                    self.WARNING,
+                    (
+                        f"the run's budget of {self.run_budget:g} s (collection_timeout) ran out with "
+                        f"{left} of {len(self.families)} queries left; they catch up next run"
+                    ),
+                )
             except NotJson as failure:
-                fatal = (self.WARNING, (f"{family.name}: {failure}: a proxy or monitoring_endpoint answers instead "
-                                        f"of Cloud Monitoring; no more queries this run"))
+                fatal = (
+                    self.WARNING,
+                    (
+                        f"{family.name}: {failure}: a proxy or monitoring_endpoint answers instead "
+                        f"of Cloud Monitoring; no more queries this run"
+                    ),
+                )
             except MalformedResponse as failure:
                 failures.append(f"{family.name}: {failure}")
                 continue
@@ -213,8 +251,9 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             if family.mode == "sparse":
                 self._keep_snapshot(family, Snapshot(now, result.series))
             if result.problems:
-                problems.append(f"{family.name}: skipped {len(result.problems)} malformed item(s), first: "
-                                f"{result.problems[0]}")
+                problems.append(
+                    f"{family.name}: skipped {len(result.problems)} malformed item(s), first: {result.problems[0]}"
+                )
             if family.mode == "window":
                 finished_windows[family.name] = window
                 if window.skipped_seconds:
@@ -227,8 +266,11 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         for message in problems:
             self.warning("Malformed Cloud Monitoring data left out: %s", message)
         if skipped_history:
-            self.warning("History older than max_lookback (%ss) was not collected for: %s",
-                         self.config.max_lookback, ", ".join(skipped_history))
+            self.warning(
+                "History older than max_lookback (%ss) was not collected for: %s",
+                self.config.max_lookback,
+                ", ".join(skipped_history),
+            )
         self._monitoring_status(base_tags, fatal, failures, queried)
 
     def _monitoring_status(self, tags, fatal, failures, queried):
@@ -263,12 +305,14 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
 
     def _submit_samples(self, results, base_tags):
         max_contexts = self.config.max_contexts
-        outcomes = {family.name: family.samples(results[family.name]) for family in self.families
-                    if family.samples is not None and family.name in results}
+        outcomes = {
+            family.name: family.samples(results[family.name])
+            for family in self.families
+            if family.samples is not None and family.name in results
+        }
         for combination in self.combinations:
             if combination.ready(results):
-                outcomes[combination.name] = combination.build({name: results.get(name)
-                                                                for name in combination.inputs})
+                outcomes[combination.name] = combination.build({name: results.get(name) for name in combination.inputs})
         for name, samples in sorted(outcomes.items()):
             kept, dropped = cap_samples(samples, max_contexts)
             for sample in kept:

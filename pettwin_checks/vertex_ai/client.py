@@ -39,16 +39,25 @@ class VertexAiClient:
         self.session = session
         self.page_size = page_size
         # The probe measures one attempt from this host: a retry would hide the latency it is there to see.
-        self._probe_rest = GcpRestClient(session.http, session.credentials, session.stats,
-                                         RetryPolicy(max_attempts=1))
+        self._probe_rest = GcpRestClient(session.http, session.credentials, session.stats, RetryPolicy(max_attempts=1))
 
     def fetch(self, project: str, family: Family, window: Window, deadline: Deadline) -> ListResult:
         """One family's series for a window (all pages). Raises the gcp errors."""
         monitoring = self.session.monitoring(project, self.page_size)
         return monitoring.list_time_series(family.query, window.start, window.end, deadline)
 
-    def probe(self, project: str, *, model: str, publisher: str, location: str, method: str, prompt: str,
-              timeout: float, deadline: Deadline) -> ProbeOutcome:
+    def probe(
+        self,
+        project: str,
+        *,
+        model: str,
+        publisher: str,
+        location: str,
+        method: str,
+        prompt: str,
+        timeout: float,
+        deadline: Deadline,
+    ) -> ProbeOutcome:
         base = self.session.endpoints.aiplatform_base(location)
         url = f"{base}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}"
         body = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
@@ -59,8 +68,9 @@ class VertexAiClient:
             # The token is fetched first so the latency measured is the Vertex AI call's alone.
             self.session.credentials.token(deadline)
         except GcpAuthError as failure:
-            return ProbeOutcome("auth", None, f"{failure}. Fix the credentials the agent uses, then the probe "
-                                              f"recovers on its own.")
+            return ProbeOutcome(
+                "auth", None, f"{failure}. Fix the credentials the agent uses, then the probe recovers on its own."
+            )
         except DeadlineExceeded as failure:
             return ProbeOutcome("unreachable", None, f"{target}: {failure}")
         probe_deadline = Deadline(min(timeout, deadline.remaining()))
@@ -74,12 +84,20 @@ class VertexAiClient:
             return ProbeOutcome("auth", None, f"{failure}")
         except DeadlineExceeded:
             latency = (time.monotonic() - started) * 1000.0
-            return ProbeOutcome("unreachable", latency, f"{target}: no answer from {base} within {timeout:g} s: "
-                                                        f"check DNS, the egress firewall and proxy settings")
+            return ProbeOutcome(
+                "unreachable",
+                latency,
+                f"{target}: no answer from {base} within {timeout:g} s: "
+                f"check DNS, the egress firewall and proxy settings",
+            )
         except NotJson as failure:
             latency = (time.monotonic() - started) * 1000.0
-            return ProbeOutcome("unreadable", latency, f"{target}: {failure}: something other than Vertex AI answered "
-                                                       f"(a proxy, or aiplatform_endpoint); check the egress path")
+            return ProbeOutcome(
+                "unreadable",
+                latency,
+                f"{target}: {failure}: something other than Vertex AI answered "
+                f"(a proxy, or aiplatform_endpoint); check the egress path",
+            )
         except MalformedResponse as failure:
             latency = (time.monotonic() - started) * 1000.0
             return ProbeOutcome("server_error", latency, f"{target}: {failure}")
@@ -89,23 +107,43 @@ class VertexAiClient:
 def _outcome(failure: GcpApiError, target: str, base: str, latency: float, session: GcpSession) -> ProbeOutcome:
     status = failure.status
     if status == 0:
-        return ProbeOutcome("unreachable", latency, f"{target}: could not reach {base} ({failure.message}): check "
-                                                    f"DNS, the egress firewall and proxy settings")
+        return ProbeOutcome(
+            "unreachable",
+            latency,
+            f"{target}: could not reach {base} ({failure.message}): check DNS, the egress firewall and proxy settings",
+        )
     if status == 429:
-        return ProbeOutcome("throttled", latency, f"{target}: throttled (429 {failure.grpc_status}); the endpoint is "
-                                                  f"reachable but the quota or shared capacity is exhausted")
+        return ProbeOutcome(
+            "throttled",
+            latency,
+            f"{target}: throttled (429 {failure.grpc_status}); the endpoint is "
+            f"reachable but the quota or shared capacity is exhausted",
+        )
     if status == 401:
-        return ProbeOutcome("auth", latency, f"{target}: Vertex AI rejected the access token from "
-                                             f"{session.credentials.source} even after a refresh (401 "
-                                             f"{failure.grpc_status}): check that credential source")
+        return ProbeOutcome(
+            "auth",
+            latency,
+            f"{target}: Vertex AI rejected the access token from "
+            f"{session.credentials.source} even after a refresh (401 "
+            f"{failure.grpc_status}): check that credential source",
+        )
     if status == 403:
         remedy = session.denial_remedy(failure, "roles/aiplatform.user (aiplatform.endpoints.predict)")
         return ProbeOutcome("denied", latency, f"{target}: permission denied (403 {failure.grpc_status}): {remedy}")
     if status == 404:
-        return ProbeOutcome("not_found", latency, f"{target}: not found (404): check probe.model, probe.publisher and "
-                                                  f"probe.location, and that the model is offered in that location")
+        return ProbeOutcome(
+            "not_found",
+            latency,
+            f"{target}: not found (404): check probe.model, probe.publisher and "
+            f"probe.location, and that the model is offered in that location",
+        )
     if status < 500:
-        return ProbeOutcome("bad_request", latency, f"{target}: rejected ({status} {failure.grpc_status}: "
-                                                    f"{failure.message}): check probe.method and probe.prompt")
-    return ProbeOutcome("server_error", latency, f"{target}: Vertex AI answered {status} {failure.grpc_status}: "
-                                                 f"{failure.message}")
+        return ProbeOutcome(
+            "bad_request",
+            latency,
+            f"{target}: rejected ({status} {failure.grpc_status}: "
+            f"{failure.message}): check probe.method and probe.prompt",
+        )
+    return ProbeOutcome(
+        "server_error", latency, f"{target}: Vertex AI answered {status} {failure.grpc_status}: {failure.message}"
+    )

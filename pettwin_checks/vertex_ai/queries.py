@@ -91,8 +91,17 @@ def _delta(*group_by: str) -> Aggregation:
     return Aggregation("ALIGN_DELTA", "REDUCE_SUM", tuple(group_by), 60)
 
 
-def build_plan(*, publisher_models: bool, endpoints: bool, quota: bool, locations=(), models=(), endpoint_ids=(),
-               quota_metrics=(), discover_quota_metrics: bool = True) -> Plan:
+def build_plan(
+    *,
+    publisher_models: bool,
+    endpoints: bool,
+    quota: bool,
+    locations=(),
+    models=(),
+    endpoint_ids=(),
+    quota_metrics=(),
+    discover_quota_metrics: bool = True,
+) -> Plan:
     location_filter = (one_of("resource", "location", locations),) if locations else ()
     families: list[Family] = []
     combinations: list[Combination] = []
@@ -100,42 +109,79 @@ def build_plan(*, publisher_models: bool, endpoints: bool, quota: bool, location
         model_filter = location_filter + ((one_of("resource", "model_user_id", models),) if models else ())
 
         def publisher(name, metric, samples, *extra_labels):
-            query = TimeSeriesQuery(METRIC_PREFIX + "publisher/online_serving/" + metric,
-                                    _delta(*MODEL_LABELS, *extra_labels), PUBLISHER_MODEL, model_filter)
+            query = TimeSeriesQuery(
+                METRIC_PREFIX + "publisher/online_serving/" + metric,
+                _delta(*MODEL_LABELS, *extra_labels),
+                PUBLISHER_MODEL,
+                model_filter,
+            )
             families.append(Family(name, query, "window", "publisher_models", samples))
 
-        publisher("publisher_invocations", "model_invocation_count", invocation_samples,
-                  "metric.label.response_code", "metric.label.error_category")
-        publisher("publisher_latency", "model_invocation_latencies", partial(percentile_samples, "publisher.latency"),
-                  "metric.label.latency_type")
-        publisher("publisher_first_token", "first_token_latencies",
-                  partial(percentile_samples, "publisher.first_token_latency"))
+        publisher(
+            "publisher_invocations",
+            "model_invocation_count",
+            invocation_samples,
+            "metric.label.response_code",
+            "metric.label.error_category",
+        )
+        publisher(
+            "publisher_latency",
+            "model_invocation_latencies",
+            partial(percentile_samples, "publisher.latency"),
+            "metric.label.latency_type",
+        )
+        publisher(
+            "publisher_first_token",
+            "first_token_latencies",
+            partial(percentile_samples, "publisher.first_token_latency"),
+        )
         publisher("publisher_tokens", "token_count", token_samples, "metric.label.type")
     if endpoints:
         endpoint_filter = location_filter + ((one_of("resource", "endpoint_id", endpoint_ids),) if endpoint_ids else ())
 
         def endpoint(name, metric, mode, aggregation, samples):
-            query = TimeSeriesQuery(METRIC_PREFIX + "prediction/online/" + metric, aggregation, ENDPOINT,
-                                    endpoint_filter)
+            query = TimeSeriesQuery(
+                METRIC_PREFIX + "prediction/online/" + metric, aggregation, ENDPOINT, endpoint_filter
+            )
             families.append(Family(name, query, mode, "endpoints", samples))
 
-        endpoint("endpoint_latency", "prediction_latencies", "window",
-                 _delta(*ENDPOINT_LABELS, "metric.label.latency_type"), partial(percentile_samples, "endpoint.latency"))
-        endpoint("endpoint_responses", "response_count", "window",
-                 _delta(*ENDPOINT_LABELS, "metric.label.response_code"), endpoint_response_samples)
+        endpoint(
+            "endpoint_latency",
+            "prediction_latencies",
+            "window",
+            _delta(*ENDPOINT_LABELS, "metric.label.latency_type"),
+            partial(percentile_samples, "endpoint.latency"),
+        )
+        endpoint(
+            "endpoint_responses",
+            "response_count",
+            "window",
+            _delta(*ENDPOINT_LABELS, "metric.label.response_code"),
+            endpoint_response_samples,
+        )
         per_minute_sum = Aggregation("ALIGN_MAX", "REDUCE_SUM", ENDPOINT_LABELS, 60)
         for name, metric in (("endpoint_replicas", "replicas"), ("endpoint_target_replicas", "target_replicas")):
-            endpoint(name, metric, "newest", per_minute_sum,
-                     partial(value_samples, f"endpoint.{metric}", "gauge", "newest", ()))
+            endpoint(
+                name,
+                metric,
+                "newest",
+                per_minute_sum,
+                partial(value_samples, f"endpoint.{metric}", "gauge", "newest", ()),
+            )
     if quota:
         _quota_families(families, combinations, location_filter, list(quota_metrics), discover_quota_metrics)
         if publisher_models and quota_metrics:
             limits = tuple(f"quota_limit:{metric}" for metric in quota_metrics)
-            combinations.append(Combination(
-                "dynamic_shared_quota", ("publisher_invocations", *limits),
-                lambda results: dynamic_shared_quota_samples(results["publisher_invocations"],
-                                                             [results[name] for name in limits]),
-                needs_all=True))
+            combinations.append(
+                Combination(
+                    "dynamic_shared_quota",
+                    ("publisher_invocations", *limits),
+                    lambda results: dynamic_shared_quota_samples(
+                        results["publisher_invocations"], [results[name] for name in limits]
+                    ),
+                    needs_all=True,
+                )
+            )
     return Plan(families, combinations)
 
 
@@ -144,20 +190,45 @@ def _quota_families(families, combinations, location_filter, quota_metrics, disc
     for metric in quota_metrics:
         base = f"{METRIC_PREFIX}quota/{metric}/"
         usage, limit = f"quota_usage:{metric}", f"quota_limit:{metric}"
-        families.append(Family(usage, TimeSeriesQuery(
-            base + "usage", Aggregation("ALIGN_DELTA", "REDUCE_SUM", by_model, 60), LOCATION, location_filter),
-            "peak", "quota"))
+        families.append(
+            Family(
+                usage,
+                TimeSeriesQuery(
+                    base + "usage", Aggregation("ALIGN_DELTA", "REDUCE_SUM", by_model, 60), LOCATION, location_filter
+                ),
+                "peak",
+                "quota",
+            )
+        )
         # aiplatform's own per-base-model limits are sampled every minute (unlike serviceruntime's).
-        families.append(Family(limit, TimeSeriesQuery(
-            base + "limit", Aggregation("ALIGN_MAX", "REDUCE_MIN", by_model, 60), LOCATION, location_filter),
-            "newest", "quota"))
-        families.append(Family(f"quota_exceeded:{metric}", TimeSeriesQuery(
-            base + "exceeded", _delta(*by_model), LOCATION, location_filter), "window", "quota",
-            partial(value_samples, "quota.exceeded", "count", "window", (f"quota_metric:{metric}",))))
-        combinations.append(Combination(
-            f"quota:{metric}", (usage, limit),
-            lambda results, metric=metric, usage=usage, limit=limit: quota_samples(
-                metric, results.get(usage), results.get(limit))))
+        families.append(
+            Family(
+                limit,
+                TimeSeriesQuery(
+                    base + "limit", Aggregation("ALIGN_MAX", "REDUCE_MIN", by_model, 60), LOCATION, location_filter
+                ),
+                "newest",
+                "quota",
+            )
+        )
+        families.append(
+            Family(
+                f"quota_exceeded:{metric}",
+                TimeSeriesQuery(base + "exceeded", _delta(*by_model), LOCATION, location_filter),
+                "window",
+                "quota",
+                partial(value_samples, "quota.exceeded", "count", "window", (f"quota_metric:{metric}",)),
+            )
+        )
+        combinations.append(
+            Combination(
+                f"quota:{metric}",
+                (usage, limit),
+                lambda results, metric=metric, usage=usage, limit=limit: quota_samples(
+                    metric, results.get(usage), results.get(limit)
+                ),
+            )
+        )
     if not discover_quota_metrics:
         return
     service_filter = (f"resource.label.service = {quote(AIPLATFORM_SERVICE)}",) + location_filter
@@ -165,22 +236,41 @@ def _quota_families(families, combinations, location_filter, quota_metrics, disc
     read_per_model = set(quota_metrics)
 
     def service_quota(name, metric, mode, aggregation, samples=None):
-        query = TimeSeriesQuery("serviceruntime.googleapis.com/quota/" + metric, aggregation, CONSUMER_QUOTA,
-                                service_filter)
+        query = TimeSeriesQuery(
+            "serviceruntime.googleapis.com/quota/" + metric, aggregation, CONSUMER_QUOTA, service_filter
+        )
         families.append(Family(name, query, mode, "quota", samples))
 
     hourly = SPARSE_ALIGNMENT
-    service_quota("service_quota_limit", "limit", "sparse",
-                  Aggregation("ALIGN_MAX", "REDUCE_MIN", (*by_quota, "metric.label.limit_name"), hourly))
-    service_quota("service_quota_rate_usage", "rate/net_usage", "peak",
-                  Aggregation("ALIGN_DELTA", "REDUCE_SUM", by_quota, 60))
-    service_quota("service_quota_allocation_usage", "allocation/usage", "sparse",
-                  Aggregation("ALIGN_MAX", "REDUCE_SUM", by_quota, hourly))
-    service_quota("service_quota_exceeded", "exceeded", "window",
-                  Aggregation("ALIGN_COUNT_TRUE", "REDUCE_MAX", by_quota, 60),
-                  lambda series: value_samples("quota.exceeded_minutes", "count", "window", (),
-                                               without_quota_metrics(series, read_per_model)))
+    service_quota(
+        "service_quota_limit",
+        "limit",
+        "sparse",
+        Aggregation("ALIGN_MAX", "REDUCE_MIN", (*by_quota, "metric.label.limit_name"), hourly),
+    )
+    service_quota(
+        "service_quota_rate_usage", "rate/net_usage", "peak", Aggregation("ALIGN_DELTA", "REDUCE_SUM", by_quota, 60)
+    )
+    service_quota(
+        "service_quota_allocation_usage",
+        "allocation/usage",
+        "sparse",
+        Aggregation("ALIGN_MAX", "REDUCE_SUM", by_quota, hourly),
+    )
+    service_quota(
+        "service_quota_exceeded",
+        "exceeded",
+        "window",
+        Aggregation("ALIGN_COUNT_TRUE", "REDUCE_MAX", by_quota, 60),
+        lambda series: value_samples(
+            "quota.exceeded_minutes", "count", "window", (), without_quota_metrics(series, read_per_model)
+        ),
+    )
     parts = ("service_quota_limit", "service_quota_rate_usage", "service_quota_allocation_usage")
-    combinations.append(Combination(
-        "service_quota", parts,
-        lambda results: service_quota_samples(*(results.get(name) for name in parts), read_per_model)))
+    combinations.append(
+        Combination(
+            "service_quota",
+            parts,
+            lambda results: service_quota_samples(*(results.get(name) for name in parts), read_per_model),
+        )
+    )

@@ -66,7 +66,7 @@ def tags_of(series: TimeSeries, *skip: str) -> tuple[str, ...]:
 
 
 def response_code_class(code: str | None) -> str:
-    """"429" -> "4xx"; Google's endpoint metrics already send "4xx"; anything else -> "unknown"."""
+    """ "429" -> "4xx"; Google's endpoint metrics already send "4xx"; anything else -> "unknown"."""
     code = (code or "").strip().lower()
     if len(code) == 3 and code[0] in "12345" and (code[1:].isdigit() or code[1:] == "xx"):
         return f"{code[0]}xx"
@@ -123,8 +123,14 @@ def invocation_samples(series_list: list[TimeSeries]) -> list[Sample]:
         code_class = response_code_class(code)
         category = series.label("error_category") or "none"
         model_tags = tuple(t for t in tags if not t.startswith("error_category:"))
-        samples.append(Sample("publisher.invocations", "count", value,
-                              (*model_tags, f"response_code_class:{code_class}", f"error_category:{category}")))
+        samples.append(
+            Sample(
+                "publisher.invocations",
+                "count",
+                value,
+                (*model_tags, f"response_code_class:{code_class}", f"error_category:{category}"),
+            )
+        )
         total = totals.setdefault(model_tags, [0.0, 0.0, 0.0])
         total[0] += value
         if code_class != "2xx":
@@ -194,8 +200,7 @@ def headroom_pct(usage: float, limit: float) -> float | None:
     return (limit - usage) / limit * 100.0
 
 
-def quota_samples(quota_metric: str, usage: list[TimeSeries] | None,
-                  limits: list[TimeSeries] | None) -> list[Sample]:
+def quota_samples(quota_metric: str, usage: list[TimeSeries] | None, limits: list[TimeSeries] | None) -> list[Sample]:
     """usage, limit and headroom per base model and location for one aiplatform quota metric.
 
     Either list may be None (its query failed): the other's values are still reported, headroom is not.
@@ -223,12 +228,15 @@ def quota_samples(quota_metric: str, usage: list[TimeSeries] | None,
 
 def without_quota_metrics(series_list: list[TimeSeries], quota_metrics: set[str]) -> list[TimeSeries]:
     """serviceruntime series of quota metrics not already read per base model (so none is reported twice)."""
-    return [s for s in series_list
-            if (s.label("quota_metric") or "").removeprefix(METRIC_PREFIX) not in quota_metrics]
+    return [s for s in series_list if (s.label("quota_metric") or "").removeprefix(METRIC_PREFIX) not in quota_metrics]
 
 
-def service_quota_samples(limits: list[TimeSeries] | None, rate_usage: list[TimeSeries] | None,
-                          allocation_usage: list[TimeSeries] | None, skip_quota_metrics: set[str]) -> list[Sample]:
+def service_quota_samples(
+    limits: list[TimeSeries] | None,
+    rate_usage: list[TimeSeries] | None,
+    allocation_usage: list[TimeSeries] | None,
+    skip_quota_metrics: set[str],
+) -> list[Sample]:
     """usage, limit and headroom per quota metric and location from serviceruntime's consumer_quota series.
 
     Quota metrics also read per base model (`skip_quota_metrics`) are left out so no quota is reported twice.

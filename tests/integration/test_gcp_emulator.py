@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -19,11 +19,11 @@ METADATA = {"Metadata-Flavor": "Google"}
 
 
 def rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_rfc3339(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 def closed_window(minutes: int) -> tuple[float, float]:
@@ -38,8 +38,9 @@ def auth(emulator) -> dict:
 
 def time_series(emulator, params: dict, project: str | None = None) -> requests.Response:
     project = project or emulator.project_id
-    return requests.get(f"{emulator.url}/v3/projects/{project}/timeSeries", params=params,
-                        headers=auth(emulator), timeout=10)
+    return requests.get(
+        f"{emulator.url}/v3/projects/{project}/timeSeries", params=params, headers=auth(emulator), timeout=10
+    )
 
 
 def scenario_values(emulator, metric: str, metric_labels: dict, resource_labels: dict, minutes) -> list:
@@ -60,6 +61,7 @@ def assert_google_error(response, code: int, status: str) -> dict:
 
 # ---------------------------------------------------------------- metadata server
 
+
 def test_metadata_requires_flavor_header(gcp_env):
     url = f"{gcp_env.url}/computeMetadata/v1/project/project-id"
     refused = requests.get(url, timeout=5)
@@ -72,8 +74,7 @@ def test_metadata_requires_flavor_header(gcp_env):
 
 def test_metadata_identity_matches_cloud_run_forms(gcp_env):
     def get(path, **params):
-        response = requests.get(f"{gcp_env.url}/computeMetadata/v1/{path}", headers=METADATA, params=params,
-                                timeout=5)
+        response = requests.get(f"{gcp_env.url}/computeMetadata/v1/{path}", headers=METADATA, params=params, timeout=5)
         assert response.status_code == 200, path
         return response
 
@@ -90,8 +91,9 @@ def test_metadata_identity_matches_cloud_run_forms(gcp_env):
 
 def test_metadata_token_is_the_only_kind_of_bearer_accepted(gcp_env):
     url = f"{gcp_env.url}/v2/projects/pettwin-demo/locations/us-central1/services"
-    token = requests.get(f"{gcp_env.url}/computeMetadata/v1/instance/service-accounts/default/token",
-                         headers=METADATA, timeout=5).json()["access_token"]
+    token = requests.get(
+        f"{gcp_env.url}/computeMetadata/v1/instance/service-accounts/default/token", headers=METADATA, timeout=5
+    ).json()["access_token"]
     assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code == 200
 
     missing = assert_google_error(requests.get(url, timeout=5), 401, "UNAUTHENTICATED")
@@ -122,6 +124,7 @@ def test_google_auth_compute_engine_credentials_use_the_emulator(gcp_env):
 
 # ---------------------------------------------------------------- OAuth: key files, token endpoint, impersonation
 
+
 def test_service_account_key_file_refreshes_against_the_emulator(gcp_env, gcp_key_file):
     from google.auth.transport.requests import AuthorizedSession, Request
     from google.oauth2 import service_account
@@ -129,7 +132,8 @@ def test_service_account_key_file_refreshes_against_the_emulator(gcp_env, gcp_ke
     key = json.loads(open(gcp_key_file).read())
     assert key["type"] == "service_account" and key["token_uri"] == f"{gcp_env.url}/token"
     credentials = service_account.Credentials.from_service_account_file(
-        gcp_key_file, scopes=["https://www.googleapis.com/auth/run.readonly"])
+        gcp_key_file, scopes=["https://www.googleapis.com/auth/run.readonly"]
+    )
     credentials.refresh(Request())
     assert credentials.valid and credentials.token.startswith("ya29.")
     session = AuthorizedSession(credentials)
@@ -143,8 +147,13 @@ def _signed_assertion(key: dict, private_key_pem: str, **claims) -> str:
     from google.auth import crypt, jwt
 
     now = int(time.time())
-    payload = {"iss": key["client_email"], "aud": "https://oauth2.googleapis.com/token", "iat": now,
-               "exp": now + 3600, "scope": "https://www.googleapis.com/auth/cloud-platform"}
+    payload = {
+        "iss": key["client_email"],
+        "aud": "https://oauth2.googleapis.com/token",
+        "iat": now,
+        "exp": now + 3600,
+        "scope": "https://www.googleapis.com/auth/cloud-platform",
+    }
     payload.update(claims)
     signer = crypt.RSASigner.from_string(private_key_pem, key["private_key_id"])
     return jwt.encode(signer, payload).decode()
@@ -168,8 +177,9 @@ def test_token_endpoint_verifies_signature_and_lifetime(gcp_env, gcp_key_file, t
 
     too_long = exchange(_signed_assertion(key, key["private_key"], exp=int(time.time()) + 7200))
     assert too_long.status_code == 400 and too_long.json()["error"] == "invalid_grant"
-    expired = exchange(_signed_assertion(key, key["private_key"], iat=int(time.time()) - 7200,
-                                         exp=int(time.time()) - 3600))
+    expired = exchange(
+        _signed_assertion(key, key["private_key"], iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    )
     assert expired.status_code == 400 and "iat and exp" in expired.json()["error_description"]
     wrong_audience = exchange(_signed_assertion(key, key["private_key"], aud="https://example.invalid/token"))
     assert wrong_audience.status_code == 400 and wrong_audience.json()["error"] == "invalid_grant"
@@ -195,37 +205,56 @@ def test_impersonation_through_generate_access_token(gcp_env, gcp_key_file):
     from google.oauth2 import service_account
 
     source = service_account.Credentials.from_service_account_file(
-        gcp_key_file, scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        gcp_key_file, scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
     target = "pettwin-reader@pettwin-demo.iam.gserviceaccount.com"
     credentials = impersonated_credentials.Credentials(
-        source_credentials=source, target_principal=target,
+        source_credentials=source,
+        target_principal=target,
         target_scopes=["https://www.googleapis.com/auth/run.readonly"],
-        iam_endpoint_override=f"{gcp_env.url}/v1/projects/-/serviceAccounts/{target}:generateAccessToken")
+        iam_endpoint_override=f"{gcp_env.url}/v1/projects/-/serviceAccounts/{target}:generateAccessToken",
+    )
     credentials.refresh(Request())
     assert credentials.valid
     response = AuthorizedSession(credentials).get(
-        f"{gcp_env.url}/v2/projects/pettwin-demo/locations/us-central1/services", timeout=5)
+        f"{gcp_env.url}/v2/projects/pettwin-demo/locations/us-central1/services", timeout=5
+    )
     assert response.status_code == 200
     unauthenticated = requests.post(
         f"{gcp_env.url}/v1/projects/-/serviceAccounts/{target}:generateAccessToken",
-        json={"scope": ["https://www.googleapis.com/auth/cloud-platform"]}, timeout=5)
+        json={"scope": ["https://www.googleapis.com/auth/cloud-platform"]},
+        timeout=5,
+    )
     assert_google_error(unauthenticated, 401, "UNAUTHENTICATED")
 
 
 # ---------------------------------------------------------------- timeSeries.list
 
+
 def test_raw_points_are_wall_clock_minutes_newest_first(gcp_env):
     start, end = closed_window(10)
-    response = time_series(gcp_env, {
-        "filter": f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "200" '
-                  f'AND resource.labels.model_user_id = "gemini-2.5-flash"',
-        "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end)})
+    response = time_series(
+        gcp_env,
+        {
+            "filter": f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "200" '
+            f'AND resource.labels.model_user_id = "gemini-2.5-flash"',
+            "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end),
+        },
+    )
     assert response.status_code == 200
     (series,) = response.json()["timeSeries"]
     assert series["metricKind"] == "DELTA" and series["valueType"] == "INT64"
-    assert series["resource"] == {"type": "aiplatform.googleapis.com/PublisherModel", "labels": {
-        "resource_container": "412345678901", "location": "us-central1", "publisher": "google",
-        "model_user_id": "gemini-2.5-flash", "model_version_id": "default"}}
+    assert series["resource"] == {
+        "type": "aiplatform.googleapis.com/PublisherModel",
+        "labels": {
+            "resource_container": "412345678901",
+            "location": "us-central1",
+            "publisher": "google",
+            "model_user_id": "gemini-2.5-flash",
+            "model_version_id": "default",
+        },
+    }
     points = series["points"]
     assert len(points) == 10
     ends = [parse_rfc3339(p["interval"]["endTime"]) for p in points]
@@ -234,45 +263,67 @@ def test_raw_points_are_wall_clock_minutes_newest_first(gcp_env):
         assert parse_rfc3339(point["interval"]["endTime"]) - parse_rfc3339(point["interval"]["startTime"]) == 60
         assert isinstance(point["value"]["int64Value"], str)
     minutes = [int(e // 60) - 1 for e in ends]
-    expected = scenario_values(gcp_env, FLASH_INVOCATIONS, {"response_code": "200"},
-                               {"model_user_id": "gemini-2.5-flash"}, minutes)
+    expected = scenario_values(
+        gcp_env, FLASH_INVOCATIONS, {"response_code": "200"}, {"model_user_id": "gemini-2.5-flash"}, minutes
+    )
     assert [int(p["value"]["int64Value"]) for p in points] == expected
 
 
-@pytest.mark.parametrize("filter_text, expected_models", [
-    (f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "429"',
-     ["gemini-2.5-flash", "gemini-2.5-pro"]),
-    (f'metric.type="{FLASH_INVOCATIONS}" metric.label.response_code="500"', ["gemini-2.5-pro"]),
-    (f'metric.type = "{FLASH_INVOCATIONS}" AND resource.label."model_user_id" = one_of("gemini-2.5-pro", "gemini-9")',
-     ["gemini-2.5-pro"] * 3),
-    (f'metric.type = "{FLASH_INVOCATIONS}" AND NOT metric.labels.response_code = "200" '
-     f'AND resource.type = "aiplatform.googleapis.com/PublisherModel" AND resource.labels.location = "us-central1" '
-     f'AND metric.labels.response_code != "500"', ["gemini-2.5-flash", "gemini-2.5-pro"]),
-])
+@pytest.mark.parametrize(
+    "filter_text, expected_models",
+    [
+        (
+            f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "429"',
+            ["gemini-2.5-flash", "gemini-2.5-pro"],
+        ),
+        (f'metric.type="{FLASH_INVOCATIONS}" metric.label.response_code="500"', ["gemini-2.5-pro"]),
+        (
+            f'metric.type = "{FLASH_INVOCATIONS}" AND resource.label."model_user_id" = one_of("gemini-2.5-pro", "gemini-9")',
+            ["gemini-2.5-pro"] * 3,
+        ),
+        (
+            f'metric.type = "{FLASH_INVOCATIONS}" AND NOT metric.labels.response_code = "200" '
+            f'AND resource.type = "aiplatform.googleapis.com/PublisherModel" AND resource.labels.location = "us-central1" '
+            f'AND metric.labels.response_code != "500"',
+            ["gemini-2.5-flash", "gemini-2.5-pro"],
+        ),
+    ],
+)
 def test_filter_selects_series(gcp_env, filter_text, expected_models):
     start, end = closed_window(3)
-    response = time_series(gcp_env, {"filter": filter_text, "interval.startTime": rfc3339(start),
-                                     "interval.endTime": rfc3339(end), "view": "HEADERS"})
+    response = time_series(
+        gcp_env,
+        {
+            "filter": filter_text,
+            "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end),
+            "view": "HEADERS",
+        },
+    )
     assert response.status_code == 200, response.text
     series = response.json()["timeSeries"]
     assert sorted(s["resource"]["labels"]["model_user_id"] for s in series) == expected_models
     assert all("points" not in s for s in series)
 
 
-@pytest.mark.parametrize("bad_filter", [
-    "metric.type = aiplatform",                               # unquoted value
-    'resource.type = "cloud_run_revision"',                   # no metric type
-    'metric.type = "x" AND metric.colour = "red"',            # unknown field
-    'metric.type = "x" AND resource.label.a = starts_with("a", "b")',  # wrong arity
-    'metric.type = starts_with("run.googleapis.com/")',       # not a single metric type (J1)
-    'metric.type = "a" OR metric.type = "b"',                 # two metric types (J1)
-    'metric.type = "x" AND (metric.labels.a = "b"',           # unbalanced
-    'metric.type == "x"',
-])
+@pytest.mark.parametrize(
+    "bad_filter",
+    [
+        "metric.type = aiplatform",  # unquoted value
+        'resource.type = "cloud_run_revision"',  # no metric type
+        'metric.type = "x" AND metric.colour = "red"',  # unknown field
+        'metric.type = "x" AND resource.label.a = starts_with("a", "b")',  # wrong arity
+        'metric.type = starts_with("run.googleapis.com/")',  # not a single metric type (J1)
+        'metric.type = "a" OR metric.type = "b"',  # two metric types (J1)
+        'metric.type = "x" AND (metric.labels.a = "b"',  # unbalanced
+        'metric.type == "x"',
+    ],
+)
 def test_unparseable_filter_is_invalid_argument(gcp_env, bad_filter):
     start, end = closed_window(1)
-    response = time_series(gcp_env, {"filter": bad_filter, "interval.startTime": rfc3339(start),
-                                     "interval.endTime": rfc3339(end)})
+    response = time_series(
+        gcp_env, {"filter": bad_filter, "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end)}
+    )
     error = assert_google_error(response, 400, "INVALID_ARGUMENT")
     assert "filter" in error["message"]
     assert error["details"][0]["@type"] == "type.googleapis.com/google.rpc.BadRequest"
@@ -280,12 +331,18 @@ def test_unparseable_filter_is_invalid_argument(gcp_env, bad_filter):
 
 def test_align_sum_and_reduce_sum_by_response_code_match_the_scenario(gcp_env):
     start, end = closed_window(5)
-    response = time_series(gcp_env, {
-        "filter": f'metric.type = "{FLASH_INVOCATIONS}"',
-        "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end),
-        "aggregation.alignmentPeriod": "300s", "aggregation.perSeriesAligner": "ALIGN_SUM",
-        "aggregation.crossSeriesReducer": "REDUCE_SUM",
-        "aggregation.groupByFields": ["metric.labels.response_code", "resource.labels.model_user_id"]})
+    response = time_series(
+        gcp_env,
+        {
+            "filter": f'metric.type = "{FLASH_INVOCATIONS}"',
+            "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end),
+            "aggregation.alignmentPeriod": "300s",
+            "aggregation.perSeriesAligner": "ALIGN_SUM",
+            "aggregation.crossSeriesReducer": "REDUCE_SUM",
+            "aggregation.groupByFields": ["metric.labels.response_code", "resource.labels.model_user_id"],
+        },
+    )
     assert response.status_code == 200, response.text
     minutes = range(int(start // 60), int(end // 60))
     got = {}
@@ -294,8 +351,9 @@ def test_align_sum_and_reduce_sum_by_response_code_match_the_scenario(gcp_env):
         assert set(series["resource"]["labels"]) == {"model_user_id"}
         (point,) = series["points"]
         assert point["interval"] == {"startTime": rfc3339(start), "endTime": rfc3339(end)}
-        got[(series["resource"]["labels"]["model_user_id"], series["metric"]["labels"]["response_code"])] = \
-            int(point["value"]["int64Value"])
+        got[(series["resource"]["labels"]["model_user_id"], series["metric"]["labels"]["response_code"])] = int(
+            point["value"]["int64Value"]
+        )
     expected = {}
     for spec in gcp_env.scenario.series:
         if spec.metric_type == FLASH_INVOCATIONS:
@@ -308,26 +366,40 @@ def test_align_sum_and_reduce_sum_by_response_code_match_the_scenario(gcp_env):
 
 def test_align_rate_is_per_second_per_window(gcp_env):
     start, end = closed_window(3)
-    response = time_series(gcp_env, {
-        "filter": f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "200" '
-                  f'AND resource.labels.model_user_id = "gemini-2.5-flash"',
-        "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end),
-        "aggregation.alignmentPeriod": "60s", "aggregation.perSeriesAligner": "ALIGN_RATE"})
+    response = time_series(
+        gcp_env,
+        {
+            "filter": f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "200" '
+            f'AND resource.labels.model_user_id = "gemini-2.5-flash"',
+            "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end),
+            "aggregation.alignmentPeriod": "60s",
+            "aggregation.perSeriesAligner": "ALIGN_RATE",
+        },
+    )
     (series,) = response.json()["timeSeries"]
     assert series["metricKind"] == "GAUGE" and series["valueType"] == "DOUBLE"
     ends = [parse_rfc3339(p["interval"]["endTime"]) for p in series["points"]]
     assert ends == [end, end - 60, end - 120]
-    expected = scenario_values(gcp_env, FLASH_INVOCATIONS, {"response_code": "200"},
-                               {"model_user_id": "gemini-2.5-flash"}, [int(e // 60) - 1 for e in ends])
+    expected = scenario_values(
+        gcp_env,
+        FLASH_INVOCATIONS,
+        {"response_code": "200"},
+        {"model_user_id": "gemini-2.5-flash"},
+        [int(e // 60) - 1 for e in ends],
+    )
     assert [p["value"]["doubleValue"] for p in series["points"]] == pytest.approx([v / 60 for v in expected])
 
 
 def test_percentile_aligner_on_distribution(gcp_env):
     start, end = closed_window(1)
-    params = {"filter": f'metric.type = "{LATENCIES}" AND metric.labels.latency_type = "model" '
-                        f'AND resource.labels.model_user_id = "gemini-2.5-flash"',
-              "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end),
-              "aggregation.alignmentPeriod": "60s"}
+    params = {
+        "filter": f'metric.type = "{LATENCIES}" AND metric.labels.latency_type = "model" '
+        f'AND resource.labels.model_user_id = "gemini-2.5-flash"',
+        "interval.startTime": rfc3339(start),
+        "interval.endTime": rfc3339(end),
+        "aggregation.alignmentPeriod": "60s",
+    }
     # Buckets [512,1024): 60, [1024,2048): 50, [2048,4096): 10 of 120.
     # p95: rank 114 falls 4/10 into [2048,4096) -> 2048 + 0.4 * 2048. p50: rank 60 ends [512,1024) -> 1024.
     for aligner, expected in (("ALIGN_PERCENTILE_95", 2867.2), ("ALIGN_PERCENTILE_50", 1024.0)):
@@ -341,21 +413,28 @@ def test_percentile_aligner_on_distribution(gcp_env):
 def test_raw_distribution_shapes_and_reduce_sum_merges_buckets(gcp_env):
     start, end = closed_window(1)
     window = {"interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end)}
-    raw = time_series(gcp_env, {"filter": f'metric.type = "{LATENCIES}" AND '
-                                          f'resource.labels.model_user_id = "gemini-2.5-flash"', **window})
+    raw = time_series(
+        gcp_env,
+        {"filter": f'metric.type = "{LATENCIES}" AND resource.labels.model_user_id = "gemini-2.5-flash"', **window},
+    )
     by_type = {s["metric"]["labels"]["latency_type"]: s for s in raw.json()["timeSeries"]}
     model = by_type["model"]["points"][0]["value"]["distributionValue"]
     assert model["count"] == "120"
-    assert model["bucketOptions"] == {"exponentialBuckets": {"numFiniteBuckets": 20, "growthFactor": 2.0,
-                                                             "scale": 1.0}}
+    assert model["bucketOptions"] == {"exponentialBuckets": {"numFiniteBuckets": 20, "growthFactor": 2.0, "scale": 1.0}}
     assert model["bucketCounts"] == ["0"] * 10 + ["60", "50", "10"]  # trailing zeros omitted, as Google does
     assert model["mean"] == pytest.approx((60 * 768 + 50 * 1536 + 10 * 3072) / 120)
     assert model["sumOfSquaredDeviation"] > 0
 
-    merged = time_series(gcp_env, {
-        "filter": f'metric.type = "{LATENCIES}" AND resource.labels.model_user_id = "gemini-2.5-flash"', **window,
-        "aggregation.alignmentPeriod": "60s", "aggregation.perSeriesAligner": "ALIGN_DELTA",
-        "aggregation.crossSeriesReducer": "REDUCE_SUM"})
+    merged = time_series(
+        gcp_env,
+        {
+            "filter": f'metric.type = "{LATENCIES}" AND resource.labels.model_user_id = "gemini-2.5-flash"',
+            **window,
+            "aggregation.alignmentPeriod": "60s",
+            "aggregation.perSeriesAligner": "ALIGN_DELTA",
+            "aggregation.crossSeriesReducer": "REDUCE_SUM",
+        },
+    )
     (series,) = merged.json()["timeSeries"]
     assert series["metricKind"] == "DELTA" and series["valueType"] == "DISTRIBUTION"
     value = series["points"][0]["value"]["distributionValue"]
@@ -364,8 +443,10 @@ def test_raw_distribution_shapes_and_reduce_sum_merges_buckets(gcp_env):
     assert value["bucketCounts"] == ["0"] * 5 + ["90", "30", "0", "0", "0", "60", "50", "10"]
 
     shapes = {}
-    for metric in ("aiplatform.googleapis.com/publisher/online_serving/first_token_latencies",
-                   "aiplatform.googleapis.com/prediction/online/prediction_latencies"):
+    for metric in (
+        "aiplatform.googleapis.com/publisher/online_serving/first_token_latencies",
+        "aiplatform.googleapis.com/prediction/online/prediction_latencies",
+    ):
         response = time_series(gcp_env, {"filter": f'metric.type = "{metric}"', **window})
         for s in response.json()["timeSeries"]:
             shapes.update(s["points"][0]["value"]["distributionValue"]["bucketOptions"])
@@ -373,18 +454,31 @@ def test_raw_distribution_shapes_and_reduce_sum_merges_buckets(gcp_env):
     assert shapes["linearBuckets"] == {"numFiniteBuckets": 20, "width": 50.0, "offset": 0.0}
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"aggregation.perSeriesAligner": "ALIGN_RATE", "aggregation.alignmentPeriod": "60s",
-      "filter": 'metric.type = "aiplatform.googleapis.com/prediction/online/replicas"'}, "perSeriesAligner"),
-    ({"aggregation.perSeriesAligner": "ALIGN_SUM"}, "alignmentPeriod"),
-    ({"aggregation.crossSeriesReducer": "REDUCE_SUM"}, "perSeriesAligner"),
-    ({"aggregation.perSeriesAligner": "ALIGN_BOGUS", "aggregation.alignmentPeriod": "60s"}, "aligner"),
-    ({"aggregation.perSeriesAligner": "ALIGN_SUM", "aggregation.alignmentPeriod": "10s"}, "alignmentPeriod"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        (
+            {
+                "aggregation.perSeriesAligner": "ALIGN_RATE",
+                "aggregation.alignmentPeriod": "60s",
+                "filter": 'metric.type = "aiplatform.googleapis.com/prediction/online/replicas"',
+            },
+            "perSeriesAligner",
+        ),
+        ({"aggregation.perSeriesAligner": "ALIGN_SUM"}, "alignmentPeriod"),
+        ({"aggregation.crossSeriesReducer": "REDUCE_SUM"}, "perSeriesAligner"),
+        ({"aggregation.perSeriesAligner": "ALIGN_BOGUS", "aggregation.alignmentPeriod": "60s"}, "aligner"),
+        ({"aggregation.perSeriesAligner": "ALIGN_SUM", "aggregation.alignmentPeriod": "10s"}, "alignmentPeriod"),
+    ],
+)
 def test_invalid_aggregation_is_rejected(gcp_env, params, field):
     start, end = closed_window(5)
-    query = {"filter": f'metric.type = "{FLASH_INVOCATIONS}"', "interval.startTime": rfc3339(start),
-             "interval.endTime": rfc3339(end), **params}
+    query = {
+        "filter": f'metric.type = "{FLASH_INVOCATIONS}"',
+        "interval.startTime": rfc3339(start),
+        "interval.endTime": rfc3339(end),
+        **params,
+    }
     error = assert_google_error(time_series(gcp_env, query), 400, "INVALID_ARGUMENT")
     assert field.lower() in json.dumps(error).lower().replace("_", "")
 
@@ -410,8 +504,12 @@ PROBES = "run.googleapis.com/container/completed_probe_count"
 
 def test_paging_headers_counts_series(gcp_env):
     start, end = closed_window(2)
-    base = {"filter": f'metric.type = "{PROBES}"', "interval.startTime": rfc3339(start),
-            "interval.endTime": rfc3339(end), "view": "HEADERS"}
+    base = {
+        "filter": f'metric.type = "{PROBES}"',
+        "interval.startTime": rfc3339(start),
+        "interval.endTime": rfc3339(end),
+        "view": "HEADERS",
+    }
     everything = time_series(gcp_env, base).json()["timeSeries"]
     assert len(everything) >= 5
     assert "nextPageToken" not in time_series(gcp_env, base).json()
@@ -427,8 +525,11 @@ def test_paging_full_counts_points_and_splits_a_series_across_pages(gcp_env):
     """I12: with view FULL pageSize counts points, so a series continues on the next page; merged by identity,
     the pages give back every series with its points in order."""
     start, end = closed_window(5)
-    base = {"filter": f'metric.type = "{PROBES}"', "interval.startTime": rfc3339(start),
-            "interval.endTime": rfc3339(end)}
+    base = {
+        "filter": f'metric.type = "{PROBES}"',
+        "interval.startTime": rfc3339(start),
+        "interval.endTime": rfc3339(end),
+    }
     everything = time_series(gcp_env, base).json()["timeSeries"]
     assert all(len(s["points"]) == 5 for s in everything)
     pages = _all_pages(gcp_env, {**base, "pageSize": 3})
@@ -444,8 +545,13 @@ def test_paging_full_counts_points_and_splits_a_series_across_pages(gcp_env):
 
 def test_page_token_belongs_to_its_query(gcp_env):
     start, end = closed_window(2)
-    base = {"filter": f'metric.type = "{PROBES}"', "interval.startTime": rfc3339(start),
-            "interval.endTime": rfc3339(end), "view": "HEADERS", "pageSize": 2}
+    base = {
+        "filter": f'metric.type = "{PROBES}"',
+        "interval.startTime": rfc3339(start),
+        "interval.endTime": rfc3339(end),
+        "view": "HEADERS",
+        "pageSize": 2,
+    }
     first = time_series(gcp_env, base).json()["nextPageToken"]
     other = {**base, "filter": f'metric.type = "{FLASH_INVOCATIONS}"', "pageToken": first}
     assert_google_error(time_series(gcp_env, other), 400, "INVALID_ARGUMENT")
@@ -455,8 +561,14 @@ def test_page_token_belongs_to_its_query(gcp_env):
 def test_points_follow_the_wall_clock(gcp_env):
     """A query for 'the last N minutes' sees points up to the last finished minute, whenever it runs."""
     now = time.time()
-    response = time_series(gcp_env, {"filter": 'metric.type = "run.googleapis.com/container/instance_count"',
-                                     "interval.startTime": rfc3339(now - 180), "interval.endTime": rfc3339(now)})
+    response = time_series(
+        gcp_env,
+        {
+            "filter": 'metric.type = "run.googleapis.com/container/instance_count"',
+            "interval.startTime": rfc3339(now - 180),
+            "interval.endTime": rfc3339(now),
+        },
+    )
     for series in response.json()["timeSeries"]:
         newest = parse_rfc3339(series["points"][0]["interval"]["endTime"])
         assert now - 120 < newest <= now and newest % 60 == 0
@@ -475,39 +587,74 @@ series:
 """)
     assert gcp_env.project_id == "inline-proj"
     start, end = closed_window(9)
-    response = time_series(gcp_env, {"filter": 'metric.type = "custom.googleapis.com/queue_depth"',
-                                     "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end)})
+    response = time_series(
+        gcp_env,
+        {
+            "filter": 'metric.type = "custom.googleapis.com/queue_depth"',
+            "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end),
+        },
+    )
     (series,) = response.json()["timeSeries"]
     points = series["points"]
     assert len(points) == 6  # every third minute has no point
     for point in points:
         minute = int(parse_rfc3339(point["interval"]["endTime"]) // 60) - 1
         assert point["value"]["doubleValue"] == [1.5, 2.5, None][minute % 3]
-    assert time_series(gcp_env, {"filter": 'metric.type = "custom.googleapis.com/queue_depth"',
-                                 "interval.endTime": rfc3339(end)}, project="pettwin-demo").status_code == 403
+    assert (
+        time_series(
+            gcp_env,
+            {"filter": 'metric.type = "custom.googleapis.com/queue_depth"', "interval.endTime": rfc3339(end)},
+            project="pettwin-demo",
+        ).status_code
+        == 403
+    )
 
 
 def test_reducers_count_and_percentile_and_bool_aligners(gcp_env):
     start, end = closed_window(5)
-    window = {"interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end),
-              "aggregation.alignmentPeriod": "300s"}
-    counted = time_series(gcp_env, {
-        **window, "filter": f'metric.type = "{FLASH_INVOCATIONS}"', "aggregation.perSeriesAligner": "ALIGN_SUM",
-        "aggregation.crossSeriesReducer": "REDUCE_COUNT", "aggregation.groupByFields": "resource.label.model_user_id"})
-    got = {s["resource"]["labels"]["model_user_id"]: s["points"][0]["value"]["int64Value"]
-           for s in counted.json()["timeSeries"]}
+    window = {
+        "interval.startTime": rfc3339(start),
+        "interval.endTime": rfc3339(end),
+        "aggregation.alignmentPeriod": "300s",
+    }
+    counted = time_series(
+        gcp_env,
+        {
+            **window,
+            "filter": f'metric.type = "{FLASH_INVOCATIONS}"',
+            "aggregation.perSeriesAligner": "ALIGN_SUM",
+            "aggregation.crossSeriesReducer": "REDUCE_COUNT",
+            "aggregation.groupByFields": "resource.label.model_user_id",
+        },
+    )
+    got = {
+        s["resource"]["labels"]["model_user_id"]: s["points"][0]["value"]["int64Value"]
+        for s in counted.json()["timeSeries"]
+    }
     assert got == {"gemini-2.5-flash": "2", "gemini-2.5-pro": "3"}
 
     # p50 of the two flash latency series merged over 5 minutes: overhead 5*120 in [16,64), model 5*120 above.
-    p50 = time_series(gcp_env, {
-        **window, "filter": f'metric.type = "{LATENCIES}" AND resource.labels.model_user_id = "gemini-2.5-flash"',
-        "aggregation.perSeriesAligner": "ALIGN_DELTA", "aggregation.crossSeriesReducer": "REDUCE_PERCENTILE_50"})
+    p50 = time_series(
+        gcp_env,
+        {
+            **window,
+            "filter": f'metric.type = "{LATENCIES}" AND resource.labels.model_user_id = "gemini-2.5-flash"',
+            "aggregation.perSeriesAligner": "ALIGN_DELTA",
+            "aggregation.crossSeriesReducer": "REDUCE_PERCENTILE_50",
+        },
+    )
     (series,) = p50.json()["timeSeries"]
     assert series["points"][0]["value"]["doubleValue"] == pytest.approx(64.0)  # rank 600 ends bucket [32,64)
 
-    exceeded = time_series(gcp_env, {
-        **window, "filter": 'metric.type = "serviceruntime.googleapis.com/quota/exceeded"',
-        "aggregation.perSeriesAligner": "ALIGN_COUNT_TRUE"})
+    exceeded = time_series(
+        gcp_env,
+        {
+            **window,
+            "filter": 'metric.type = "serviceruntime.googleapis.com/quota/exceeded"',
+            "aggregation.perSeriesAligner": "ALIGN_COUNT_TRUE",
+        },
+    )
     (series,) = exceeded.json()["timeSeries"]
     assert series["valueType"] == "INT64"
     assert series["points"][0]["value"]["int64Value"] == "2"  # [false, false, true, false, true]
@@ -523,23 +670,32 @@ series:
     values: [10, 20]
 """)
     start, end = closed_window(4)
-    window = {"filter": 'metric.type = "custom.googleapis.com/requests_total"',
-              "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end)}
+    window = {
+        "filter": 'metric.type = "custom.googleapis.com/requests_total"',
+        "interval.startTime": rfc3339(start),
+        "interval.endTime": rfc3339(end),
+    }
     raw = time_series(gcp_env, window).json()["timeSeries"][0]
     totals = [int(p["value"]["int64Value"]) for p in raw["points"]]
     increments = [a - b for a, b in zip(totals, totals[1:], strict=False)]
     assert increments == [[10, 20][(int(end // 60) - 1 - i) % 2] for i in range(3)]
     assert len({p["interval"]["startTime"] for p in raw["points"]}) == 1  # one reset-free run
-    delta = time_series(gcp_env, {**window, "aggregation.alignmentPeriod": "240s",
-                                  "aggregation.perSeriesAligner": "ALIGN_DELTA"}).json()["timeSeries"][0]
+    delta = time_series(
+        gcp_env, {**window, "aggregation.alignmentPeriod": "240s", "aggregation.perSeriesAligner": "ALIGN_DELTA"}
+    ).json()["timeSeries"][0]
     assert delta["metricKind"] == "DELTA"
     assert delta["points"][0]["value"]["int64Value"] == "60"  # four minutes of 10, 20, 10, 20
 
 
 def test_instant_interval_returns_the_point_ending_then(gcp_env):
     _, end = closed_window(1)
-    response = time_series(gcp_env, {"filter": 'metric.type = "aiplatform.googleapis.com/prediction/online/replicas"',
-                                     "interval.endTime": rfc3339(end)})
+    response = time_series(
+        gcp_env,
+        {
+            "filter": 'metric.type = "aiplatform.googleapis.com/prediction/online/replicas"',
+            "interval.endTime": rfc3339(end),
+        },
+    )
     (series,) = response.json()["timeSeries"]
     (point,) = series["points"]
     assert point["interval"] == {"startTime": rfc3339(end), "endTime": rfc3339(end)}
@@ -549,24 +705,36 @@ def test_instant_interval_returns_the_point_ending_then(gcp_env):
 def test_extending_scenario_replaces_series_with_the_same_identity(gcp_env):
     gcp_env.load_scenario("vertex_quota_exhausted")
     start, end = closed_window(5)
-    response = time_series(gcp_env, {
-        "filter": f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "429" '
-                  f'AND resource.labels.model_user_id = "gemini-2.5-flash"',
-        "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end),
-        "aggregation.alignmentPeriod": "300s", "aggregation.perSeriesAligner": "ALIGN_SUM"})
+    response = time_series(
+        gcp_env,
+        {
+            "filter": f'metric.type = "{FLASH_INVOCATIONS}" AND metric.labels.response_code = "429" '
+            f'AND resource.labels.model_user_id = "gemini-2.5-flash"',
+            "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end),
+            "aggregation.alignmentPeriod": "300s",
+            "aggregation.perSeriesAligner": "ALIGN_SUM",
+        },
+    )
     (series,) = response.json()["timeSeries"]  # replaced, not duplicated
     assert series["points"][0]["value"]["int64Value"] == str(40 + 55 + 38 + 60 + 47)
     assert len(gcp_env.series("run.googleapis.com/request_count")) == 3  # untouched series are inherited
 
 
-@pytest.mark.parametrize("text, complaint", [
-    ("series: [{metric: m, resource: {type: global}, kind: GAUGE, value_type: INT64}]", "values"),
-    ("series: [{metric: m, resource: {type: global}, kind: SOMETIMES, value_type: INT64, values: 1}]", "kind"),
-    ("series: [{metric: m, resource: {type: global}, kind: DELTA, value_type: DISTRIBUTION, values: [1, 2, 3],"
-     " buckets: {explicit: {bounds: [1]}}, unit: ms}]\n", "bucket"),
-    ("extends: nowhere\n", "nowhere"),
-    ("no-such-scenario", "unknown scenario"),
-])
+@pytest.mark.parametrize(
+    "text, complaint",
+    [
+        ("series: [{metric: m, resource: {type: global}, kind: GAUGE, value_type: INT64}]", "values"),
+        ("series: [{metric: m, resource: {type: global}, kind: SOMETIMES, value_type: INT64, values: 1}]", "kind"),
+        (
+            "series: [{metric: m, resource: {type: global}, kind: DELTA, value_type: DISTRIBUTION, values: [1, 2, 3],"
+            " buckets: {explicit: {bounds: [1]}}, unit: ms}]\n",
+            "bucket",
+        ),
+        ("extends: nowhere\n", "nowhere"),
+        ("no-such-scenario", "unknown scenario"),
+    ],
+)
 def test_bad_scenarios_are_refused_with_a_reason(gcp_env, text, complaint):
     from pettwin_checks.devenv.gcp_emulator.scenario import ScenarioError
 
@@ -577,11 +745,15 @@ def test_bad_scenarios_are_refused_with_a_reason(gcp_env, text, complaint):
 
 # ---------------------------------------------------------------- faults and control plane
 
+
 def test_injected_429_has_google_quota_error_shape_then_recovers(gcp_env):
     gcp_env.inject_fault(r"/timeSeries$", status=429, count=1)
     start, end = closed_window(1)
-    params = {"filter": f'metric.type = "{FLASH_INVOCATIONS}"', "interval.startTime": rfc3339(start),
-              "interval.endTime": rfc3339(end)}
+    params = {
+        "filter": f'metric.type = "{FLASH_INVOCATIONS}"',
+        "interval.startTime": rfc3339(start),
+        "interval.endTime": rfc3339(end),
+    }
     error = assert_google_error(time_series(gcp_env, params), 429, "RESOURCE_EXHAUSTED")
     kinds = {d["@type"]: d for d in error["details"]}
     info = kinds["type.googleapis.com/google.rpc.ErrorInfo"]
@@ -591,14 +763,16 @@ def test_injected_429_has_google_quota_error_shape_then_recovers(gcp_env):
     assert [(r["status"], r["faulted"]) for r in gcp_env.requests()] == [(429, True), (200, False)]
 
 
-@pytest.mark.parametrize("status, google_status", [(403, "PERMISSION_DENIED"), (500, "INTERNAL"),
-                                                   (503, "UNAVAILABLE")])
+@pytest.mark.parametrize("status, google_status", [(403, "PERMISSION_DENIED"), (500, "INTERNAL"), (503, "UNAVAILABLE")])
 def test_injected_errors_use_google_status_names(gcp_env, status, google_status):
     gcp_env.inject_fault("/timeSeries", status=status)
     start, end = closed_window(1)
     for _ in range(2):  # without a count the fault stays until cleared
-        error = assert_google_error(time_series(gcp_env, {"filter": f'metric.type = "{FLASH_INVOCATIONS}"',
-                                                          "interval.endTime": rfc3339(end)}), status, google_status)
+        error = assert_google_error(
+            time_series(gcp_env, {"filter": f'metric.type = "{FLASH_INVOCATIONS}"', "interval.endTime": rfc3339(end)}),
+            status,
+            google_status,
+        )
     if status == 403:
         assert "monitoring.timeSeries.list" in error["message"]
         assert error["details"][0]["metadata"]["permission"] == "monitoring.timeSeries.list"
@@ -618,17 +792,21 @@ def test_injected_latency_delays_and_client_deadline_fires(gcp_env):
     began = time.monotonic()
     gcp_env.clear_faults()
     assert gcp_env.wait_idle(timeout=5) and time.monotonic() - began < 5
-    assert [(r["path"], r["faulted"]) for r in gcp_env.requests()] == [(
-        "/v2/projects/pettwin-demo/locations/us-central1/services", True)]
+    assert [(r["path"], r["faulted"]) for r in gcp_env.requests()] == [
+        ("/v2/projects/pettwin-demo/locations/us-central1/services", True)
+    ]
 
 
 def test_control_plane_over_http(gcp_env):
     control = f"{gcp_env.url}/_emulator"
-    posted = requests.post(f"{control}/faults", json={"path_regex": ":countTokens$", "status": 429, "count": 2},
-                           timeout=5)
+    posted = requests.post(
+        f"{control}/faults", json={"path_regex": ":countTokens$", "status": 429, "count": 2}, timeout=5
+    )
     assert posted.status_code == 200 and posted.json()["faults"][0]["count"] == 2
-    url = (f"{gcp_env.url}/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models/"
-           f"gemini-2.5-flash:countTokens")
+    url = (
+        f"{gcp_env.url}/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models/"
+        f"gemini-2.5-flash:countTokens"
+    )
     body = {"contents": [{"role": "user", "parts": [{"text": "ping"}]}]}
     statuses = [requests.post(url, json=body, headers=auth(gcp_env), timeout=5).status_code for _ in range(3)]
     assert statuses == [429, 429, 200]
@@ -658,8 +836,10 @@ def test_fault_body_override_serves_odd_responses(gcp_env):
 
 def test_keep_alive_connection_survives_early_errors(gcp_env):
     """Answers sent before a handler needs the body (401, faults) must not desync a reused connection."""
-    url = (f"{gcp_env.url}/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models/"
-           f"gemini-2.5-flash:countTokens")
+    url = (
+        f"{gcp_env.url}/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models/"
+        f"gemini-2.5-flash:countTokens"
+    )
     body = {"contents": [{"parts": [{"text": "x" * 5000}]}]}
     with requests.Session() as session:
         assert session.post(url, json=body, timeout=5).status_code == 401
@@ -671,6 +851,7 @@ def test_keep_alive_connection_survives_early_errors(gcp_env):
 
 # ---------------------------------------------------------------- Cloud Run Admin API v2
 
+
 def test_admin_api_service_and_revisions_shapes(gcp_env):
     base = f"{gcp_env.url}/v2/projects/pettwin-demo/locations/us-central1/services"
     service = requests.get(f"{base}/pettwin-backend", headers=auth(gcp_env), timeout=5).json()
@@ -678,8 +859,11 @@ def test_admin_api_service_and_revisions_shapes(gcp_env):
     assert service["name"] == prefix
     assert service["terminalCondition"]["type"] == "Ready"
     assert service["terminalCondition"]["state"] == "CONDITION_SUCCEEDED"
-    assert service["latestReadyRevision"] == service["latestCreatedRevision"] == \
-        f"{prefix}/revisions/pettwin-backend-00002-def"
+    assert (
+        service["latestReadyRevision"]
+        == service["latestCreatedRevision"]
+        == f"{prefix}/revisions/pettwin-backend-00002-def"
+    )
     # I14: traffic LATEST is reported as LATEST once reconciled.
     assert service["traffic"] == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
     assert service["trafficStatuses"] == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
@@ -691,8 +875,9 @@ def test_admin_api_service_and_revisions_shapes(gcp_env):
     revisions = requests.get(f"{base}/pettwin-backend/revisions", headers=auth(gcp_env), timeout=5).json()
     names = [r["name"].rsplit("/", 1)[1] for r in revisions["revisions"]]
     assert names == ["pettwin-backend-00002-def", "pettwin-backend-00001-abc"]
-    revision = requests.get(f"{base}/pettwin-backend/revisions/pettwin-backend-00002-def", headers=auth(gcp_env),
-                            timeout=5).json()
+    revision = requests.get(
+        f"{base}/pettwin-backend/revisions/pettwin-backend-00002-def", headers=auth(gcp_env), timeout=5
+    ).json()
     ready = {c["type"]: c for c in revision["conditions"]}["Ready"]
     assert ready["state"] == "CONDITION_SUCCEEDED"
     assert revision["service"] == "pettwin-backend" and revision["containers"][0]["image"]
@@ -719,15 +904,21 @@ def test_failed_rollout_scenario(gcp_env):
     assert "PORT=8080" in conditions["ContainerHealthy"]["message"]
     # The scenario extends the default one: its series are still there, plus the failing startup probes.
     start, end = closed_window(3)
-    probes = time_series(gcp_env, {
-        "filter": 'metric.type = "run.googleapis.com/container/completed_probe_count" '
-                  'AND resource.labels.revision_name = "pettwin-backend-00003-ghi" '
-                  'AND metric.labels.is_healthy = false',
-        "interval.startTime": rfc3339(start), "interval.endTime": rfc3339(end)})
+    probes = time_series(
+        gcp_env,
+        {
+            "filter": 'metric.type = "run.googleapis.com/container/completed_probe_count" '
+            'AND resource.labels.revision_name = "pettwin-backend-00003-ghi" '
+            "AND metric.labels.is_healthy = false",
+            "interval.startTime": rfc3339(start),
+            "interval.endTime": rfc3339(end),
+        },
+    )
     assert len(probes.json()["timeSeries"]) == 1
 
 
 # ---------------------------------------------------------------- Vertex AI
+
 
 def test_count_tokens_and_generate_content(gcp_env):
     base = f"{gcp_env.url}/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models"
@@ -736,8 +927,9 @@ def test_count_tokens_and_generate_content(gcp_env):
     assert counted.status_code == 200
     assert counted.json()["totalTokens"] == 7  # ceil(27 / 4)
     assert counted.json()["totalBillableCharacters"] == 23  # characters without spaces
-    generated = requests.post(f"{base}/gemini-2.5-pro:generateContent", json=body, headers=auth(gcp_env),
-                              timeout=5).json()
+    generated = requests.post(
+        f"{base}/gemini-2.5-pro:generateContent", json=body, headers=auth(gcp_env), timeout=5
+    ).json()
     assert generated["candidates"][0]["finishReason"] == "STOP"
     assert generated["usageMetadata"]["promptTokenCount"] == 7
     unknown = requests.post(f"{base}/gemini-0.1:countTokens", json=body, headers=auth(gcp_env), timeout=5)
@@ -757,11 +949,16 @@ def test_auth_can_be_disabled(gcp_env):
 
 # ---------------------------------------------------------------- CLI
 
+
 def test_cli_prints_one_json_line_and_stops_on_sigterm():
     repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     process = subprocess.Popen(
         [sys.executable, "-m", "pettwin_checks.devenv.gcp_emulator", "--port", "0", "--scenario", "default"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo_root)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=repo_root,
+    )
     try:
         info = json.loads(process.stdout.readline())
         assert info["project_id"] == "pettwin-demo" and info["url"].startswith("http://127.0.0.1:")

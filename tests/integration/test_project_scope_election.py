@@ -52,10 +52,10 @@ def test_one_project_collector_and_takeover(kind, kafka_broker, kafka_admin, gcp
     }
     if kind == "vertex_ai":
         instance = {**vertex_instance(gcp_emulator, key), "probe": {"enabled": False}, "leader_election": election}
-        make = lambda: PettwinVertexAiCheck("pettwin_vertex_ai", {}, [instance])  # noqa: E731
+        make = lambda: PettwinVertexAiCheck("pettwin_vertex_ai", {}, [instance])
     else:
         instance = {**cloud_run_instance(gcp_emulator, key, app), "leader_election": election}
-        make = lambda: PettwinCloudRunCheck("pettwin_cloud_run", {}, [instance])  # noqa: E731
+        make = lambda: PettwinCloudRunCheck("pettwin_cloud_run", {}, [instance])
     checks = {"agent-a": make(), "agent-b": make()}
 
     deadline = time.time() + 30

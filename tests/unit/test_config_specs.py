@@ -41,7 +41,7 @@ def test_vertex_nested_defaults_are_the_documented_example(option):
 
 def test_cloud_run_probe_defaults_are_the_documented_ones():
     text = spec_options("cloud_run")["probes"]["description"]
-    documented = dict(re.findall(r"^\s+([\w.]+)\s+- default ([^;\s]+)", text, re.M))
+    documented = dict(re.findall(r"^\s+([\w.]+)\s+- default ([^;\s]+)", text, re.MULTILINE))
     assert documented["timeout_seconds"] == "1" and documented["http_get.path"] == "/"
     for name, value in documented.items():
         field = name.removeprefix("http_get.")

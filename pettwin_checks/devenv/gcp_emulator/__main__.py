@@ -16,8 +16,10 @@ from .server import GcpEmulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pettwin_checks.devenv.gcp_emulator",
-                                     description="Local GCP emulator for pettwin-checks tests and demos.")
+    parser = argparse.ArgumentParser(
+        prog="python -m pettwin_checks.devenv.gcp_emulator",
+        description="Local GCP emulator for pettwin-checks tests and demos.",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
     parser.add_argument("--scenario", default="default", help="scenario name, path to a YAML file, or YAML text")
@@ -25,8 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        emulator = GcpEmulator(scenario=args.scenario, host=args.host, port=args.port,
-                               require_auth=not args.no_auth)
+        emulator = GcpEmulator(scenario=args.scenario, host=args.host, port=args.port, require_auth=not args.no_auth)
     except ScenarioError as bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2

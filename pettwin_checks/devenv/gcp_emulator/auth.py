@@ -97,8 +97,9 @@ class TokenAuthority:
         with self._lock:
             self._keys.pop(key_id, None)
 
-    def issue_token(self, principal: str, lifetime: int = TOKEN_LIFETIME_SECONDS,
-                    scopes=DEFAULT_SCOPES) -> tuple[str, int]:
+    def issue_token(
+        self, principal: str, lifetime: int = TOKEN_LIFETIME_SECONDS, scopes=DEFAULT_SCOPES
+    ) -> tuple[str, int]:
         """A new access token for `principal` that carries `scopes` (an API checks them against its method)."""
         token = "ya29.emu-" + secrets.token_urlsafe(32)
         with self._lock:

@@ -28,8 +28,16 @@ def _etag(resource: dict) -> str:
     return '"' + hashlib.sha1(repr(sorted(resource.items())).encode()).hexdigest()[:20] + '"'
 
 
-def _condition(ctype: str, state: str, when: str, *, reason: str | None = None,
-               revision_reason: str | None = None, message: str | None = None, severity: str | None = None) -> dict:
+def _condition(
+    ctype: str,
+    state: str,
+    when: str,
+    *,
+    reason: str | None = None,
+    revision_reason: str | None = None,
+    message: str | None = None,
+    severity: str | None = None,
+) -> dict:
     condition = {"type": ctype, "state": state, "lastTransitionTime": when}
     if message:
         condition["message"] = message
@@ -81,21 +89,22 @@ class CloudRunAdmin:
     # ---------------------------------------------------------------- lookup
 
     def _specs(self, location: str) -> list[dict]:
-        return [s for s in self.scenario.run_services
-                if location in {"-", s.get("location", self.scenario.region)}]
+        return [s for s in self.scenario.run_services if location in {"-", s.get("location", self.scenario.region)}]
 
     def _check_project(self, project: str) -> None:
         if project not in {self.scenario.project_id, self.scenario.project_number}:
-            raise ApiError(403, f"Permission 'run.services.list' denied on resource 'projects/{project}' "
-                                "(or it may not exist).")
+            raise ApiError(
+                403, f"Permission 'run.services.list' denied on resource 'projects/{project}' (or it may not exist)."
+            )
 
     def _service_spec(self, project: str, location: str, name: str) -> dict:
         self._check_project(project)
         for spec in self._specs(location):
             if spec["name"] == name:
                 return spec
-        raise not_found(f"Resource '{name}' of kind 'SERVICE' in region '{location}' in project "
-                        f"'{project}' does not exist.")
+        raise not_found(
+            f"Resource '{name}' of kind 'SERVICE' in region '{location}' in project '{project}' does not exist."
+        )
 
     # ---------------------------------------------------------------- rendering
 
@@ -121,8 +130,16 @@ class CloudRunAdmin:
                 _condition("Ready", "CONDITION_SUCCEEDED", created),
             ]
             if not serving:
-                conditions.append(_condition("Active", "CONDITION_FAILED", created, revision_reason="RETIRED",
-                                             severity="INFO", message="Revision retired."))
+                conditions.append(
+                    _condition(
+                        "Active",
+                        "CONDITION_FAILED",
+                        created,
+                        revision_reason="RETIRED",
+                        severity="INFO",
+                        message="Revision retired.",
+                    )
+                )
         else:
             failure = rev.get("failure") or {}
             message = failure.get("message", DEFAULT_FAILURE_MESSAGE)
@@ -130,22 +147,47 @@ class CloudRunAdmin:
             reason = failure.get("reason", "HEALTH_CHECK_CONTAINER_ERROR")
             conditions = [_condition("ResourcesAvailable", "CONDITION_SUCCEEDED", created)]
             if failed_type != "ResourcesAvailable":
-                conditions.append(_condition(failed_type, "CONDITION_FAILED", created, message=message,
-                                             revision_reason=reason, severity="ERROR"))
+                conditions.append(
+                    _condition(
+                        failed_type,
+                        "CONDITION_FAILED",
+                        created,
+                        message=message,
+                        revision_reason=reason,
+                        severity="ERROR",
+                    )
+                )
             else:
-                conditions[0] = _condition("ResourcesAvailable", "CONDITION_FAILED", created, message=message,
-                                           revision_reason=reason, severity="ERROR")
-            conditions.append(_condition("Ready", "CONDITION_FAILED", created, message=message,
-                                         revision_reason=reason, severity="ERROR"))
+                conditions[0] = _condition(
+                    "ResourcesAvailable",
+                    "CONDITION_FAILED",
+                    created,
+                    message=message,
+                    revision_reason=reason,
+                    severity="ERROR",
+                )
+            conditions.append(
+                _condition(
+                    "Ready", "CONDITION_FAILED", created, message=message, revision_reason=reason, severity="ERROR"
+                )
+            )
         generation = str(rev.get("generation", 1))
         container = {
             "name": "app",
-            "image": rev.get("image", service.get("image", f"{location}-docker.pkg.dev/{scenario.project_id}/"
-                                                           f"pettwin/{service['name']}:latest")),
+            "image": rev.get(
+                "image",
+                service.get(
+                    "image", f"{location}-docker.pkg.dev/{scenario.project_id}/pettwin/{service['name']}:latest"
+                ),
+            ),
             "ports": [{"name": "http1", "containerPort": 8080}],
             "resources": {"limits": {"cpu": "1000m", "memory": "512Mi"}, "cpuIdle": True, "startupCpuBoost": True},
-            "startupProbe": {"timeoutSeconds": 240, "periodSeconds": 240, "failureThreshold": 1,
-                             "tcpSocket": {"port": 8080}},
+            "startupProbe": {
+                "timeoutSeconds": 240,
+                "periodSeconds": 240,
+                "failureThreshold": 1,
+                "tcpSocket": {"port": 8080},
+            },
         }
         revision = {
             "name": name,
@@ -156,8 +198,10 @@ class CloudRunAdmin:
             "updateTime": created,
             "launchStage": "GA",
             "service": service["name"],
-            "scaling": {"minInstanceCount": rev.get("min_instances", 0),
-                        "maxInstanceCount": rev.get("max_instances", 100)},
+            "scaling": {
+                "minInstanceCount": rev.get("min_instances", 0),
+                "maxInstanceCount": rev.get("max_instances", 100),
+            },
             "maxInstanceRequestConcurrency": rev.get("concurrency", 80),
             "timeout": "300s",
             "serviceAccount": scenario.service_account,
@@ -165,8 +209,10 @@ class CloudRunAdmin:
             "executionEnvironment": "EXECUTION_ENVIRONMENT_GEN2",
             "conditions": conditions,
             "observedGeneration": generation,
-            "logUri": (f"https://console.cloud.google.com/logs/viewer?project={scenario.project_id}"
-                       f"&resource=cloud_run_revision/service_name/{service['name']}/revision_name/{rev['name']}"),
+            "logUri": (
+                f"https://console.cloud.google.com/logs/viewer?project={scenario.project_id}"
+                f"&resource=cloud_run_revision/service_name/{service['name']}/revision_name/{rev['name']}"
+            ),
         }
         if rev.get("min_instances") is None:
             revision["scaling"].pop("minInstanceCount")
@@ -174,8 +220,9 @@ class CloudRunAdmin:
         return _deep_merge(revision, rev.get("overrides") or {})
 
     def _traffic(self, service: dict) -> list[dict]:
-        explicit = [{"revision": r["name"], "percent": int(r["traffic"])}
-                    for r in service["revisions"] if r.get("traffic")]
+        explicit = [
+            {"revision": r["name"], "percent": int(r["traffic"])} for r in service["revisions"] if r.get("traffic")
+        ]
         if explicit:
             return explicit
         ready = [r for r in service["revisions"] if r.get("ready", True)]
@@ -195,22 +242,35 @@ class CloudRunAdmin:
         traffic = self._traffic(service)
         if latest_created.get("ready", True):
             terminal = _condition("Ready", "CONDITION_SUCCEEDED", updated)
-            conditions = [_condition("RoutesReady", "CONDITION_SUCCEEDED", updated),
-                          _condition("ConfigurationsReady", "CONDITION_SUCCEEDED", updated)]
+            conditions = [
+                _condition("RoutesReady", "CONDITION_SUCCEEDED", updated),
+                _condition("ConfigurationsReady", "CONDITION_SUCCEEDED", updated),
+            ]
         else:
             failure = latest_created.get("failure") or {}
             detail = failure.get("message", DEFAULT_FAILURE_MESSAGE)
-            message = (f"Revision '{latest_created['name']}' is not ready and cannot serve traffic. {detail}")
-            terminal = _condition("Ready", "CONDITION_FAILED", updated, message=message, severity="ERROR",
-                                  reason="REVISION_FAILED")
-            conditions = [_condition("RoutesReady", "CONDITION_SUCCEEDED", updated),
-                          _condition("ConfigurationsReady", "CONDITION_FAILED", updated, message=message,
-                                     severity="ERROR", reason="REVISION_FAILED")]
+            message = f"Revision '{latest_created['name']}' is not ready and cannot serve traffic. {detail}"
+            terminal = _condition(
+                "Ready", "CONDITION_FAILED", updated, message=message, severity="ERROR", reason="REVISION_FAILED"
+            )
+            conditions = [
+                _condition("RoutesReady", "CONDITION_SUCCEEDED", updated),
+                _condition(
+                    "ConfigurationsReady",
+                    "CONDITION_FAILED",
+                    updated,
+                    message=message,
+                    severity="ERROR",
+                    reason="REVISION_FAILED",
+                ),
+            ]
         if service.get("traffic_latest", True) and not any(r.get("traffic") for r in revisions):
             spec_traffic = [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
         else:
-            spec_traffic = [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": t["revision"],
-                             "percent": t["percent"]} for t in traffic]
+            spec_traffic = [
+                {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": t["revision"], "percent": t["percent"]}
+                for t in traffic
+            ]
         body = {
             "name": name,
             "uid": _uid(name),
@@ -224,8 +284,12 @@ class CloudRunAdmin:
             "launchStage": "GA",
             "template": {
                 "scaling": {"maxInstanceCount": latest_created.get("max_instances", 100)},
-                "containers": [{"image": latest_created.get("image", service.get("image", "")),
-                                "ports": [{"name": "http1", "containerPort": 8080}]}],
+                "containers": [
+                    {
+                        "image": latest_created.get("image", service.get("image", "")),
+                        "ports": [{"name": "http1", "containerPort": 8080}],
+                    }
+                ],
                 "maxInstanceRequestConcurrency": latest_created.get("concurrency", 80),
                 "serviceAccount": scenario.service_account,
             },
@@ -235,7 +299,9 @@ class CloudRunAdmin:
             "conditions": conditions,
             "latestCreatedRevision": revision_path + latest_created["name"],
             # After reconciliation the statuses mirror the spec: LATEST stays LATEST (no revision named).
-            "trafficStatuses": [dict(t) for t in spec_traffic] if spec_traffic[0]["type"].endswith("LATEST") else [
+            "trafficStatuses": [dict(t) for t in spec_traffic]
+            if spec_traffic[0]["type"].endswith("LATEST")
+            else [
                 {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": t["revision"], "percent": t["percent"]}
                 for t in traffic
             ],
@@ -258,17 +324,25 @@ class CloudRunAdmin:
     def get_service(self, project: str, location: str, name: str) -> dict:
         return self._service(self._service_spec(project, location, name))
 
-    def list_revisions(self, project: str, location: str, service: str, page_size: int = 0,
-                       page_token: str = "") -> dict:
+    def list_revisions(
+        self, project: str, location: str, service: str, page_size: int = 0, page_token: str = ""
+    ) -> dict:
         spec = self._service_spec(project, location, service)
         # Newest first, as the API lists them.
-        return _page("revisions", list(reversed(range(len(spec["revisions"])))), lambda i: self._revision(spec, i),
-                     page_size, page_token, f"{project}/{location}/{service}")
+        return _page(
+            "revisions",
+            list(reversed(range(len(spec["revisions"])))),
+            lambda i: self._revision(spec, i),
+            page_size,
+            page_token,
+            f"{project}/{location}/{service}",
+        )
 
     def get_revision(self, project: str, location: str, service: str, revision: str) -> dict:
         spec = self._service_spec(project, location, service)
         for index, rev in enumerate(spec["revisions"]):
             if rev["name"] == revision:
                 return self._revision(spec, index)
-        raise not_found(f"Resource '{revision}' of kind 'REVISION' in region '{location}' in project "
-                        f"'{project}' does not exist.")
+        raise not_found(
+            f"Resource '{revision}' of kind 'REVISION' in region '{location}' in project '{project}' does not exist."
+        )

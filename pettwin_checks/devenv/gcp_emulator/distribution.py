@@ -16,7 +16,7 @@ class BucketOptions:
     params: tuple
 
     @classmethod
-    def from_spec(cls, spec: dict) -> "BucketOptions":
+    def from_spec(cls, spec: dict) -> BucketOptions:
         if not isinstance(spec, dict) or len(spec) != 1:
             raise ValueError("buckets must have exactly one of exponential, linear, explicit")
         kind, body = next(iter(spec.items()))
@@ -76,7 +76,7 @@ class Distribution:
         return sum(self.counts)
 
     @classmethod
-    def from_counts(cls, options: BucketOptions, counts: list[int]) -> "Distribution":
+    def from_counts(cls, options: BucketOptions, counts: list[int]) -> Distribution:
         if len(counts) > options.num_buckets:
             raise ValueError(f"{len(counts)} bucket counts for a layout of {options.num_buckets} buckets")
         full = tuple(int(c) for c in counts) + (0,) * (options.num_buckets - len(counts))

@@ -24,6 +24,7 @@ from .scenario import Scenario
 
 # ---------------------------------------------------------------- the list call
 
+
 def _series_header(metric_type, metric_labels, resource_type, resource_labels, kind, vtype, unit) -> dict:
     header = {
         "metric": {"type": metric_type},
@@ -68,13 +69,19 @@ def _decode_token(token: str, fingerprint: str) -> int:
     except (ValueError, UnicodeDecodeError):
         offset, seen = -1, ""
     if offset < 0 or seen != fingerprint:
-        raise invalid_argument("Field page_token had an invalid value: the page token does not belong to this "
-                               "request.", "pageToken")
+        raise invalid_argument(
+            "Field page_token had an invalid value: the page token does not belong to this request.", "pageToken"
+        )
     return offset
 
 
-def list_time_series(scenario: Scenario, project: str, params: dict[str, list[str]],
-                     cumulative_origin_minute: int, now: float | None = None) -> dict:
+def list_time_series(
+    scenario: Scenario,
+    project: str,
+    params: dict[str, list[str]],
+    cumulative_origin_minute: int,
+    now: float | None = None,
+) -> dict:
     """The JSON body of a successful timeSeries.list, or raises ApiError."""
     query = parse_query(project, params)
     now = time.time() if now is None else now
@@ -97,8 +104,15 @@ def list_time_series(scenario: Scenario, project: str, params: dict[str, list[st
             points = raw_points(spec, now, scenario.history_minutes, cumulative_origin_minute, after, query.end)
             if not points:
                 continue
-            header = _series_header(spec.metric_type, spec.metric_labels, spec.resource_type,
-                                    spec.resource_labels, spec.kind, spec.value_type, spec.unit)
+            header = _series_header(
+                spec.metric_type,
+                spec.metric_labels,
+                spec.resource_type,
+                spec.resource_labels,
+                spec.kind,
+                spec.value_type,
+                spec.unit,
+            )
             produced.append((header, [_point_json(p, spec.value_type) for p in reversed(points)]))
     else:
         aligned_series = []
@@ -111,14 +125,20 @@ def list_time_series(scenario: Scenario, project: str, params: dict[str, list[st
                 aligned_series.append((spec, kind, vtype, aligned))
         if query.reducer == "REDUCE_NONE":
             for spec, kind, vtype, aligned in aligned_series:
-                header = _series_header(spec.metric_type, spec.metric_labels, spec.resource_type,
-                                        spec.resource_labels, kind, vtype, _aligned_unit(query.aligner, spec.unit))
+                header = _series_header(
+                    spec.metric_type,
+                    spec.metric_labels,
+                    spec.resource_type,
+                    spec.resource_labels,
+                    kind,
+                    vtype,
+                    _aligned_unit(query.aligner, spec.unit),
+                )
                 produced.append((header, [_point_json(p, vtype) for p in aligned]))
         else:
             produced.extend(_reduce(query, aligned_series))
 
-    produced.sort(key=lambda item: json.dumps(
-        [item[0]["metric"], item[0]["resource"]], sort_keys=True))
+    produced.sort(key=lambda item: json.dumps([item[0]["metric"], item[0]["resource"]], sort_keys=True))
     start = _decode_token(query.page_token, query.fingerprint) if query.page_token else 0
     page, next_start = _page(produced, start, query.page_size, query.headers_only)
     body: dict = {"timeSeries": page} if page else {}
@@ -143,7 +163,7 @@ def _page(produced: list, start: int, page_size: int, headers_only: bool) -> tup
     for header, points in produced:
         low, high = max(start, base), min(end, base + len(points))
         if low < high:
-            page.append({**header, "points": points[low - base:high - base]})
+            page.append({**header, "points": points[low - base : high - base]})
         base += len(points)
     return page, end if end < total else None
 
@@ -151,18 +171,28 @@ def _page(produced: list, start: int, page_size: int, headers_only: bool) -> tup
 def _reduce(query: Query, aligned_series: list) -> list[tuple[dict, list[dict]]]:
     groups: dict[str, dict] = {}
     for spec, kind, vtype, aligned in aligned_series:
-        metric_labels = {k: spec.metric_labels[k] for s, k in query.group_by
-                         if s == "metric" and k in spec.metric_labels}
-        resource_labels = {k: spec.resource_labels[k] for s, k in query.group_by
-                           if s == "resource" and k in spec.resource_labels}
+        metric_labels = {
+            k: spec.metric_labels[k] for s, k in query.group_by if s == "metric" and k in spec.metric_labels
+        }
+        resource_labels = {
+            k: spec.resource_labels[k] for s, k in query.group_by if s == "resource" and k in spec.resource_labels
+        }
         key = json.dumps([spec.metric_type, spec.resource_type, metric_labels, resource_labels], sort_keys=True)
-        group = groups.setdefault(key, {
-            "spec": spec, "metric_labels": metric_labels, "resource_labels": resource_labels,
-            "kind": kind, "vtype": vtype, "by_time": {},
-        })
+        group = groups.setdefault(
+            key,
+            {
+                "spec": spec,
+                "metric_labels": metric_labels,
+                "resource_labels": resource_labels,
+                "kind": kind,
+                "vtype": vtype,
+                "by_time": {},
+            },
+        )
         if (group["kind"], group["vtype"]) != (kind, vtype):
-            raise invalid_argument("Cannot reduce time series with different value types together.",
-                                   "aggregation.crossSeriesReducer")
+            raise invalid_argument(
+                "Cannot reduce time series with different value types together.", "aggregation.crossSeriesReducer"
+            )
         for point in aligned:
             group["by_time"].setdefault(point.end, []).append(point)
 
@@ -180,7 +210,8 @@ def _reduce(query: Query, aligned_series: list) -> list[tuple[dict, list[dict]]]
             continue
         spec = group["spec"]
         unit = "1" if query.reducer == "REDUCE_COUNT" else _aligned_unit(query.aligner, spec.unit)
-        header = _series_header(spec.metric_type, group["metric_labels"], spec.resource_type,
-                                group["resource_labels"], kind, vtype, unit)
+        header = _series_header(
+            spec.metric_type, group["metric_labels"], spec.resource_type, group["resource_labels"], kind, vtype, unit
+        )
         out.append((header, points))
     return out

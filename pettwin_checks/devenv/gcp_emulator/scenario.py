@@ -118,8 +118,11 @@ def _sampling(raw: dict, kind: str, where: str, loaded_minute: int) -> dict:
     if history is None and every > 1:
         history = 2 * every + newest_ago  # always at least two samples
     # The point of minute m ends at (m + 1) * 60; the newest one ended `newest_ago` minutes before loading.
-    return {"every_minutes": every, "sample_minute": loaded_minute - 1 - newest_ago,
-            "history_minutes": int(history) if history is not None else None}
+    return {
+        "every_minutes": every,
+        "sample_minute": loaded_minute - 1 - newest_ago,
+        "history_minutes": int(history) if history is not None else None,
+    }
 
 
 def _series(raw: dict, index: int, loaded_minute: int) -> SeriesSpec:
@@ -202,8 +205,14 @@ def _identity(raw) -> str:
     if not isinstance(raw, dict):
         return repr(raw)
     resource = raw.get("resource") or {}
-    return repr((raw.get("metric"), resource.get("type"), sorted(_labels(resource.get("labels"), "extends").items()),
-                 sorted(_labels(raw.get("labels"), "extends").items())))
+    return repr(
+        (
+            raw.get("metric"),
+            resource.get("type"),
+            sorted(_labels(resource.get("labels"), "extends").items()),
+            sorted(_labels(raw.get("labels"), "extends").items()),
+        )
+    )
 
 
 def parse(text: str, name: str = "inline") -> Scenario:

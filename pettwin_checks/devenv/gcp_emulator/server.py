@@ -32,8 +32,14 @@ class Fault:
         self.pattern = re.compile(self.path_regex)
 
     def describe(self) -> dict:
-        return {"path_regex": self.path_regex, "status": self.status, "latency": self.latency,
-                "count": self.remaining, "body": self.body, "method": self.method}
+        return {
+            "path_regex": self.path_regex,
+            "status": self.status,
+            "latency": self.latency,
+            "count": self.remaining,
+            "body": self.body,
+            "method": self.method,
+        }
 
 
 class _Server(ThreadingHTTPServer):
@@ -64,7 +70,7 @@ class GcpEmulator:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def start(self) -> "GcpEmulator":
+    def start(self) -> GcpEmulator:
         if self._server is not None:
             return self
         self._server = _Server((self.host, self.port), Handler)
@@ -84,7 +90,7 @@ class GcpEmulator:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> "GcpEmulator":
+    def __enter__(self) -> GcpEmulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -117,9 +123,15 @@ class GcpEmulator:
         return self.scenario.region
 
     def info(self) -> dict:
-        return {"url": self.url, "metadata_host": self.metadata_host, "project_id": self.project_id,
-                "project_number": self.project_number, "region": self.region, "token_uri": self.token_uri,
-                "scenario": self.scenario.name}
+        return {
+            "url": self.url,
+            "metadata_host": self.metadata_host,
+            "project_id": self.project_id,
+            "project_number": self.project_number,
+            "region": self.region,
+            "token_uri": self.token_uri,
+            "scenario": self.scenario.name,
+        }
 
     # ---------------------------------------------------------------- test controls
 
@@ -145,8 +157,15 @@ class GcpEmulator:
     def expire_tokens(self) -> None:
         self.tokens.expire_tokens()
 
-    def inject_fault(self, path_regex: str, status: int | None = None, latency: float = 0.0,
-                     count: int | None = None, body: str | None = None, method: str | None = None) -> None:
+    def inject_fault(
+        self,
+        path_regex: str,
+        status: int | None = None,
+        latency: float = 0.0,
+        count: int | None = None,
+        body: str | None = None,
+        method: str | None = None,
+    ) -> None:
         """Requests whose path matches `path_regex` (re.search) wait `latency` seconds, then get `status`
         with Google's error body (or `body` verbatim) instead of the real answer. `count` limits how many
         requests the fault applies to; None means until cleared. Control-plane paths are never faulted."""
@@ -181,14 +200,20 @@ class GcpEmulator:
             self._cumulative_origin_minute = int(time.time() // 60) - loaded.history_minutes
             self.tokens.project_id = loaded.project_id
 
-    def series(self, metric_type: str, metric_labels: dict | None = None,
-               resource_labels: dict | None = None) -> list[SeriesSpec]:
+    def series(
+        self, metric_type: str, metric_labels: dict | None = None, resource_labels: dict | None = None
+    ) -> list[SeriesSpec]:
         """The current scenario's declared series of `metric_type` whose labels include the given ones, so a
         test can compute expected values: `spec.value_at_minute(epoch_seconds // 60)`."""
         wanted_metric = (metric_labels or {}).items()
         wanted_resource = (resource_labels or {}).items()
-        return [s for s in self.scenario.series if s.metric_type == metric_type
-                and wanted_metric <= s.metric_labels.items() and wanted_resource <= s.resource_labels.items()]
+        return [
+            s
+            for s in self.scenario.series
+            if s.metric_type == metric_type
+            and wanted_metric <= s.metric_labels.items()
+            and wanted_resource <= s.resource_labels.items()
+        ]
 
     def requests(self) -> list[dict]:
         with self._lock:
@@ -223,7 +248,14 @@ class GcpEmulator:
         return None
 
     def _record(self, method: str, path: str, query: str, status: int, faulted: bool) -> None:
-        entry = {"method": method, "path": path, "query": query, "params": parse_qs(query),
-                 "status": status, "faulted": faulted, "time": time.time()}
+        entry = {
+            "method": method,
+            "path": path,
+            "query": query,
+            "params": parse_qs(query),
+            "status": status,
+            "faulted": faulted,
+            "time": time.time(),
+        }
         with self._lock:
             self._requests.append(entry)

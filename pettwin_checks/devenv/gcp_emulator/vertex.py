@@ -18,14 +18,20 @@ from .scenario import Scenario
 def _texts(body: dict) -> list[str]:
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
-        raise invalid_argument("Unable to submit request because it has an empty contents field. Add at least one "
-                               "content with a non-empty parts field.", "contents")
+        raise invalid_argument(
+            "Unable to submit request because it has an empty contents field. Add at least one "
+            "content with a non-empty parts field.",
+            "contents",
+        )
     texts = []
     for content in contents:
         parts = content.get("parts") if isinstance(content, dict) else None
         if not isinstance(parts, list) or not parts:
-            raise invalid_argument("Unable to submit request because it must include at least one parts field, "
-                                   "which describes the prompt input.", "contents.parts")
+            raise invalid_argument(
+                "Unable to submit request because it must include at least one parts field, "
+                "which describes the prompt input.",
+                "contents.parts",
+            )
         texts.extend(str(p.get("text", "")) for p in parts if isinstance(p, dict))
     return texts
 
@@ -43,12 +49,18 @@ class VertexModels:
     def _check(self, project: str, location: str, publisher: str, model: str) -> None:
         resource = f"projects/{project}/locations/{location}/publishers/{publisher}/models/{model}"
         if project not in {self.scenario.project_id, self.scenario.project_number}:
-            raise ApiError(403, f"Permission 'aiplatform.endpoints.predict' denied on resource "
-                                f"'//aiplatform.googleapis.com/{resource}' (or it may not exist).")
+            raise ApiError(
+                403,
+                f"Permission 'aiplatform.endpoints.predict' denied on resource "
+                f"'//aiplatform.googleapis.com/{resource}' (or it may not exist).",
+            )
         if publisher != "google" or model not in self.scenario.vertex_models:
-            raise ApiError(404, f"Publisher Model `{resource}` was not found or your project does not have access "
-                                "to it. Please ensure you are using a valid model version. For more information, "
-                                "see: https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions")
+            raise ApiError(
+                404,
+                f"Publisher Model `{resource}` was not found or your project does not have access "
+                "to it. Please ensure you are using a valid model version. For more information, "
+                "see: https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions",
+            )
 
     def count_tokens(self, project: str, location: str, publisher: str, model: str, body: dict) -> dict:
         self._check(project, location, publisher, model)
@@ -66,11 +78,13 @@ class VertexModels:
         answer_tokens, _ = count_tokens_of([answer])
         now = time.time()
         return {
-            "candidates": [{
-                "content": {"role": "model", "parts": [{"text": answer}]},
-                "finishReason": "STOP",
-                "avgLogprobs": -0.05,
-            }],
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": answer}]},
+                    "finishReason": "STOP",
+                    "avgLogprobs": -0.05,
+                }
+            ],
             "usageMetadata": {
                 "promptTokenCount": prompt_tokens,
                 "candidatesTokenCount": answer_tokens,

@@ -18,18 +18,40 @@ pytestmark = pytest.mark.integration
 NS = "pettwin.cloud_run."
 TIME_SERIES = "/v3/projects/pettwin-demo/timeSeries"
 # Google's answer to a token without an accepted scope (google.rpc.Status with ErrorInfo).
-SCOPE_403 = json.dumps({"error": {
-    "code": 403, "message": "Request had insufficient authentication scopes.", "status": "PERMISSION_DENIED",
-    "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
-                 "domain": "googleapis.com",
-                 "metadata": {"service": "monitoring.googleapis.com",
-                              "method": "google.monitoring.v3.MetricService.ListTimeSeries"}}]}})
+SCOPE_403 = json.dumps(
+    {
+        "error": {
+            "code": 403,
+            "message": "Request had insufficient authentication scopes.",
+            "status": "PERMISSION_DENIED",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                    "domain": "googleapis.com",
+                    "metadata": {
+                        "service": "monitoring.googleapis.com",
+                        "method": "google.monitoring.v3.MetricService.ListTimeSeries",
+                    },
+                }
+            ],
+        }
+    }
+)
 
 
 def project_check(emulator, **options) -> PettwinCloudRunCheck:
-    instance = {"metadata_endpoint": emulator.url, "run_endpoint": emulator.url, "monitoring_endpoint": emulator.url,
-                "project_id": "pettwin-demo", "location": "us-central1", "services": ["pettwin-backend"],
-                "probes": [], "collect_container_resources": False, **options}
+    instance = {
+        "metadata_endpoint": emulator.url,
+        "run_endpoint": emulator.url,
+        "monitoring_endpoint": emulator.url,
+        "project_id": "pettwin-demo",
+        "location": "us-central1",
+        "services": ["pettwin-backend"],
+        "probes": [],
+        "collect_container_resources": False,
+        **options,
+    }
     return PettwinCloudRunCheck("pettwin_cloud_run", {}, [instance])
 
 
@@ -65,7 +87,8 @@ def test_a_read_only_token_gets_googles_403_and_a_message_naming_the_scope(aggre
     assert monitoring.message.startswith(
         "Cloud Monitoring API refused the token on project pettwin-demo: the access token lacks the OAuth scope "
         f"{MONITORING_READ} (or {AUTH}monitoring or {AUTH}cloud-platform) (ACCESS_TOKEN_SCOPE_INSUFFICIENT); this "
-        "is a token scope problem, not a missing IAM role.")
+        "is a token scope problem, not a missing IAM role."
+    )
     assert "roles/" not in monitoring.message
     (run,) = api_checks(aggregator, "run")
     assert run.status == AgentCheck.CRITICAL and RUN_READONLY in run.message
@@ -90,8 +113,7 @@ def test_a_missing_role_still_names_the_role(aggregator, datadog_agent, gcp_env)
 
 
 @pytest.mark.parametrize("status", [429, 500])
-def test_a_persistent_error_is_one_service_check_and_one_family_of_calls(aggregator, datadog_agent, gcp_env,
-                                                                          status):
+def test_a_persistent_error_is_one_service_check_and_one_family_of_calls(aggregator, datadog_agent, gcp_env, status):
     gcp_env.inject_fault(f"^{TIME_SERIES}$", status=status)
     started = time.monotonic()
     project_check(gcp_env, collect_revision_health=False).run()

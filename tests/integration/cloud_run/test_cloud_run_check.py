@@ -24,10 +24,19 @@ NS = "pettwin.cloud_run."
 MiB = 1024 * 1024
 SERVICE = ["project_id:pettwin-demo", "location:us-central1", "service_name:pettwin-backend"]
 REVISION_2 = [*SERVICE, "revision_name:pettwin-backend-00002-def"]
-CLOUD_RUN_ENV = {"K_SERVICE": "pettwin-backend", "K_REVISION": "pettwin-backend-00002-def",
-                 "K_CONFIGURATION": "pettwin-backend"}
-INSTANCE_TAGS = ["project_id:pettwin-demo", "location:us-central1", "service_name:pettwin-backend",
-                 "revision_name:pettwin-backend-00002-def", "configuration_name:pettwin-backend", "team:pets"]
+CLOUD_RUN_ENV = {
+    "K_SERVICE": "pettwin-backend",
+    "K_REVISION": "pettwin-backend-00002-def",
+    "K_CONFIGURATION": "pettwin-backend",
+}
+INSTANCE_TAGS = [
+    "project_id:pettwin-demo",
+    "location:us-central1",
+    "service_name:pettwin-backend",
+    "revision_name:pettwin-backend-00002-def",
+    "configuration_name:pettwin-backend",
+    "team:pets",
+]
 
 
 def write_tree(root: Path, usage_usec: int = 7_250_000, memory_current: int = 200 * MiB) -> Path:
@@ -108,20 +117,23 @@ def expected_count(emulator, metric_type: str, labels: dict, start: float, end: 
     return sum(spec.value_at_minute(minute) or 0 for minute in range(int(start // 60), int(end // 60)))
 
 
-def test_every_metric_and_service_check(aggregator, datadog_agent, gcp_env, cloud_run_env, app, app_process,
-                                        tmp_path):
+def test_every_metric_and_service_check(aggregator, datadog_agent, gcp_env, cloud_run_env, app, app_process, tmp_path):
     marker, _, _ = app_process
     tree = write_tree(tmp_path / "cgroup")
     instance = {
         **emulator_options(gcp_env),
         "tags": ["team:pets"],
-        "probes": [{"name": "liveness", "http_get": {"path": "/healthz", "port": app.port, "body_contains": "ok"}},
-                   {"name": "startup", "tcp_socket": {"port": app.port}}],
-        "cgroup_root": str(tree), "cgroup_path": "/app", "app_process": marker,
+        "probes": [
+            {"name": "liveness", "http_get": {"path": "/healthz", "port": app.port, "body_contains": "ok"}},
+            {"name": "startup", "tcp_socket": {"port": app.port}},
+        ],
+        "cgroup_root": str(tree),
+        "cgroup_path": "/app",
+        "app_process": marker,
     }
     check = make_check(instance)
     check.run()
-    SVC, REV = [*SERVICE, "team:pets"], [*REVISION_2, "team:pets"]  # noqa: N806 (project-scope tags)
+    SVC, REV = [*SERVICE, "team:pets"], [*REVISION_2, "team:pets"]
 
     # Instance identity: K_* variables plus project and region from the metadata server.
     liveness = [*INSTANCE_TAGS, "probe:liveness", "probe_type:http"]
@@ -131,10 +143,16 @@ def test_every_metric_and_service_check(aggregator, datadog_agent, gcp_env, clou
     assert service_check(aggregator, "app.health", ["probe:liveness"]).status == AgentCheck.OK
     # cgroup v2 values from the tree; the app's process is in the agent's cgroup: they share the app's container.
     for name, value in {
-        "container.cpu.limit": 2.0, "container.cpu.periods": 1200, "container.cpu.throttled_periods": 37,
-        "container.cpu.throttled_time": 4.125, "container.memory.usage": 200 * MiB,
-        "container.memory.limit": 512 * MiB, "container.memory.usage_pct": 39.0625,
-        "container.memory.oom_kills": 2, "container.pids.current": 23, "container.pids.limit": 128,
+        "container.cpu.limit": 2.0,
+        "container.cpu.periods": 1200,
+        "container.cpu.throttled_periods": 37,
+        "container.cpu.throttled_time": 4.125,
+        "container.memory.usage": 200 * MiB,
+        "container.memory.limit": 512 * MiB,
+        "container.memory.usage_pct": 39.0625,
+        "container.memory.oom_kills": 2,
+        "container.pids.current": 23,
+        "container.pids.limit": 128,
         "container.restarts": 0,
     }.items():
         aggregator.assert_metric(NS + name, value, tags=[*INSTANCE_TAGS, "container:app"], count=1)
@@ -176,12 +194,22 @@ def test_every_metric_and_service_check(aggregator, datadog_agent, gcp_env, clou
     aggregator.assert_metric(NS + "instance.count", 1, tags=[*REV, "state:idle"])
     # Per container: the app's probes, and the agent sidecar's own startup probe apart from them.
     app, agent = [*REV, "container_name:app"], [*REV, "container_name:datadog-agent"]
-    failures = expected_count(gcp_env, "run.googleapis.com/container/completed_probe_count",
-                              {"probe_type": "Liveness", "is_healthy": "false", "container_name": "app"}, start, end)
+    failures = expected_count(
+        gcp_env,
+        "run.googleapis.com/container/completed_probe_count",
+        {"probe_type": "Liveness", "is_healthy": "false", "container_name": "app"},
+        start,
+        end,
+    )
     aggregator.assert_metric(NS + "container.probe.failures", failures, tags=[*app, "probe_type:Liveness"])
     aggregator.assert_metric(NS + "container.probe.failures", 0, tags=[*app, "probe_type:Startup"])
-    agent_failures = expected_count(gcp_env, "run.googleapis.com/container/completed_probe_count",
-                                    {"is_healthy": "false", "container_name": "datadog-agent"}, start, end)
+    agent_failures = expected_count(
+        gcp_env,
+        "run.googleapis.com/container/completed_probe_count",
+        {"is_healthy": "false", "container_name": "datadog-agent"},
+        start,
+        end,
+    )
     aggregator.assert_metric(NS + "container.probe.failures", agent_failures, tags=[*agent, "probe_type:Startup"])
     # One timeSeries.list per family, one Admin API call for all services.
     paths = [r["path"] for r in gcp_env.requests()]
@@ -199,8 +227,15 @@ def test_every_metric_and_service_check(aggregator, datadog_agent, gcp_env, clou
 
 def test_cpu_usage_is_the_counter_delta_over_time(aggregator, datadog_agent, tmp_path):
     tree = write_tree(tmp_path / "cgroup")
-    check = make_check({"probes": [], "cgroup_root": str(tree), "cgroup_path": "/app",
-                        "collect_revision_health": False, "collect_cloud_run_metrics": False})
+    check = make_check(
+        {
+            "probes": [],
+            "cgroup_root": str(tree),
+            "cgroup_path": "/app",
+            "collect_revision_health": False,
+            "collect_cloud_run_metrics": False,
+        }
+    )
     before_first = time.monotonic()
     check.run()
     after_first = time.monotonic()
@@ -216,8 +251,14 @@ def test_cpu_usage_is_the_counter_delta_over_time(aggregator, datadog_agent, tmp
 
 def test_failed_rollout(aggregator, datadog_agent, gcp_env, tmp_path):
     gcp_env.load_scenario("cloud_run_failed_rollout")
-    check = make_check({**emulator_options(gcp_env), "probes": [], "collect_container_resources": False,
-                        "services": ["pettwin-backend"]})
+    check = make_check(
+        {
+            **emulator_options(gcp_env),
+            "probes": [],
+            "collect_container_resources": False,
+            "services": ["pettwin-backend"],
+        }
+    )
     check.run()
     aggregator.assert_metric(NS + "service.ready", 0, tags=SERVICE)
     aggregator.assert_metric(NS + "service.latest_revision_ready", 0, tags=SERVICE)
@@ -233,18 +274,26 @@ def test_failed_rollout(aggregator, datadog_agent, gcp_env, tmp_path):
     )
     # The failed revision's startup probes show in Cloud Run's own metrics.
     start, end = monitoring_window(gcp_env, "completed_probe_count")
-    expected = expected_count(gcp_env, "run.googleapis.com/container/completed_probe_count",
-                              {"probe_type": "Startup", "is_healthy": "false", "container_name": "app"}, start, end)
-    aggregator.assert_metric(NS + "container.probe.failures", expected,
-                             tags=[*SERVICE, "revision_name:pettwin-backend-00003-ghi", "container_name:app",
-                                   "probe_type:Startup"])
+    expected = expected_count(
+        gcp_env,
+        "run.googleapis.com/container/completed_probe_count",
+        {"probe_type": "Startup", "is_healthy": "false", "container_name": "app"},
+        start,
+        end,
+    )
+    aggregator.assert_metric(
+        NS + "container.probe.failures",
+        expected,
+        tags=[*SERVICE, "revision_name:pettwin-backend-00003-ghi", "container_name:app", "probe_type:Startup"],
+    )
     assert_contract(aggregator, NS)
 
 
 def test_admin_api_403_names_the_role_and_next_run_recovers(aggregator, datadog_agent, gcp_env):
     gcp_env.inject_fault(r"^/v2/", status=403)
-    check = make_check({**emulator_options(gcp_env), "services": ["pettwin-backend"],
-                        "probes": [], "collect_cloud_run_metrics": False})
+    check = make_check(
+        {**emulator_options(gcp_env), "services": ["pettwin-backend"], "probes": [], "collect_cloud_run_metrics": False}
+    )
     check.run()
     api = service_check(aggregator, "api.can_connect", ["api:run"])
     assert api.status == AgentCheck.CRITICAL
@@ -265,8 +314,16 @@ def test_admin_api_403_names_the_role_and_next_run_recovers(aggregator, datadog_
 
 def test_dead_monitoring_costs_at_most_the_budget(aggregator, datadog_agent, gcp_env):
     gcp_env.inject_fault(r"/timeSeries$", latency=10.0)
-    check = make_check({**emulator_options(gcp_env), "project_id": "pettwin-demo", "location": "us-central1",
-                        "probes": [], "run_budget": 2.0, "collect_revision_health": False})
+    check = make_check(
+        {
+            **emulator_options(gcp_env),
+            "project_id": "pettwin-demo",
+            "location": "us-central1",
+            "probes": [],
+            "run_budget": 2.0,
+            "collect_revision_health": False,
+        }
+    )
     started = time.monotonic()
     check.run()
     assert time.monotonic() - started < 3.0
@@ -284,16 +341,22 @@ def test_dead_monitoring_costs_at_most_the_budget(aggregator, datadog_agent, gcp
 
 
 def test_app_faults_are_critical_with_the_reason_and_resources_still_report(aggregator, datadog_agent, app):
-    check = make_check({"probes": [{"name": "liveness", "timeout_seconds": 0.5,
-                                    "http_get": {"path": "/healthz", "port": app.port}}],
-                        "collect_revision_health": False, "collect_cloud_run_metrics": False})
+    check = make_check(
+        {
+            "probes": [
+                {"name": "liveness", "timeout_seconds": 0.5, "http_get": {"path": "/healthz", "port": app.port}}
+            ],
+            "collect_revision_health": False,
+            "collect_cloud_run_metrics": False,
+        }
+    )
     expected = {
         "failing": "liveness probe GET http://127.0.0.1:{port}/healthz failed: HTTP 503 Service Unavailable "
-                   "(expected 200-399) (1 consecutive failure)",
+        "(expected 200-399) (1 consecutive failure)",
         "slow": "liveness probe GET http://127.0.0.1:{port}/healthz failed: no answer within the 0.5 s timeout "
-                "(2 consecutive failures)",
+        "(2 consecutive failures)",
         "closed": "liveness probe GET http://127.0.0.1:{port}/healthz failed: connection refused (nothing "
-                  "listening on the port) (3 consecutive failures)",
+        "listening on the port) (3 consecutive failures)",
     }
     for mode, message in expected.items():
         aggregator.reset()
@@ -318,15 +381,26 @@ def test_app_faults_are_critical_with_the_reason_and_resources_still_report(aggr
 
 def test_memory_threshold_service_check(aggregator, datadog_agent, tmp_path):
     tree = tmp_path / "cgroup"
-    options = {"probes": [], "cgroup_root": str(tree), "cgroup_path": "/app", "collect_revision_health": False,
-               "collect_cloud_run_metrics": False}
+    options = {
+        "probes": [],
+        "cgroup_root": str(tree),
+        "cgroup_path": "/app",
+        "collect_revision_health": False,
+        "collect_cloud_run_metrics": False,
+    }
     check = make_check(options)
     for usage, status, message in (
         (409 * MiB, AgentCheck.OK, None),
-        (420 * MiB, AgentCheck.WARNING,
-         "memory at 82.0% of the limit (420 MiB of 512 MiB), at or above the warning threshold of 80%"),
-        (500 * MiB, AgentCheck.CRITICAL,
-         "memory at 97.7% of the limit (500 MiB of 512 MiB), at or above the critical threshold of 95%"),
+        (
+            420 * MiB,
+            AgentCheck.WARNING,
+            "memory at 82.0% of the limit (420 MiB of 512 MiB), at or above the warning threshold of 80%",
+        ),
+        (
+            500 * MiB,
+            AgentCheck.CRITICAL,
+            "memory at 97.7% of the limit (500 MiB of 512 MiB), at or above the critical threshold of 95%",
+        ),
     ):
         aggregator.reset()
         write_tree(tree, memory_current=usage)
@@ -339,8 +413,15 @@ def test_unreadable_cgroup_file_warns_once_and_falls_back_to_psutil(aggregator, 
     tree = write_tree(tmp_path / "cgroup")
     (tree / "app" / "memory.current").unlink()
     (tree / "app" / "memory.current").mkdir()  # exists but cannot be read as a file
-    check = make_check({"probes": [], "cgroup_root": str(tree), "cgroup_path": "/app",
-                        "collect_revision_health": False, "collect_cloud_run_metrics": False})
+    check = make_check(
+        {
+            "probes": [],
+            "cgroup_root": str(tree),
+            "cgroup_path": "/app",
+            "collect_revision_health": False,
+            "collect_cloud_run_metrics": False,
+        }
+    )
     check.run()
     check.run()
     warnings = [w for w in check.warnings if "Cannot read cgroup files" in w]
@@ -352,12 +433,19 @@ def test_unreadable_cgroup_file_warns_once_and_falls_back_to_psutil(aggregator, 
 
 
 def test_no_cgroup_filesystem_warns_once_and_uses_psutil(aggregator, datadog_agent, tmp_path):
-    check = make_check({"probes": [], "cgroup_root": str(tmp_path), "collect_revision_health": False,
-                        "collect_cloud_run_metrics": False})
+    check = make_check(
+        {
+            "probes": [],
+            "cgroup_root": str(tmp_path),
+            "collect_revision_health": False,
+            "collect_cloud_run_metrics": False,
+        }
+    )
     check.run()
     check.run()
     assert [w for w in check.warnings if "No cgroup filesystem" in w] == [
-        f"No cgroup filesystem under {tmp_path}: container resources come from psutil (the whole machine)"]
+        f"No cgroup filesystem under {tmp_path}: container resources come from psutil (the whole machine)"
+    ]
     aggregator.assert_metric(NS + "container.memory.usage", count=2)
     aggregator.assert_metric(NS + "container.pids.current", count=2)
     assert not aggregator.metrics(NS + "container.cpu.throttled_periods")
@@ -374,15 +462,20 @@ def test_live_cgroup_of_this_machine(aggregator, datadog_agent):
     assert_contract(aggregator, NS)
 
 
-def test_outside_cloud_run_runs_with_config_tags_and_says_so_once(aggregator, datadog_agent, caplog, monkeypatch,
-                                                                 app):
+def test_outside_cloud_run_runs_with_config_tags_and_says_so_once(aggregator, datadog_agent, caplog, monkeypatch, app):
     for name in CLOUD_RUN_ENV:
         monkeypatch.delenv(name, raising=False)
     caplog.set_level(logging.INFO)
     # A metadata endpoint with nothing listening: outside Google.
-    check = make_check({"probes": [{"name": "tcp", "tcp_socket": {"port": app.port}}], "tags": ["team:pets"],
-                        "metadata_endpoint": "http://127.0.0.1:9", "collect_revision_health": False,
-                        "collect_cloud_run_metrics": False})
+    check = make_check(
+        {
+            "probes": [{"name": "tcp", "tcp_socket": {"port": app.port}}],
+            "tags": ["team:pets"],
+            "metadata_endpoint": "http://127.0.0.1:9",
+            "collect_revision_health": False,
+            "collect_cloud_run_metrics": False,
+        }
+    )
     check.run()
     check.run()
     aggregator.assert_metric(NS + "app.probe.success", 1, tags=["team:pets", "probe:tcp", "probe_type:tcp"], count=2)
@@ -392,8 +485,12 @@ def test_outside_cloud_run_runs_with_config_tags_and_says_so_once(aggregator, da
 
 
 def test_instance_id_only_when_asked(aggregator, datadog_agent, gcp_env, cloud_run_env):
-    base = {**emulator_options(gcp_env), "probes": [], "collect_revision_health": False,
-            "collect_cloud_run_metrics": False}
+    base = {
+        **emulator_options(gcp_env),
+        "probes": [],
+        "collect_revision_health": False,
+        "collect_cloud_run_metrics": False,
+    }
     make_check(base).run()
     assert not [t for m in aggregator.metrics(NS + "instance.uptime") for t in m.tags if t.startswith("instance_id")]
     aggregator.reset()
@@ -404,8 +501,12 @@ def test_instance_id_only_when_asked(aggregator, datadog_agent, gcp_env, cloud_r
 
 def test_restart_detected_across_an_agent_restart(aggregator, datadog_agent, app_process):
     marker, start, processes = app_process
-    options = {"probes": [], "app_process": marker, "collect_revision_health": False,
-               "collect_cloud_run_metrics": False}
+    options = {
+        "probes": [],
+        "app_process": marker,
+        "collect_revision_health": False,
+        "collect_cloud_run_metrics": False,
+    }
     make_check(options).run()
     aggregator.assert_metric(NS + "container.restarts", 0)
     processes[0].kill()
@@ -423,29 +524,52 @@ def test_restart_detected_across_an_agent_restart(aggregator, datadog_agent, app
     aggregator.assert_metric(NS + "container.restarts", 0)
 
 
-@pytest.mark.parametrize(("instance", "field"), [
-    ({"probes": [{"name": "x"}]}, "probes -> 1"),
-    ({"probes": [{"name": "x", "http_get": {"expected_status": "abc"}}]}, "expected_status"),
-    ({"probes": [{"name": "x", "tcp_socket": {"port": 70000}}]}, "port"),
-    ({"memory_warning_threshold": 90, "memory_critical_threshold": 85}, "memory_warning_threshold"),
-    ({"app_process": "("}, "app_process"),
-    ({"run_budget": 2, "probes": [{"name": "a", "tcp_socket": {}, "timeout_seconds": 1.5},
-                                  {"name": "b", "tcp_socket": {}, "timeout_seconds": 1}]}, "run_budget"),
-])
+@pytest.mark.parametrize(
+    ("instance", "field"),
+    [
+        ({"probes": [{"name": "x"}]}, "probes -> 1"),
+        ({"probes": [{"name": "x", "http_get": {"expected_status": "abc"}}]}, "expected_status"),
+        ({"probes": [{"name": "x", "tcp_socket": {"port": 70000}}]}, "port"),
+        ({"memory_warning_threshold": 90, "memory_critical_threshold": 85}, "memory_warning_threshold"),
+        ({"app_process": "("}, "app_process"),
+        (
+            {
+                "run_budget": 2,
+                "probes": [
+                    {"name": "a", "tcp_socket": {}, "timeout_seconds": 1.5},
+                    {"name": "b", "tcp_socket": {}, "timeout_seconds": 1},
+                ],
+            },
+            "run_budget",
+        ),
+    ],
+)
 def test_bad_config_fails_at_init_naming_the_field(instance, field):
     with pytest.raises(ConfigurationError, match=field):
         make_check(instance)
 
 
-def test_metadata_server_down_on_cloud_run_warns_and_next_run_recovers(aggregator, datadog_agent, gcp_env,
-                                                                        cloud_run_env):
+def test_metadata_server_down_on_cloud_run_warns_and_next_run_recovers(
+    aggregator, datadog_agent, gcp_env, cloud_run_env
+):
     gcp_env.inject_fault(r"^/computeMetadata/", status=503)
-    check = make_check({**emulator_options(gcp_env), "probes": [], "collect_revision_health": False,
-                        "collect_cloud_run_metrics": False})
+    check = make_check(
+        {
+            **emulator_options(gcp_env),
+            "probes": [],
+            "collect_revision_health": False,
+            "collect_cloud_run_metrics": False,
+        }
+    )
     check.run()
     (uptime,) = aggregator.metrics(NS + "instance.uptime")
-    assert sorted(uptime.tags) == sorted(["service_name:pettwin-backend", "revision_name:pettwin-backend-00002-def",
-                                          "configuration_name:pettwin-backend"])
+    assert sorted(uptime.tags) == sorted(
+        [
+            "service_name:pettwin-backend",
+            "revision_name:pettwin-backend-00002-def",
+            "configuration_name:pettwin-backend",
+        ]
+    )
     assert [w for w in check.warnings if w.startswith("Cloud Run metadata server unavailable")]
     gcp_env.clear_faults()
     aggregator.reset()

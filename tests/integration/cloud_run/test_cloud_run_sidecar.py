@@ -21,8 +21,12 @@ pytestmark = pytest.mark.integration
 
 NS = "pettwin.cloud_run."
 MiB = 1024 * 1024
-REVISION = ["project_id:pettwin-demo", "location:us-central1", "service_name:pettwin-backend",
-            "revision_name:pettwin-backend-00002-def"]
+REVISION = [
+    "project_id:pettwin-demo",
+    "location:us-central1",
+    "service_name:pettwin-backend",
+    "revision_name:pettwin-backend-00002-def",
+]
 # Cloud Run's per-container series of a revision with an app and an agent sidecar: they differ in every figure,
 # so a value says whose it is.
 SCENARIO = """
@@ -65,9 +69,16 @@ cloud_run:
 def cgroup_tree(directory: Path, pid: int, usage_usec: int, memory: int) -> None:
     """One container's cgroup v2 directory, with its member process in cgroup.procs."""
     directory.mkdir(parents=True, exist_ok=True)
-    files = {"cgroup.procs": f"{pid}\n", "cpu.stat": f"usage_usec {usage_usec}\nnr_periods 10\nnr_throttled 0\n",
-             "cpu.max": "100000 100000\n", "memory.current": f"{memory}\n", "memory.max": f"{256 * MiB}\n",
-             "memory.events": "oom_kill 0\n", "pids.current": "40\n", "pids.max": "max\n"}
+    files = {
+        "cgroup.procs": f"{pid}\n",
+        "cpu.stat": f"usage_usec {usage_usec}\nnr_periods 10\nnr_throttled 0\n",
+        "cpu.max": "100000 100000\n",
+        "memory.current": f"{memory}\n",
+        "memory.max": f"{256 * MiB}\n",
+        "memory.events": "oom_kill 0\n",
+        "pids.current": "40\n",
+        "pids.max": "max\n",
+    }
     for name, text in files.items():
         (directory / name).write_text(text)
 
@@ -78,8 +89,11 @@ def app_container(tmp_path):
     with socket.socket() as probe_port:
         probe_port.bind(("127.0.0.1", 0))
         port = probe_port.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "pettwin_checks.devenv.app_standin", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pettwin_checks.devenv.app_standin", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -92,8 +106,9 @@ def app_container(tmp_path):
     process.wait()
 
 
-def test_sidecar_figures_describe_the_container_they_name(aggregator, datadog_agent, gcp_env, app_container,
-                                                         tmp_path, monkeypatch):
+def test_sidecar_figures_describe_the_container_they_name(
+    aggregator, datadog_agent, gcp_env, app_container, tmp_path, monkeypatch
+):
     gcp_env.load_scenario(SCENARIO)
     app, port = app_container
     root = tmp_path / "cgroup"
@@ -104,12 +119,23 @@ def test_sidecar_figures_describe_the_container_they_name(aggregator, datadog_ag
     for name, value in {"K_SERVICE": "pettwin-backend", "K_REVISION": "pettwin-backend-00002-def"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("PORT", raising=False)  # Cloud Run sets PORT in the ingress container only
-    check = PettwinCloudRunCheck("pettwin_cloud_run", {}, [{
-        "metadata_endpoint": gcp_env.url, "run_endpoint": gcp_env.url, "monitoring_endpoint": gcp_env.url,
-        "app_port": port, "cgroup_root": str(root), "cgroup_path": "/agent",
-        # The app's process is visible here (one PID namespace), but it is not in the agent's cgroup.
-        "app_process": f"app_standin --port {port}", "collect_revision_health": False,
-    }])
+    check = PettwinCloudRunCheck(
+        "pettwin_cloud_run",
+        {},
+        [
+            {
+                "metadata_endpoint": gcp_env.url,
+                "run_endpoint": gcp_env.url,
+                "monitoring_endpoint": gcp_env.url,
+                "app_port": port,
+                "cgroup_root": str(root),
+                "cgroup_path": "/agent",
+                # The app's process is visible here (one PID namespace), but it is not in the agent's cgroup.
+                "app_process": f"app_standin --port {port}",
+                "collect_revision_health": False,
+            }
+        ],
+    )
     check.run()
 
     # The agent's own container, from its cgroup, tagged so.
@@ -120,8 +146,12 @@ def test_sidecar_figures_describe_the_container_they_name(aggregator, datadog_ag
     memory = aggregator.service_checks(NS + "container.memory")
     assert [sc.tags for sc in memory] == [agent]
     # Nothing from a cgroup is said to be the app's, and no 200 MiB (the app's cgroup) was read at all.
-    cgroup_metrics = [m for name in aggregator.metric_names if name.startswith(NS + "container.")
-                      and ".utilization." not in name and ".probe." not in name for m in aggregator.metrics(name)]
+    cgroup_metrics = [
+        m
+        for name in aggregator.metric_names
+        if name.startswith(NS + "container.") and ".utilization." not in name and ".probe." not in name
+        for m in aggregator.metrics(name)
+    ]
     assert cgroup_metrics and all("container:agent" in m.tags for m in cgroup_metrics)
     assert not [m for m in aggregator.metrics(NS + "container.memory.usage") if m.value == 200 * MiB]
     # The app's restarts and uptime cannot be seen from here: not reported rather than the agent's.
@@ -145,14 +175,30 @@ def test_sidecar_figures_describe_the_container_they_name(aggregator, datadog_ag
 
 def test_app_container_name_reads_only_the_apps_series(aggregator, datadog_agent, gcp_env):
     gcp_env.load_scenario(SCENARIO)
-    PettwinCloudRunCheck("pettwin_cloud_run", {}, [{
-        "metadata_endpoint": gcp_env.url, "run_endpoint": gcp_env.url, "monitoring_endpoint": gcp_env.url,
-        "project_id": "pettwin-demo", "location": "us-central1", "services": ["pettwin-backend"], "probes": [],
-        "collect_container_resources": False, "collect_revision_health": False, "app_container_name": "app",
-    }]).run()
+    PettwinCloudRunCheck(
+        "pettwin_cloud_run",
+        {},
+        [
+            {
+                "metadata_endpoint": gcp_env.url,
+                "run_endpoint": gcp_env.url,
+                "monitoring_endpoint": gcp_env.url,
+                "project_id": "pettwin-demo",
+                "location": "us-central1",
+                "services": ["pettwin-backend"],
+                "probes": [],
+                "collect_container_resources": False,
+                "collect_revision_health": False,
+                "app_container_name": "app",
+            }
+        ],
+    ).run()
     for name in ("container.probe.failures", "container.cpu.utilization.p50", "container.memory.utilization.p50"):
         tags = {t for m in aggregator.metrics(NS + name) for t in m.tags if t.startswith("container_name:")}
         assert tags == {"container_name:app"}, name
-    filters = [r["params"]["filter"][0] for r in gcp_env.requests() if r["path"].endswith("/timeSeries")
-               and "completed_probe_count" in r["params"]["filter"][0]]
+    filters = [
+        r["params"]["filter"][0]
+        for r in gcp_env.requests()
+        if r["path"].endswith("/timeSeries") and "completed_probe_count" in r["params"]["filter"][0]
+    ]
     assert filters and all('metric.label.container_name = "app"' in f for f in filters)

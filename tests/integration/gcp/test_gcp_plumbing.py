@@ -55,8 +55,9 @@ def test_service_account_key_file_gets_a_token_and_reads_series(gcp_env, gcp_key
     assert session.credentials.source == f"credentials_path {gcp_key_file}"
     assert session.project_id(deadline) == gcp_env.project_id  # from the key file
     window = settled_window()
-    result = session.monitoring(gcp_env.project_id).list_time_series(INVOCATIONS, window.start, window.end, deadline,
-                                                                      period_seconds=window.seconds)
+    result = session.monitoring(gcp_env.project_id).list_time_series(
+        INVOCATIONS, window.start, window.end, deadline, period_seconds=window.seconds
+    )
     totals = invocation_totals(result)
     assert totals[("gemini-2.5-flash", "200")] == expected_invocations(gcp_env, window, "gemini-2.5-flash", "200")
     assert totals[("gemini-2.5-pro", "429")] == expected_invocations(gcp_env, window, "gemini-2.5-pro", "429")
@@ -70,8 +71,9 @@ def test_metadata_server_credentials_and_identity(gcp_env):
     assert session.project_id(deadline) == gcp_env.project_id
     assert session.metadata.region(deadline) == gcp_env.region
     window = settled_window()
-    result = session.monitoring(gcp_env.project_id).list_time_series(INVOCATIONS, window.start, window.end, deadline,
-                                                                      period_seconds=window.seconds)
+    result = session.monitoring(gcp_env.project_id).list_time_series(
+        INVOCATIONS, window.start, window.end, deadline, period_seconds=window.seconds
+    )
     assert result.series
     token_requests = [r for r in gcp_env.requests() if r["path"].endswith("/service-accounts/default/token")]
     assert len(token_requests) == 1
@@ -82,9 +84,11 @@ def test_paging_follows_every_page_and_totals_match(gcp_env, gcp_key_file):
     deadline = Deadline(20)
     window = settled_window()
     result = session.monitoring(gcp_env.project_id, page_size=2).list_time_series(
-        INVOCATIONS, window.start, window.end, deadline, period_seconds=window.seconds)
+        INVOCATIONS, window.start, window.end, deadline, period_seconds=window.seconds
+    )
     single = session.monitoring(gcp_env.project_id).list_time_series(
-        INVOCATIONS, window.start, window.end, deadline, period_seconds=window.seconds)
+        INVOCATIONS, window.start, window.end, deadline, period_seconds=window.seconds
+    )
     assert result.pages == 3 and single.pages == 1  # 5 grouped series
     assert invocation_totals(result) == invocation_totals(single)
     tokens = [r["params"].get("pageToken") for r in gcp_env.requests() if r["path"].endswith("/timeSeries")]
@@ -95,8 +99,9 @@ def test_throttled_then_recovered_within_the_deadline(gcp_env, gcp_key_file):
     session = session_for(gcp_env, credentials_path=gcp_key_file)
     gcp_env.inject_fault(r"/timeSeries$", status=429, count=2)
     window = settled_window()
-    result = session.monitoring(gcp_env.project_id).list_time_series(INVOCATIONS, window.start, window.end,
-                                                                      Deadline(20), period_seconds=window.seconds)
+    result = session.monitoring(gcp_env.project_id).list_time_series(
+        INVOCATIONS, window.start, window.end, Deadline(20), period_seconds=window.seconds
+    )
     assert result.series
     assert session.stats.retries["monitoring"] == 2 and session.stats.calls["monitoring"] == 3
 
@@ -106,8 +111,9 @@ def test_permission_denied_is_not_retried(gcp_env, gcp_key_file):
     gcp_env.inject_fault(r"/timeSeries$", status=403)
     window = settled_window()
     with pytest.raises(GcpApiError) as raised:
-        session.monitoring(gcp_env.project_id).list_time_series(INVOCATIONS, window.start, window.end, Deadline(20),
-                                                                 period_seconds=window.seconds)
+        session.monitoring(gcp_env.project_id).list_time_series(
+            INVOCATIONS, window.start, window.end, Deadline(20), period_seconds=window.seconds
+        )
     assert raised.value.permission_denied and raised.value.grpc_status == "PERMISSION_DENIED"
     assert session.stats.calls["monitoring"] == 1
 
@@ -119,8 +125,9 @@ def test_a_slow_api_costs_at_most_the_budget(gcp_env, gcp_key_file):
     window = settled_window()
     started = time.monotonic()
     with pytest.raises((GcpApiError, DeadlineExceeded)):
-        session.monitoring(gcp_env.project_id).list_time_series(INVOCATIONS, window.start, window.end, Deadline(1.5),
-                                                                 period_seconds=window.seconds)
+        session.monitoring(gcp_env.project_id).list_time_series(
+            INVOCATIONS, window.start, window.end, Deadline(1.5), period_seconds=window.seconds
+        )
     assert time.monotonic() - started < 2.5
 
 
@@ -130,8 +137,9 @@ def test_expired_token_is_refreshed(gcp_env, gcp_key_file):
     monitoring = session.monitoring(gcp_env.project_id)
     monitoring.list_time_series(INVOCATIONS, window.start, window.end, Deadline(20), period_seconds=window.seconds)
     gcp_env.expire_tokens()  # the server now rejects the cached token with 401
-    result = monitoring.list_time_series(INVOCATIONS, window.start, window.end, Deadline(20),
-                                         period_seconds=window.seconds)
+    result = monitoring.list_time_series(
+        INVOCATIONS, window.start, window.end, Deadline(20), period_seconds=window.seconds
+    )
     assert result.series
     assert session.stats.calls["auth"] == 2
 
@@ -141,8 +149,9 @@ def test_impersonation_goes_through_iam_credentials(gcp_env, gcp_key_file):
     session = session_for(gcp_env, credentials_path=gcp_key_file, impersonate_service_account=target)
     assert session.credentials.source.endswith(f"impersonating {target}")
     window = settled_window()
-    result = session.monitoring(gcp_env.project_id).list_time_series(INVOCATIONS, window.start, window.end,
-                                                                      Deadline(20), period_seconds=window.seconds)
+    result = session.monitoring(gcp_env.project_id).list_time_series(
+        INVOCATIONS, window.start, window.end, Deadline(20), period_seconds=window.seconds
+    )
     assert result.series
     paths = [r["path"] for r in gcp_env.requests()]
     assert f"/v1/projects/-/serviceAccounts/{target}:generateAccessToken" in paths
@@ -150,14 +159,23 @@ def test_impersonation_goes_through_iam_credentials(gcp_env, gcp_key_file):
 
 def test_a_key_the_token_endpoint_rejects_names_the_source_and_leaks_nothing(gcp_env, tmp_path):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     path = tmp_path / "foreign-key.json"
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": gcp_env.project_id, "private_key_id": "0" * 40,
-        "private_key": pem, "client_email": f"stranger@{gcp_env.project_id}.iam.gserviceaccount.com",
-        "client_id": "1", "token_uri": gcp_env.token_uri,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": gcp_env.project_id,
+                "private_key_id": "0" * 40,
+                "private_key": pem,
+                "client_email": f"stranger@{gcp_env.project_id}.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": gcp_env.token_uri,
+            }
+        )
+    )
     session = session_for(gcp_env, credentials_path=str(path))
     with pytest.raises(GcpAuthError) as raised:
         session.credentials.token(Deadline(10))

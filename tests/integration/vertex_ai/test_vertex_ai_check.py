@@ -134,10 +134,17 @@ def make_check(vertex_env, gcp_key_file):
 
     def make(**options):
         instance = {
-            "credentials_path": gcp_key_file, "monitoring_endpoint": vertex_env.url,
-            "aiplatform_endpoint": vertex_env.url, "ingestion_delay": 600, "initial_lookback": 300,
-            "min_collection_interval": 60, "collection_timeout": 30, "backoff_base": 0.05, "backoff_max": 0.2,
-            "tags": ["team:pets"], **options,
+            "credentials_path": gcp_key_file,
+            "monitoring_endpoint": vertex_env.url,
+            "aiplatform_endpoint": vertex_env.url,
+            "ingestion_delay": 600,
+            "initial_lookback": 300,
+            "min_collection_interval": 60,
+            "collection_timeout": 30,
+            "backoff_base": 0.05,
+            "backoff_max": 0.2,
+            "tags": ["team:pets"],
+            **options,
         }
         check = PettwinVertexAiCheck("pettwin_vertex_ai", {}, [instance])
         check.wall_clock = lambda: now
@@ -166,12 +173,25 @@ def test_every_family_with_exact_values(make_check, aggregator, vertex_env):
     n = 5  # minutes in the first window (initial_lookback 300)
 
     count = aggregator.assert_metric
-    count(NS + "publisher.invocations", value=120 * n, metric_type=aggregator.COUNT,
-          tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"), count=1)
-    count(NS + "publisher.invocations", value=4 * n, tags=tags(*FLASH, "response_code_class:4xx",
-                                                              "error_category:capacity"), count=1)
-    count(NS + "publisher.invocations", value=2 * n, tags=tags(*PRO, "response_code_class:5xx",
-                                                              "error_category:system"), count=1)
+    count(
+        NS + "publisher.invocations",
+        value=120 * n,
+        metric_type=aggregator.COUNT,
+        tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"),
+        count=1,
+    )
+    count(
+        NS + "publisher.invocations",
+        value=4 * n,
+        tags=tags(*FLASH, "response_code_class:4xx", "error_category:capacity"),
+        count=1,
+    )
+    count(
+        NS + "publisher.invocations",
+        value=2 * n,
+        tags=tags(*PRO, "response_code_class:5xx", "error_category:system"),
+        count=1,
+    )
     count(NS + "publisher.throttled", value=4 * n, tags=tags(*FLASH), count=1)
     count(NS + "publisher.throttled", value=0, tags=tags(*PRO), count=1)
     count(NS + "publisher.error_rate", value=pytest.approx(4 / 124 * 100), tags=tags(*FLASH), count=1)
@@ -180,10 +200,10 @@ def test_every_family_with_exact_values(make_check, aggregator, vertex_env):
 
     # latency: two token-size series merged: per minute 20 in [100,250), 60 in [250,500), 20 in [500,1000)
     model_latency = tags(*FLASH, "latency_type:model")
-    count(NS + "publisher.latency.p50", value=pytest.approx(375.0), tags=model_latency, count=1)   # 250+30/60*250
-    count(NS + "publisher.latency.p95", value=pytest.approx(875.0), tags=model_latency, count=1)   # 500+15/20*500
+    count(NS + "publisher.latency.p50", value=pytest.approx(375.0), tags=model_latency, count=1)  # 250+30/60*250
+    count(NS + "publisher.latency.p95", value=pytest.approx(875.0), tags=model_latency, count=1)  # 500+15/20*500
     count(NS + "publisher.latency.p99", value=pytest.approx(975.0), tags=model_latency, count=1)
-    count(NS + "publisher.latency.avg", value=pytest.approx(410.0), tags=model_latency, count=1)   # midpoints
+    count(NS + "publisher.latency.avg", value=pytest.approx(410.0), tags=model_latency, count=1)  # midpoints
     # first token: exponential 1,2,...,1024: 10 in [256,512), 30 in [512,1024)
     count(NS + "publisher.first_token_latency.p50", value=pytest.approx(512 + 10 / 30 * 512), tags=tags(*FLASH))
     count(NS + "publisher.first_token_latency.p95", value=pytest.approx(512 + 28 / 30 * 512), tags=tags(*FLASH))
@@ -221,13 +241,20 @@ def test_every_family_with_exact_values(make_check, aggregator, vertex_env):
     online = tags("quota_metric:online_prediction_requests_per_minute", "location:us-central1")
     count(NS + "quota.headroom_pct", value=pytest.approx(50.0), tags=online, count=1)
     count(NS + "quota.exceeded_minutes", value=n, tags=online, count=1)
-    assert not [m for m in aggregator.metrics(NS + "quota.usage") if QUOTA in m.tags and
-                not any(t.startswith("base_model:") for t in m.tags)]
+    assert not [
+        m
+        for m in aggregator.metrics(NS + "quota.usage")
+        if QUOTA in m.tags and not any(t.startswith("base_model:") for t in m.tags)
+    ]
 
-    count(NS + "probe.latency", tags=tags("model:gemini-2.5-flash", "location:us-central1",
-                                          "probe_method:countTokens", "outcome:ok"), count=1)
-    aggregator.assert_service_check(NS + "can_connect", AgentCheck.OK,
-                                    tags=tags("model:gemini-2.5-flash", "location:us-central1"))
+    count(
+        NS + "probe.latency",
+        tags=tags("model:gemini-2.5-flash", "location:us-central1", "probe_method:countTokens", "outcome:ok"),
+        count=1,
+    )
+    aggregator.assert_service_check(
+        NS + "can_connect", AgentCheck.OK, tags=tags("model:gemini-2.5-flash", "location:us-central1")
+    )
     aggregator.assert_service_check(NS + "monitoring.can_query", AgentCheck.OK, tags=tags())
     # one request per family: 4 publisher + 4 endpoint + 3 per quota metric (2 configured) + 4 serviceruntime
     assert len(timeseries_requests(vertex_env)) == 4 + 4 + 3 * 2 + 4
@@ -250,8 +277,12 @@ def test_two_runs_windows_meet_without_gap_or_overlap(make_check, aggregator, ve
         assert second[key]["interval.startTime"] == first[key]["interval.endTime"]
         # Per-minute periods on the minute grid (where Google anchors longer periods is not published: A17).
         assert second[key]["aggregation.alignmentPeriod"] == ["60s"]
-    aggregator.assert_metric(NS + "publisher.invocations", value=120 * 3,
-                             tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"), count=1)
+    aggregator.assert_metric(
+        NS + "publisher.invocations",
+        value=120 * 3,
+        tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"),
+        count=1,
+    )
     aggregator.assert_metric(NS + "publisher.tokens.input", value=5000 * 3, tags=tags(*FLASH), count=1)
     # a third run before a new minute settles queries nothing and counts nothing twice
     aggregator.reset()
@@ -276,10 +307,15 @@ def test_across_page_boundaries_values_are_unchanged(make_check, aggregator, ver
     make_check(page_size=1, collect={"endpoints": False, "quota": False}).run()
     requests = timeseries_requests(vertex_env)
     assert sum(1 for r in requests if "pageToken" in r["params"]) >= 6
-    aggregator.assert_metric(NS + "publisher.invocations", value=120 * 5,
-                             tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"), count=1)
-    aggregator.assert_metric(NS + "publisher.latency.p50", value=pytest.approx(375.0),
-                             tags=tags(*FLASH, "latency_type:model"), count=1)
+    aggregator.assert_metric(
+        NS + "publisher.invocations",
+        value=120 * 5,
+        tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"),
+        count=1,
+    )
+    aggregator.assert_metric(
+        NS + "publisher.latency.p50", value=pytest.approx(375.0), tags=tags(*FLASH, "latency_type:model"), count=1
+    )
     assert_contract(aggregator, NS)
 
 
@@ -288,8 +324,9 @@ def test_throttled_monitoring_is_retried_and_run_stays_ok(make_check, aggregator
     check = make_check(collect={"endpoints": False, "quota": False})
     check.run()
     aggregator.assert_service_check(NS + "monitoring.can_query", AgentCheck.OK)
-    aggregator.assert_metric(NS + "publisher.invocations", value=120 * 5,
-                             tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"))
+    aggregator.assert_metric(
+        NS + "publisher.invocations", value=120 * 5, tags=tags(*FLASH, "response_code_class:2xx", "error_category:none")
+    )
     assert check.session.stats.retries["monitoring"] == 2
 
 
@@ -312,15 +349,18 @@ def test_a_failure_that_persists_stops_the_run_and_every_family_catches_up(make_
     aggregator.reset()
     check.wall_clock = lambda: make_check.now + 240
     check.run()
-    aggregator.assert_metric(NS + "publisher.invocations", value=120 * 4,
-                             tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"), count=1)
+    aggregator.assert_metric(
+        NS + "publisher.invocations",
+        value=120 * 4,
+        tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"),
+        count=1,
+    )
     aggregator.assert_metric(NS + "publisher.tokens.input", value=5000 * 4, tags=tags(*FLASH))
     aggregator.assert_service_check(NS + "monitoring.can_query", AgentCheck.OK)
 
 
 @pytest.mark.parametrize("status", [429, 500])
-def test_a_persistent_error_is_one_service_check_and_one_family_of_calls(make_check, aggregator, vertex_env,
-                                                                          status):
+def test_a_persistent_error_is_one_service_check_and_one_family_of_calls(make_check, aggregator, vertex_env, status):
     vertex_env.inject_fault(r"/timeSeries$", status=status)
     started = time.monotonic()
     make_check(backoff_base=0.05).run()
@@ -340,8 +380,9 @@ def test_a_non_json_answer_warns_and_is_not_asked_again(make_check, aggregator, 
 
 
 def test_monitoring_only_asks_for_monitoring_read_tokens(make_check, aggregator, vertex_env):
-    make_check(credentials_path=None, metadata_endpoint=vertex_env.url,
-               collect={"endpoints": False, "quota": False}).run()
+    make_check(
+        credentials_path=None, metadata_endpoint=vertex_env.url, collect={"endpoints": False, "quota": False}
+    ).run()
     [token] = [r for r in vertex_env.requests() if r["path"].endswith("/default/token")]
     assert token["params"]["scopes"] == ["https://www.googleapis.com/auth/monitoring.read"]
     aggregator.assert_service_check(NS + "monitoring.can_query", AgentCheck.OK)
@@ -382,8 +423,7 @@ def test_token_failure_names_the_credential_source(make_check, aggregator, verte
 
 
 def test_slow_monitoring_costs_at_most_the_budget_and_next_run_recovers(make_check, aggregator, vertex_env):
-    check = make_check(collection_timeout=2, min_collection_interval=60, collect={"endpoints": False,
-                                                                                  "quota": False})
+    check = make_check(collection_timeout=2, min_collection_interval=60, collect={"endpoints": False, "quota": False})
     check.session.credentials.token(Deadline(10))  # the token is had; only Monitoring is slow
     vertex_env.inject_fault(r"/timeSeries$", latency=4)
     started = time.monotonic()
@@ -395,8 +435,12 @@ def test_slow_monitoring_costs_at_most_the_budget_and_next_run_recovers(make_che
     aggregator.reset()
     check.run()
     aggregator.assert_service_check(NS + "monitoring.can_query", AgentCheck.OK)
-    aggregator.assert_metric(NS + "publisher.invocations", value=120 * 5,
-                             tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"), count=1)
+    aggregator.assert_metric(
+        NS + "publisher.invocations",
+        value=120 * 5,
+        tags=tags(*FLASH, "response_code_class:2xx", "error_category:none"),
+        count=1,
+    )
 
 
 def test_malformed_answer_warns_with_fewer_metrics(make_check, aggregator, vertex_env):
@@ -415,17 +459,21 @@ def test_probe_only_scope_makes_no_monitoring_calls(make_check, aggregator, vert
     aggregator.assert_service_check(NS + "can_connect", AgentCheck.OK)
     assert not aggregator.service_checks(NS + "monitoring.can_query")
     counts = [r for r in vertex_env.requests() if r["path"].endswith(":countTokens")]
-    assert counts[0]["path"] == ("/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models/"
-                                 "gemini-2.5-flash:countTokens")
+    assert counts[0]["path"] == (
+        "/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models/gemini-2.5-flash:countTokens"
+    )
 
 
-@pytest.mark.parametrize("fault, model, status, words", [
-    (None, "gemini-9-imaginary", AgentCheck.CRITICAL, "probe.model"),
-    ({"status": 403}, "gemini-2.5-flash", AgentCheck.CRITICAL, "roles/aiplatform.user"),
-    ({"status": 429}, "gemini-2.5-flash", AgentCheck.WARNING, "throttled"),
-    ({"latency": 3}, "gemini-2.5-flash", AgentCheck.CRITICAL, "egress firewall"),
-    ({"status": 200, "body": "<html>proxy</html>"}, "gemini-2.5-flash", AgentCheck.WARNING, "not JSON"),
-])
+@pytest.mark.parametrize(
+    "fault, model, status, words",
+    [
+        (None, "gemini-9-imaginary", AgentCheck.CRITICAL, "probe.model"),
+        ({"status": 403}, "gemini-2.5-flash", AgentCheck.CRITICAL, "roles/aiplatform.user"),
+        ({"status": 429}, "gemini-2.5-flash", AgentCheck.WARNING, "throttled"),
+        ({"latency": 3}, "gemini-2.5-flash", AgentCheck.CRITICAL, "egress firewall"),
+        ({"status": 200, "body": "<html>proxy</html>"}, "gemini-2.5-flash", AgentCheck.WARNING, "not JSON"),
+    ],
+)
 def test_probe_failures_say_what_to_fix(make_check, aggregator, vertex_env, fault, model, status, words):
     if fault:
         vertex_env.inject_fault(r":countTokens$", **fault)
@@ -449,18 +497,22 @@ def test_cardinality_budget_drops_and_reports(make_check, aggregator, vertex_env
     # 6 tag sets (3 models x ok/failed) over a budget of 2: the heaviest kept, rates computed from all of them
     aggregator.assert_metric(NS + "contexts.dropped", value=4, tags=tags("family:publisher_invocations"))
     assert sorted(m.value for m in aggregator.metrics(NS + "publisher.invocations")) == [150, 600]
-    assert sorted(m.value for m in aggregator.metrics(NS + "publisher.error_rate")) == \
-        pytest.approx([2 / 32 * 100, 5 / 15 * 100])
+    assert sorted(m.value for m in aggregator.metrics(NS + "publisher.error_rate")) == pytest.approx(
+        [2 / 32 * 100, 5 / 15 * 100]
+    )
 
 
-@pytest.mark.parametrize("options, field", [
-    ({"locations": ["US Central"]}, "locations"),
-    ({"collection_timeout": 120}, "collection_timeout"),
-    ({"collect_project_metrics": False}, "collect nothing"),
-    ({"probe": {"enabled": True, "method": "predict"}}, "probe.method"),
-    ({"quota_metrics": ["bad metric!"]}, "quota_metrics"),
-    ({"credentials_path": "/nonexistent/key.json"}, "credentials_path"),
-])
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({"locations": ["US Central"]}, "locations"),
+        ({"collection_timeout": 120}, "collection_timeout"),
+        ({"collect_project_metrics": False}, "collect nothing"),
+        ({"probe": {"enabled": True, "method": "predict"}}, "probe.method"),
+        ({"quota_metrics": ["bad metric!"]}, "quota_metrics"),
+        ({"credentials_path": "/nonexistent/key.json"}, "credentials_path"),
+    ],
+)
 def test_bad_config_fails_at_init_naming_the_field(vertex_env, options, field):
     with pytest.raises(ConfigurationError, match=field.replace(".", r"\.?.*")):
         PettwinVertexAiCheck("pettwin_vertex_ai", {}, [options])

@@ -23,24 +23,35 @@ CPUS = ["project_id:pettwin-demo", "location:us-central1", "quota_metric:custom_
 
 
 def quota_check(emulator, key_file, **options) -> PettwinVertexAiCheck:
-    instance = {"credentials_path": key_file, "monitoring_endpoint": emulator.url, "min_collection_interval": 60,
-                "collect": {"publisher_models": False, "endpoints": False}, "backoff_base": 0.05, **options}
+    instance = {
+        "credentials_path": key_file,
+        "monitoring_endpoint": emulator.url,
+        "min_collection_interval": 60,
+        "collect": {"publisher_models": False, "endpoints": False},
+        "backoff_base": 0.05,
+        **options,
+    }
     return PettwinVertexAiCheck("pettwin_vertex_ai", {}, [instance])
 
 
 def queries_of(emulator, metric_type: str) -> list[dict]:
-    return [r for r in emulator.requests()
-            if r["path"].endswith("/timeSeries") and f'"{metric_type}"' in r["params"]["filter"][0]]
+    return [
+        r
+        for r in emulator.requests()
+        if r["path"].endswith("/timeSeries") and f'"{metric_type}"' in r["params"]["filter"][0]
+    ]
 
 
-def test_headroom_on_every_run_and_across_a_restart_with_limits_sampled_daily(aggregator, datadog_agent, gcp_env,
-                                                                              gcp_key_file):
+def test_headroom_on_every_run_and_across_a_restart_with_limits_sampled_daily(
+    aggregator, datadog_agent, gcp_env, gcp_key_file
+):
     now = time.time()
     check = quota_check(gcp_env, gcp_key_file)
     check.wall_clock = lambda: now
     check.run()
-    aggregator.assert_metric(NS + "quota.limit", 32,
-                             tags=[*CPUS, "limit_name:CustomModelServingCPUsPerProjectPerRegion"])
+    aggregator.assert_metric(
+        NS + "quota.limit", 32, tags=[*CPUS, "limit_name:CustomModelServingCPUsPerProjectPerRegion"]
+    )
     aggregator.assert_metric(NS + "quota.usage", 8, tags=CPUS)
     aggregator.assert_metric(NS + "quota.headroom_pct", 75.0, tags=CPUS, count=1)
     (limit_query,) = queries_of(gcp_env, LIMIT)
@@ -84,7 +95,8 @@ def test_a_failed_refresh_keeps_the_last_known_limit(aggregator, datadog_agent, 
     gcp_env.inject_fault(r"/timeSeries$", status=400)  # every query refused, the refresh among them
     check.wall_clock = lambda: now + 120
     check.run()
-    aggregator.assert_metric(NS + "quota.limit", 32,
-                             tags=[*CPUS, "limit_name:CustomModelServingCPUsPerProjectPerRegion"])
+    aggregator.assert_metric(
+        NS + "quota.limit", 32, tags=[*CPUS, "limit_name:CustomModelServingCPUsPerProjectPerRegion"]
+    )
     aggregator.assert_metric(NS + "quota.headroom_pct", 75.0, tags=CPUS)
     assert len(queries_of(gcp_env, LIMIT)) == 2

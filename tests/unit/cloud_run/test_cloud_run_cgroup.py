@@ -26,16 +26,19 @@ def write(base: Path, files: dict[str, str]) -> None:
 def v2_tree(tmp_path):
     """A cgroup v2 mount with the container in /app.slice/app (as /proc/self/cgroup would say)."""
     write(tmp_path, {"cgroup.controllers": "cpu memory pids\n"})
-    write(tmp_path / "app.slice" / "app", {
-        "cpu.stat": "usage_usec 7250000\nuser_usec 5000000\nsystem_usec 2250000\n"
-                    "nr_periods 1200\nnr_throttled 37\nthrottled_usec 4125000\n",
-        "cpu.max": "200000 100000\n",
-        "memory.current": str(410 * MiB) + "\n",
-        "memory.max": str(512 * MiB) + "\n",
-        "memory.events": "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n",
-        "pids.current": "23\n",
-        "pids.max": "max\n",
-    })
+    write(
+        tmp_path / "app.slice" / "app",
+        {
+            "cpu.stat": "usage_usec 7250000\nuser_usec 5000000\nsystem_usec 2250000\n"
+            "nr_periods 1200\nnr_throttled 37\nthrottled_usec 4125000\n",
+            "cpu.max": "200000 100000\n",
+            "memory.current": str(410 * MiB) + "\n",
+            "memory.max": str(512 * MiB) + "\n",
+            "memory.events": "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n",
+            "pids.current": "23\n",
+            "pids.max": "max\n",
+        },
+    )
     return tmp_path
 
 
@@ -45,17 +48,23 @@ def v1_tree(tmp_path):
     (tmp_path / "cpu,cpuacct" / "docker" / "abc").mkdir(parents=True)
     (tmp_path / "cpu").symlink_to("cpu,cpuacct")
     (tmp_path / "cpuacct").symlink_to("cpu,cpuacct")
-    write(tmp_path / "cpu,cpuacct" / "docker" / "abc", {
-        "cpuacct.usage": "3500000000\n",
-        "cpu.stat": "nr_periods 400\nnr_throttled 9\nthrottled_time 1500000000\n",
-        "cpu.cfs_quota_us": "50000\n",
-        "cpu.cfs_period_us": "100000\n",
-    })
-    write(tmp_path / "memory" / "docker" / "abc", {
-        "memory.usage_in_bytes": str(300 * MiB) + "\n",
-        "memory.limit_in_bytes": "9223372036854771712\n",
-        "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
-    })
+    write(
+        tmp_path / "cpu,cpuacct" / "docker" / "abc",
+        {
+            "cpuacct.usage": "3500000000\n",
+            "cpu.stat": "nr_periods 400\nnr_throttled 9\nthrottled_time 1500000000\n",
+            "cpu.cfs_quota_us": "50000\n",
+            "cpu.cfs_period_us": "100000\n",
+        },
+    )
+    write(
+        tmp_path / "memory" / "docker" / "abc",
+        {
+            "memory.usage_in_bytes": str(300 * MiB) + "\n",
+            "memory.limit_in_bytes": "9223372036854771712\n",
+            "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        },
+    )
     write(tmp_path / "pids" / "docker" / "abc", {"pids.current": "8\n", "pids.max": "100\n"})
     return tmp_path
 
@@ -69,9 +78,17 @@ def test_v2_tree_exact_values(v2_tree):
     assert layout.dirs["memory"] == v2_tree / "app.slice" / "app"
     sample = cgroup.CgroupReader(layout).read()
     assert sample == cgroup.Sample(
-        source="cgroup v2", cpu_usage_seconds=7.25, cpu_limit_cores=2.0, cpu_periods=1200, cpu_throttled_periods=37,
-        cpu_throttled_seconds=4.125, memory_usage_bytes=410 * MiB, memory_limit_bytes=512 * MiB, oom_kills=2,
-        pids_current=23, pids_limit=None,
+        source="cgroup v2",
+        cpu_usage_seconds=7.25,
+        cpu_limit_cores=2.0,
+        cpu_periods=1200,
+        cpu_throttled_periods=37,
+        cpu_throttled_seconds=4.125,
+        memory_usage_bytes=410 * MiB,
+        memory_limit_bytes=512 * MiB,
+        oom_kills=2,
+        pids_current=23,
+        pids_limit=None,
     )
 
 
@@ -81,9 +98,17 @@ def test_v1_tree_exact_values(v1_tree):
     assert layout.dirs["cpuacct"] == v1_tree / "cpuacct" / "docker" / "abc"
     sample = cgroup.CgroupReader(layout).read()
     assert sample == cgroup.Sample(
-        source="cgroup v1", cpu_usage_seconds=3.5, cpu_limit_cores=0.5, cpu_periods=400, cpu_throttled_periods=9,
-        cpu_throttled_seconds=1.5, memory_usage_bytes=300 * MiB, memory_limit_bytes=None, oom_kills=1,
-        pids_current=8, pids_limit=100,
+        source="cgroup v1",
+        cpu_usage_seconds=3.5,
+        cpu_limit_cores=0.5,
+        cpu_periods=400,
+        cpu_throttled_periods=9,
+        cpu_throttled_seconds=1.5,
+        memory_usage_bytes=300 * MiB,
+        memory_limit_bytes=None,
+        oom_kills=1,
+        pids_current=8,
+        pids_limit=100,
     )
 
 
@@ -134,8 +159,9 @@ def test_cpu_max(text, cores):
     assert cgroup.parse_v2_cpu_max(text) == cores
 
 
-@pytest.mark.parametrize(("text", "limit"),
-                         [("max\n", None), ("9223372036854771712", None), ("536870912\n", 512 * MiB)])
+@pytest.mark.parametrize(
+    ("text", "limit"), [("max\n", None), ("9223372036854771712", None), ("536870912\n", 512 * MiB)]
+)
 def test_limit(text, limit):
     assert cgroup.parse_limit(text) == limit
 

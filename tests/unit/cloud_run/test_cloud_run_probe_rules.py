@@ -16,8 +16,16 @@ from pettwin_checks.cloud_run.probes import (
 
 pytestmark = pytest.mark.unit
 
-SPEC = ProbeSpec(name="liveness", kind="http", host="127.0.0.1", port=8080, timeout=1.0, failure_threshold=3,
-                 startup_grace_period=30.0, path="/healthz")
+SPEC = ProbeSpec(
+    name="liveness",
+    kind="http",
+    host="127.0.0.1",
+    port=8080,
+    timeout=1.0,
+    failure_threshold=3,
+    startup_grace_period=30.0,
+    path="/healthz",
+)
 FAIL = ProbeResult(False, 0.002, 503, "HTTP 503 Service Unavailable (expected 200-399)")
 OK = ProbeResult(True, 0.002, 200)
 
@@ -53,11 +61,14 @@ def test_unknown_start_means_no_grace():
     assert judge(spec, FAIL, ProbeState(), None).status == "critical"
 
 
-@pytest.mark.parametrize(("text", "ranges"), [
-    ("200-399", ((200, 399),)),
-    ("200, 204", ((200, 200), (204, 204))),
-    ("200-299,304", ((200, 299), (304, 304))),
-])
+@pytest.mark.parametrize(
+    ("text", "ranges"),
+    [
+        ("200-399", ((200, 399),)),
+        ("200, 204", ((200, 200), (204, 204))),
+        ("200-299,304", ((200, 299), (304, 304))),
+    ],
+)
 def test_status_ranges(text, ranges):
     assert parse_status_ranges(text) == ranges
     assert format_status_ranges(ranges) == text.replace(" ", "")

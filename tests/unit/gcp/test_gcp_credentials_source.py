@@ -31,8 +31,10 @@ def test_adc_order_and_names(clean_env, monkeypatch):
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/etc/keys/sa.json")
     assert source() == "GOOGLE_APPLICATION_CREDENTIALS=/etc/keys/sa.json"
     assert source(credentials_path="/k.json") == "credentials_path /k.json"
-    assert source(credentials_path="/k.json", impersonate_service_account="r@p.iam.gserviceaccount.com") == \
-        "credentials_path /k.json, impersonating r@p.iam.gserviceaccount.com"
+    assert (
+        source(credentials_path="/k.json", impersonate_service_account="r@p.iam.gserviceaccount.com")
+        == "credentials_path /k.json, impersonating r@p.iam.gserviceaccount.com"
+    )
 
 
 def test_endpoints_from_options(clean_env):

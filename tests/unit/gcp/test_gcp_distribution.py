@@ -20,47 +20,61 @@ pytestmark = pytest.mark.unit
 
 def test_exponential_layout_percentiles_by_hand():
     # bounds 1, 2, 4, 8: buckets (-inf,1) [1,2) [2,4) [4,8) [8,inf); 2 + 4 + 2 values
-    dist = parse_distribution({
-        "count": "8", "mean": 3.5,
-        "bucketOptions": {"exponentialBuckets": {"numFiniteBuckets": 3, "growthFactor": 2, "scale": 1}},
-        "bucketCounts": ["0", "2", "4", "2"],
-    })
+    dist = parse_distribution(
+        {
+            "count": "8",
+            "mean": 3.5,
+            "bucketOptions": {"exponentialBuckets": {"numFiniteBuckets": 3, "growthFactor": 2, "scale": 1}},
+            "bucketCounts": ["0", "2", "4", "2"],
+        }
+    )
     assert dist.bounds == (1.0, 2.0, 4.0, 8.0)
     assert dist.bucket_counts == (0, 2, 4, 2, 0)
-    assert percentile(dist, 50) == pytest.approx(3.0)   # rank 4: 2 + (4-2)/4 * 2
-    assert percentile(dist, 95) == pytest.approx(7.2)   # rank 7.6: 4 + 1.6/2 * 4
+    assert percentile(dist, 50) == pytest.approx(3.0)  # rank 4: 2 + (4-2)/4 * 2
+    assert percentile(dist, 95) == pytest.approx(7.2)  # rank 7.6: 4 + 1.6/2 * 4
     assert percentile(dist, 99) == pytest.approx(7.84)  # rank 7.92: 4 + 1.92/2 * 4
 
 
 def test_linear_layout_with_trailing_zeros_dropped():
     # bounds 0, 10, 20, 30, 40; counts for buckets 0..2 only (proto3 JSON drops trailing zeros)
-    dist = parse_distribution({
-        "count": "10", "mean": 10.0,
-        "bucketOptions": {"linearBuckets": {"numFiniteBuckets": 4, "width": 10, "offset": 0}},
-        "bucketCounts": ["0", "5", "5"],
-    })
+    dist = parse_distribution(
+        {
+            "count": "10",
+            "mean": 10.0,
+            "bucketOptions": {"linearBuckets": {"numFiniteBuckets": 4, "width": 10, "offset": 0}},
+            "bucketCounts": ["0", "5", "5"],
+        }
+    )
     assert dist.bucket_counts == (0, 5, 5, 0, 0, 0)
-    assert percentile(dist, 50) == pytest.approx(10.0)   # rank 5 ends bucket [0,10)
-    assert percentile(dist, 95) == pytest.approx(19.0)   # rank 9.5: 10 + 4.5/5 * 10
+    assert percentile(dist, 50) == pytest.approx(10.0)  # rank 5 ends bucket [0,10)
+    assert percentile(dist, 95) == pytest.approx(19.0)  # rank 9.5: 10 + 4.5/5 * 10
     assert percentile(dist, 99) == pytest.approx(19.8)
 
 
 def test_explicit_layout_overflow_answers_its_lower_bound():
     # bounds 0, 100, 250, 500: 20 in [100,250), 80 in [250,500), 20 in [500,inf)
-    dist = parse_distribution({
-        "count": 120, "mean": 404.0,
-        "bucketOptions": {"explicitBuckets": {"bounds": [0, 100, 250, 500]}},
-        "bucketCounts": [0, 0, 20, 80, 20],
-    })
+    dist = parse_distribution(
+        {
+            "count": 120,
+            "mean": 404.0,
+            "bucketOptions": {"explicitBuckets": {"bounds": [0, 100, 250, 500]}},
+            "bucketCounts": [0, 0, 20, 80, 20],
+        }
+    )
     assert percentile(dist, 50) == pytest.approx(375.0)  # rank 60: 250 + 40/80 * 250
-    assert percentile(dist, 95) == 500.0                 # rank 114 falls in the overflow bucket
+    assert percentile(dist, 95) == 500.0  # rank 114 falls in the overflow bucket
     assert percentile(dist, 99) == 500.0
 
 
 def test_underflow_answers_its_upper_bound():
-    dist = parse_distribution({"count": "4", "mean": 5,
-                               "bucketOptions": {"explicitBuckets": {"bounds": [10, 20]}},
-                               "bucketCounts": ["3", "1"]})
+    dist = parse_distribution(
+        {
+            "count": "4",
+            "mean": 5,
+            "bucketOptions": {"explicitBuckets": {"bounds": [10, 20]}},
+            "bucketCounts": ["3", "1"],
+        }
+    )
     assert percentile(dist, 50) == 10.0
 
 
@@ -71,25 +85,54 @@ def test_without_buckets_count_and_mean_only():
     assert percentile(parse_distribution({}), 50) is None
 
 
-@pytest.mark.parametrize("value, reason", [
-    ({"count": "3", "bucketOptions": {"explicitBuckets": {"bounds": [1]}}, "bucketCounts": ["1", "1", "1"]},
-     "3 bucket counts for 2 buckets"),
-    ({"count": "5", "bucketOptions": {"explicitBuckets": {"bounds": [1]}}, "bucketCounts": ["1", "1"]},
-     "add up to 2, not to count 5"),
-    ({"count": "1", "bucketOptions": {"explicitBuckets": {"bounds": [1]}}, "bucketCounts": ["-1", "2"]},
-     "negative"),
-    ({"count": "1", "bucketOptions": {"exponentialBuckets": {"numFiniteBuckets": 2, "growthFactor": 1, "scale": 1}},
-      "bucketCounts": ["1"]}, "growthFactor > 1"),
-    ({"count": "1", "bucketOptions": {"linearBuckets": {"numFiniteBuckets": 2, "width": 0, "offset": 0}},
-      "bucketCounts": ["1"]}, "width must be positive"),
-    ({"count": "1", "bucketOptions": {"explicitBuckets": {"bounds": [3, 1]}}, "bucketCounts": ["1"]},
-     "not increasing"),
-    ({"count": "1", "bucketOptions": {"explicitBuckets": {"bounds": [1]}, "linearBuckets": {}},
-      "bucketCounts": ["1"]}, "exactly one"),
-    ({"count": "many"}, "not an integer"),
-    ({"count": "1", "mean": "NaN"}, "not finite"),
-    ({"count": "1", "bucketCounts": ["1"]}, "without bucketOptions"),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (
+            {"count": "3", "bucketOptions": {"explicitBuckets": {"bounds": [1]}}, "bucketCounts": ["1", "1", "1"]},
+            "3 bucket counts for 2 buckets",
+        ),
+        (
+            {"count": "5", "bucketOptions": {"explicitBuckets": {"bounds": [1]}}, "bucketCounts": ["1", "1"]},
+            "add up to 2, not to count 5",
+        ),
+        (
+            {"count": "1", "bucketOptions": {"explicitBuckets": {"bounds": [1]}}, "bucketCounts": ["-1", "2"]},
+            "negative",
+        ),
+        (
+            {
+                "count": "1",
+                "bucketOptions": {"exponentialBuckets": {"numFiniteBuckets": 2, "growthFactor": 1, "scale": 1}},
+                "bucketCounts": ["1"],
+            },
+            "growthFactor > 1",
+        ),
+        (
+            {
+                "count": "1",
+                "bucketOptions": {"linearBuckets": {"numFiniteBuckets": 2, "width": 0, "offset": 0}},
+                "bucketCounts": ["1"],
+            },
+            "width must be positive",
+        ),
+        (
+            {"count": "1", "bucketOptions": {"explicitBuckets": {"bounds": [3, 1]}}, "bucketCounts": ["1"]},
+            "not increasing",
+        ),
+        (
+            {
+                "count": "1",
+                "bucketOptions": {"explicitBuckets": {"bounds": [1]}, "linearBuckets": {}},
+                "bucketCounts": ["1"],
+            },
+            "exactly one",
+        ),
+        ({"count": "many"}, "not an integer"),
+        ({"count": "1", "mean": "NaN"}, "not finite"),
+        ({"count": "1", "bucketCounts": ["1"]}, "without bucketOptions"),
+    ],
+)
 def test_malformed_distributions_are_rejected_with_the_reason(value, reason):
     with pytest.raises(MalformedDistribution, match=reason):
         parse_distribution(value)
@@ -111,8 +154,9 @@ def test_merge_of_different_layouts_keeps_count_and_mean_but_no_percentiles():
 
 def test_bucket_bounds_of_each_layout():
     assert bucket_bounds({"linearBuckets": {"numFiniteBuckets": 2, "width": 0.5, "offset": -1}}) == (-1.0, -0.5, 0.0)
-    assert bucket_bounds({"exponentialBuckets": {"numFiniteBuckets": 2, "growthFactor": 10, "scale": 0.1}}) == \
-        pytest.approx((0.1, 1.0, 10.0))
+    assert bucket_bounds(
+        {"exponentialBuckets": {"numFiniteBuckets": 2, "growthFactor": 10, "scale": 0.1}}
+    ) == pytest.approx((0.1, 1.0, 10.0))
     assert bucket_bounds({"explicitBuckets": {"bounds": ["1.5", 2]}}) == (1.5, 2.0)
 
 
@@ -136,10 +180,30 @@ def test_percentiles_stay_within_the_bounds_and_grow_with_q(dist, q1, q2):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=6) | st.dictionaries(
-        st.sampled_from(["count", "mean", "bucketOptions", "bucketCounts", "explicitBuckets", "linearBuckets",
-                         "exponentialBuckets", "bounds", "numFiniteBuckets", "width", "offset", "growthFactor",
-                         "scale"]), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=6)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "count",
+                    "mean",
+                    "bucketOptions",
+                    "bucketCounts",
+                    "explicitBuckets",
+                    "linearBuckets",
+                    "exponentialBuckets",
+                    "bounds",
+                    "numFiniteBuckets",
+                    "width",
+                    "offset",
+                    "growthFactor",
+                    "scale",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=20,
 )
 

@@ -55,14 +55,17 @@ def google_error(code, status, message="boom", reason=None):
 
 
 def client(http, sleeps, **retry):
-    return GcpRestClient(http, FixedCredentials(), ApiCallStats(), RetryPolicy(**retry), sleep=sleeps.append,
-                         rand=lambda: 1.0)
+    return GcpRestClient(
+        http, FixedCredentials(), ApiCallStats(), RetryPolicy(**retry), sleep=sleeps.append, rand=lambda: 1.0
+    )
 
 
 def test_429_and_5xx_are_retried_with_exponential_backoff_then_succeed():
-    http = ScriptedHttp(ScriptedResponse(429, google_error(429, "RESOURCE_EXHAUSTED")),
-                        ScriptedResponse(503, "<html>unavailable</html>"),
-                        ScriptedResponse(200, {"ok": 1}))
+    http = ScriptedHttp(
+        ScriptedResponse(429, google_error(429, "RESOURCE_EXHAUSTED")),
+        ScriptedResponse(503, "<html>unavailable</html>"),
+        ScriptedResponse(200, {"ok": 1}),
+    )
     sleeps = []
     rest = client(http, sleeps, backoff_base=0.5, backoff_max=8)
     assert rest.get_json("monitoring", "https://x/v3", Deadline(30)) == {"ok": 1}
@@ -72,8 +75,9 @@ def test_429_and_5xx_are_retried_with_exponential_backoff_then_succeed():
 
 
 def test_retry_after_is_honoured():
-    http = ScriptedHttp(ScriptedResponse(429, google_error(429, "RESOURCE_EXHAUSTED"), {"Retry-After": "3"}),
-                        ScriptedResponse(200, {}))
+    http = ScriptedHttp(
+        ScriptedResponse(429, google_error(429, "RESOURCE_EXHAUSTED"), {"Retry-After": "3"}), ScriptedResponse(200, {})
+    )
     sleeps = []
     client(http, sleeps).get_json("monitoring", "https://x", Deadline(30))
     assert sleeps == [3.0]
@@ -111,9 +115,17 @@ def test_spent_deadline_raises_before_calling():
 
 
 def test_403_is_not_retried_and_keeps_googles_reason():
-    http = ScriptedHttp(ScriptedResponse(403, google_error(
-        403, "PERMISSION_DENIED", "Permission monitoring.timeSeries.list denied (or the resource may not exist).",
-        "IAM_PERMISSION_DENIED")))
+    http = ScriptedHttp(
+        ScriptedResponse(
+            403,
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "Permission monitoring.timeSeries.list denied (or the resource may not exist).",
+                "IAM_PERMISSION_DENIED",
+            ),
+        )
+    )
     with pytest.raises(GcpApiError) as raised:
         client(http, []).get_json("monitoring", "https://x", Deadline(30))
     assert raised.value.permission_denied and raised.value.reason == "IAM_PERMISSION_DENIED"
@@ -130,8 +142,9 @@ def test_401_refreshes_the_token_once():
 
 
 def test_network_errors_are_retried_and_reported_without_the_request():
-    http = ScriptedHttp(requests.ConnectionError("Bearer ya29.secret failed"), requests.Timeout("slow"),
-                        ScriptedResponse(200, {"a": 1}))
+    http = ScriptedHttp(
+        requests.ConnectionError("Bearer ya29.secret failed"), requests.Timeout("slow"), ScriptedResponse(200, {"a": 1})
+    )
     assert client(http, []).get_json("monitoring", "https://x", Deadline(30)) == {"a": 1}
     http = ScriptedHttp(requests.ConnectionError("Authorization: Bearer ya29.secret refused"))
     with pytest.raises(GcpApiError) as raised:
@@ -140,8 +153,10 @@ def test_network_errors_are_retried_and_reported_without_the_request():
 
 
 def test_error_bodies_google_oauth_and_garbage():
-    assert parse_error_body("m", 429, json.dumps(google_error(429, "RESOURCE_EXHAUSTED", "Quota"))).grpc_status == \
-        "RESOURCE_EXHAUSTED"
+    assert (
+        parse_error_body("m", 429, json.dumps(google_error(429, "RESOURCE_EXHAUSTED", "Quota"))).grpc_status
+        == "RESOURCE_EXHAUSTED"
+    )
     oauth = parse_error_body("auth", 400, json.dumps({"error": "invalid_grant", "error_description": "Bad JWT"}))
     assert oauth.message == "invalid_grant: Bad JWT"
     assert parse_error_body("m", 502, "<html>").message == "non-JSON error body"

@@ -10,8 +10,15 @@ pytestmark = pytest.mark.unit
 
 def limit_series(*values):
     points = [Point(60.0 * i, 60.0 * i, v) for i, v in enumerate(values)]
-    return TimeSeries("serviceruntime.googleapis.com/quota/limit", {"quota_metric": "q", "limit_name": "L"},
-                      "consumer_quota", {"location": "us-central1"}, "GAUGE", "INT64", points)
+    return TimeSeries(
+        "serviceruntime.googleapis.com/quota/limit",
+        {"quota_metric": "q", "limit_name": "L"},
+        "consumer_quota",
+        {"location": "us-central1"},
+        "GAUGE",
+        "INT64",
+        points,
+    )
 
 
 def test_round_trip_keeps_each_series_newest_point_and_when_it_was_read():
@@ -23,7 +30,15 @@ def test_round_trip_keeps_each_series_newest_point_and_when_it_was_read():
     assert series.points == [Point(60.0, 60.0, 32)]
 
 
-@pytest.mark.parametrize("text", ["", "{not json", '{"fetched_at": 1}', '{"fetched_at": 1, "series": [[1, 2]]}',
-                                  '{"fetched_at": 1, "series": [["m", {}, "r", {}, "G", "I", 0, 0, "32"]]}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{not json",
+        '{"fetched_at": 1}',
+        '{"fetched_at": 1, "series": [[1, 2]]}',
+        '{"fetched_at": 1, "series": [["m", {}, "r", {}, "G", "I", 0, 0, "32"]]}',
+    ],
+)
 def test_an_unreadable_entry_is_read_anew(text):
     assert Snapshot.loads(text) is None

@@ -25,8 +25,10 @@ def test_filter_names_one_metric_type_and_quotes_values():
     query = TimeSeriesQuery(
         "aiplatform.googleapis.com/prediction/online/replicas",
         resource_type="aiplatform.googleapis.com/Endpoint",
-        extra_filter=(one_of("resource", "location", ["us-east1", "us-central1"]),
-                      one_of("metric", "weird-label", ['a"b'])),
+        extra_filter=(
+            one_of("resource", "location", ["us-east1", "us-central1"]),
+            one_of("metric", "weird-label", ['a"b']),
+        ),
     )
     assert query.filter == (
         'metric.type = "aiplatform.googleapis.com/prediction/online/replicas" AND '
@@ -69,17 +71,37 @@ def _point(end, value):
 def test_parse_page_values_and_skips_what_is_malformed():
     body = {
         "timeSeries": [
-            {"metric": {"type": "m", "labels": {"response_code": "429"}},
-             "resource": {"type": "r", "labels": {"location": "us-central1"}},
-             "metricKind": "DELTA", "valueType": "INT64",
-             "points": [_point("2024-05-01T10:00:00Z", {"int64Value": "42"}),
-                        _point("2024-05-01T10:01:00Z", {"int64Value": "4.5"}),
-                        _point("2024-05-01T10:02:00Z", {"doubleValue": "NaN"})]},
-            {"metric": {"type": "m"}, "resource": {"type": "r"}, "metricKind": "DELTA", "valueType": "DISTRIBUTION",
-             "points": [_point("2024-05-01T10:00:00Z", {"distributionValue": {
-                 "count": "2", "mean": 1.5, "bucketOptions": {"explicitBuckets": {"bounds": [1, 2]}},
-                 "bucketCounts": ["0", "2"]}})]},
-            {"metric": {"labels": {}}},            # no type
+            {
+                "metric": {"type": "m", "labels": {"response_code": "429"}},
+                "resource": {"type": "r", "labels": {"location": "us-central1"}},
+                "metricKind": "DELTA",
+                "valueType": "INT64",
+                "points": [
+                    _point("2024-05-01T10:00:00Z", {"int64Value": "42"}),
+                    _point("2024-05-01T10:01:00Z", {"int64Value": "4.5"}),
+                    _point("2024-05-01T10:02:00Z", {"doubleValue": "NaN"}),
+                ],
+            },
+            {
+                "metric": {"type": "m"},
+                "resource": {"type": "r"},
+                "metricKind": "DELTA",
+                "valueType": "DISTRIBUTION",
+                "points": [
+                    _point(
+                        "2024-05-01T10:00:00Z",
+                        {
+                            "distributionValue": {
+                                "count": "2",
+                                "mean": 1.5,
+                                "bucketOptions": {"explicitBuckets": {"bounds": [1, 2]}},
+                                "bucketCounts": ["0", "2"],
+                            }
+                        },
+                    )
+                ],
+            },
+            {"metric": {"labels": {}}},  # no type
             "not an object",
             {"metric": {"type": "m", "labels": ["x"]}},
         ],
@@ -105,16 +127,30 @@ def test_parse_page_rejects_unusable_pages():
 def test_typed_values():
     assert parse_value({"int64Value": "9007199254740993"}, "INT64") == 9007199254740993
     assert parse_value({"boolValue": True}, "BOOL") is True
-    for bad in ({"int64Value": True}, {"doubleValue": "Infinity"}, {"int64Value": "1", "doubleValue": 1.0},
-                {"stringValue": "x"}, {"boolValue": "true"}):
+    for bad in (
+        {"int64Value": True},
+        {"doubleValue": "Infinity"},
+        {"int64Value": "1", "doubleValue": 1.0},
+        {"stringValue": "x"},
+        {"boolValue": "true"},
+    ):
         with pytest.raises(ValueError):
             parse_value(bad, "")
 
 
 def test_merge_pages_joins_a_series_split_across_pages():
     def page(end, value):
-        return parse_page({"timeSeries": [{"metric": {"type": "m", "labels": {"a": "1"}}, "resource": {"type": "r"},
-                                           "points": [_point(end, {"int64Value": value})]}]})[0]
+        return parse_page(
+            {
+                "timeSeries": [
+                    {
+                        "metric": {"type": "m", "labels": {"a": "1"}},
+                        "resource": {"type": "r"},
+                        "points": [_point(end, {"int64Value": value})],
+                    }
+                ]
+            }
+        )[0]
 
     merged = merge_pages([page("2024-05-01T10:01:00Z", "1"), page("2024-05-01T10:00:00Z", "2")])
     assert len(merged) == 1
@@ -123,11 +159,34 @@ def test_merge_pages_joins_a_series_split_across_pages():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["timeSeries", "nextPageToken", "metric", "resource", "type", "labels", "points",
-                         "interval", "endTime", "startTime", "value", "int64Value", "doubleValue",
-                         "distributionValue", "boolValue", "valueType", "executionErrors"]),
-        children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "timeSeries",
+                    "nextPageToken",
+                    "metric",
+                    "resource",
+                    "type",
+                    "labels",
+                    "points",
+                    "interval",
+                    "endTime",
+                    "startTime",
+                    "value",
+                    "int64Value",
+                    "doubleValue",
+                    "distributionValue",
+                    "boolValue",
+                    "valueType",
+                    "executionErrors",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=25,
 )
 

@@ -53,13 +53,19 @@ def test_the_elections_kafka_secrets_are_scrubbed_from_what_the_check_logs():
     from pettwin_checks.cloud_run.check import PettwinCloudRunCheck
     from pettwin_checks.vertex_ai.check import PettwinVertexAiCheck
 
-    election = {"kafka_connect_str": "broker:9092", "security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN",
-                "sasl_plain_username": "key", "sasl_plain_password": "s3cr3t-sasl",
-                "tls_private_key_password": "s3cr3t-key"}
+    election = {
+        "kafka_connect_str": "broker:9092",
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "key",
+        "sasl_plain_password": "s3cr3t-sasl",
+        "tls_private_key_password": "s3cr3t-key",
+    }
     for check in (
         PettwinVertexAiCheck("pettwin_vertex_ai", {}, [{"project_id": "p", "leader_election": election}]),
-        PettwinCloudRunCheck("pettwin_cloud_run", {}, [{"project_id": "p", "tags": ["a:b"],
-                                                        "leader_election": election}]),
+        PettwinCloudRunCheck(
+            "pettwin_cloud_run", {}, [{"project_id": "p", "tags": ["a:b"], "leader_election": election}]
+        ),
     ):
         text = check.sanitize("Leader election unavailable (s3cr3t-sasl, s3cr3t-key)")
         assert "s3cr3t" not in text, (check.name, text)

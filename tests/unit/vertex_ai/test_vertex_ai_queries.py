@@ -27,18 +27,21 @@ def series(metric_labels=None, resource_labels=None, values=(1,), metric="m"):
 
 
 MODEL = {"model_user_id": "gemini-2.5-flash", "publisher": "google", "location": "us-central1"}
-PLAN = build_plan(publisher_models=True, endpoints=True, quota=True, quota_metrics=["q_per_minute"],
-                  discover_quota_metrics=True)
+PLAN = build_plan(
+    publisher_models=True, endpoints=True, quota=True, quota_metrics=["q_per_minute"], discover_quota_metrics=True
+)
 FAMILIES = {f.name: f for f in PLAN.families}
 
 
 def test_one_query_per_family_and_no_per_model_query():
     assert len(FAMILIES) == 4 + 4 + 3 + 4
     assert all(f.query.metric_type.count("/") >= 2 for f in FAMILIES.values())
-    filters = build_plan(publisher_models=True, endpoints=False, quota=False, locations=["us-central1"],
-                         models=["a", "b"]).families
+    filters = build_plan(
+        publisher_models=True, endpoints=False, quota=False, locations=["us-central1"], models=["a", "b"]
+    ).families
     assert filters[0].query.filter.endswith(
-        'resource.label.location = "us-central1" AND resource.label.model_user_id = one_of("a", "b")')
+        'resource.label.location = "us-central1" AND resource.label.model_user_id = one_of("a", "b")'
+    )
     invocations = FAMILIES["publisher_invocations"].query.aggregation
     assert (invocations.aligner, invocations.reducer) == ("ALIGN_DELTA", "REDUCE_SUM")
     assert "metric.label.response_code" in invocations.group_by
@@ -92,14 +95,28 @@ def test_latency_percentiles_from_the_window_distribution():
     dist = Distribution(100, 410.0, (0.0, 100.0, 250.0, 500.0, 1000.0), (0, 0, 20, 60, 20, 0))
     samples = FAMILIES["publisher_latency"].samples([series({"latency_type": "model"}, MODEL, [dist])])
     values = {s.name: s.value for s in samples}
-    assert values == {"publisher.latency.avg": 410.0, "publisher.latency.p50": pytest.approx(375.0),
-                      "publisher.latency.p95": pytest.approx(875.0), "publisher.latency.p99": pytest.approx(975.0)}
+    assert values == {
+        "publisher.latency.avg": 410.0,
+        "publisher.latency.p50": pytest.approx(375.0),
+        "publisher.latency.p95": pytest.approx(875.0),
+        "publisher.latency.p99": pytest.approx(975.0),
+    }
     empty = FAMILIES["publisher_latency"].samples([series({}, MODEL, [Distribution(0, 0, (), ())])])
     assert empty == []  # no requests in the window: no latency, not a zero latency
 
 
-@pytest.mark.parametrize("code, expected", [("200", "2xx"), ("429", "4xx"), ("5xx", "5xx"), ("", "unknown"),
-                                            ("OK", "unknown"), ("2000", "unknown"), (None, "unknown")])
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("200", "2xx"),
+        ("429", "4xx"),
+        ("5xx", "5xx"),
+        ("", "unknown"),
+        ("OK", "unknown"),
+        ("2000", "unknown"),
+        (None, "unknown"),
+    ],
+)
 def test_response_code_class(code, expected):
     assert response_code_class(code) == expected
 
@@ -117,7 +134,7 @@ def test_quota_samples_pair_usage_with_limit_per_base_model():
     limits = [series(flash, None, [200]), series({"base_model": "other", "location": "us-central1"}, None, [-1])]
     samples = quota_samples("q_per_minute", usage, limits)
     tags = ("quota_metric:q_per_minute", "location:us-central1", "base_model:gemini-2.5-flash")
-    assert Sample("quota.usage", "gauge", 140, tags) in samples       # the busiest minute
+    assert Sample("quota.usage", "gauge", 140, tags) in samples  # the busiest minute
     assert Sample("quota.limit", "gauge", 200, tags) in samples
     assert Sample("quota.headroom_pct", "gauge", pytest.approx(30.0), tags) in samples
     assert not [s for s in samples if "base_model:other" in s.tags]  # unlimited: no limit, no headroom
@@ -129,30 +146,44 @@ def test_quota_samples_pair_usage_with_limit_per_base_model():
 
 def test_service_quota_skips_quota_metrics_read_per_base_model():
     consumer = {"location": "us-central1"}
-    limits = [series({"quota_metric": "aiplatform.googleapis.com/a_per_minute", "limit_name": "APerMinute"},
-                     consumer, [600]),
-              series({"quota_metric": "aiplatform.googleapis.com/configured", "limit_name": "X"}, consumer, [5])]
+    limits = [
+        series({"quota_metric": "aiplatform.googleapis.com/a_per_minute", "limit_name": "APerMinute"}, consumer, [600]),
+        series({"quota_metric": "aiplatform.googleapis.com/configured", "limit_name": "X"}, consumer, [5]),
+    ]
     usage = [series({"quota_metric": "aiplatform.googleapis.com/a_per_minute"}, consumer, [300, 150])]
     samples = service_quota_samples(limits, usage, None, {"configured"})
     assert not [s for s in samples if "quota_metric:configured" in s.tags]
-    assert Sample("quota.headroom_pct", "gauge", pytest.approx(50.0),
-                  ("location:us-central1", "quota_metric:a_per_minute")) in samples
+    assert (
+        Sample(
+            "quota.headroom_pct", "gauge", pytest.approx(50.0), ("location:us-central1", "quota_metric:a_per_minute")
+        )
+        in samples
+    )
 
 
 def test_dynamic_shared_quota_is_a_model_without_a_base_model_limit():
-    invocations = [series({}, MODEL, [5]),
-                   series({}, {**MODEL, "model_user_id": "gemini-2.5-pro-002"}, [5]),
-                   series({}, {**MODEL, "model_user_id": "gemini-2.0-flash-001"}, [5])]
-    limits = [[series({"base_model": "gemini-2.5-flash"}, {"location": "us-central1"}, [200]),
-               series({"base_model": "gemini-2.5-pro"}, {"location": "us-central1"}, [50])]]
-    values = {next(t for t in s.tags if t.startswith("model:")): s.value
-              for s in dynamic_shared_quota_samples(invocations, limits)}
-    assert values == {"model:gemini-2.5-flash": 0.0, "model:gemini-2.5-pro-002": 0.0,
-                      "model:gemini-2.0-flash-001": 1.0}
+    invocations = [
+        series({}, MODEL, [5]),
+        series({}, {**MODEL, "model_user_id": "gemini-2.5-pro-002"}, [5]),
+        series({}, {**MODEL, "model_user_id": "gemini-2.0-flash-001"}, [5]),
+    ]
+    limits = [
+        [
+            series({"base_model": "gemini-2.5-flash"}, {"location": "us-central1"}, [200]),
+            series({"base_model": "gemini-2.5-pro"}, {"location": "us-central1"}, [50]),
+        ]
+    ]
+    values = {
+        next(t for t in s.tags if t.startswith("model:")): s.value
+        for s in dynamic_shared_quota_samples(invocations, limits)
+    }
+    assert values == {"model:gemini-2.5-flash": 0.0, "model:gemini-2.5-pro-002": 0.0, "model:gemini-2.0-flash-001": 1.0}
 
 
-@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 50), st.integers(-100, 100)), max_size=40),
-       st.integers(1, 10))
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 50), st.integers(-100, 100)), max_size=40),
+    st.integers(1, 10),
+)
 def test_cap_keeps_at_most_the_budget_per_name_and_values_unchanged(rows, budget):
     unique = {(name, key): value for name, key, value in rows}  # one sample per (name, tag set)
     samples = [Sample(name, "gauge", float(value), (f"k:{key}",)) for (name, key), value in unique.items()]
