@@ -112,7 +112,7 @@ def seed(bootstrap: str, groups: int, partitions: int) -> None:
                     result = future.result(timeout=120)
                     if any(tp.error for tp in result.topic_partitions):
                         failed.append(g)
-                except Exception:
+                except KafkaException:
                     failed.append(g)
         pending = failed
         if not pending:

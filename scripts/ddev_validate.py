@@ -102,7 +102,7 @@ def main() -> int:
                 validation,
                 *(["--sync"] if sync and validation in SYNCED else []),
             ]
-            result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
+            result = subprocess.run(command, cwd=repo, capture_output=True, check=False, text=True, timeout=600)
             print(
                 f"$ ddev validate {validation}{' --sync' if '--sync' in command else ''}\n{result.stdout}{result.stderr}"
             )

@@ -21,7 +21,7 @@ from datadog_checks.base import AgentCheck
 
 from ..config_validation import warn_unknown_options
 from ..coordination import ScopedElection, collects_here
-from ..gcp.deadline import Deadline
+from ..deadline import Deadline, DeadlineExceeded
 from ..gcp.errors import GcpError
 from ..kafka_lag.connection import connection_secrets
 from . import cgroup
@@ -121,7 +121,7 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
             try:
                 self._metadata.update(self._client.metadata_identity(missing, deadline))
                 self._warned.discard("metadata")
-            except GcpError as failure:
+            except (GcpError, DeadlineExceeded) as failure:
                 # On Cloud Run the metadata server must come back: ask again next run. Elsewhere it is most
                 # likely absent, so ask rarely.
                 if not os.environ.get("K_SERVICE"):
@@ -291,13 +291,13 @@ def build_probe_specs(config, environ) -> list[ProbeSpec]:
         return [ProbeSpec(name="default", kind="tcp", host=config.probe_host, port=port, timeout=1.0)]
     specs = []
     for probe in config.probes:
-        common = dict(
-            name=probe.name,
-            host=config.probe_host,
-            timeout=probe.timeout_seconds,
-            failure_threshold=probe.failure_threshold,
-            startup_grace_period=probe.startup_grace_period,
-        )
+        common = {
+            "name": probe.name,
+            "host": config.probe_host,
+            "timeout": probe.timeout_seconds,
+            "failure_threshold": probe.failure_threshold,
+            "startup_grace_period": probe.startup_grace_period,
+        }
         if probe.http_get is not None:
             action = probe.http_get
             specs.append(

@@ -6,7 +6,7 @@ timeout from the run's Deadline.
 
 from __future__ import annotations
 
-from ..gcp.deadline import Deadline
+from ..deadline import Deadline
 from ..gcp.errors import MalformedResponse
 from ..gcp.monitoring import ListResult
 from ..gcp.session import GcpSession

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datadog_checks.base import AgentCheck
 
-from ..gcp.deadline import Deadline
-from ..gcp.errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, NotJson, persists_within_run
+from ..deadline import Deadline, DeadlineExceeded
+from ..gcp.errors import GcpApiError, GcpAuthError, GcpError, NotJson, persists_within_run
 from ..gcp.scopes import is_scope_refusal
 from ..gcp.windows import next_window, window_end
 from .identity import Identity
@@ -48,7 +48,7 @@ class ProjectScope:
     def _discover_project(self, deadline: Deadline) -> str | None:
         try:
             return self._client.credentials.discover_project_id(deadline)
-        except GcpError:
+        except (GcpError, DeadlineExceeded):
             return None
 
     def _check_revisions(
@@ -60,7 +60,7 @@ class ProjectScope:
         location_tags = [*tags, f"location:{location}"]
         try:
             bodies = self._client.list_services(project, location, deadline)
-        except GcpError as failure:
+        except (GcpError, DeadlineExceeded) as failure:
             message = self._api_failure_message("run", project, failure)
             status = AgentCheck.WARNING if isinstance(failure, NotJson) else AgentCheck.CRITICAL
             self._api_status("run", status, location_tags, message)
@@ -106,7 +106,7 @@ class ProjectScope:
                         deadline,
                     )
                     reason, detail = revision_failure(revision)
-                except GcpError as failure:
+                except (GcpError, DeadlineExceeded) as failure:
                     self.log.debug("Could not read revision %s: %s", health.latest_created, failure)
                     revisions_refused = persists_within_run(failure)
             status, message = verdict(health, reason, detail)
@@ -126,7 +126,7 @@ class ProjectScope:
             try:
                 query = family.query(services, self.config.app_container_name)
                 result = self._client.list_time_series(project, query, start, end, deadline)
-            except GcpError as failure:
+            except (GcpError, DeadlineExceeded) as failure:
                 if persists_within_run(failure):
                     stopped = failure
                     break

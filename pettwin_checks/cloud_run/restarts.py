@@ -51,9 +51,9 @@ def detect_restart(previous: Baseline | None, current: Baseline) -> Restart:
         return Restart(0)
     if previous.boot_time and current.boot_time and abs(current.boot_time - previous.boot_time) > START_TIME_SLACK:
         return Restart(0)
-    if previous.app_started_at and current.app_started_at:
-        if current.app_started_at - previous.app_started_at > START_TIME_SLACK:
-            return Restart(1, "the app process started anew")
+    started_anew = previous.app_started_at and current.app_started_at
+    if started_anew and current.app_started_at - previous.app_started_at > START_TIME_SLACK:
+        return Restart(1, "the app process started anew")
     return Restart(0)
 
 

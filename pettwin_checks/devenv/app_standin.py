@@ -17,6 +17,7 @@ import argparse
 import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 MODES = ("healthy", "slow", "failing")
 HEALTH_PATHS = ("/healthz", "/ready")
@@ -112,7 +113,7 @@ class AppStandin:
         """Listen again on the same port, as a restarted container would."""
         return self.start()
 
-    def __enter__(self) -> AppStandin:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

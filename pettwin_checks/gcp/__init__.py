@@ -49,10 +49,10 @@ Modules:
   which every message built here goes through so tokens and keys never reach a log, tag or exception.
 """
 
-from .deadline import Deadline
+from ..deadline import Deadline, DeadlineExceeded
 from .distribution import Distribution, MalformedDistribution, merge, parse_distribution, percentile
 from .endpoints import ENDPOINT_OPTIONS, Endpoints
-from .errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, MalformedResponse, NotJson, redact
+from .errors import GcpApiError, GcpAuthError, GcpError, MalformedResponse, NotJson, redact
 from .monitoring import ListResult, MonitoringClient
 from .rest import GcpRestClient, RetryPolicy
 from .scopes import denial_remedy, is_scope_refusal, scopes_for

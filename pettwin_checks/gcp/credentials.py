@@ -26,9 +26,9 @@ from google.auth import exceptions as auth_exceptions
 from google.auth import impersonated_credentials
 from google.oauth2 import service_account
 
-from .deadline import Deadline
+from ..deadline import Deadline, DeadlineExceeded
 from .endpoints import Endpoints
-from .errors import DeadlineExceeded, GcpApiError, GcpAuthError, GcpError, MalformedResponse
+from .errors import GcpApiError, GcpAuthError, GcpError, MalformedResponse
 from .metadata import MetadataServer
 from .scopes import CLOUD_PLATFORM
 from .stats import ApiCallStats

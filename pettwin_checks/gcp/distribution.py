@@ -14,6 +14,7 @@ answers its upper boundary and the overflow bucket its lower boundary: a bound, 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -76,7 +77,7 @@ def bucket_bounds(bucket_options) -> tuple[float, ...]:
         if not isinstance(raw, list) or not raw or len(raw) > MAX_BUCKETS:
             raise MalformedDistribution("explicitBuckets.bounds must be a non-empty list")
         bounds = tuple(_number(b, "explicit bound") for b in raw)
-        if any(later < earlier for earlier, later in zip(bounds, bounds[1:])):
+        if any(later < earlier for earlier, later in itertools.pairwise(bounds)):
             raise MalformedDistribution("explicitBuckets.bounds are not increasing")
         return bounds
     finite = _int64(body.get("numFiniteBuckets", 0), "numFiniteBuckets")

@@ -46,10 +46,6 @@ class GcpError(Exception):
     """Base class: anything the GCP plumbing raises on purpose."""
 
 
-class DeadlineExceeded(GcpError):
-    """The run's time budget ran out before a call could be made or finished."""
-
-
 class GcpAuthError(GcpError):
     """No access token could be had. `source` names the credential source that was tried."""
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import requests
 
+from ..deadline import Deadline, DeadlineExceeded
 from .credentials import GoogleCredentials
-from .deadline import Deadline
-from .errors import DeadlineExceeded, GcpApiError, MalformedResponse, NotJson, redact
+from .errors import GcpApiError, MalformedResponse, NotJson, redact
 from .stats import ApiCallStats
 
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -75,7 +75,7 @@ class GcpRestClient:
         http,
         credentials: GoogleCredentials,
         stats: ApiCallStats,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy | None = None,
         log=None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
@@ -83,7 +83,7 @@ class GcpRestClient:
         self._http = http
         self.credentials = credentials
         self.stats = stats
-        self.retry = retry
+        self.retry = retry or RetryPolicy()
         self._log = log
         self._sleep = sleep
         self._rand = rand

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..deadline import Deadline
 from .credentials import GoogleCredentials
-from .deadline import Deadline
 from .endpoints import Endpoints
 from .errors import GcpApiError
 from .monitoring import DEFAULT_PAGE_SIZE, MonitoringClient
@@ -23,7 +23,7 @@ class GcpSession:
     aiplatform): tokens are asked for the narrowest scopes all of them accept.
     """
 
-    def __init__(self, http, options: Mapping[str, object], *, apis, retry: RetryPolicy = RetryPolicy(), log=None):
+    def __init__(self, http, options: Mapping[str, object], *, apis, retry: RetryPolicy | None = None, log=None):
         self.http = http
         self.endpoints = Endpoints.from_config(options)
         self.stats = ApiCallStats()

@@ -32,7 +32,7 @@ _FRACTION = re.compile(r"\.(\d+)")
 def parse_rfc3339(text: str) -> float:
     """Epoch seconds from an RFC 3339 timestamp (Google sends up to nanoseconds). Raises ValueError."""
     if not isinstance(text, str):
-        raise ValueError("timestamp is not a string")
+        raise ValueError("timestamp is not a string")  # noqa: TRY004 - callers treat any unreadable timestamp alike
     normalized = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text.strip(), count=1)
     moment = datetime.fromisoformat(normalized.replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:
@@ -166,7 +166,7 @@ def parse_value(value, value_type: str):
         raise ValueError("value must hold exactly one typed field")
     ((key, raw),) = value.items()
     if key == "int64Value":
-        if isinstance(raw, bool) or isinstance(raw, float):
+        if isinstance(raw, (bool, float)):
             raise ValueError("int64Value is not an integer")
         return int(raw)  # a string on the wire; ValueError when it is not an integer
     if key == "doubleValue":

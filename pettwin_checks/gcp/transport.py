@@ -11,8 +11,8 @@ import requests
 from google.auth import exceptions as auth_exceptions
 from google.auth import transport
 
-from .deadline import Deadline
-from .errors import DeadlineExceeded, redact
+from ..deadline import Deadline, DeadlineExceeded
+from .errors import redact
 from .stats import ApiCallStats
 
 TOKEN_CALL_TIMEOUT = 10.0

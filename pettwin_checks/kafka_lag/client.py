@@ -28,12 +28,13 @@ from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
 from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
 from kafka.protocol.metadata import FindCoordinatorRequest, MetadataRequest, MetadataResponse
 
+from ..deadline import Deadline
 from .connection import KafkaConnection
 from .lag import ClusterSnapshot, GroupSnapshot
 from .new_protocol import NewProtocolGroups
 from .records import RecordReader
 from .selection import Selection
-from .wire import BrokerUnavailable, Deadline, Wire, explain_failure, reason
+from .wire import BrokerUnavailable, Wire, explain_failure, reason
 
 GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"}
 

@@ -4,6 +4,7 @@ election's group membership)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import ssl
@@ -164,7 +165,6 @@ def close_within(consumer, seconds: float) -> bool:
 
 
 def _close_quietly(consumer) -> None:
-    try:
+    # A close that fails has nothing left to release that we could act on.
+    with contextlib.suppress(Exception):
         consumer.close()
-    except Exception:  # noqa: BLE001 - a close that fails has nothing left to release that we could act on
-        pass

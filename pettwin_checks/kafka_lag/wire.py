@@ -4,7 +4,6 @@ runs between runs), at most MAX_IN_FLIGHT requests in flight per broker, every w
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -14,6 +13,7 @@ from kafka.future import Future
 from kafka.net.manager import KafkaConnectionManager
 from kafka.net.selector import NetworkSelector
 
+from ..deadline import Deadline
 from .connection import KafkaConnection, kafka_python_config, tls_context
 
 # A connection silent this long is closed by kafka-python, failing its requests. The run's deadline is kept by how
@@ -43,14 +43,6 @@ if not any(isinstance(handler, _ToDebug) for handler in _library_log.handlers):
 
 class BrokerUnavailable(Exception):
     """The cluster could not be asked at all this run; the message says what failed and what to check."""
-
-
-class Deadline:
-    def __init__(self, seconds: float) -> None:
-        self.expires = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self.expires - time.monotonic())
 
 
 def reason(future: Future) -> str:

@@ -92,7 +92,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         base_tags = list(config.tags)
         try:
             project = self.session.project_id(deadline)
-        except GcpError as failure:
+        except (GcpError, DeadlineExceeded) as failure:
             message = f"cannot tell which project to watch: {failure}. Set project_id in the instance config."
             self.warning(message)
             self._submit_project_failure(base_tags, message)

@@ -84,7 +84,7 @@ def cap_samples(samples: list[Sample], max_contexts: int) -> tuple[list[Sample],
         by_name.setdefault(sample.name, []).append(sample)
     kept: list[Sample] = []
     dropped = 0
-    for name, group in by_name.items():
+    for group in by_name.values():
         if len(group) > max_contexts:
             dropped = max(dropped, len(group) - max_contexts)
             group = sorted(group, key=lambda sample: (-abs(sample.value), sample.tags))[:max_contexts]

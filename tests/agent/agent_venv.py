@@ -49,7 +49,7 @@ def agent_python() -> str:
     pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     candidates += sorted(glob.glob(f"{pyenv_root}/versions/{AGENT_PYTHON}.*/bin/python{AGENT_PYTHON}"), reverse=True)
     for candidate in filter(None, candidates):
-        if subprocess.run([candidate, "-c", "import sys"], capture_output=True).returncode == 0:
+        if subprocess.run([candidate, "-c", "import sys"], capture_output=True, check=False).returncode == 0:
             return candidate
     raise RuntimeError(f"Python {AGENT_PYTHON}, the agent's, is required (on PATH or through pyenv)")
 

@@ -1,7 +1,9 @@
 """The GCP emulator over real HTTP: wire shapes, auth flows with google-auth, timeSeries.list maths, faults."""
 
+import itertools
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -129,7 +131,7 @@ def test_service_account_key_file_refreshes_against_the_emulator(gcp_env, gcp_ke
     from google.auth.transport.requests import AuthorizedSession, Request
     from google.oauth2 import service_account
 
-    key = json.loads(open(gcp_key_file).read())
+    key = json.loads(pathlib.Path(gcp_key_file).read_text())
     assert key["type"] == "service_account" and key["token_uri"] == f"{gcp_env.url}/token"
     credentials = service_account.Credentials.from_service_account_file(
         gcp_key_file, scopes=["https://www.googleapis.com/auth/run.readonly"]
@@ -160,8 +162,8 @@ def _signed_assertion(key: dict, private_key_pem: str, **claims) -> str:
 
 
 def test_token_endpoint_verifies_signature_and_lifetime(gcp_env, gcp_key_file, tmp_path):
-    key = json.loads(open(gcp_key_file).read())
-    other = json.loads(open(gcp_env.write_service_account_key(tmp_path / "other.json")).read())
+    key = json.loads(pathlib.Path(gcp_key_file).read_text())
+    other = json.loads(pathlib.Path(gcp_env.write_service_account_key(tmp_path / "other.json")).read_text())
 
     def exchange(assertion, grant="urn:ietf:params:oauth:grant-type:jwt-bearer"):
         return requests.post(f"{gcp_env.url}/token", data={"grant_type": grant, "assertion": assertion}, timeout=5)
@@ -282,9 +284,11 @@ def test_raw_points_are_wall_clock_minutes_newest_first(gcp_env):
             ["gemini-2.5-pro"] * 3,
         ),
         (
-            f'metric.type = "{FLASH_INVOCATIONS}" AND NOT metric.labels.response_code = "200" '
-            f'AND resource.type = "aiplatform.googleapis.com/PublisherModel" AND resource.labels.location = "us-central1" '
-            f'AND metric.labels.response_code != "500"',
+            (
+                f'metric.type = "{FLASH_INVOCATIONS}" AND NOT metric.labels.response_code = "200" '
+                f'AND resource.type = "aiplatform.googleapis.com/PublisherModel" AND resource.labels.location = "us-central1" '
+                f'AND metric.labels.response_code != "500"'
+            ),
             ["gemini-2.5-flash", "gemini-2.5-pro"],
         ),
     ],
@@ -677,7 +681,7 @@ series:
     }
     raw = time_series(gcp_env, window).json()["timeSeries"][0]
     totals = [int(p["value"]["int64Value"]) for p in raw["points"]]
-    increments = [a - b for a, b in zip(totals, totals[1:], strict=False)]
+    increments = [a - b for a, b in itertools.pairwise(totals)]
     assert increments == [[10, 20][(int(end // 60) - 1 - i) % 2] for i in range(3)]
     assert len({p["interval"]["startTime"] for p in raw["points"]}) == 1  # one reset-free run
     delta = time_series(
@@ -727,8 +731,10 @@ def test_extending_scenario_replaces_series_with_the_same_identity(gcp_env):
         ("series: [{metric: m, resource: {type: global}, kind: GAUGE, value_type: INT64}]", "values"),
         ("series: [{metric: m, resource: {type: global}, kind: SOMETIMES, value_type: INT64, values: 1}]", "kind"),
         (
-            "series: [{metric: m, resource: {type: global}, kind: DELTA, value_type: DISTRIBUTION, values: [1, 2, 3],"
-            " buckets: {explicit: {bounds: [1]}}, unit: ms}]\n",
+            (
+                "series: [{metric: m, resource: {type: global}, kind: DELTA, value_type: DISTRIBUTION, values: [1, 2, 3],"
+                " buckets: {explicit: {bounds: [1]}}, unit: ms}]\n"
+            ),
             "bucket",
         ),
         ("extends: nowhere\n", "nowhere"),
@@ -766,7 +772,7 @@ def test_injected_429_has_google_quota_error_shape_then_recovers(gcp_env):
 @pytest.mark.parametrize("status, google_status", [(403, "PERMISSION_DENIED"), (500, "INTERNAL"), (503, "UNAVAILABLE")])
 def test_injected_errors_use_google_status_names(gcp_env, status, google_status):
     gcp_env.inject_fault("/timeSeries", status=status)
-    start, end = closed_window(1)
+    _start, end = closed_window(1)
     for _ in range(2):  # without a count the fault stays until cleared
         error = assert_google_error(
             time_series(gcp_env, {"filter": f'metric.type = "{FLASH_INVOCATIONS}"', "interval.endTime": rfc3339(end)}),

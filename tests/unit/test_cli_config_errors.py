@@ -16,14 +16,18 @@ pytestmark = pytest.mark.unit
         ("instances:\n  - foo\n", "instance 1 is not a mapping of options: 'foo'"),
         ("init_config:\ninstances: []\n", "no `instances` configured"),
         (
-            "instances:\n  - kafka_connect_str: k:9092\n    monitor_unlisted_consumer_groups: true\n"
-            "  - kafka_connect_str: k:9092\n    security_protocol: SASL_SSL\n    monitor_unlisted_consumer_groups: true\n",
+            (
+                "instances:\n  - kafka_connect_str: k:9092\n    monitor_unlisted_consumer_groups: true\n"
+                "  - kafka_connect_str: k:9092\n    security_protocol: SASL_SSL\n    monitor_unlisted_consumer_groups: true\n"
+            ),
             "instance 2: sasl_plain_username is required when security_protocol is SASL_SSL",
         ),
         (
             "instances:\n  - kafka_connect_str: k:9092\n    kafka_timeout: -1\n    granularity: nope\n",
-            "instance 1: granularity: Input should be 'partition', 'topic' or 'group'; "
-            "kafka_timeout: Input should be greater than or equal to 1",
+            (
+                "instance 1: granularity: Input should be 'partition', 'topic' or 'group'; "
+                "kafka_timeout: Input should be greater than or equal to 1"
+            ),
         ),
         ("instances: [\n", "while parsing a flow node"),
     ],

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import parse_qs
 
 from . import scenario as scenario_mod
@@ -90,7 +91,7 @@ class GcpEmulator:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> GcpEmulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

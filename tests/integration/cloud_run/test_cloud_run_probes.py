@@ -20,7 +20,7 @@ def app():
 
 
 def http_spec(port: int, **overrides) -> ProbeSpec:
-    values = dict(name="liveness", kind="http", host="127.0.0.1", port=port, timeout=0.5, path="/healthz")
+    values = {"name": "liveness", "kind": "http", "host": "127.0.0.1", "port": port, "timeout": 0.5, "path": "/healthz"}
     values.update(overrides)
     return ProbeSpec(**values)
 

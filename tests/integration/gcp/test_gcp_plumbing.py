@@ -29,7 +29,10 @@ INVOCATIONS = TimeSeriesQuery(
 )
 
 
-def session_for(emulator, retry=RetryPolicy(backoff_base=0.05, backoff_max=0.2), **options):
+FAST_RETRY = RetryPolicy(backoff_base=0.05, backoff_max=0.2)
+
+
+def session_for(emulator, retry=FAST_RETRY, **options):
     options = {"monitoring_endpoint": emulator.url, "iam_credentials_endpoint": emulator.url, **options}
     return GcpSession(RequestsWrapper(options, {}), options, apis=("monitoring", "run"), retry=retry)
 

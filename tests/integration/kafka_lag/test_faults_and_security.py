@@ -44,35 +44,35 @@ def listener_configs(broker):
     plain_user, plain_password = broker.plain_user
     scram_user, scram_password = broker.scram_user
     return {
-        "sasl_plain": dict(
-            kafka_connect_str=broker.sasl_bootstrap,
-            security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="PLAIN",
-            sasl_plain_username=plain_user,
-            sasl_plain_password=plain_password,
-        ),
-        "sasl_scram": dict(
-            kafka_connect_str=broker.sasl_bootstrap,
-            security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="SCRAM-SHA-512",
-            sasl_plain_username=scram_user,
-            sasl_plain_password=scram_password,
-        ),
-        "mtls": dict(
-            kafka_connect_str=broker.ssl_bootstrap,
-            security_protocol="SSL",
-            tls_ca_cert=broker.ca_cert,
-            tls_cert=broker.client_cert,
-            tls_private_key=broker.client_key,
-        ),
-        "confluent_like": dict(
-            kafka_connect_str=broker.sasl_ssl_bootstrap,
-            security_protocol="SASL_SSL",
-            sasl_mechanism="PLAIN",
-            sasl_plain_username=plain_user,
-            sasl_plain_password=plain_password,
-            tls_ca_cert=broker.ca_cert,
-        ),
+        "sasl_plain": {
+            "kafka_connect_str": broker.sasl_bootstrap,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": plain_user,
+            "sasl_plain_password": plain_password,
+        },
+        "sasl_scram": {
+            "kafka_connect_str": broker.sasl_bootstrap,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": scram_user,
+            "sasl_plain_password": scram_password,
+        },
+        "mtls": {
+            "kafka_connect_str": broker.ssl_bootstrap,
+            "security_protocol": "SSL",
+            "tls_ca_cert": broker.ca_cert,
+            "tls_cert": broker.client_cert,
+            "tls_private_key": broker.client_key,
+        },
+        "confluent_like": {
+            "kafka_connect_str": broker.sasl_ssl_bootstrap,
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": plain_user,
+            "sasl_plain_password": plain_password,
+            "tls_ca_cert": broker.ca_cert,
+        },
     }
 
 
@@ -86,7 +86,7 @@ def test_secured_listeners(kafka_broker, lagging_group, aggregator, listener):
 
 
 def test_wrong_password_is_named_and_never_leaks(kafka_broker, lagging_group, aggregator, caplog):
-    topic, group = lagging_group
+    _topic, group = lagging_group
     secret = "not-the-password-5f2c9"
     config = {**listener_configs(kafka_broker)["sasl_scram"], "sasl_plain_password": secret, "kafka_timeout": 4}
     caplog.set_level(logging.DEBUG)
@@ -100,7 +100,7 @@ def test_wrong_password_is_named_and_never_leaks(kafka_broker, lagging_group, ag
 
 
 def test_tls_mismatch_is_named(kafka_broker, lagging_group, aggregator, tmp_path):
-    topic, group = lagging_group
+    _topic, group = lagging_group
     other_ca = write_self_signed_ca(tmp_path / "other-ca.pem", "other-ca")  # it did not sign the broker's cert
     check = make_check(
         kafka_connect_str=kafka_broker.ssl_bootstrap,

@@ -1,6 +1,7 @@
 """Three agents with the same configuration, in separate processes: one collects, the others stand by; kill it and
 another takes over within one run interval plus the session timeout, never two at once."""
 
+import itertools
 import json
 import os
 import signal
@@ -96,7 +97,7 @@ def test_one_collector_and_failover(kafka_broker, kafka_admin):
 
         # never two collectors at once: leader runs of different members do not overlap in time
         leader_runs = sorted((e["start"], e["end"], e["pid"]) for e in fleet.snapshot() if e["leader"])
-        for (start_a, end_a, pid_a), (start_b, _, pid_b) in zip(leader_runs, leader_runs[1:]):
+        for (start_a, end_a, pid_a), (start_b, _, pid_b) in itertools.pairwise(leader_runs):
             assert pid_a == pid_b or end_a <= start_b
     finally:
         fleet.stop()

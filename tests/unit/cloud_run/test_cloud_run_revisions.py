@@ -56,8 +56,10 @@ def test_failed_rollout_names_reason_and_traffic():
     assert health.rollout_failed
     assert verdict(health, "CONTAINER_MISSING", "Image not found.") == (
         "critical",
-        "Service api: revision api-00003 is not ready (CONTAINER_MISSING): Image not found. Rollout "
-        "failed; traffic stays on api-00002 (90%), api-00001 (10%)",
+        (
+            "Service api: revision api-00003 is not ready (CONTAINER_MISSING): Image not found. Rollout "
+            "failed; traffic stays on api-00002 (90%), api-00001 (10%)"
+        ),
     )
     # Without the revision's own condition, the service's reason is used.
     assert verdict(health)[1].startswith("Service api: revision api-00003 is not ready (REVISION_FAILED)")
@@ -67,8 +69,10 @@ def test_rollout_in_progress_is_a_warning():
     health = parse_service(service("CONDITION_RECONCILING"))
     assert verdict(health) == (
         "warning",
-        "Service api: rolling out revision api-00003 (latest ready: api-00002; "
-        "traffic on api-00002 (90%), api-00001 (10%))",
+        (
+            "Service api: rolling out revision api-00003 (latest ready: api-00002; "
+            "traffic on api-00002 (90%), api-00001 (10%))"
+        ),
     )
 
 

@@ -6,8 +6,8 @@ import json
 import pytest
 import requests
 
-from pettwin_checks.gcp.deadline import Deadline
-from pettwin_checks.gcp.errors import DeadlineExceeded, GcpApiError
+from pettwin_checks.deadline import Deadline, DeadlineExceeded
+from pettwin_checks.gcp.errors import GcpApiError
 from pettwin_checks.gcp.rest import GcpRestClient, RetryPolicy, parse_error_body
 from pettwin_checks.gcp.stats import ApiCallStats
 

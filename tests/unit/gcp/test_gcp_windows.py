@@ -1,5 +1,7 @@
 """Query windows: behind the ingestion delay, on the minute grid, meeting exactly run after run."""
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,5 +53,5 @@ def test_successive_runs_cover_every_minute_exactly_once(start, gaps):
         assert window.end <= now - 240
         covered.append((window.start, window.end))
         last_end = window.end
-    for (_, previous_end), (next_start, _) in zip(covered, covered[1:]):
+    for (_, previous_end), (next_start, _) in itertools.pairwise(covered):
         assert next_start == previous_end  # no gap, no overlap

@@ -1,11 +1,13 @@
-"""A run's time budget: every network call takes its timeout from what is left of it."""
+"""A run's time budget, shared by every check: each network call takes its timeout from what is left of it."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from .errors import DeadlineExceeded
+
+class DeadlineExceeded(Exception):
+    """The run's time budget ran out before a call could be made or finished."""
 
 
 class Deadline:
