@@ -11,11 +11,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import discovery, errors, metadata
+from . import descriptors, discovery, errors, metadata
 from .auth import OAuthError
 from .cloud_run import CloudRunAdmin
 from .errors import ApiError
 from .monitoring import list_time_series
+from .monitoring_filter import FilterError, parse_selector
 from .scenario import ScenarioError
 from .vertex import VertexModels
 
@@ -23,38 +24,54 @@ if TYPE_CHECKING:
     from .server import Fault, GcpEmulator
 
 _SEGMENT = r"([^/:?]+)"
-API_ROUTES = [
-    ("GET", re.compile(rf"^/v3/projects/{_SEGMENT}/timeSeries$"), "time_series"),
-    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services$"), "run_services"),
-    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}$"), "run_service"),
-    (
-        "GET",
-        re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions$"),
+# The methods the emulator implements: discovery method id -> (path with the handler's arguments, handler).
+IMPLEMENTED = {
+    "monitoring.projects.timeSeries.list": (rf"^/v3/projects/{_SEGMENT}/timeSeries$", "time_series"),
+    "monitoring.projects.metricDescriptors.list": (
+        rf"^/v3/projects/{_SEGMENT}/metricDescriptors$",
+        "metric_descriptors",
+    ),
+    "monitoring.projects.metricDescriptors.get": (
+        rf"^/v3/projects/{_SEGMENT}/metricDescriptors/(.+)$",
+        "metric_descriptor",
+    ),
+    "monitoring.projects.monitoredResourceDescriptors.list": (
+        rf"^/v3/projects/{_SEGMENT}/monitoredResourceDescriptors$",
+        "resource_descriptors",
+    ),
+    "monitoring.projects.monitoredResourceDescriptors.get": (
+        rf"^/v3/projects/{_SEGMENT}/monitoredResourceDescriptors/(.+)$",
+        "resource_descriptor",
+    ),
+    "run.projects.locations.services.list": (
+        rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services$",
+        "run_services",
+    ),
+    "run.projects.locations.services.get": (
+        rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}$",
+        "run_service",
+    ),
+    "run.projects.locations.services.revisions.list": (
+        rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions$",
         "run_revisions",
     ),
-    (
-        "GET",
-        re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions/{_SEGMENT}$"),
+    "run.projects.locations.services.revisions.get": (
+        rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions/{_SEGMENT}$",
         "run_revision",
     ),
-    (
-        "POST",
-        re.compile(
-            rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
-            r":countTokens$"
-        ),
+    "aiplatform.projects.locations.publishers.models.countTokens": (
+        rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}:countTokens$",
         "count_tokens",
     ),
-    (
-        "POST",
-        re.compile(
-            rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
-            r":generateContent$"
-        ),
+    "aiplatform.projects.locations.publishers.models.generateContent": (
+        rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}:generateContent$",
         "generate_content",
     ),
-    ("POST", re.compile(r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$"), "generate_access_token"),
-]
+    "iamcredentials.projects.serviceAccounts.generateAccessToken": (
+        r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$",
+        "generate_access_token",
+    ),
+}
 
 
 def _paging(query: str) -> tuple[int, str]:
@@ -87,6 +104,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self):
         self._dispatch("DELETE")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
 
     # ---------------------------------------------------------------- responses
 
@@ -175,30 +198,45 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/token":
             self._token(method)
             return
-        for route_method, pattern, name in API_ROUTES:
-            match = pattern.match(path)
-            if match and route_method == method:
-                try:
-                    self._check_contract(name, method, query)
-                    getattr(self, f"_api_{name}")(*match.groups(), query=query)
-                except ApiError as error:
-                    self._send_error(error)
-                return
-        self._send_error(ApiError(404, f"The requested URL {path} was not found on this server."))
+        found = discovery.find(method, path)
+        if found is None:
+            self._send_error(ApiError(404, f"The requested URL {path} was not found on this server."))
+            return
+        contract, path_params = found
+        try:
+            self._check_contract(contract, method, query)
+            if contract.id in IMPLEMENTED:
+                pattern, name = IMPLEMENTED[contract.id]
+                getattr(self, f"_api_{name}")(*re.match(pattern, path).groups(), query=query)
+            else:
+                self._answer_unimplemented(contract, path_params)
+        except ApiError as error:
+            self._send_error(error)
 
-    def _check_contract(self, route: str, method: str, query: str) -> None:
+    def _check_contract(self, contract: discovery.Method, method: str, query: str) -> None:
         """What Google checks before a method runs, in its order: the credential, its scopes, then the request
         against the method's discovery description (query parameters, body fields)."""
-        contract = discovery.method(route)
         params = parse_qs(query, keep_blank_values=True)
         if self.emulator.require_auth:
-            discovery.check_scopes(contract, self._authorize(params))
+            discovery.check_scopes(contract, self._authorize(params, contract.service))
         discovery.check_query(contract, params)
-        if method == "POST":
+        if method in {"POST", "PUT", "PATCH"}:
             discovery.check_body(contract, self._json_body())
 
-    def _authorize(self, params: dict[str, list[str]]) -> frozenset[str] | None:
-        """The bearer token's scopes (None: not known), or raises Google's 401."""
+    def _answer_unimplemented(self, contract: discovery.Method, path_params: dict[str, str]) -> None:
+        """A method of the served APIs the emulator does not model: what Google answers the emulator's identity,
+        a read-only service account in a project holding none of those resources. A write: 403 naming the
+        permission; a list: an empty page; a get: 404."""
+        resource = next(iter(path_params.values()), "")
+        if not contract.is_read:
+            raise errors.permission_denied(self.path.split("?")[0], discovery.permission(contract), resource)
+        if contract.id.endswith(".list"):
+            self._send_json(200, {})
+            return
+        raise errors.not_found("Requested entity was not found.")
+
+    def _authorize(self, params: dict[str, list[str]], service: str) -> frozenset[str] | None:
+        """The bearer token's scopes (None: a self-signed JWT for this API's audience), or raises Google's 401."""
         header = self.headers.get("Authorization", "")
         if not header and (params.get("access_token") or params.get("oauth_token")):
             header = "Bearer " + (params.get("access_token") or params["oauth_token"])[-1]
@@ -207,7 +245,7 @@ class Handler(BaseHTTPRequestHandler):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.unauthenticated("ACCESS_TOKEN_TYPE_UNSUPPORTED")
-        reason, scopes = self.emulator.tokens.check_bearer(token.strip())
+        reason, scopes = self.emulator.tokens.check_bearer(token.strip(), service)
         if reason is not None:
             raise errors.unauthenticated(reason)
         return scopes
@@ -221,7 +259,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self._request_body.decode("utf-8", "replace")
         form = {k: v[-1] for k, v in parse_qs(raw).items()}
         try:
-            answer = self.emulator.tokens.exchange_assertion(form, self.emulator.token_uri)
+            answer = self.emulator.tokens.exchange(form, self.emulator.token_uri)
         except OAuthError as error:
             self._send_json(error.status, error.body())
             return
@@ -231,12 +269,53 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api_time_series(self, project: str, *, query: str) -> None:
         emulator = self.emulator
-        if project not in {emulator.project_id, emulator.project_number}:
-            raise errors.permission_denied(self.path.split("?")[0])
+        self._known_project(project)
         body = list_time_series(
             emulator.scenario, project, parse_qs(query, keep_blank_values=True), emulator._cumulative_origin_minute
         )
         self._send_json(200, body)
+
+    def _known_project(self, project: str) -> None:
+        if project not in {self.emulator.project_id, self.emulator.project_number}:
+            raise errors.permission_denied(self.path.split("?")[0])
+
+    def _descriptors(self) -> dict:
+        return descriptors.for_scenario(self.emulator.scenario.series)
+
+    def _api_metric_descriptors(self, project: str, *, query: str) -> None:
+        self._known_project(project)
+        params = parse_qs(query)
+        table = self._descriptors()
+        matching = sorted(table)
+        if params.get("filter"):
+            try:
+                predicate = parse_selector(params["filter"][-1])
+            except FilterError as bad:
+                raise errors.invalid_argument(f"Field filter had an invalid value: {bad}", "filter") from None
+            matching = [t for t in matching if predicate({"metric": {"type": t, "labels": {}}})]
+        self._send_json(200, {"metricDescriptors": [table[t].to_json(project) for t in matching]})
+
+    def _api_metric_descriptor(self, project: str, metric_type: str, *, query: str) -> None:
+        self._known_project(project)
+        descriptor = self._descriptors().get(metric_type)
+        if descriptor is None:
+            raise errors.not_found(f"Could not find descriptor for metric '{metric_type}'.")
+        self._send_json(200, descriptor.to_json(project))
+
+    def _api_resource_descriptors(self, project: str, *, query: str) -> None:
+        self._known_project(project)
+        listed = [
+            descriptors.resource_descriptor_json(name, labels, project)
+            for name, labels in sorted(descriptors.resource_types().items())
+        ]
+        self._send_json(200, {"resourceDescriptors": listed})
+
+    def _api_resource_descriptor(self, project: str, resource_type: str, *, query: str) -> None:
+        self._known_project(project)
+        labels = descriptors.resource_types().get(resource_type)
+        if labels is None:
+            raise errors.not_found(f"Could not find monitored resource descriptor '{resource_type}'.")
+        self._send_json(200, descriptors.resource_descriptor_json(resource_type, labels, project))
 
     def _cloud_run(self) -> CloudRunAdmin:
         return CloudRunAdmin(self.emulator.scenario, time.time())

@@ -14,7 +14,6 @@ from tests.integration.gcp.emulator_calls import (
     bad_request,
     bearer,
     count_tokens_url,
-    google_error,
     list_series,
     rfc3339,
     series_params,
@@ -268,15 +267,3 @@ def test_k3_boolean_reducers(gcp_env):
         assert int(series["points"][0]["value"]["int64Value"]) == expected
     (series,) = _aggregated(gcp_env, metric, "ALIGN_NEXT_OLDER", "REDUCE_FRACTION_TRUE")
     assert series["points"][0]["value"]["doubleValue"] == pytest.approx(sum(flags) / len(flags))
-
-
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"aggregation.perSeriesAligner": "ALIGN_INTERPOLATE", "aggregation.alignmentPeriod": "60s"},
-        {"aggregation.perSeriesAligner": "ALIGN_PERCENT_CHANGE", "aggregation.alignmentPeriod": "60s"},
-        {"secondaryAggregation.crossSeriesReducer": "REDUCE_SUM"},
-    ],
-)
-def test_k3_what_the_emulator_does_not_implement_is_an_honest_501(gcp_env, params):
-    google_error(list_series(gcp_env, series_params(**params)), 501, "UNIMPLEMENTED")
