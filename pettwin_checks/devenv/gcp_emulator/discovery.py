@@ -35,7 +35,8 @@ class Method:
     scopes: frozenset[str]
     query: dict  # name -> discovery parameter (method's query parameters and the API's standard ones)
     request_schema: str | None
-    schemas: dict  # the document's schemas, for body validation
+    response_schema: str | None
+    schemas: dict  # the document's schemas, for body validation and partial responses
     path: re.Pattern  # the URL path, path parameters as named groups
 
     @property
@@ -130,6 +131,7 @@ def _all_methods() -> tuple[Method, ...]:
                     frozenset(found.get("scopes", ())) | _EXTRA_SCOPES.get(found["id"], set()),
                     query,
                     (found.get("request") or {}).get("$ref"),
+                    (found.get("response") or {}).get("$ref"),
                     document["schemas"],
                     _path_pattern(found),
                 )

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import descriptors, discovery, errors, metadata
+from . import descriptors, discovery, errors, metadata, partial_response
 from .auth import OAuthError
 from .cloud_run import CloudRunAdmin
 from .errors import ApiError
@@ -126,7 +126,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _send_json(self, status: int, payload, headers: dict | None = None) -> None:
-        self._send(status, json.dumps(payload, indent=2).encode(), "application/json; charset=UTF-8", headers)
+        # An API method's answer honours the `fields` (2xx only) and `prettyPrint` system parameters.
+        if 200 <= status < 300:
+            payload = partial_response.select(payload, self._selection)
+        indent = 2 if self._pretty else None
+        self._send(status, json.dumps(payload, indent=indent).encode(), "application/json; charset=UTF-8", headers)
 
     def _send_error(self, error: ApiError) -> None:
         self._send_json(error.code, error.body(), error.headers)
@@ -149,6 +153,7 @@ class Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path, query = unquote(split.path), split.query
         self._status = 500
+        self._selection, self._pretty = None, True
         self._log_entry = None if path.startswith("/_emulator/") else (method, path, query)
         self._fault = None
         # Read the whole body up front: an answer sent before reading it would desync a keep-alive connection.
@@ -217,9 +222,14 @@ class Handler(BaseHTTPRequestHandler):
         """What Google checks before a method runs, in its order: the credential, its scopes, then the request
         against the method's discovery description (query parameters, body fields)."""
         params = parse_qs(query, keep_blank_values=True)
+        self._pretty = (params.get("prettyPrint") or ["true"])[-1] not in {"false", "0"}
         if self.emulator.require_auth:
             discovery.check_scopes(contract, self._authorize(params, contract.service))
         discovery.check_query(contract, params)
+        fields = (params.get("fields") or [""])[-1]
+        if fields:
+            self._selection = partial_response.parse(fields)
+            partial_response.check(fields, self._selection, contract.schemas, contract.response_schema)
         if method in {"POST", "PUT", "PATCH"}:
             discovery.check_body(contract, self._json_body())
 

@@ -16,9 +16,12 @@ from tests.integration.gcp.emulator_calls import (
     assert_scope_insufficient,
     bad_request,
     bearer,
+    count_tokens_url,
     google_error,
     http_error,
+    list_series,
     rfc3339,
+    series_params,
     service,
     services_url,
 )
@@ -144,3 +147,80 @@ def test_google_clients_read_the_same_answers(gcp_env):
         .execute()
     )
     assert descriptor["type"] == INVOCATIONS
+
+
+# ---------------------------------------------------------------- system parameters: fields, prettyPrint
+
+
+def test_fields_keeps_what_it_selects_on_every_method(gcp_env):
+    token = bearer(gcp_env.issue_access_token())
+    params = {**series_params(), "fields": "timeSeries(metric/type,points/value)"}
+    answer = list_series(gcp_env, params)
+    assert answer.status_code == 200, answer.text
+    series = answer.json()["timeSeries"]
+    assert series and all(set(s) == {"metric", "points"} and set(s["metric"]) == {"type"} for s in series)
+    assert all(set(p) == {"value"} for s in series for p in s["points"])
+
+    got = requests.get(
+        f"{services_url(gcp_env)}/pettwin-backend",
+        params={"fields": "name,terminalCondition/state"},
+        headers=token,
+        timeout=5,
+    )
+    assert got.json() == {
+        "name": f"projects/{gcp_env.project_id}/locations/us-central1/services/pettwin-backend",
+        "terminalCondition": {"state": "CONDITION_SUCCEEDED"},
+    }
+    counted = requests.post(
+        count_tokens_url(gcp_env),
+        params={"fields": "totalTokens"},
+        json={"contents": [{"role": "user", "parts": [{"text": "sixteen chars.."}]}]},
+        headers=token,
+        timeout=5,
+    )
+    assert counted.json() == {"totalTokens": 4}
+
+
+def test_fields_naming_what_the_response_message_lacks_is_googles_400(gcp_env):
+    fields = "timeSeries(metric/type,pointz)"
+    error = google_error(list_series(gcp_env, {**series_params(), "fields": fields}), 400, "INVALID_ARGUMENT")
+    assert error["message"] == "Request contains an invalid argument."
+    assert error["details"] == [
+        {
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "fieldViolations": [
+                {
+                    "field": fields,
+                    "description": "Error expanding 'fields' parameter. Cannot find matching fields for path "
+                    "'timeSeries.pointz'.",
+                }
+            ],
+        }
+    ]
+
+
+def test_pretty_print_false_is_compact_and_the_default_is_indented(gcp_env):
+    compact = list_series(gcp_env, {**series_params(), "prettyPrint": "false"})
+    pretty = list_series(gcp_env, series_params())
+    assert "\n" not in compact.text and "\n  " in pretty.text
+    assert compact.json() == pretty.json()
+    refused = list_series(gcp_env, {**series_params(), "prettyPrint": "false", "orderBy": "x"})
+    assert refused.status_code == 400 and "\n" not in refused.text
+
+
+def test_google_client_partial_response(gcp_env):
+    monitoring = service(gcp_env, "monitoring", "v3", [CLOUD_PLATFORM])
+    end = (int(time.time() // 60) - 1) * 60
+    answer = (
+        monitoring.projects()
+        .timeSeries()
+        .list(
+            name=f"projects/{gcp_env.project_id}",
+            filter=f'metric.type = "{INVOCATIONS}"',
+            interval_startTime=rfc3339(end - 120),
+            interval_endTime=rfc3339(end),
+            fields="timeSeries/resource/labels",
+        )
+        .execute()
+    )
+    assert answer["timeSeries"] and all(list(s) == ["resource"] for s in answer["timeSeries"])
