@@ -846,7 +846,7 @@ def test_keep_alive_connection_survives_early_errors(gcp_env):
         f"{gcp_env.url}/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models/"
         f"gemini-2.5-flash:countTokens"
     )
-    body = {"contents": [{"parts": [{"text": "x" * 5000}]}]}
+    body = {"contents": [{"role": "user", "parts": [{"text": "x" * 5000}]}]}
     with requests.Session() as session:
         assert session.post(url, json=body, timeout=5).status_code == 401
         gcp_env.inject_fault(":countTokens$", status=503, count=1)
