@@ -86,6 +86,7 @@ class TokenAuthority:
         self._keys: dict[str, IssuedKey] = {}
         self._tokens: dict[str, AccessToken] = {}
         self._refresh_tokens: dict[str, RefreshToken] = {}
+        self._clients: dict[str, str] = {}  # OAuth client id -> secret
 
     def service_account_key(self, token_uri: str, account: str = "pettwin-agent") -> dict:
         """A new service-account JSON key (as the IAM console downloads it) whose token_uri is `token_uri`."""
@@ -118,6 +119,7 @@ class TokenAuthority:
         client_secret = "d-" + secrets.token_urlsafe(18)
         refresh_token = "1//emu-" + secrets.token_urlsafe(32)
         with self._lock:
+            self._clients[client_id] = client_secret
             self._refresh_tokens[refresh_token] = RefreshToken(client_id, client_secret, account, frozenset(scopes))
         return {
             "type": "authorized_user",
@@ -205,20 +207,20 @@ class TokenAuthority:
             if not form.get(name):
                 raise OAuthError("invalid_request", f"Missing required parameter: {name}")
         with self._lock:
+            secret = self._clients.get(form["client_id"])
             grant = self._refresh_tokens.get(form["refresh_token"])
-            known_client = any(g.client_id == form["client_id"] for g in self._refresh_tokens.values())
-        if not known_client:
+        if secret is None:
             raise OAuthError("invalid_client", "The OAuth client was not found.", status=401)
+        if form.get("client_secret") != secret:
+            raise OAuthError("invalid_client", "Unauthorized", status=401)
         if grant is None or grant.client_id != form["client_id"]:
             raise OAuthError("invalid_grant", "Token has been expired or revoked.")
-        if form.get("client_secret") != grant.client_secret:
-            raise OAuthError("invalid_client", "Unauthorized", status=401)
+        # A refresh token cannot widen its grant: every scope asked must be one it was granted (google-auth:
+        # "The scopes must be derivable from the refresh token").
         asked = frozenset(form.get("scope", "").split()) or grant.scopes
         if not asked <= grant.scopes:
-            raise OAuthError(
-                "invalid_scope",
-                "Some requested scopes were invalid. {invalid=" + " ".join(sorted(asked - grant.scopes)) + "}",
-            )
+            invalid = ", ".join(sorted(asked - grant.scopes))
+            raise OAuthError("invalid_scope", f"Some requested scopes were invalid. {{invalid=[{invalid}]}}")
         token, lifetime = self.issue_token(grant.principal, scopes=asked)
         return {"access_token": token, "expires_in": lifetime, "scope": " ".join(sorted(asked)), "token_type": "Bearer"}
 
