@@ -226,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.emulator.require_auth:
             discovery.check_scopes(contract, self._authorize(params, contract.service))
         discovery.check_query(contract, params)
-        fields = (params.get("fields") or [""])[-1]
+        fields = (params.get("fields") or [""])[-1] or self.headers.get("X-Goog-FieldMask", "")
         if fields:
             self._selection = partial_response.parse(fields)
             partial_response.check(fields, self._selection, contract.schemas, contract.response_schema)

@@ -1,8 +1,8 @@
 """The `fields` system parameter (partial response): which parts of a response to send back.
 
-Syntax, as Google documents it for its REST APIs: a comma-separated list of fields; `a/b` selects `b` inside `a`;
-`a(b,c)` selects `b` and `c` inside `a`; `*` selects every field at its level; in an array the selection applies
-to each element. A path the method's response message does not have is Google's 400 (`Error expanding 'fields'
+Syntax, as Google documents it for its REST APIs (the `fields` query parameter or the X-Goog-FieldMask header): a
+comma-separated list of fields; `a/b` (or `a.b`) selects `b` inside `a`; `a(b,c)` selects `b` and `c` inside `a`;
+`*` selects every field at its level; in an array the selection applies to each element. A path the method's response message does not have is Google's 400 (`Error expanding 'fields'
 parameter. Cannot find matching fields for path 'a.b'.`), whatever the response holds.
 """
 
@@ -15,7 +15,7 @@ from .errors import BAD_REQUEST, ApiError
 # name -> what to keep inside it (None: all of it)
 Selection = dict[str, "Selection | None"]
 
-_TOKEN = re.compile(r"\s*([A-Za-z0-9_*]+|[,/()])")
+_TOKEN = re.compile(r"\s*([A-Za-z0-9_*]+|[,/.()])")
 
 
 class _Parser:
@@ -50,7 +50,7 @@ class _Parser:
         name = self.take()
         if name is None or not re.fullmatch(r"[A-Za-z0-9_*]+", name):
             raise ValueError(name or "")
-        if self.peek() == "/":
+        if self.peek() in {"/", "."}:
             self.take()
             return {name: self.item()}
         if self.peek() == "(":

@@ -152,6 +152,9 @@ def test_google_clients_read_the_same_answers(gcp_env):
 # ---------------------------------------------------------------- system parameters: fields, prettyPrint
 
 
+HELLO_BODY = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+
+
 def test_fields_keeps_what_it_selects_on_every_method(gcp_env):
     token = bearer(gcp_env.issue_access_token())
     params = {**series_params(), "fields": "timeSeries(metric/type,points/value)"}
@@ -179,6 +182,9 @@ def test_fields_keeps_what_it_selects_on_every_method(gcp_env):
         timeout=5,
     )
     assert counted.json() == {"totalTokens": 4}
+    header = {**token, "X-Goog-FieldMask": "promptTokensDetails.tokenCount"}
+    counted = requests.post(count_tokens_url(gcp_env), json=HELLO_BODY, headers=header, timeout=5)
+    assert counted.json() == {"promptTokensDetails": [{"tokenCount": 2}]}
 
 
 def test_fields_naming_what_the_response_message_lacks_is_googles_400(gcp_env):

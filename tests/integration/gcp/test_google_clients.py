@@ -146,7 +146,7 @@ def test_insufficient_scope_reads_as_googles_403(gcp_env):
 @pytest.mark.parametrize(
     "extra, field",
     [
-        ({"filter": f'metric.type = starts_with("{INVOCATIONS[:20]}")'}, "filter"),  # J1
+        ({"filter": f'metric.type = starts_with("{INVOCATIONS[:20]}")'}, "filter"),
         (
             {
                 "aggregation_perSeriesAligner": "ALIGN_MEAN",
@@ -154,16 +154,16 @@ def test_insufficient_scope_reads_as_googles_403(gcp_env):
                 "filter": f'metric.type = "{LATENCIES}"',
             },
             "aggregation.perSeriesAligner",
-        ),  # J3
-        ({"pageSize": -5}, "pageSize"),  # J5
+        ),
+        ({"pageSize": -5}, "pageSize"),
         (
             {"aggregation_perSeriesAligner": "ALIGN_DELTA", "aggregation_alignmentPeriod": f"{10 * 365 * 86400}s"},
             "aggregation.alignmentPeriod",
-        ),  # J6
-        ({"orderBy": "metric.type"}, "orderBy"),  # J2
+        ),
+        ({"orderBy": "metric.type"}, "orderBy"),
     ],
 )
-def test_section_j_monitoring_requests_read_as_googles_400(gcp_env, extra, field):
+def test_monitoring_requests_read_as_googles_400(gcp_env, extra, field):
     monitoring = service(gcp_env, "monitoring", "v3", [MONITORING_READ])
     params = {"filter": f'metric.type = "{INVOCATIONS}"', **window(1), **extra}
     error = http_error(monitoring.projects().timeSeries().list(name=f"projects/{gcp_env.project_id}", **params))
@@ -173,7 +173,7 @@ def test_section_j_monitoring_requests_read_as_googles_400(gcp_env, extra, field
     assert [v["field"] for v in detail["fieldViolations"]] == [field]
 
 
-def test_section_j_body_with_an_unknown_field_reads_as_googles_400(gcp_env):
+def test_body_with_an_unknown_field_reads_as_googles_400(gcp_env):
     aiplatform = service(gcp_env, "aiplatform", "v1", [CLOUD_PLATFORM])
     model = f"projects/{gcp_env.project_id}/locations/us-central1/publishers/google/models/gemini-2.5-flash"
     error = http_error(
@@ -189,7 +189,7 @@ def test_section_j_body_with_an_unknown_field_reads_as_googles_400(gcp_env):
     assert error.reason == 'Invalid JSON payload received. Unknown name "generationConfg": Cannot find field.'
 
 
-def test_section_j_location_wildcard_reads_as_googles_400(gcp_env):
+def test_location_wildcard_reads_as_googles_400(gcp_env):
     run = service(gcp_env, "run", "v2", [RUN_READONLY])
     error = http_error(run.projects().locations().services().list(parent=f"projects/{gcp_env.project_id}/locations/-"))
     assert error.status_code == 400 and error.error_details[0]["fieldViolations"][0]["field"] == "parent"
