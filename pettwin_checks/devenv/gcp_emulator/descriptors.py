@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ApiError, invalid_argument, not_found
+from .monitoring_filter import FilterError, parse_selector
 
 # Domains whose descriptors users create (by writing a point or creating a descriptor), not Google.
 USER_DEFINED_PREFIXES = (
@@ -110,6 +111,18 @@ def for_scenario(series) -> dict[str, MetricDescriptor]:
             spec.metric_type, spec.kind, spec.value_type, spec.unit, resources, labels
         )
     return table
+
+
+def list_metric_descriptors(table: dict[str, MetricDescriptor], selector: str, project: str) -> list[dict]:
+    """metricDescriptors.list: the descriptors a filter selects (any selector; `starts_with` on metric.type)."""
+    types = sorted(table)
+    if selector:
+        try:
+            predicate = parse_selector(selector)
+        except FilterError as bad:
+            raise invalid_argument(f'Field filter had an invalid value of "{selector}": {bad}', "filter") from None
+        types = [t for t in types if predicate({"metric": {"type": t, "labels": {}}})]
+    return [table[t].to_json(project) for t in types]
 
 
 def metric_not_found(metric_type: str) -> ApiError:

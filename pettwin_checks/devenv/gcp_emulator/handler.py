@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -15,8 +14,8 @@ from . import descriptors, discovery, errors, metadata, partial_response
 from .auth import OAuthError
 from .cloud_run import CloudRunAdmin
 from .errors import ApiError
+from .iam_credentials import generate_access_token
 from .monitoring import list_time_series
-from .monitoring_filter import FilterError, parse_selector
 from .scenario import ScenarioError
 from .vertex import VertexModels
 
@@ -294,16 +293,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api_metric_descriptors(self, project: str, *, query: str) -> None:
         self._known_project(project)
-        params = parse_qs(query)
-        table = self._descriptors()
-        matching = sorted(table)
-        if params.get("filter"):
-            try:
-                predicate = parse_selector(params["filter"][-1])
-            except FilterError as bad:
-                raise errors.invalid_argument(f"Field filter had an invalid value: {bad}", "filter") from None
-            matching = [t for t in matching if predicate({"metric": {"type": t, "labels": {}}})]
-        self._send_json(200, {"metricDescriptors": [table[t].to_json(project) for t in matching]})
+        selector = (parse_qs(query).get("filter") or [""])[-1]
+        listed = descriptors.list_metric_descriptors(self._descriptors(), selector, project)
+        self._send_json(200, {"metricDescriptors": listed})
 
     def _api_metric_descriptor(self, project: str, metric_type: str, *, query: str) -> None:
         self._known_project(project)
@@ -355,32 +347,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(200, answer)
 
     def _api_generate_access_token(self, account: str, *, query: str) -> None:
-        body = self._json_body()
-        if not account.endswith(".iam.gserviceaccount.com") or "@" not in account:
-            raise errors.not_found(f"Not found; Gaia id not found for email {account}")
-        scopes = body.get("scope")
-        if not scopes:
-            raise errors.invalid_argument("Scope required.", "scope")
-        lifetime = 3600
-        if "lifetime" in body:
-            match = re.fullmatch(r"(\d+)(?:\.\d+)?s", str(body["lifetime"]))
-            if not match:
-                raise errors.invalid_argument(
-                    f"Invalid value at 'lifetime' (type.googleapis.com/google.protobuf."
-                    f'Duration), "{body["lifetime"]}"',
-                    "lifetime",
-                )
-            lifetime = int(match.group(1))
-            # Up to 12 h needs an organization-policy exception; without one Google allows an hour at most.
-            if not 1 <= lifetime <= 3600:
-                raise errors.invalid_argument(
-                    "The lifetime must be between 1s and 3600s. To extend it up to 43200s, allow the service "
-                    "account in constraints/iam.allowServiceAccountCredentialLifetimeExtension.",
-                    "lifetime",
-                )
-        token, _ = self.emulator.tokens.issue_token(account, lifetime, scopes=scopes)
-        expire = datetime.fromtimestamp(int(time.time()) + lifetime, tz=UTC)
-        self._send_json(200, {"accessToken": token, "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        self._send_json(200, generate_access_token(self.emulator.tokens, account, self._json_body()))
 
     # ---------------------------------------------------------------- control plane
 
