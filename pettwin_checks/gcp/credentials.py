@@ -24,6 +24,7 @@ import google.auth
 from google.auth import credentials as auth_credentials
 from google.auth import exceptions as auth_exceptions
 from google.auth import impersonated_credentials
+from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
 from ..deadline import Deadline, DeadlineExceeded
@@ -158,6 +159,9 @@ class GoogleCredentials:
                 credentials = service_account.Credentials.from_service_account_info(info, scopes=self.scopes)
             else:
                 credentials, _ = google.auth.load_credentials_from_file(path, scopes=self.scopes)
+                if self._endpoints.oauth_token and isinstance(credentials, user_credentials.Credentials):
+                    # google-auth refreshes an authorized_user file at Google's endpoint whatever it says.
+                    credentials = credentials.with_token_uri(self._endpoints.oauth_token)
         except (auth_exceptions.GoogleAuthError, ValueError, KeyError) as failure:
             # ValueError texts from key parsing never include the key itself; redact() is the second guard.
             reason = f"unusable credentials file ({type(failure).__name__}: {failure})"

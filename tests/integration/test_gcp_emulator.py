@@ -317,8 +317,8 @@ def test_filter_selects_series(gcp_env, filter_text, expected_models):
         'resource.type = "cloud_run_revision"',  # no metric type
         'metric.type = "x" AND metric.colour = "red"',  # unknown field
         'metric.type = "x" AND resource.label.a = starts_with("a", "b")',  # wrong arity
-        'metric.type = starts_with("run.googleapis.com/")',  # not a single metric type (J1)
-        'metric.type = "a" OR metric.type = "b"',  # two metric types (J1)
+        'metric.type = starts_with("run.googleapis.com/")',  # not a single metric type
+        'metric.type = "a" OR metric.type = "b"',  # two metric types
         'metric.type = "x" AND (metric.labels.a = "b"',  # unbalanced
         'metric.type == "x"',
     ],
@@ -526,7 +526,7 @@ def test_paging_headers_counts_series(gcp_env):
 
 
 def test_paging_full_counts_points_and_splits_a_series_across_pages(gcp_env):
-    """I12: with view FULL pageSize counts points, so a series continues on the next page; merged by identity,
+    """With view FULL pageSize counts points, so a series continues on the next page; merged by identity,
     the pages give back every series with its points in order."""
     start, end = closed_window(5)
     base = {
@@ -846,7 +846,7 @@ def test_keep_alive_connection_survives_early_errors(gcp_env):
         f"{gcp_env.url}/v1/projects/pettwin-demo/locations/us-central1/publishers/google/models/"
         f"gemini-2.5-flash:countTokens"
     )
-    body = {"contents": [{"parts": [{"text": "x" * 5000}]}]}
+    body = {"contents": [{"role": "user", "parts": [{"text": "x" * 5000}]}]}
     with requests.Session() as session:
         assert session.post(url, json=body, timeout=5).status_code == 401
         gcp_env.inject_fault(":countTokens$", status=503, count=1)
@@ -870,7 +870,7 @@ def test_admin_api_service_and_revisions_shapes(gcp_env):
         == service["latestCreatedRevision"]
         == f"{prefix}/revisions/pettwin-backend-00002-def"
     )
-    # I14: traffic LATEST is reported as LATEST once reconciled.
+    # Traffic LATEST is reported as LATEST once reconciled.
     assert service["traffic"] == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
     assert service["trafficStatuses"] == [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
     assert service["uri"].startswith("https://pettwin-backend-") and service["uri"].endswith(".run.app")

@@ -2,19 +2,25 @@
 
 Endpoints (all on one port):
     /  and /computeMetadata/v1/...      metadata server (requires `Metadata-Flavor: Google`)
-    POST /token                         OAuth token endpoint, JWT-bearer grant for keys the emulator issued
+    POST /token                         OAuth token endpoint: JWT-bearer grant for keys the emulator issued,
+                                        refresh-token grant for the authorized_user files it wrote
     POST /v1/projects/-/serviceAccounts/{sa}:generateAccessToken      IAM credentials (impersonation)
     GET  /v3/projects/{p}/timeSeries    Cloud Monitoring timeSeries.list
-    GET  /v2/projects/{p}/locations/{l}/services[/{s}[/revisions[/{r}]]]   Cloud Run Admin API v2
+    GET  /v3/projects/{p}/metricDescriptors[/{type}], /monitoredResourceDescriptors[/{type}]   descriptors.yaml
+    GET  /v2/projects/{p}/locations/{l}/services[/{s}[/revisions[/{r}]]]   Cloud Run Admin API v2 ({s} may be -)
     POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:countTokens | :generateContent
+    any other method of those four APIs' discovery documents: scopes and request checked, then answered as to a
+    read-only identity in a project without such resources (a write: 403 IAM_PERMISSION_DENIED; list: empty)
     /_emulator/...                      control plane for tests (faults, scenario, request log), JSON
 
 Google APIs need `Authorization: Bearer <token>` with a token the emulator issued (metadata server, /token,
 generateAccessToken, GcpEmulator.issue_access_token) unless the emulator runs with require_auth=False. A token
 carries scopes: the metadata server's `?scopes=a,b` (comma-separated, as on Cloud Run; cloud-platform when absent),
-the assertion's `scope` claim, generateAccessToken's `scope` list. Each API method accepts the scopes its discovery
-document lists (discovery.py reads Google's documents from google-api-python-client); any other token gets Google's
-403 ACCESS_TOKEN_SCOPE_INSUFFICIENT.
+the assertion's `scope` claim, generateAccessToken's `scope` list, a refresh grant's scopes. Each API method accepts
+the scopes its discovery document lists (discovery.py reads Google's documents from google-api-python-client); any
+other token gets Google's 403 ACCESS_TOKEN_SCOPE_INSUFFICIENT. A self-signed JWT is a bearer token too: with a
+`scope` claim, for those scopes; without one, only for the API its `aud` names (`https://<service>/`). The `fields`
+and `prettyPrint` system parameters apply to every API method (partial_response.py).
 
 Control plane:
     GET    /_emulator/info                     url, metadata_host, project_id, project_number, region, scenario
@@ -93,10 +99,14 @@ timeSeries.list semantics (what a test can compute by hand):
   - reducers group by the listed labels; a reduced series carries only those labels.
   - pages: series sorted by labels. view=HEADERS: pageSize counts series. view=FULL: pageSize counts points, so
     a series continues on the next page (same metric and resource, the next points).
-  - what Google refuses is refused with Google's body (see discovery.py and monitoring_query.py): one metric type
-    per filter, aligners/reducers valid for the metric's kind and value type, pageSize >= 0, alignment periods
-    of 60 s to 104 weeks, blank orderBy, known parameters only. ALIGN_INTERPOLATE, ALIGN_PERCENT_CHANGE and
-    secondaryAggregation answer 501 UNIMPLEMENTED (valid for Google, not emulated).
+  - ALIGN_INTERPOLATE: the value at the window end, linear between the points either side of it.
+    ALIGN_PERCENT_CHANGE: (current - previous) / previous * 100 of 10-minute means (negative values ignored),
+    previous one period earlier. secondaryAggregation: the same steps over what `aggregation` produced.
+  - what Google refuses is refused with Google's body (see discovery.py, monitoring_query.py, descriptors.py): one
+    metric type per filter, ANDed with the rest; a type descriptors.yaml (or the scenario's user-defined series)
+    describes, else 404; a resource.type the metric is written for; aligners/reducers valid for the metric's kind
+    and value type (checked against the descriptor even when no series match), pageSize >= 0, alignment periods
+    of 60 s to 104 weeks, blank orderBy, known parameters only.
 
 Cloud Run Admin API: services.list pages with pageSize/pageToken (no pageSize: every service) and refuses
 locations/-; a service whose traffic is LATEST reports a LATEST traffic status.

@@ -1,4 +1,5 @@
-"""OAuth side of the emulator: the service-account keys it issues, the JWT-bearer grant, the tokens it accepts."""
+"""OAuth side of the emulator: the service-account keys and user credentials it issues, the JWT-bearer and
+refresh-token grants of Google's token endpoint, the bearer tokens the APIs accept."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+REFRESH_TOKEN_GRANT = "refresh_token"
+# What `gcloud auth application-default login` asks for by default; its refresh token grants these.
+GCLOUD_ADC_SCOPES = (
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/cloud-platform",
+    "https://www.googleapis.com/auth/sqlservice.login",
+)
 TOKEN_LIFETIME_SECONDS = 3599
 # Google rejects assertions whose exp is more than an hour after iat, and tolerates a little clock skew.
 MAX_ASSERTION_LIFETIME = 3600
@@ -50,6 +59,14 @@ class IssuedKey:
 
 
 @dataclass
+class RefreshToken:
+    client_id: str
+    client_secret: str
+    principal: str
+    scopes: frozenset[str]
+
+
+@dataclass
 class AccessToken:
     principal: str
     expires_at: float
@@ -68,6 +85,8 @@ class TokenAuthority:
         self._lock = threading.Lock()
         self._keys: dict[str, IssuedKey] = {}
         self._tokens: dict[str, AccessToken] = {}
+        self._refresh_tokens: dict[str, RefreshToken] = {}
+        self._clients: dict[str, str] = {}  # OAuth client id -> secret
 
     def service_account_key(self, token_uri: str, account: str = "pettwin-agent") -> dict:
         """A new service-account JSON key (as the IAM console downloads it) whose token_uri is `token_uri`."""
@@ -93,6 +112,29 @@ class TokenAuthority:
             "universe_domain": "googleapis.com",
         }
 
+    def authorized_user(self, token_uri: str, account: str = "developer@example.com", scopes=GCLOUD_ADC_SCOPES) -> dict:
+        """A user's application default credentials file (what `gcloud auth application-default login` writes),
+        its refresh token granting `scopes`; token_uri is where google-auth refreshes it."""
+        client_id = f"{secrets.randbelow(10**12):012d}-emulator.apps.googleusercontent.com"
+        client_secret = "d-" + secrets.token_urlsafe(18)
+        refresh_token = "1//emu-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._clients[client_id] = client_secret
+            self._refresh_tokens[refresh_token] = RefreshToken(client_id, client_secret, account, frozenset(scopes))
+        return {
+            "type": "authorized_user",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": refresh_token,
+            "token_uri": token_uri,
+            "quota_project_id": self.project_id,
+            "universe_domain": "googleapis.com",
+        }
+
+    def revoke_refresh_token(self, refresh_token: str) -> None:
+        with self._lock:
+            self._refresh_tokens.pop(refresh_token, None)
+
     def revoke_key(self, key_id: str) -> None:
         with self._lock:
             self._keys.pop(key_id, None)
@@ -112,10 +154,13 @@ class TokenAuthority:
             for token in self._tokens.values():
                 token.expires_at = 0.0
 
-    def check_bearer(self, token: str) -> tuple[str | None, frozenset[str] | None]:
-        """(None, the token's scopes) when the token is valid, else (the ErrorInfo reason Google would give, None).
+    def check_bearer(self, token: str, service: str) -> tuple[str | None, frozenset[str] | None]:
+        """(None, the token's scopes) when the token is valid for `service` (monitoring.googleapis.com...), else
+        (the ErrorInfo reason Google would give, None).
 
-        Scopes are None for a self-signed JWT without a `scope` claim: Google grants it the API of its audience.
+        A self-signed JWT (google-auth's always_use_jwt_access, AIP-4111) is itself the bearer token: with a
+        `scope` claim it carries those scopes; without one its `aud` must be the API, `https://<service>/`, and
+        Google grants it that API (scopes None: nothing to check).
         """
         with self._lock:
             issued = self._tokens.get(token)
@@ -124,18 +169,24 @@ class TokenAuthority:
                 return None, issued.scopes
             return "ACCESS_TOKEN_EXPIRED", None
         if token.count(".") == 2:
-            # A self-signed JWT (google-auth's always_use_jwt_access) is accepted directly as a bearer token.
             try:
                 claims = self._verify_jwt(token, audience=None)
             except OAuthError:
                 return "ACCESS_TOKEN_TYPE_UNSUPPORTED", None
             scope = claims.get("scope")
-            return None, frozenset(scope.split()) if isinstance(scope, str) and scope else None
+            if isinstance(scope, str) and scope:
+                return None, frozenset(scope.split())
+            if claims.get("aud") != f"https://{service}/":
+                return "ACCESS_TOKEN_TYPE_UNSUPPORTED", None
+            return None, None
         return "ACCESS_TOKEN_TYPE_UNSUPPORTED", None
 
-    def exchange_assertion(self, form: dict[str, str], token_uri: str) -> dict:
-        """The JWT-bearer grant of Google's OAuth token endpoint."""
+    def exchange(self, form: dict[str, str], token_uri: str) -> dict:
+        """Google's OAuth token endpoint: the JWT-bearer grant (service-account keys) and the refresh-token grant
+        (authorized_user files)."""
         grant_type = form.get("grant_type", "")
+        if grant_type == REFRESH_TOKEN_GRANT:
+            return self._refresh(form)
         if grant_type != JWT_BEARER_GRANT:
             raise OAuthError("unsupported_grant_type", f"Invalid grant_type: {grant_type}")
         assertion = form.get("assertion")
@@ -148,6 +199,30 @@ class TokenAuthority:
             raise OAuthError("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
         token, lifetime = self.issue_token(claims["iss"], scopes=claims["scope"].split())
         return {"access_token": token, "expires_in": lifetime, "token_type": "Bearer"}
+
+    def _refresh(self, form: dict[str, str]) -> dict:
+        """grant_type=refresh_token with client_id, client_secret, refresh_token and optionally scope (a subset
+        of what the refresh token was granted; the grant's scopes when absent)."""
+        for name in ("client_id", "refresh_token"):
+            if not form.get(name):
+                raise OAuthError("invalid_request", f"Missing required parameter: {name}")
+        with self._lock:
+            secret = self._clients.get(form["client_id"])
+            grant = self._refresh_tokens.get(form["refresh_token"])
+        if secret is None:
+            raise OAuthError("invalid_client", "The OAuth client was not found.", status=401)
+        if form.get("client_secret") != secret:
+            raise OAuthError("invalid_client", "Unauthorized", status=401)
+        if grant is None or grant.client_id != form["client_id"]:
+            raise OAuthError("invalid_grant", "Token has been expired or revoked.")
+        # A refresh token cannot widen its grant: every scope asked must be one it was granted (google-auth:
+        # "The scopes must be derivable from the refresh token").
+        asked = frozenset(form.get("scope", "").split()) or grant.scopes
+        if not asked <= grant.scopes:
+            invalid = ", ".join(sorted(asked - grant.scopes))
+            raise OAuthError("invalid_scope", f"Some requested scopes were invalid. {{invalid=[{invalid}]}}")
+        token, lifetime = self.issue_token(grant.principal, scopes=asked)
+        return {"access_token": token, "expires_in": lifetime, "scope": " ".join(sorted(asked)), "token_type": "Bearer"}
 
     def _verify_jwt(self, jwt: str, audience: str | None) -> dict:
         try:

@@ -327,12 +327,18 @@ class CloudRunAdmin:
     def list_revisions(
         self, project: str, location: str, service: str, page_size: int = 0, page_token: str = ""
     ) -> dict:
-        spec = self._service_spec(project, location, service)
-        # Newest first, as the API lists them.
+        """Newest first, as the API lists them; service "-" lists the revisions of every service in the location
+        (run v2 revisions.list: "To list all Revisions across Services, use "-" instead of Service name")."""
+        if service == "-":
+            self._check_project(project)
+            specs = self._specs(location)
+        else:
+            specs = [self._service_spec(project, location, service)]
+        items = [(spec, index) for spec in specs for index in reversed(range(len(spec["revisions"])))]
         return _page(
             "revisions",
-            list(reversed(range(len(spec["revisions"])))),
-            lambda i: self._revision(spec, i),
+            items,
+            lambda item: self._revision(*item),
             page_size,
             page_token,
             f"{project}/{location}/{service}",

@@ -26,52 +26,54 @@ IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 
 @dataclass(frozen=True)
 class Method:
-    """One emulated API method: its discovery description plus the gRPC name Google reports in ErrorInfo."""
+    """One API method of the discovery documents, plus the gRPC name Google reports in ErrorInfo."""
 
-    service: str  # monitoring.googleapis.com
-    rpc: str  # google.monitoring.v3.MetricService.ListTimeSeries
+    id: str  # run.projects.locations.services.list
+    http_method: str
+    service: str  # run.googleapis.com
+    rpc: str  # google.cloud.run.v2.Services.ListServices (the method id where the emulator does not know it)
     scopes: frozenset[str]
     query: dict  # name -> discovery parameter (method's query parameters and the API's standard ones)
     request_schema: str | None
-    schemas: dict  # the document's schemas, for body validation
+    response_schema: str | None
+    schemas: dict  # the document's schemas, for body validation and partial responses
+    path: re.Pattern  # the URL path, path parameters as named groups
+
+    @property
+    def is_read(self) -> bool:
+        return self.http_method == "GET"
 
 
-# Emulator route name -> (discovery document, method id, gRPC method name).
-_ROUTES = {
-    "time_series": (
-        "monitoring.v3",
-        "monitoring.projects.timeSeries.list",
-        "google.monitoring.v3.MetricService.ListTimeSeries",
+# The APIs the emulator serves, all on one port (their paths do not overlap).
+DOCUMENTS = ("monitoring.v3", "run.v2", "aiplatform.v1", "iamcredentials.v1")
+# gRPC names Google reports in ErrorInfo for the methods the emulator implements.
+_RPC = {
+    "monitoring.projects.timeSeries.list": "google.monitoring.v3.MetricService.ListTimeSeries",
+    "monitoring.projects.timeSeries.create": "google.monitoring.v3.MetricService.CreateTimeSeries",
+    "monitoring.projects.metricDescriptors.list": "google.monitoring.v3.MetricService.ListMetricDescriptors",
+    "monitoring.projects.metricDescriptors.get": "google.monitoring.v3.MetricService.GetMetricDescriptor",
+    "monitoring.projects.monitoredResourceDescriptors.list": (
+        "google.monitoring.v3.MetricService.ListMonitoredResourceDescriptors"
     ),
-    "run_services": ("run.v2", "run.projects.locations.services.list", "google.cloud.run.v2.Services.ListServices"),
-    "run_service": ("run.v2", "run.projects.locations.services.get", "google.cloud.run.v2.Services.GetService"),
-    "run_revisions": (
-        "run.v2",
-        "run.projects.locations.services.revisions.list",
-        "google.cloud.run.v2.Revisions.ListRevisions",
+    "monitoring.projects.monitoredResourceDescriptors.get": (
+        "google.monitoring.v3.MetricService.GetMonitoredResourceDescriptor"
     ),
-    "run_revision": (
-        "run.v2",
-        "run.projects.locations.services.revisions.get",
-        "google.cloud.run.v2.Revisions.GetRevision",
+    "run.projects.locations.services.list": "google.cloud.run.v2.Services.ListServices",
+    "run.projects.locations.services.get": "google.cloud.run.v2.Services.GetService",
+    "run.projects.locations.services.delete": "google.cloud.run.v2.Services.DeleteService",
+    "run.projects.locations.services.revisions.list": "google.cloud.run.v2.Revisions.ListRevisions",
+    "run.projects.locations.services.revisions.get": "google.cloud.run.v2.Revisions.GetRevision",
+    "aiplatform.projects.locations.publishers.models.countTokens": (
+        "google.cloud.aiplatform.v1.PredictionService.CountTokens"
     ),
-    "count_tokens": (
-        "aiplatform.v1",
-        "aiplatform.projects.locations.publishers.models.countTokens",
-        "google.cloud.aiplatform.v1.PredictionService.CountTokens",
+    "aiplatform.projects.locations.publishers.models.generateContent": (
+        "google.cloud.aiplatform.v1.PredictionService.GenerateContent"
     ),
-    "generate_content": (
-        "aiplatform.v1",
-        "aiplatform.projects.locations.publishers.models.generateContent",
-        "google.cloud.aiplatform.v1.PredictionService.GenerateContent",
-    ),
-    "generate_access_token": (
-        "iamcredentials.v1",
-        "iamcredentials.projects.serviceAccounts.generateAccessToken",
-        "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken",
+    "iamcredentials.projects.serviceAccounts.generateAccessToken": (
+        "google.iam.credentials.v1.IAMCredentials.GenerateAccessToken"
     ),
 }
-_EXTRA_SCOPES = {"generate_access_token": {IAM_SCOPE}}
+_EXTRA_SCOPES = {"iamcredentials.projects.serviceAccounts.generateAccessToken": {IAM_SCOPE}}
 
 
 def documents_dir() -> Path:
@@ -95,22 +97,63 @@ def _methods(resource: dict):
         yield from _methods(child)
 
 
-@functools.cache
-def method(route: str) -> Method:
-    document_name, method_id, rpc = _ROUTES[route]
-    document = _document(document_name)
-    found = next(m for m in _methods(document) if m["id"] == method_id)
-    query = {name: p for name, p in document.get("parameters", {}).items() if p.get("location") == "query"}
-    query.update({name: p for name, p in found.get("parameters", {}).items() if p.get("location") == "query"})
-    service = document["rootUrl"].split("//", 1)[1].rstrip("/")
-    return Method(
-        service,
-        rpc,
-        frozenset(found.get("scopes", ())) | _EXTRA_SCOPES.get(route, set()),
-        query,
-        (found.get("request") or {}).get("$ref"),
-        document["schemas"],
+def _path_pattern(found: dict) -> re.Pattern:
+    """The method's `path` template as a regex: each {param} / {+param} by its parameter's pattern."""
+
+    def parameter(match: re.Match) -> str:
+        name = match.group(1)
+        pattern = found["parameters"].get(name, {}).get("pattern", "^[^/]+$")
+        return f"(?P<{name}>{pattern.removeprefix('^').removesuffix('$')})"
+
+    parts = re.split(r"(\{\+?\w+\})", found["path"])
+    regex = "".join(
+        parameter(re.fullmatch(r"\{\+?(\w+)\}", part)) if part.startswith("{") else re.escape(part) for part in parts
     )
+    return re.compile(f"/{regex}")
+
+
+@functools.cache
+def _all_methods() -> tuple[Method, ...]:
+    methods = []
+    for document_name in DOCUMENTS:
+        document = _document(document_name)
+        standard = {name: p for name, p in document.get("parameters", {}).items() if p.get("location") == "query"}
+        service = document["rootUrl"].split("//", 1)[1].rstrip("/")
+        for found in _methods(document):
+            query = dict(standard)
+            query.update({n: p for n, p in found.get("parameters", {}).items() if p.get("location") == "query"})
+            methods.append(
+                Method(
+                    found["id"],
+                    found["httpMethod"],
+                    service,
+                    _RPC.get(found["id"], found["id"]),
+                    frozenset(found.get("scopes", ())) | _EXTRA_SCOPES.get(found["id"], set()),
+                    query,
+                    (found.get("request") or {}).get("$ref"),
+                    (found.get("response") or {}).get("$ref"),
+                    document["schemas"],
+                    _path_pattern(found),
+                )
+            )
+    return tuple(methods)
+
+
+def find(http_method: str, path: str) -> tuple[Method, dict[str, str]] | None:
+    """The discovery method a request is for, and its path parameters; None when no API has it."""
+    for candidate in _all_methods():
+        if candidate.http_method == http_method:
+            match = candidate.path.fullmatch(path)
+            if match:
+                return candidate, match.groupdict()
+    return None
+
+
+def permission(method_: Method) -> str:
+    """The IAM permission Google checks for a method, read from its id as Google names most of them:
+    <api>.<collection>.<verb> (run.projects.locations.services.delete -> run.services.delete)."""
+    parts = method_.id.split(".")
+    return f"{parts[0]}.{parts[-2]}.{parts[-1]}"
 
 
 # ---------------------------------------------------------------- scopes

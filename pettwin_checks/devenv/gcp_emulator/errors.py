@@ -100,8 +100,9 @@ def unauthenticated(reason: str) -> ApiError:
     return ApiError(401, message, details, headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'})
 
 
-def permission_denied(path: str) -> ApiError:
-    permission = permission_for_path(path)
+def permission_denied(path: str, permission: str | None = None, resource: str | None = None) -> ApiError:
+    """Google's 403 for a principal without the IAM permission (named from the path unless given)."""
+    permission = permission or permission_for_path(path)
     service = service_for_path(path)
     message = f"Permission '{permission}' denied on resource (or it may not exist)."
     if service == "monitoring.googleapis.com":
@@ -111,7 +112,7 @@ def permission_denied(path: str) -> ApiError:
             "@type": ERROR_INFO,
             "reason": "IAM_PERMISSION_DENIED",
             "domain": "iam.googleapis.com",
-            "metadata": {"permission": permission, "resource": f"projects/{_project_of(path)}"},
+            "metadata": {"permission": permission, "resource": resource or f"projects/{_project_of(path)}"},
         }
     ]
     return ApiError(403, message, details)

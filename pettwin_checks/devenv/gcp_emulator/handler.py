@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import discovery, errors, metadata
+from . import descriptors, discovery, errors, metadata, partial_response
 from .auth import OAuthError
 from .cloud_run import CloudRunAdmin
 from .errors import ApiError
+from .iam_credentials import generate_access_token
 from .monitoring import list_time_series
 from .scenario import ScenarioError
 from .vertex import VertexModels
@@ -23,38 +23,54 @@ if TYPE_CHECKING:
     from .server import Fault, GcpEmulator
 
 _SEGMENT = r"([^/:?]+)"
-API_ROUTES = [
-    ("GET", re.compile(rf"^/v3/projects/{_SEGMENT}/timeSeries$"), "time_series"),
-    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services$"), "run_services"),
-    ("GET", re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}$"), "run_service"),
-    (
-        "GET",
-        re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions$"),
+# The methods the emulator implements: discovery method id -> (path with the handler's arguments, handler).
+IMPLEMENTED = {
+    "monitoring.projects.timeSeries.list": (rf"^/v3/projects/{_SEGMENT}/timeSeries$", "time_series"),
+    "monitoring.projects.metricDescriptors.list": (
+        rf"^/v3/projects/{_SEGMENT}/metricDescriptors$",
+        "metric_descriptors",
+    ),
+    "monitoring.projects.metricDescriptors.get": (
+        rf"^/v3/projects/{_SEGMENT}/metricDescriptors/(.+)$",
+        "metric_descriptor",
+    ),
+    "monitoring.projects.monitoredResourceDescriptors.list": (
+        rf"^/v3/projects/{_SEGMENT}/monitoredResourceDescriptors$",
+        "resource_descriptors",
+    ),
+    "monitoring.projects.monitoredResourceDescriptors.get": (
+        rf"^/v3/projects/{_SEGMENT}/monitoredResourceDescriptors/(.+)$",
+        "resource_descriptor",
+    ),
+    "run.projects.locations.services.list": (
+        rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services$",
+        "run_services",
+    ),
+    "run.projects.locations.services.get": (
+        rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}$",
+        "run_service",
+    ),
+    "run.projects.locations.services.revisions.list": (
+        rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions$",
         "run_revisions",
     ),
-    (
-        "GET",
-        re.compile(rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions/{_SEGMENT}$"),
+    "run.projects.locations.services.revisions.get": (
+        rf"^/v2/projects/{_SEGMENT}/locations/{_SEGMENT}/services/{_SEGMENT}/revisions/{_SEGMENT}$",
         "run_revision",
     ),
-    (
-        "POST",
-        re.compile(
-            rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
-            r":countTokens$"
-        ),
+    "aiplatform.projects.locations.publishers.models.countTokens": (
+        rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}:countTokens$",
         "count_tokens",
     ),
-    (
-        "POST",
-        re.compile(
-            rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}"
-            r":generateContent$"
-        ),
+    "aiplatform.projects.locations.publishers.models.generateContent": (
+        rf"^/v1/projects/{_SEGMENT}/locations/{_SEGMENT}/publishers/{_SEGMENT}/models/{_SEGMENT}:generateContent$",
         "generate_content",
     ),
-    ("POST", re.compile(r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$"), "generate_access_token"),
-]
+    "iamcredentials.projects.serviceAccounts.generateAccessToken": (
+        r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$",
+        "generate_access_token",
+    ),
+}
 
 
 def _paging(query: str) -> tuple[int, str]:
@@ -88,6 +104,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch("DELETE")
 
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
     # ---------------------------------------------------------------- responses
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
@@ -103,7 +125,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _send_json(self, status: int, payload, headers: dict | None = None) -> None:
-        self._send(status, json.dumps(payload, indent=2).encode(), "application/json; charset=UTF-8", headers)
+        # An API method's answer honours the `fields` (2xx only) and `prettyPrint` system parameters.
+        if 200 <= status < 300:
+            payload = partial_response.select(payload, self._selection)
+        indent = 2 if self._pretty else None
+        self._send(status, json.dumps(payload, indent=indent).encode(), "application/json; charset=UTF-8", headers)
 
     def _send_error(self, error: ApiError) -> None:
         self._send_json(error.code, error.body(), error.headers)
@@ -126,6 +152,7 @@ class Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path, query = unquote(split.path), split.query
         self._status = 500
+        self._selection, self._pretty = None, True
         self._log_entry = None if path.startswith("/_emulator/") else (method, path, query)
         self._fault = None
         # Read the whole body up front: an answer sent before reading it would desync a keep-alive connection.
@@ -175,30 +202,50 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/token":
             self._token(method)
             return
-        for route_method, pattern, name in API_ROUTES:
-            match = pattern.match(path)
-            if match and route_method == method:
-                try:
-                    self._check_contract(name, method, query)
-                    getattr(self, f"_api_{name}")(*match.groups(), query=query)
-                except ApiError as error:
-                    self._send_error(error)
-                return
-        self._send_error(ApiError(404, f"The requested URL {path} was not found on this server."))
+        found = discovery.find(method, path)
+        if found is None:
+            self._send_error(ApiError(404, f"The requested URL {path} was not found on this server."))
+            return
+        contract, path_params = found
+        try:
+            self._check_contract(contract, method, query)
+            if contract.id in IMPLEMENTED:
+                pattern, name = IMPLEMENTED[contract.id]
+                getattr(self, f"_api_{name}")(*re.match(pattern, path).groups(), query=query)
+            else:
+                self._answer_unimplemented(contract, path_params)
+        except ApiError as error:
+            self._send_error(error)
 
-    def _check_contract(self, route: str, method: str, query: str) -> None:
+    def _check_contract(self, contract: discovery.Method, method: str, query: str) -> None:
         """What Google checks before a method runs, in its order: the credential, its scopes, then the request
         against the method's discovery description (query parameters, body fields)."""
-        contract = discovery.method(route)
         params = parse_qs(query, keep_blank_values=True)
+        self._pretty = (params.get("prettyPrint") or ["true"])[-1] not in {"false", "0"}
         if self.emulator.require_auth:
-            discovery.check_scopes(contract, self._authorize(params))
+            discovery.check_scopes(contract, self._authorize(params, contract.service))
         discovery.check_query(contract, params)
-        if method == "POST":
+        fields = (params.get("fields") or [""])[-1] or self.headers.get("X-Goog-FieldMask", "")
+        if fields:
+            self._selection = partial_response.parse(fields)
+            partial_response.check(fields, self._selection, contract.schemas, contract.response_schema)
+        if method in {"POST", "PUT", "PATCH"}:
             discovery.check_body(contract, self._json_body())
 
-    def _authorize(self, params: dict[str, list[str]]) -> frozenset[str] | None:
-        """The bearer token's scopes (None: not known), or raises Google's 401."""
+    def _answer_unimplemented(self, contract: discovery.Method, path_params: dict[str, str]) -> None:
+        """A method of the served APIs the emulator does not model: what Google answers the emulator's identity,
+        a read-only service account in a project holding none of those resources. A write: 403 naming the
+        permission; a list: an empty page; a get: 404."""
+        resource = next(iter(path_params.values()), "")
+        if not contract.is_read:
+            raise errors.permission_denied(self.path.split("?")[0], discovery.permission(contract), resource)
+        if contract.id.endswith(".list"):
+            self._send_json(200, {})
+            return
+        raise errors.not_found("Requested entity was not found.")
+
+    def _authorize(self, params: dict[str, list[str]], service: str) -> frozenset[str] | None:
+        """The bearer token's scopes (None: a self-signed JWT for this API's audience), or raises Google's 401."""
         header = self.headers.get("Authorization", "")
         if not header and (params.get("access_token") or params.get("oauth_token")):
             header = "Bearer " + (params.get("access_token") or params["oauth_token"])[-1]
@@ -207,7 +254,7 @@ class Handler(BaseHTTPRequestHandler):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.unauthenticated("ACCESS_TOKEN_TYPE_UNSUPPORTED")
-        reason, scopes = self.emulator.tokens.check_bearer(token.strip())
+        reason, scopes = self.emulator.tokens.check_bearer(token.strip(), service)
         if reason is not None:
             raise errors.unauthenticated(reason)
         return scopes
@@ -221,7 +268,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self._request_body.decode("utf-8", "replace")
         form = {k: v[-1] for k, v in parse_qs(raw).items()}
         try:
-            answer = self.emulator.tokens.exchange_assertion(form, self.emulator.token_uri)
+            answer = self.emulator.tokens.exchange(form, self.emulator.token_uri)
         except OAuthError as error:
             self._send_json(error.status, error.body())
             return
@@ -231,12 +278,46 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api_time_series(self, project: str, *, query: str) -> None:
         emulator = self.emulator
-        if project not in {emulator.project_id, emulator.project_number}:
-            raise errors.permission_denied(self.path.split("?")[0])
+        self._known_project(project)
         body = list_time_series(
             emulator.scenario, project, parse_qs(query, keep_blank_values=True), emulator._cumulative_origin_minute
         )
         self._send_json(200, body)
+
+    def _known_project(self, project: str) -> None:
+        if project not in {self.emulator.project_id, self.emulator.project_number}:
+            raise errors.permission_denied(self.path.split("?")[0])
+
+    def _descriptors(self) -> dict:
+        return descriptors.for_scenario(self.emulator.scenario.series)
+
+    def _api_metric_descriptors(self, project: str, *, query: str) -> None:
+        self._known_project(project)
+        selector = (parse_qs(query).get("filter") or [""])[-1]
+        listed = descriptors.list_metric_descriptors(self._descriptors(), selector, project)
+        self._send_json(200, {"metricDescriptors": listed})
+
+    def _api_metric_descriptor(self, project: str, metric_type: str, *, query: str) -> None:
+        self._known_project(project)
+        descriptor = self._descriptors().get(metric_type)
+        if descriptor is None:
+            raise errors.not_found(f"Could not find descriptor for metric '{metric_type}'.")
+        self._send_json(200, descriptor.to_json(project))
+
+    def _api_resource_descriptors(self, project: str, *, query: str) -> None:
+        self._known_project(project)
+        listed = [
+            descriptors.resource_descriptor_json(name, labels, project)
+            for name, labels in sorted(descriptors.resource_types().items())
+        ]
+        self._send_json(200, {"resourceDescriptors": listed})
+
+    def _api_resource_descriptor(self, project: str, resource_type: str, *, query: str) -> None:
+        self._known_project(project)
+        labels = descriptors.resource_types().get(resource_type)
+        if labels is None:
+            raise errors.not_found(f"Could not find monitored resource descriptor '{resource_type}'.")
+        self._send_json(200, descriptors.resource_descriptor_json(resource_type, labels, project))
 
     def _cloud_run(self) -> CloudRunAdmin:
         return CloudRunAdmin(self.emulator.scenario, time.time())
@@ -266,32 +347,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(200, answer)
 
     def _api_generate_access_token(self, account: str, *, query: str) -> None:
-        body = self._json_body()
-        if not account.endswith(".iam.gserviceaccount.com") or "@" not in account:
-            raise errors.not_found(f"Not found; Gaia id not found for email {account}")
-        scopes = body.get("scope")
-        if not scopes:
-            raise errors.invalid_argument("Scope required.", "scope")
-        lifetime = 3600
-        if "lifetime" in body:
-            match = re.fullmatch(r"(\d+)(?:\.\d+)?s", str(body["lifetime"]))
-            if not match:
-                raise errors.invalid_argument(
-                    f"Invalid value at 'lifetime' (type.googleapis.com/google.protobuf."
-                    f'Duration), "{body["lifetime"]}"',
-                    "lifetime",
-                )
-            lifetime = int(match.group(1))
-            # Up to 12 h needs an organization-policy exception; without one Google allows an hour at most.
-            if not 1 <= lifetime <= 3600:
-                raise errors.invalid_argument(
-                    "The lifetime must be between 1s and 3600s. To extend it up to 43200s, allow the service "
-                    "account in constraints/iam.allowServiceAccountCredentialLifetimeExtension.",
-                    "lifetime",
-                )
-        token, _ = self.emulator.tokens.issue_token(account, lifetime, scopes=scopes)
-        expire = datetime.fromtimestamp(int(time.time()) + lifetime, tz=UTC)
-        self._send_json(200, {"accessToken": token, "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        self._send_json(200, generate_access_token(self.emulator.tokens, account, self._json_body()))
 
     # ---------------------------------------------------------------- control plane
 

@@ -10,6 +10,10 @@ Grammar (Google's, reduced):
     value      := "string" | number | true | false
                 | starts_with("s") | ends_with("s") | has_substring("s") | one_of("a", "b", ...)
                 | monitoring.regex.full_match("re")
+
+timeSeries.list needs exactly one metric type: one `metric.type = "T"`, ANDed with the rest of the filter (not
+under NOT, not an alternative of OR). `resource.type = "R"` ANDed the same way is reported, so the caller can
+check the metric is written for R.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Predicate = Callable[[dict], bool]
 
@@ -39,6 +43,13 @@ _SINGLE_METRIC_TYPE = 'the filter must specify a single metric type, as metric.t
 _ORDERING = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _FUNCTIONS = {"starts_with", "ends_with", "has_substring", "one_of", "monitoring.regex.full_match"}
 _LABEL_FIELD = re.compile(r"^(metric|resource)\.labels?\.(.+)$")
+
+
+@dataclass
+class ParsedFilter:
+    predicate: Predicate
+    metric_type: str
+    resource_types: list[str] = field(default_factory=list)  # each `resource.type = "R"` ANDed at the top
 
 
 @dataclass
@@ -82,10 +93,13 @@ def _field_getter(name: str) -> Callable[[dict], str | None]:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, one_metric_type: bool = True):
+        self.one_metric_type = one_metric_type  # timeSeries.list's rule; descriptor lists take any selector
         self.tokens = _tokenize(text)
         self.index = 0
-        self.metric_types: set[str] = set()
+        self.metric_types: list[str] = []
+        self.resource_types: list[str] = []
+        self.guarded = 0  # > 0 while parsing under NOT or inside one alternative of an OR
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
@@ -107,10 +121,18 @@ class _Parser:
         return predicate
 
     def expr(self) -> Predicate:
+        metric_types, resource_types = len(self.metric_types), len(self.resource_types)
         terms = [self.and_expr()]
-        while self.peek().kind == "word" and self.peek().text == "OR":
-            self.take()
-            terms.append(self.and_expr())
+        if self.peek().kind == "word" and self.peek().text == "OR":
+            # The first term turned out to be an alternative: what it named is not ANDed with the filter.
+            if len(self.metric_types) > metric_types and self.one_metric_type:
+                raise FilterError(_SINGLE_METRIC_TYPE)
+            del self.resource_types[resource_types:]
+            self.guarded += 1
+            while self.peek().kind == "word" and self.peek().text == "OR":
+                self.take()
+                terms.append(self.and_expr())
+            self.guarded -= 1
         return terms[0] if len(terms) == 1 else (lambda s: any(t(s) for t in terms))
 
     def and_expr(self) -> Predicate:
@@ -128,7 +150,9 @@ class _Parser:
         token = self.peek()
         if token.kind == "word" and token.text == "NOT":
             self.take()
+            self.guarded += 1
             inner = self.unary()
+            self.guarded -= 1
             return lambda s: not inner(s)
         if token.kind == "op" and token.text == "(":
             self.take()
@@ -152,12 +176,14 @@ class _Parser:
         op = self.take()
         if op.kind != "op" or op.text not in {"=", "!=", ":", *_ORDERING}:
             raise FilterError(f"expected a comparison operator after {name!r}")
-        if name == "metric.type":
-            # timeSeries.list needs a single metric type: only `metric.type = "TYPE"` names one.
-            literal = self.peek()
-            if op.text != "=" or literal.kind != "string":
+        literal = self.peek()
+        if name == "metric.type" and self.one_metric_type:
+            # timeSeries.list needs a single metric type: only `metric.type = "TYPE"`, ANDed, names one.
+            if op.text != "=" or literal.kind != "string" or self.guarded:
                 raise FilterError(_SINGLE_METRIC_TYPE)
-            self.metric_types.add(_unquote(literal.text))
+            self.metric_types.append(_unquote(literal.text))
+        elif name == "resource.type" and op.text == "=" and literal.kind == "string" and not self.guarded:
+            self.resource_types.append(_unquote(literal.text))
         if op.text in _ORDERING:
             return self.ordering(getter, op.text)
         test = self.value(op.text)
@@ -232,11 +258,12 @@ class _Parser:
         return lambda v: pattern.fullmatch(v) is not None
 
 
-def parse_filter(text: str) -> Predicate:
-    """A predicate over {"metric": {type, labels}, "resource": {type, labels}, "project": str}.
+def parse_filter(text: str) -> ParsedFilter:
+    """The filter's predicate over {"metric": {type, labels}, "resource": {type, labels}, "project": str}, its
+    metric type and the resource types it requires.
 
     Raises FilterError for syntax errors and for a filter that does not name exactly one metric type with
-    `metric.type = "TYPE"`, which timeSeries.list requires.
+    `metric.type = "TYPE"` ANDed with the rest, which timeSeries.list requires.
     """
     if not text or not text.strip():
         raise FilterError("a filter is required")
@@ -244,4 +271,9 @@ def parse_filter(text: str) -> Predicate:
     predicate = parser.parse()
     if len(parser.metric_types) != 1:
         raise FilterError(_SINGLE_METRIC_TYPE)
-    return predicate
+    return ParsedFilter(predicate, parser.metric_types[0], parser.resource_types)
+
+
+def parse_selector(text: str) -> Predicate:
+    """A filter as metricDescriptors.list takes it: any selectors, `metric.type = starts_with("...")` included."""
+    return _Parser(text, one_metric_type=False).parse()

@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .errors import ApiError, invalid_argument
+from .descriptors import MetricDescriptor, invalid_combination, metric_not_found
+from .errors import invalid_argument
 from .monitoring_filter import FilterError, parse_filter
 
 MAX_PAGE_SIZE = 100000
@@ -31,8 +32,9 @@ ALIGNERS = {
     "ALIGN_PERCENTILE_50",
     "ALIGN_PERCENTILE_05",
     "ALIGN_STDDEV",
+    "ALIGN_INTERPOLATE",
+    "ALIGN_PERCENT_CHANGE",
 }
-UNIMPLEMENTED_ALIGNERS = {"ALIGN_INTERPOLATE", "ALIGN_PERCENT_CHANGE"}
 REDUCERS = {
     "REDUCE_NONE",
     "REDUCE_SUM",
@@ -49,7 +51,6 @@ REDUCERS = {
     "REDUCE_COUNT_FALSE",
     "REDUCE_FRACTION_TRUE",
 }
-UNIMPLEMENTED_REDUCERS: set[str] = set()
 # "The maximum value of the alignment_period is 104 weeks (2 years) for charts".
 MAX_ALIGNMENT_PERIOD = 104 * 7 * 86400
 
@@ -97,16 +98,25 @@ def parse_duration(text: str, field: str) -> float:
 # ---------------------------------------------------------------- request parsing
 
 
+@dataclass(frozen=True)
+class Aggregation:
+    """One google.monitoring.v3.Aggregation: `aggregation`, or `secondaryAggregation` applied to its output."""
+
+    aligner: str
+    period: float | None
+    reducer: str
+    group_by: tuple[tuple[str, str], ...]  # (scope, label)
+
+
 @dataclass
 class Query:
     project: str
     predicate: object
+    descriptor: MetricDescriptor
     start: float
     end: float
-    aligner: str
-    period: float | None
-    reducer: str
-    group_by: list[tuple[str, str]]  # (scope, label)
+    aggregation: Aggregation
+    secondary: Aggregation | None
     page_size: int
     page_token: str
     headers_only: bool
@@ -121,15 +131,25 @@ def _single(params: dict[str, list[str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-def parse_query(project: str, params: dict[str, list[str]]) -> Query:
+def _parse_filter(params: dict[str, list[str]], descriptors: dict[str, MetricDescriptor]):
+    """The filter's predicate and the descriptor of its metric type: Google's 400 for a filter that does not name
+    exactly one metric type or names a resource type the metric is not written for, 404 for an unknown type."""
     filter_text = _single(params, "filter")
     if filter_text is None:
         raise invalid_argument('Field filter had an invalid value of "": a filter is required', "filter")
     try:
-        predicate = parse_filter(filter_text)
+        parsed = parse_filter(filter_text)
     except FilterError as bad:
         raise invalid_argument(f'Field filter had an invalid value of "{filter_text}": {bad}', "filter") from None
+    descriptor = descriptors.get(parsed.metric_type)
+    if descriptor is None:
+        raise metric_not_found(parsed.metric_type)
+    if any(r not in descriptor.resource_types for r in parsed.resource_types):
+        raise invalid_combination(filter_text)
+    return parsed.predicate, descriptor
 
+
+def _parse_interval(params: dict[str, list[str]]) -> tuple[float, float]:
     end_text = _single(params, "interval.endTime")
     if not end_text:
         raise invalid_argument(
@@ -143,82 +163,90 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
             "Field interval.startTime had an invalid value: the start time must not be later than the end time",
             "interval.startTime",
         )
+    return start, end
 
-    aligner = _single(params, "aggregation.perSeriesAligner") or "ALIGN_NONE"
-    reducer = _single(params, "aggregation.crossSeriesReducer") or "REDUCE_NONE"
-    for value, field, known, unimplemented, enum in (
-        (aligner, "aggregation.per_series_aligner", ALIGNERS, UNIMPLEMENTED_ALIGNERS, "Aligner"),
-        (reducer, "aggregation.cross_series_reducer", REDUCERS, UNIMPLEMENTED_REDUCERS, "Reducer"),
+
+def _parse_aggregation(params: dict[str, list[str]], prefix: str) -> Aggregation:
+    """`aggregation.*` or `secondaryAggregation.*`, with Google's rules between its fields."""
+    proto = "aggregation" if prefix == "aggregation" else "secondary_aggregation"
+    aligner = _single(params, f"{prefix}.perSeriesAligner") or "ALIGN_NONE"
+    reducer = _single(params, f"{prefix}.crossSeriesReducer") or "REDUCE_NONE"
+    for value, field, known, enum in (
+        (aligner, f"{proto}.per_series_aligner", ALIGNERS, "Aligner"),
+        (reducer, f"{proto}.cross_series_reducer", REDUCERS, "Reducer"),
     ):
-        if value in unimplemented:
-            raise ApiError(501, f"{value} is valid in Cloud Monitoring but not implemented by the emulator")
         if value not in known:
             raise invalid_argument(
                 f"Invalid value at '{field}' (type.googleapis.com/google.monitoring.v3.Aggregation.{enum}), "
                 f'"{value}"',
                 field,
             )
-
-    period_text = _single(params, "aggregation.alignmentPeriod")
-    period = parse_duration(period_text, "aggregation.alignment_period") if period_text else None
+    field = f"{prefix}.alignmentPeriod"
+    period_text = _single(params, field)
+    period = parse_duration(period_text, f"{proto}.alignment_period") if period_text else None
     if aligner != "ALIGN_NONE" and period is None:
-        raise invalid_argument(
-            "The alignment period must be specified when a per-series aligner is used.", "aggregation.alignmentPeriod"
-        )
+        raise invalid_argument("The alignment period must be specified when a per-series aligner is used.", field)
     if period is not None and period < 60:
         raise invalid_argument(
-            "Field aggregation.alignmentPeriod had an invalid value: the alignment period must be at least 60 seconds.",
-            "aggregation.alignmentPeriod",
+            f"Field {field} had an invalid value: the alignment period must be at least 60 seconds.", field
         )
     if period is not None and period > MAX_ALIGNMENT_PERIOD:
         raise invalid_argument(
-            f'Field aggregation.alignmentPeriod had an invalid value of "{period_text}": the '
-            "alignment period must be at most 104 weeks.",
-            "aggregation.alignmentPeriod",
+            f'Field {field} had an invalid value of "{period_text}": the alignment period must be at most 104 weeks.',
+            field,
         )
     if reducer != "REDUCE_NONE" and aligner == "ALIGN_NONE":
         raise invalid_argument(
-            'Field aggregation.perSeriesAligner had an invalid value of "ALIGN_NONE": a '
+            f'Field {prefix}.perSeriesAligner had an invalid value of "ALIGN_NONE": a '
             "per-series aligner must be specified when a cross-series reducer is used.",
-            "aggregation.perSeriesAligner",
+            f"{prefix}.perSeriesAligner",
         )
-
     group_by = []
-    for field in params.get("aggregation.groupByFields", []):
-        match = _GROUP_FIELD.match(field.strip())
+    for text in params.get(f"{prefix}.groupByFields", []):
+        match = _GROUP_FIELD.match(text.strip())
         if not match:
             raise invalid_argument(
-                f'Field aggregation.groupByFields had an invalid value of "{field}": expected '
+                f'Field {prefix}.groupByFields had an invalid value of "{text}": expected '
                 f"metric.labels.NAME or resource.labels.NAME",
-                "aggregation.groupByFields",
+                f"{prefix}.groupByFields",
             )
         group_by.append((match.group(1), match.group(2) or match.group(3)))
+    return Aggregation(aligner, period, reducer, tuple(group_by))
 
+
+def _parse_page_size(params: dict[str, list[str]]) -> int:
     page_size_text = _single(params, "pageSize")
-    page_size = MAX_PAGE_SIZE
-    if page_size_text:
-        try:
-            page_size = int(page_size_text)
-        except ValueError:
-            raise invalid_argument(
-                f"Invalid value at 'page_size' (TYPE_INT32), \"{page_size_text}\"", "pageSize"
-            ) from None
-        if page_size < 0:
-            raise invalid_argument(
-                f'Field page_size had an invalid value of "{page_size}": must be a positive number.', "pageSize"
-            )
-        # proto3 cannot tell 0 from an unset page_size, which means the maximum.
-        page_size = min(page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+    if not page_size_text:
+        return MAX_PAGE_SIZE
+    try:
+        page_size = int(page_size_text)
+    except ValueError:
+        raise invalid_argument(f"Invalid value at 'page_size' (TYPE_INT32), \"{page_size_text}\"", "pageSize") from None
+    if page_size < 0:
+        raise invalid_argument(
+            f'Field page_size had an invalid value of "{page_size}": must be a positive number.', "pageSize"
+        )
+    # proto3 cannot tell 0 from an unset page_size, which means the maximum.
+    return min(page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
 
+
+def parse_query(project: str, params: dict[str, list[str]], descriptors: dict[str, MetricDescriptor]) -> Query:
+    predicate, descriptor = _parse_filter(params, descriptors)
+    start, end = _parse_interval(params)
+    aggregation = _parse_aggregation(params, "aggregation")
+    secondary = _parse_aggregation(params, "secondaryAggregation")
+    if secondary.aligner == "ALIGN_NONE" and secondary.reducer == "REDUCE_NONE":
+        secondary = None
+    elif aggregation.aligner == "ALIGN_NONE":
+        # "May only be specified if aggregation is specified."
+        raise invalid_argument(
+            "Field secondary_aggregation had an invalid value: a secondary aggregation may only be specified "
+            "with an aggregation.",
+            "secondaryAggregation",
+        )
+    page_size = _parse_page_size(params)
     if _single(params, "orderBy"):
         raise invalid_argument("Field order_by had an invalid value: Unsupported: must be left blank.", "orderBy")
-    if any(
-        name.startswith("secondaryAggregation.") and value not in {"", "ALIGN_NONE", "REDUCE_NONE"}
-        for name, values in params.items()
-        for value in values
-    ):
-        raise ApiError(501, "secondaryAggregation is valid in Cloud Monitoring but not implemented by the emulator")
-
     view = _single(params, "view") or "FULL"
     if view not in {"FULL", "HEADERS"}:
         raise invalid_argument(
@@ -227,17 +255,16 @@ def parse_query(project: str, params: dict[str, list[str]]) -> Query:
             "view",
         )
 
-    identity = {k: v for k, v in params.items() if k not in {"pageToken", "pageSize"}}
+    identity = {k: v for k, v in params.items() if k not in {"pageToken", "pageSize", "fields", "prettyPrint"}}
     fingerprint = hashlib.sha256(json.dumps([project, identity], sort_keys=True).encode()).hexdigest()[:16]
     return Query(
         project,
         predicate,
+        descriptor,
         start,
         end,
-        aligner,
-        period,
-        reducer,
-        group_by,
+        aggregation,
+        secondary,
         page_size,
         _single(params, "pageToken") or "",
         view == "HEADERS",

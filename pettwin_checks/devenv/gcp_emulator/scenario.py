@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from .descriptors import series_problem
 from .distribution import BucketOptions, Distribution
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -162,6 +163,9 @@ def _series(raw: dict, index: int, loaded_minute: int) -> SeriesSpec:
         raise ScenarioError(f"{where}: values must not be empty")
     if kind == "CUMULATIVE" and value_type not in {"INT64", "DOUBLE"}:
         raise ScenarioError(f"{where}: CUMULATIVE series must be INT64 or DOUBLE")
+    problem = series_problem(str(metric_type), str((resource or {}).get("type")), kind, value_type)
+    if problem:
+        raise ScenarioError(f"{where}: {problem}")
     return SeriesSpec(
         metric_type=str(metric_type),
         metric_labels=_labels(raw.get("labels"), where),

@@ -144,6 +144,16 @@ class GcpEmulator:
         os.chmod(target, 0o600)
         return str(target)
 
+    def write_authorized_user_file(self, path, scopes=None) -> str:
+        """Write a user's application default credentials file (type authorized_user, as `gcloud auth
+        application-default login` writes it) whose token_uri targets this emulator; returns the path."""
+        kwargs = {"scopes": scopes} if scopes is not None else {}
+        info = self.tokens.authorized_user(self.token_uri, **kwargs)
+        target = Path(path)
+        target.write_text(json.dumps(info, indent=2))
+        os.chmod(target, 0o600)
+        return str(target)
+
     def revoke_service_account_key(self, path) -> None:
         """Delete the key written to `path` on the emulator's side: its assertions now fail with invalid_grant.
         Access tokens it already obtained stay valid until they expire, as with Google."""

@@ -3,6 +3,7 @@
 import time
 from datetime import UTC, datetime
 
+import pytest
 import requests
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -89,3 +90,36 @@ def bad_request(response) -> list[dict]:
     assert detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
     assert error["message"] == "\n".join(v["description"] for v in detail["fieldViolations"])
     return detail["fieldViolations"]
+
+
+# ---------------------------------------------------------------- Google's own clients
+
+
+def metadata_credentials(scopes):
+    """google-auth's GCE/Cloud Run credentials; the gcp_env fixture points them at the metadata emulator."""
+    from google.auth import compute_engine
+
+    return compute_engine.Credentials(scopes=scopes)
+
+
+def service(emulator, name: str, version: str, scopes=None, credentials=None):
+    """A google-api-python-client service from the wheel's discovery document, pointed at the emulator."""
+    from googleapiclient.discovery import build
+
+    return build(
+        name,
+        version,
+        credentials=credentials or metadata_credentials(scopes),
+        static_discovery=True,
+        client_options={"api_endpoint": f"{emulator.url}/"},
+        cache_discovery=False,
+    )
+
+
+def http_error(call):
+    """The HttpError a google-api-python-client call raises."""
+    from googleapiclient.errors import HttpError
+
+    with pytest.raises(HttpError) as raised:
+        call.execute()
+    return raised.value

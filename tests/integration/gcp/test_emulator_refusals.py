@@ -1,6 +1,5 @@
 """The emulator refuses what Google refuses, with Google's error body (unknown parameters and fields from the
-discovery documents, each request of section J of the GCP contract reference), and accepts what Google accepts
-(section K)."""
+discovery documents, the Monitoring and Run rules Google documents), and accepts what Google accepts."""
 
 import statistics
 import time
@@ -14,7 +13,6 @@ from tests.integration.gcp.emulator_calls import (
     bad_request,
     bearer,
     count_tokens_url,
-    google_error,
     list_series,
     rfc3339,
     series_params,
@@ -24,7 +22,7 @@ from tests.integration.gcp.emulator_calls import (
 pytestmark = pytest.mark.integration
 
 
-# ---------------------------------------------------------------- discovery-document validation (J2, J9)
+# ---------------------------------------------------------------- discovery-document validation
 
 UNKNOWN_QUERY = (
     'Invalid JSON payload received. Unknown name "{0}": Cannot bind query parameter. '
@@ -33,7 +31,7 @@ UNKNOWN_QUERY = (
 
 
 def test_unknown_query_parameter_is_refused_with_googles_body(gcp_env):
-    """J2: a misspelt parameter (groupByField for groupByFields) is not silently ignored."""
+    """A misspelt parameter (groupByField for groupByFields) is not silently ignored."""
     answer = list_series(gcp_env, series_params(**{"aggregation.groupByField": "metric.label.x"}))
     assert bad_request(answer) == [{"description": UNKNOWN_QUERY.format("aggregation.groupByField")}]
     answer = requests.get(
@@ -65,7 +63,7 @@ def test_query_values_of_the_wrong_type_or_enum(gcp_env, name, value, proto):
 
 
 def test_order_by_must_be_left_blank(gcp_env):
-    """J2: orderBy is "Unsupported: must be left blank"."""
+    """orderBy is "Unsupported: must be left blank"."""
     (violation,) = bad_request(list_series(gcp_env, series_params(orderBy="metric.type")))
     assert violation["field"] == "orderBy"
 
@@ -104,7 +102,7 @@ def test_order_by_must_be_left_blank(gcp_env):
 )
 @pytest.mark.parametrize("method", ["countTokens", "generateContent"])
 def test_unknown_or_mistyped_body_fields_are_refused(gcp_env, body, violation, method):
-    """J9: Vertex AI refuses a body with a field its request message does not have."""
+    """Vertex AI refuses a body with a field its request message does not have."""
     url = count_tokens_url(gcp_env).replace(":countTokens", f":{method}")
     answer = requests.post(url, json=body, headers=bearer(gcp_env.issue_access_token()), timeout=5)
     assert bad_request(answer) == [violation]
@@ -117,7 +115,7 @@ def test_proto_field_names_are_accepted_in_bodies(gcp_env):
     assert answer.status_code == 200, answer.text
 
 
-# ---------------------------------------------------------------- section J: what Google refuses
+# ---------------------------------------------------------------- what Google refuses
 
 
 @pytest.mark.parametrize(
@@ -129,7 +127,7 @@ def test_proto_field_names_are_accepted_in_bodies(gcp_env):
         f'metric.type != "{INVOCATIONS}"',
     ],
 )
-def test_j1_filter_must_name_a_single_metric_type(gcp_env, metric_filter):
+def test_filter_must_name_a_single_metric_type(gcp_env, metric_filter):
     (violation,) = bad_request(list_series(gcp_env, series_params(filter=metric_filter)))
     assert violation["field"] == "filter" and "single metric type" in violation["description"]
 
@@ -137,12 +135,12 @@ def test_j1_filter_must_name_a_single_metric_type(gcp_env, metric_filter):
 @pytest.mark.parametrize(
     "metric, aligner",
     [
-        (LATENCIES, "ALIGN_MEAN"),  # J3: numeric values only
+        (LATENCIES, "ALIGN_MEAN"),  # numeric values only
         (LATENCIES, "ALIGN_STDDEV"),
         ("run.googleapis.com/container/instance_count", "ALIGN_DELTA"),  # GAUGE
     ],
 )
-def test_j3_aligner_not_valid_for_the_metric(gcp_env, metric, aligner):
+def test_aligner_not_valid_for_the_metric(gcp_env, metric, aligner):
     params = series_params(
         filter=f'metric.type = "{metric}"',
         **{"aggregation.perSeriesAligner": aligner, "aggregation.alignmentPeriod": "60s"},
@@ -151,7 +149,7 @@ def test_j3_aligner_not_valid_for_the_metric(gcp_env, metric, aligner):
     assert violation["field"] == "aggregation.perSeriesAligner"
 
 
-def test_j4_next_older_is_for_gauges_only(gcp_env):
+def test_next_older_is_for_gauges_only(gcp_env):
     gcp_env.load_scenario("""
 series:
   - metric: custom.googleapis.com/total
@@ -169,14 +167,14 @@ series:
     assert list_series(gcp_env, params).status_code == 200
 
 
-def test_j5_negative_page_size(gcp_env):
+def test_negative_page_size(gcp_env):
     (violation,) = bad_request(list_series(gcp_env, series_params(pageSize="-1")))
     assert violation["field"] == "pageSize"
     # proto3 cannot tell pageSize=0 from no pageSize: the maximum page.
     assert list_series(gcp_env, series_params(pageSize="0")).status_code == 200
 
 
-def test_j6_alignment_period_over_104_weeks(gcp_env):
+def test_alignment_period_over_104_weeks(gcp_env):
     params = series_params(
         **{"aggregation.perSeriesAligner": "ALIGN_DELTA", "aggregation.alignmentPeriod": f"{104 * 7 * 86400 + 60}s"}
     )
@@ -186,13 +184,13 @@ def test_j6_alignment_period_over_104_weeks(gcp_env):
     assert list_series(gcp_env, params).status_code == 200
 
 
-def test_j7_services_list_refuses_the_location_wildcard(gcp_env):
+def test_services_list_refuses_the_location_wildcard(gcp_env):
     answer = requests.get(services_url(gcp_env, location="-"), headers=bearer(gcp_env.issue_access_token()), timeout=5)
     (violation,) = bad_request(answer)
     assert violation["field"] == "parent" and '"-"' in violation["description"]
 
 
-# ---------------------------------------------------------------- section K: what Google accepts
+# ---------------------------------------------------------------- what Google accepts
 
 
 def _aggregated(emulator, metric, aligner, reducer, *, metric_filter="", group_by=()) -> list[dict]:
@@ -220,7 +218,7 @@ def _minute_values(emulator, metric, **labels) -> list[float]:
     ]
 
 
-def test_k1_percentile_reducer_on_numeric_series(gcp_env):
+def test_percentile_reducer_on_numeric_series(gcp_env):
     (series,) = _aggregated(gcp_env, INVOCATIONS, "ALIGN_DELTA", "REDUCE_PERCENTILE_50")
     ordered = sorted(_minute_values(gcp_env, INVOCATIONS))
     middle = (len(ordered) - 1) / 2
@@ -229,7 +227,7 @@ def test_k1_percentile_reducer_on_numeric_series(gcp_env):
     assert series["points"][0]["value"]["doubleValue"] == pytest.approx(expected)
 
 
-def test_k2_numeric_comparison_on_labels(gcp_env):
+def test_numeric_comparison_on_labels(gcp_env):
     by_code = ["metric.label.response_code"]
     series = _aggregated(
         gcp_env,
@@ -251,7 +249,7 @@ def test_k2_numeric_comparison_on_labels(gcp_env):
     assert {s["metric"]["labels"]["response_code"] for s in series} == {"200"}
 
 
-def test_k3_stddev_reducer_and_aligner(gcp_env):
+def test_stddev_reducer_and_aligner(gcp_env):
     (series,) = _aggregated(gcp_env, INVOCATIONS, "ALIGN_DELTA", "REDUCE_STDDEV")
     assert series["points"][0]["value"]["doubleValue"] == pytest.approx(
         statistics.pstdev(_minute_values(gcp_env, INVOCATIONS))
@@ -260,7 +258,7 @@ def test_k3_stddev_reducer_and_aligner(gcp_env):
     assert {s["points"][0]["value"]["doubleValue"] for s in aligned} == {0.0}  # one point per 60 s window
 
 
-def test_k3_boolean_reducers(gcp_env):
+def test_boolean_reducers(gcp_env):
     metric = "serviceruntime.googleapis.com/quota/exceeded"
     flags = [bool(v) for v in _minute_values(gcp_env, metric)]
     for reducer, expected in (("REDUCE_COUNT_TRUE", sum(flags)), ("REDUCE_COUNT_FALSE", len(flags) - sum(flags))):
@@ -268,15 +266,3 @@ def test_k3_boolean_reducers(gcp_env):
         assert int(series["points"][0]["value"]["int64Value"]) == expected
     (series,) = _aggregated(gcp_env, metric, "ALIGN_NEXT_OLDER", "REDUCE_FRACTION_TRUE")
     assert series["points"][0]["value"]["doubleValue"] == pytest.approx(sum(flags) / len(flags))
-
-
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"aggregation.perSeriesAligner": "ALIGN_INTERPOLATE", "aggregation.alignmentPeriod": "60s"},
-        {"aggregation.perSeriesAligner": "ALIGN_PERCENT_CHANGE", "aggregation.alignmentPeriod": "60s"},
-        {"secondaryAggregation.crossSeriesReducer": "REDUCE_SUM"},
-    ],
-)
-def test_k3_what_the_emulator_does_not_implement_is_an_honest_501(gcp_env, params):
-    google_error(list_series(gcp_env, series_params(**params)), 501, "UNIMPLEMENTED")

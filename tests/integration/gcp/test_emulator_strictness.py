@@ -27,7 +27,7 @@ from tests.integration.gcp.emulator_calls import (
 pytestmark = pytest.mark.integration
 
 
-# ---------------------------------------------------------------- scopes (J8, I19)
+# ---------------------------------------------------------------- scopes
 
 
 def test_metadata_token_carries_the_comma_separated_scopes_asked_for(gcp_env):
@@ -122,7 +122,7 @@ def test_impersonated_token_carries_the_scope_list_of_the_request(gcp_env):
 
 
 def test_generate_access_token_lifetime_over_an_hour_is_refused(gcp_env):
-    """J10: without an organization-policy exception the maximum lifetime is one hour."""
+    """Without an organization-policy exception the maximum lifetime is one hour."""
     target = f"reader@{gcp_env.project_id}.iam.gserviceaccount.com"
     url = f"{gcp_env.url}/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
     caller = bearer(gcp_env.issue_access_token())
@@ -136,7 +136,7 @@ def test_generate_access_token_lifetime_over_an_hour_is_refused(gcp_env):
     )
 
 
-# ---------------------------------------------------------------- quota sampling cadence (I5, I6)
+# ---------------------------------------------------------------- quota sampling cadence
 
 QUOTA_LIMIT = "serviceruntime.googleapis.com/quota/limit"
 ALLOCATION_USAGE = "serviceruntime.googleapis.com/quota/allocation/usage"

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.integration.gcp.emulator_calls import http_error, service
+
 pytestmark = pytest.mark.integration
 
 MONITORING_READ = "https://www.googleapis.com/auth/monitoring.read"
@@ -20,26 +22,6 @@ PROBES = "run.googleapis.com/container/completed_probe_count"
 
 def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def metadata_credentials(scopes):
-    """google-auth's GCE/Cloud Run credentials; the gcp_env fixture points them at the metadata emulator."""
-    from google.auth import compute_engine
-
-    return compute_engine.Credentials(scopes=scopes)
-
-
-def service(emulator, name: str, version: str, scopes):
-    from googleapiclient.discovery import build
-
-    return build(
-        name,
-        version,
-        credentials=metadata_credentials(scopes),
-        static_discovery=True,
-        client_options={"api_endpoint": f"{emulator.url}/"},
-        cache_discovery=False,
-    )
 
 
 def window(minutes: int) -> dict:
@@ -139,17 +121,9 @@ def test_aiplatform_count_tokens(gcp_env):
 # ---------------------------------------------------------------- Google's errors, read by Google's client
 
 
-def _http_error(call):
-    from googleapiclient.errors import HttpError
-
-    with pytest.raises(HttpError) as raised:
-        call.execute()
-    return raised.value
-
-
 def test_insufficient_scope_reads_as_googles_403(gcp_env):
     monitoring = service(gcp_env, "monitoring", "v3", [READ_ONLY])
-    error = _http_error(
+    error = http_error(
         monitoring.projects()
         .timeSeries()
         .list(name=f"projects/{gcp_env.project_id}", filter=f'metric.type = "{INVOCATIONS}"', **window(1))
@@ -172,7 +146,7 @@ def test_insufficient_scope_reads_as_googles_403(gcp_env):
 @pytest.mark.parametrize(
     "extra, field",
     [
-        ({"filter": f'metric.type = starts_with("{INVOCATIONS[:20]}")'}, "filter"),  # J1
+        ({"filter": f'metric.type = starts_with("{INVOCATIONS[:20]}")'}, "filter"),
         (
             {
                 "aggregation_perSeriesAligner": "ALIGN_MEAN",
@@ -180,29 +154,29 @@ def test_insufficient_scope_reads_as_googles_403(gcp_env):
                 "filter": f'metric.type = "{LATENCIES}"',
             },
             "aggregation.perSeriesAligner",
-        ),  # J3
-        ({"pageSize": -5}, "pageSize"),  # J5
+        ),
+        ({"pageSize": -5}, "pageSize"),
         (
             {"aggregation_perSeriesAligner": "ALIGN_DELTA", "aggregation_alignmentPeriod": f"{10 * 365 * 86400}s"},
             "aggregation.alignmentPeriod",
-        ),  # J6
-        ({"orderBy": "metric.type"}, "orderBy"),  # J2
+        ),
+        ({"orderBy": "metric.type"}, "orderBy"),
     ],
 )
-def test_section_j_monitoring_requests_read_as_googles_400(gcp_env, extra, field):
+def test_monitoring_requests_read_as_googles_400(gcp_env, extra, field):
     monitoring = service(gcp_env, "monitoring", "v3", [MONITORING_READ])
     params = {"filter": f'metric.type = "{INVOCATIONS}"', **window(1), **extra}
-    error = _http_error(monitoring.projects().timeSeries().list(name=f"projects/{gcp_env.project_id}", **params))
+    error = http_error(monitoring.projects().timeSeries().list(name=f"projects/{gcp_env.project_id}", **params))
     assert error.status_code == 400
     (detail,) = error.error_details
     assert detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
     assert [v["field"] for v in detail["fieldViolations"]] == [field]
 
 
-def test_section_j_body_with_an_unknown_field_reads_as_googles_400(gcp_env):
+def test_body_with_an_unknown_field_reads_as_googles_400(gcp_env):
     aiplatform = service(gcp_env, "aiplatform", "v1", [CLOUD_PLATFORM])
     model = f"projects/{gcp_env.project_id}/locations/us-central1/publishers/google/models/gemini-2.5-flash"
-    error = _http_error(
+    error = http_error(
         aiplatform.projects()
         .locations()
         .publishers()
@@ -215,9 +189,9 @@ def test_section_j_body_with_an_unknown_field_reads_as_googles_400(gcp_env):
     assert error.reason == 'Invalid JSON payload received. Unknown name "generationConfg": Cannot find field.'
 
 
-def test_section_j_location_wildcard_reads_as_googles_400(gcp_env):
+def test_location_wildcard_reads_as_googles_400(gcp_env):
     run = service(gcp_env, "run", "v2", [RUN_READONLY])
-    error = _http_error(run.projects().locations().services().list(parent=f"projects/{gcp_env.project_id}/locations/-"))
+    error = http_error(run.projects().locations().services().list(parent=f"projects/{gcp_env.project_id}/locations/-"))
     assert error.status_code == 400 and error.error_details[0]["fieldViolations"][0]["field"] == "parent"
 
 
