@@ -158,7 +158,10 @@ class GoogleCredentials:
             if info.get("type") == "service_account":
                 credentials = service_account.Credentials.from_service_account_info(info, scopes=self.scopes)
             else:
-                credentials, _ = google.auth.load_credentials_from_file(path, scopes=self.scopes)
+                # A user's refresh token (gcloud's application-default login) was granted cloud-platform and
+                # cannot be exchanged for scopes outside its grant: it asks for what it holds.
+                scopes = DEFAULT_SCOPES if info.get("type") == "authorized_user" else self.scopes
+                credentials, _ = google.auth.load_credentials_from_file(path, scopes=scopes)
                 if self._endpoints.oauth_token and isinstance(credentials, user_credentials.Credentials):
                     # google-auth refreshes an authorized_user file at Google's endpoint whatever it says.
                     credentials = credentials.with_token_uri(self._endpoints.oauth_token)
