@@ -49,7 +49,8 @@ Modules:
   which every message built here goes through so tokens and keys never reach a log, tag or exception.
 """
 
-from ..deadline import Deadline, DeadlineExceeded
+from pettwin_checks.deadline import Deadline, DeadlineExceeded
+
 from .distribution import Distribution, MalformedDistribution, merge, parse_distribution, percentile
 from .endpoints import ENDPOINT_OPTIONS, Endpoints
 from .errors import GcpApiError, GcpAuthError, GcpError, MalformedResponse, NotJson, redact

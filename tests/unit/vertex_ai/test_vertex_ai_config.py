@@ -54,6 +54,7 @@ def test_the_elections_kafka_secrets_are_scrubbed_from_what_the_check_logs():
     from pettwin_checks.vertex_ai.check import PettwinVertexAiCheck
 
     election = {
+        "enabled": True,
         "kafka_connect_str": "broker:9092",
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "PLAIN",

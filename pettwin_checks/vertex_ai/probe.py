@@ -1,4 +1,6 @@
-"""All Vertex AI check I/O: Cloud Monitoring queries and the per-host probe, over pettwin_checks.gcp."""
+"""The Vertex AI probe: one countTokens (or generateContent) call from this host, over pettwin_checks.gcp.
+
+Cloud Monitoring is read by the engine (pettwin_checks.gcp.collection) from the family table (families.py)."""
 
 from __future__ import annotations
 
@@ -14,11 +16,7 @@ from pettwin_checks.gcp import (
     MalformedResponse,
     NotJson,
 )
-from pettwin_checks.gcp.monitoring import ListResult
 from pettwin_checks.gcp.rest import GcpRestClient, RetryPolicy
-from pettwin_checks.gcp.windows import Window
-
-from .queries import Family
 
 
 @dataclass(frozen=True)
@@ -34,19 +32,13 @@ class ProbeOutcome:
         return {"ok": "ok", "throttled": "warning", "unreadable": "warning"}.get(self.outcome, "critical")
 
 
-class VertexAiClient:
-    def __init__(self, session: GcpSession, page_size: int):
+class VertexAiProbe:
+    def __init__(self, session: GcpSession):
         self.session = session
-        self.page_size = page_size
         # The probe measures one attempt from this host: a retry would hide the latency it is there to see.
         self._probe_rest = GcpRestClient(session.http, session.credentials, session.stats, RetryPolicy(max_attempts=1))
 
-    def fetch(self, project: str, family: Family, window: Window, deadline: Deadline) -> ListResult:
-        """One family's series for a window (all pages). Raises the gcp errors."""
-        monitoring = self.session.monitoring(project, self.page_size)
-        return monitoring.list_time_series(family.query, window.start, window.end, deadline)
-
-    def probe(
+    def call(
         self,
         project: str,
         *,
