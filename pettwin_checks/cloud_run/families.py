@@ -117,26 +117,24 @@ def container_samples(app_container: str | None, samples, series_list: list[Time
     return samples(kept)
 
 
-def count_samples(name: str, labels, series_list: list[TimeSeries]) -> list[Sample]:
+def count_samples(name: str, labels, series_list: list[TimeSeries], counted=lambda series: True) -> list[Sample]:
+    """One count per tag set over the window; series not `counted` add 0, so their tag set still reports."""
     totals: dict[tuple[str, ...], float] = {}
     for series in series_list:
         value = series_value(series, "window")
         if isinstance(value, (int, float)):
             tags = tags_of(series, labels)
-            totals[tags] = totals.get(tags, 0) + value
+            totals[tags] = totals.get(tags, 0) + (value if counted(series) else 0)
     return [Sample(name, "count", value, tags) for tags, value in sorted(totals.items())]
 
 
-def failed_probe_samples(series_list: list[TimeSeries]) -> list[Sample]:
-    """container.probe.failures per container and probe type: the unhealthy probes (0 where all passed)."""
-    totals: dict[tuple[str, ...], float] = {}
-    for series in series_list:
-        value = series_value(series, "window")
-        if isinstance(value, (int, float)):
-            tags = tags_of(series, (CONTAINER, "probe_type"))
-            failed = value if series.label("is_healthy") == "false" else 0
-            totals[tags] = totals.get(tags, 0) + failed
-    return [Sample("container.probe.failures", "count", value, tags) for tags, value in sorted(totals.items())]
+# container.probe.failures per container and probe type: the unhealthy probes (0 where all passed).
+failed_probe_samples = partial(
+    count_samples,
+    "container.probe.failures",
+    (CONTAINER, "probe_type"),
+    counted=lambda s: s.label("is_healthy") == "false",
+)
 
 
 def newest_samples(name: str, labels, series_list: list[TimeSeries]) -> list[Sample]:

@@ -11,7 +11,7 @@ from pettwin_checks.deadline import Deadline, DeadlineExceeded
 from pettwin_checks.gcp.collection import FamilyCollector
 from pettwin_checks.gcp.errors import GcpError, NotJson, persists_within_run
 from pettwin_checks.gcp.families import Lookbacks
-from pettwin_checks.gcp.messages import failure_message, monitoring_status
+from pettwin_checks.gcp.messages import failure_message
 
 from .families import PER_CONTAINER, build_families, container_shape
 from .identity import Identity
@@ -117,18 +117,10 @@ class ProjectScope:
     def _collect_monitoring(
         self, project: str, services: list[str], tags: list[str], deadline: Deadline, now: float
     ) -> None:
-        collector = self._collector(services)
-        collection = collector.collect(project, deadline, now)
-        for samples in collection.samples.values():
-            for sample in samples:
-                submit = self.count if sample.kind == "count" else self.gauge
-                submit(sample.name, sample.value, tags=[*tags, *sample.tags])
-        collector.commit(project, collection)
-        for message in collection.warnings(self.config.max_lookback):
-            self.warning(message)
+        collection = self._collector(services).run(project, deadline, now, tags)
         self._say_container_shapes(collection.results)
-        status, message = monitoring_status(
-            collection, project=project, session=self._client.session, budget=self.config.collection_timeout
+        status, message = collection.status(
+            project=project, session=self._client.session, budget=self.config.collection_timeout
         )
         self._api_status("monitoring", STATUS[status], tags, message)
 

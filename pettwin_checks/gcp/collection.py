@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 
 from pettwin_checks.deadline import Deadline, DeadlineExceeded
 
-from .errors import GcpError, persists_within_run
-from .families import Family, Lookbacks, Sample, family_window
+from .errors import GcpError, NotJson, persists_within_run
+from .families import Family, Lookbacks, Sample, cap_samples, family_window
+from .messages import failure_message
 from .session import GcpSession
 from .snapshot import Snapshot
 from .timeseries import TimeSeries
 from .windows import Window
+
+MAX_STATUS_MESSAGE = 1500
 
 
 @dataclass
@@ -36,6 +39,25 @@ class Collection:
     skipped_history: list[str] = field(default_factory=list)  # families whose window skipped old history
     windows: dict[str, Window] = field(default_factory=dict)  # windows answered, kept by `commit`
 
+    def status(self, *, project: str, session: GcpSession, budget: float) -> tuple[str, str | None]:
+        """("ok" | "warning" | "critical", message or None) of the run's Cloud Monitoring queries: critical when
+        nothing could be read (stopped before any answer, or every query refused), warning when figures are missing.
+        """
+        messages, status = [], "ok"
+        if self.stopped is not None:
+            what = self.stopped_at
+            messages.append(
+                failure_message(
+                    self.stopped, api="monitoring", project=project, session=session, budget=budget, what=what
+                )
+            )
+            status = "critical" if not self.queried and not isinstance(self.stopped, NotJson) else "warning"
+        if self.failures:
+            messages.append("queries refused: " + "; ".join(self.failures))
+            if status == "ok":
+                status = "warning" if self.queried else "critical"
+        return status, ("; ".join(messages)[:MAX_STATUS_MESSAGE] if messages else None)
+
     def warnings(self, max_lookback: float) -> list[str]:
         """What the run left out of otherwise good answers: malformed data, history past max_lookback."""
         messages = [f"Malformed Cloud Monitoring data left out: {problem}" for problem in self.problems]
@@ -48,14 +70,14 @@ class Collection:
 
 
 class FamilyCollector:
-    """`cache` is the check (read_persistent_cache / write_persistent_cache)."""
+    """`check` is the AgentCheck: its persistent cache keeps the windows, `run` submits through it."""
 
     def __init__(
         self,
         session: GcpSession,
         families: list[Family],
         lookbacks: Lookbacks,
-        cache,
+        check,
         *,
         page_size: int,
         refresh_interval: float = 3600.0,
@@ -64,7 +86,7 @@ class FamilyCollector:
         self.queried = [family for family in families if not family.derived]
         self.derived = [family for family in families if family.derived]
         self.lookbacks = lookbacks
-        self._cache = cache
+        self._cache = check
         self.page_size = page_size
         self.refresh_interval = refresh_interval
         self._snapshots: dict[str, Snapshot] = {}
@@ -110,6 +132,25 @@ class FamilyCollector:
                 if window.skipped_seconds:
                     collection.skipped_history.append(f"{family.name} ({window.skipped_seconds:g} s)")
         self._samples(collection)
+        return collection
+
+    def run(self, project: str, deadline: Deadline, now: float, tags: list[str], *, max_contexts=None) -> Collection:
+        """collect, submit every sample through the check (at most `max_contexts` tag sets per metric name, the
+        number dropped as contexts.dropped per family), then move the windows on and warn what was left out."""
+        check = self._cache
+        collection = self.collect(project, deadline, now)
+        for name, samples in sorted(collection.samples.items()):
+            kept, dropped = cap_samples(samples, max_contexts) if max_contexts else (samples, 0)
+            for sample in kept:
+                submit = check.count if sample.kind == "count" else check.gauge
+                submit(sample.name, sample.value, tags=[*tags, *sample.tags])
+            if max_contexts:
+                check.gauge("contexts.dropped", dropped, tags=[*tags, f"family:{name}"])
+            if dropped:
+                check.warning(f"{name}: {dropped} tag sets over max_contexts ({max_contexts}) were dropped")
+        self.commit(project, collection)
+        for message in collection.warnings(self.lookbacks.max_lookback):
+            check.warning(message)
         return collection
 
     def commit(self, project: str, collection: Collection) -> None:

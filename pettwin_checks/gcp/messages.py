@@ -1,4 +1,4 @@
-"""What a failed Google API call means for the operator, and a run's status: one table for every GCP check.
+"""What a failed Google API call means for the operator: one table for every GCP check.
 
 Each message names the API, what failed and what to do; it is built from redacted errors only.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pettwin_checks.deadline import DeadlineExceeded
 
-from .collection import Collection
 from .endpoints import ENDPOINT_OPTIONS
 from .errors import GcpApiError, GcpAuthError, GcpError, NotJson
 from .scopes import is_scope_refusal
@@ -16,7 +15,6 @@ from .session import GcpSession
 API_NAMES = {"monitoring": "Cloud Monitoring API", "run": "Cloud Run Admin API", "aiplatform": "Vertex AI API"}
 # The predefined role each API's read calls need, named when Google answers 403 for a missing role.
 ROLES = {"monitoring": "roles/monitoring.viewer", "run": "roles/run.viewer", "aiplatform": "roles/aiplatform.user"}
-MAX_STATUS_MESSAGE = 1500
 
 
 def failure_message(
@@ -54,31 +52,3 @@ def failure_message(
     if isinstance(failure, GcpApiError) and failure.retryable:
         return f"{name}{at}: {failure} (after retries); no more calls to it this run, the next run tries again"
     return f"{name}{at}: {failure}"
-
-
-def monitoring_status(collection: Collection, *, project: str, session: GcpSession, budget: float):
-    """("ok" | "warning" | "critical", message or None) of a run's Cloud Monitoring queries.
-
-    Critical when nothing could be read (a failure that stopped the run before any answer, or every query
-    failing); warning when some figures are missing (a later stop, single queries failing, a proxy answering).
-    """
-    messages = []
-    status = "ok"
-    if collection.stopped is not None:
-        messages.append(
-            failure_message(
-                collection.stopped,
-                api="monitoring",
-                project=project,
-                session=session,
-                budget=budget,
-                what=collection.stopped_at,
-            )
-        )
-        nothing_read = not collection.queried and not isinstance(collection.stopped, NotJson)
-        status = "critical" if nothing_read else "warning"
-    if collection.failures:
-        messages.append("queries refused: " + "; ".join(collection.failures))
-        if status == "ok":
-            status = "critical" if not collection.queried else "warning"
-    return status, ("; ".join(messages)[:MAX_STATUS_MESSAGE] if messages else None)

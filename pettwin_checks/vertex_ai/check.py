@@ -15,8 +15,7 @@ from pettwin_checks.coordination import ScopedElection, collects_here
 from pettwin_checks.deadline import Deadline, DeadlineExceeded
 from pettwin_checks.gcp import GcpError, GcpSession, RetryPolicy
 from pettwin_checks.gcp.collection import Collection, FamilyCollector
-from pettwin_checks.gcp.families import Lookbacks, cap_samples
-from pettwin_checks.gcp.messages import monitoring_status
+from pettwin_checks.gcp.families import Lookbacks
 from pettwin_checks.kafka_lag.connection import connection_secrets
 
 from .config_models import ConfigMixin
@@ -155,27 +154,14 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
     # ---------------------------------------------------------------- Cloud Monitoring
 
     def _collect(self, project, base_tags, deadline):
-        collection = self.collector.collect(project, deadline, self.wall_clock())
-        self._submit_samples(collection, base_tags)
-        self.collector.commit(project, collection)
-        for message in collection.warnings(self.config.max_lookback):
-            self.warning(message)
+        collection = self.collector.run(
+            project, deadline, self.wall_clock(), base_tags, max_contexts=self.config.max_contexts
+        )
         self._say_unpriced(collection)
-        status, message = monitoring_status(collection, project=project, session=self.session, budget=self.run_budget)
+        status, message = collection.status(project=project, session=self.session, budget=self.run_budget)
         self.service_check(MONITORING_SERVICE_CHECK, STATUS[status], tags=base_tags, message=message)
         if message:
             self.warning("Some Vertex AI metrics are missing this run: %s", message)
-
-    def _submit_samples(self, collection: Collection, base_tags):
-        max_contexts = self.config.max_contexts
-        for name, samples in sorted(collection.samples.items()):
-            kept, dropped = cap_samples(samples, max_contexts)
-            for sample in kept:
-                submit = self.count if sample.kind == "count" else self.gauge
-                submit(sample.name, sample.value, tags=[*base_tags, *sample.tags])
-            self.gauge("contexts.dropped", dropped, tags=[*base_tags, f"family:{name}"])
-            if dropped:
-                self.warning("%s: %d tag sets over max_contexts (%d) were dropped", name, dropped, max_contexts)
 
     def _say_unpriced(self, collection: Collection):
         """Once per model: its spend is not estimated (no price in token_prices), rather than reported as 0."""

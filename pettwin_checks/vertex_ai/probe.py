@@ -69,73 +69,51 @@ class VertexAiProbe:
         started = time.monotonic()
         try:
             self._probe_rest.post_json("aiplatform", url, probe_deadline, body)
-        except GcpApiError as failure:
-            latency = (time.monotonic() - started) * 1000.0
-            return _outcome(failure, target, base, latency, self.session)
+            outcome, message = "ok", ""
         except GcpAuthError as failure:
             return ProbeOutcome("auth", None, f"{failure}")
+        except GcpApiError as failure:
+            outcome, message = _api_failure(failure, base, self.session)
         except DeadlineExceeded:
-            latency = (time.monotonic() - started) * 1000.0
-            return ProbeOutcome(
-                "unreachable",
-                latency,
-                f"{target}: no answer from {base} within {timeout:g} s: "
-                f"check DNS, the egress firewall and proxy settings",
-            )
+            outcome, message = "unreachable", f"no answer from {base} within {timeout:g} s: {CHECK_EGRESS}"
         except NotJson as failure:
-            latency = (time.monotonic() - started) * 1000.0
-            return ProbeOutcome(
-                "unreadable",
-                latency,
-                f"{target}: {failure}: something other than Vertex AI answered "
-                f"(a proxy, or aiplatform_endpoint); check the egress path",
-            )
+            outcome = "unreadable"
+            message = f"{failure}: something other than Vertex AI answered (a proxy, or aiplatform_endpoint); check the egress path"
         except MalformedResponse as failure:
-            latency = (time.monotonic() - started) * 1000.0
-            return ProbeOutcome("server_error", latency, f"{target}: {failure}")
-        return ProbeOutcome("ok", (time.monotonic() - started) * 1000.0, "")
+            outcome, message = "server_error", f"{failure}"
+        latency = (time.monotonic() - started) * 1000.0
+        return ProbeOutcome(outcome, latency, f"{target}: {message}" if message else "")
 
 
-def _outcome(failure: GcpApiError, target: str, base: str, latency: float, session: GcpSession) -> ProbeOutcome:
-    status = failure.status
-    if status == 0:
-        return ProbeOutcome(
-            "unreachable",
-            latency,
-            f"{target}: could not reach {base} ({failure.message}): check DNS, the egress firewall and proxy settings",
-        )
-    if status == 429:
-        return ProbeOutcome(
-            "throttled",
-            latency,
-            f"{target}: throttled (429 {failure.grpc_status}); the endpoint is "
-            f"reachable but the quota or shared capacity is exhausted",
-        )
-    if status == 401:
-        return ProbeOutcome(
-            "auth",
-            latency,
-            f"{target}: Vertex AI rejected the access token from "
-            f"{session.credentials.source} even after a refresh (401 "
-            f"{failure.grpc_status}): check that credential source",
-        )
+CHECK_EGRESS = "check DNS, the egress firewall and proxy settings"
+# HTTP status -> (outcome, what it means); {base}, {message}, {grpc}, {source}, {status} filled in.
+API_FAILURES = {
+    0: ("unreachable", "could not reach {base} ({message}): " + CHECK_EGRESS),
+    429: (
+        "throttled",
+        "throttled (429 {grpc}); the endpoint is reachable but the quota or shared capacity is exhausted",
+    ),
+    401: (
+        "auth",
+        "Vertex AI rejected the access token from {source} even after a refresh (401 {grpc}): check that credential source",
+    ),
+    404: (
+        "not_found",
+        "not found (404): check probe.model, probe.publisher and probe.location (the model may not be offered there)",
+    ),
+}
+
+
+def _api_failure(failure: GcpApiError, base: str, session: GcpSession) -> tuple[str, str]:
+    status, grpc = failure.status, failure.grpc_status
     if status == 403:
         remedy = session.denial_remedy(failure, "roles/aiplatform.user (aiplatform.endpoints.predict)")
-        return ProbeOutcome("denied", latency, f"{target}: permission denied (403 {failure.grpc_status}): {remedy}")
-    if status == 404:
-        return ProbeOutcome(
-            "not_found",
-            latency,
-            f"{target}: not found (404): check probe.model, probe.publisher and "
-            f"probe.location, and that the model is offered in that location",
-        )
-    if status < 500:
-        return ProbeOutcome(
-            "bad_request",
-            latency,
-            f"{target}: rejected ({status} {failure.grpc_status}: "
-            f"{failure.message}): check probe.method and probe.prompt",
-        )
-    return ProbeOutcome(
-        "server_error", latency, f"{target}: Vertex AI answered {status} {failure.grpc_status}: {failure.message}"
-    )
+        return "denied", f"permission denied (403 {grpc}): {remedy}"
+    if status in API_FAILURES:
+        outcome, text = API_FAILURES[status]
+    elif status < 500:
+        outcome, text = "bad_request", "rejected ({status} {grpc}: {message}): check probe.method and probe.prompt"
+    else:
+        outcome, text = "server_error", "Vertex AI answered {status} {grpc}: {message}"
+    fields = {"base": base, "message": failure.message, "grpc": grpc, "source": session.credentials.source}
+    return outcome, text.format(status=status, **fields)
