@@ -199,6 +199,7 @@ def threshold_of(query: str) -> tuple[str, float]:
         ("vertex_ai_error_rate", "pettwin.vertex_ai.publisher.error_rate", ">", 5, 2),
         ("vertex_ai_quota_headroom", "pettwin.vertex_ai.quota.headroom_pct", "<", 10, 20),
         ("cloud_run_container_memory", "pettwin.cloud_run.container.memory.utilization.p95", ">", 80, 70),
+        ("vertex_ai_cost_spike", "pettwin.vertex_ai.publisher.cost", ">", 25, 10),
     ],
 )
 def test_metric_monitor_thresholds(stem, metric, comparator, critical, warning):
@@ -213,6 +214,17 @@ def test_metric_monitor_thresholds(stem, metric, comparator, critical, warning):
         assert units == "millisecond"  # 2 s written as 2000 ms
     if metric.endswith(("error_rate", "headroom_pct", "utilization.p95")):
         assert units == "percent"  # 5 %, 10 %, 80 % written as 5, 10, 80
+    if metric.endswith(".cost"):
+        assert units == "dollar"  # USD 25 written as 25
+
+
+def test_cost_spike_monitor_sums_the_hours_spend_per_model():
+    # publisher.cost is a count of dollars per window: an hour's spend is its sum over the hour, by model.
+    query = monitor("vertex_ai_cost_spike")["query"]
+    assert query.startswith("sum(last_1h):sum:pettwin.vertex_ai.publisher.cost{*} by {model}.as_count()")
+    assert (
+        metadata_rows("pettwin.vertex_ai.publisher.cost")["pettwin.vertex_ai.publisher.cost"]["metric_type"] == "count"
+    )
 
 
 def test_app_container_assets_read_the_app_containers_series_in_either_shape():
