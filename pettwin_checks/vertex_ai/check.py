@@ -165,13 +165,13 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
 
     def _say_unpriced(self, collection: Collection):
         """Once per model: its spend is not estimated (no price in token_prices), rather than reported as 0."""
-        for model in sorted(unpriced_models(self.prices, collection.results.get(TOKENS)) - self._unpriced_said):
-            self._unpriced_said.add(model)
+        unpriced = sorted(unpriced_models(self.prices, collection.results.get(TOKENS)) - self._unpriced_said)
+        if unpriced:
+            self._unpriced_said.update(unpriced)
             self.warning(
-                "No price for model %s in token_prices: its spend (publisher.cost) is not estimated; add "
-                "token_prices: {%s: {input: <USD per 1M input tokens>, output: <USD per 1M output tokens>}}",
-                model,
-                model,
+                "No price in token_prices for %s: their spend (publisher.cost) is not estimated; add "
+                "token_prices: {<model>: {input: <USD per 1M input tokens>, output: <USD per 1M output tokens>}}",
+                ", ".join(unpriced),
             )
 
 

@@ -528,7 +528,7 @@ def test_spend_uses_overrides_and_leaves_unpriced_models_out(make_check, aggrega
     )
     check.wall_clock = lambda: make_check.now + 120
     check.run()
-    named = [r for r in caplog.records if "No price for model gemini-9-imaginary" in r.getMessage()]
+    named = [r for r in caplog.records if "No price in token_prices for gemini-9-imaginary:" in r.getMessage()]
     assert len(named) == 1 and named[0].levelname == "WARNING"
     assert_contract(aggregator, NS)
 
