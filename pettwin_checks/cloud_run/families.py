@@ -5,9 +5,9 @@ grouped by the labels the check tags with (modes and the engine: pettwin_checks.
 failed probes) are read over gap-free windows, distributions (latencies, utilizations) and the instance gauge over
 the last `gauge_lookback` of settled data.
 
-Per-container families are grouped by `container_name` and never filtered on it server-side: Google documents the
-label on the probe series, but public evidence says the CPU and memory utilizations of a multi-container revision
-come as one series without it. So each series is read as it comes: with `container_name`, per container (only
+Per-container families are read without a cross-series reducer and never filtered or grouped on `container_name`
+in the request: Google documents the label on the probe series, but public evidence says the CPU and memory
+utilizations of a multi-container revision come as one series without it. So each series is read as it comes: with `container_name`, per container (only
 `app_container_name`'s when set); without it, the revision's figure, tagged `container_name:all` so it is never
 mistaken for one container's. `container_shape` says which shape a family's answer had.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from pettwin_checks.gcp.distribution import Distribution
+from pettwin_checks.gcp.distribution import Distribution, merge
 from pettwin_checks.gcp.families import Family, Sample, distribution_samples, series_value
 from pettwin_checks.gcp.timeseries import Aggregation, TimeSeries, TimeSeriesQuery, one_of
 
@@ -34,9 +34,18 @@ def _query(metric: str, aligner: str, services, labels=()) -> TimeSeriesQuery:
     return TimeSeriesQuery(PREFIX + metric, Aggregation(aligner, "REDUCE_SUM", group_by, 60), RESOURCE_TYPE, extra)
 
 
+def _per_container_query(metric: str, services) -> TimeSeriesQuery:
+    """Aligned per minute, not reduced: each series comes back with the labels it has, and the samples group them.
+    Google does not publish what grouping by a label some series lack does (third-party reports: those series are
+    left out), so `container_name` is never in groupByFields."""
+    extra = (one_of("resource", "service_name", services),) if services else ()
+    return TimeSeriesQuery(PREFIX + metric, Aggregation("ALIGN_DELTA", "REDUCE_NONE", (), 60), RESOURCE_TYPE, extra)
+
+
 def build_families(services, app_container: str | None) -> list[Family]:
     """Every family, for `services` (all the location's when empty)."""
     query = partial(_query, services=services)
+    per_container = partial(_per_container_query, services=services)
     return [
         Family(
             "request_count",
@@ -58,7 +67,7 @@ def build_families(services, app_container: str | None) -> list[Family]:
         ),
         Family(
             "startup_latencies",
-            query("container/startup_latencies", "ALIGN_DELTA", labels=(CONTAINER,)),
+            per_container("container/startup_latencies"),
             "span",
             partial(
                 container_samples,
@@ -69,19 +78,19 @@ def build_families(services, app_container: str | None) -> list[Family]:
         # Grouped by is_healthy rather than filtered on it, so a probe that only succeeded reports 0 failures.
         Family(
             "completed_probe_count",
-            query("container/completed_probe_count", "ALIGN_DELTA", labels=(CONTAINER, "probe_type", "is_healthy")),
+            per_container("container/completed_probe_count"),
             "window",
             partial(container_samples, app_container, failed_probe_samples),
         ),
         Family(
             "cpu_utilizations",
-            query("container/cpu/utilizations", "ALIGN_DELTA", labels=(CONTAINER,)),
+            per_container("container/cpu/utilizations"),
             "span",
             partial(container_samples, app_container, utilization("container.cpu.utilization")),
         ),
         Family(
             "memory_utilizations",
-            query("container/memory/utilizations", "ALIGN_DELTA", labels=(CONTAINER,)),
+            per_container("container/memory/utilizations"),
             "span",
             partial(container_samples, app_container, utilization("container.memory.utilization")),
         ),
@@ -152,10 +161,13 @@ def utilization(prefix: str):
 
 
 def percentile_samples(prefix: str, scale: float, labels, series_list: list[TimeSeries]) -> list[Sample]:
-    """<prefix>.p50/.p95/.p99 of each series' merged distribution, times `scale`."""
-    samples = []
+    """<prefix>.p50/.p95/.p99 of the merged distribution of each tag set's series, times `scale`."""
+    by_tags: dict[tuple[str, ...], list[Distribution]] = {}
     for series in series_list:
         value = series_value(series, "span")
         if isinstance(value, Distribution):
-            samples.extend(distribution_samples(prefix, value, tags_of(series, labels), scale=scale, average=False))
-    return sorted(samples, key=lambda s: (s.tags, s.name))
+            by_tags.setdefault(tags_of(series, labels), []).append(value)
+    samples = []
+    for tags, distributions in sorted(by_tags.items()):
+        samples += distribution_samples(prefix, merge(distributions), tags, scale=scale, average=False)
+    return samples

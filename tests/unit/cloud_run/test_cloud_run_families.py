@@ -80,10 +80,15 @@ def test_one_query_per_family_filters_services_never_containers():
         '"cloud_run_revision" AND resource.label.service_name = one_of("api", "worker")'
     )
     assert build_families([], None)[1].query.filter.count("AND") == 1
-    # container_name may be absent on a series: grouped by, never filtered on server-side.
+    # container_name may be absent on a series: never filtered or grouped on in the request (a series without the
+    # label might be dropped); per-container families come unreduced and are grouped after reading.
     for f in families:
-        assert "container_name" not in f.query.filter
-    assert "metric.label.container_name" in family("cpu_utilizations").query.aggregation.group_by
+        assert (
+            "container_name" not in f.query.filter and "metric.label.container_name" not in f.query.aggregation.group_by
+        )
+    for name in ("startup_latencies", "completed_probe_count", "cpu_utilizations", "memory_utilizations"):
+        aggregation = family(name).query.aggregation
+        assert (aggregation.aligner, aggregation.reducer, aggregation.group_by) == ("ALIGN_DELTA", "REDUCE_NONE", ())
 
 
 PER_CONTAINER = [
@@ -110,6 +115,18 @@ def test_whole_revision_shape_is_reported_tagged_all_with_or_without_app_contain
     assert p50 == pytest.approx({(*TAGS, "container_name:all"): 42.5})
     # Never tagged as one container's.
     assert not [s for s in samples if "container_name:app" in s.tags]
+
+
+def test_unreduced_series_of_one_tag_set_are_merged():
+    # Two series of the app container that differ in a label the check does not tag: one figure.
+    answer = [
+        series({"container_name": "app", "other": "a"}, [Point(0, 60, utilization(15, 2))]),
+        series({"container_name": "app", "other": "b"}, [Point(0, 60, utilization(15, 2))]),
+    ]
+    samples = family("cpu_utilizations").samples(answer)
+    assert [(s.name, s.tags[-1]) for s in samples if s.name.endswith(".p50")] == [
+        ("container.cpu.utilization.p50", "container_name:app")
+    ]
 
 
 def test_mixed_and_empty_shapes():
