@@ -53,7 +53,7 @@ class Collection:
             )
             status = "critical" if not self.queried and not isinstance(self.stopped, NotJson) else "warning"
         if self.failures:
-            messages.append("queries refused: " + "; ".join(self.failures))
+            messages.append("queries failed: " + "; ".join(self.failures))
             if status == "ok":
                 status = "warning" if self.queried else "critical"
         return status, ("; ".join(messages)[:MAX_STATUS_MESSAGE] if messages else None)
@@ -86,7 +86,7 @@ class FamilyCollector:
         self.queried = [family for family in families if not family.derived]
         self.derived = [family for family in families if family.derived]
         self.lookbacks = lookbacks
-        self._cache = check
+        self._check = check
         self.page_size = page_size
         self.refresh_interval = refresh_interval
         self._snapshots: dict[str, Snapshot] = {}
@@ -137,7 +137,7 @@ class FamilyCollector:
     def run(self, project: str, deadline: Deadline, now: float, tags: list[str], *, max_contexts=None) -> Collection:
         """collect, submit every sample through the check (at most `max_contexts` tag sets per metric name, the
         number dropped as contexts.dropped per family), then move the windows on and warn what was left out."""
-        check = self._cache
+        check = self._check
         collection = self.collect(project, deadline, now)
         for name, samples in sorted(collection.samples.items()):
             kept, dropped = cap_samples(samples, max_contexts) if max_contexts else (samples, 0)
@@ -158,7 +158,7 @@ class FamilyCollector:
         for family in self.queried:
             window = collection.windows.get(family.name)
             if window is not None:
-                self._cache.write_persistent_cache(self.window_key(project, family), str(int(window.end)))
+                self._check.write_persistent_cache(self.window_key(project, family), str(int(window.end)))
 
     def _samples(self, collection: Collection) -> None:
         results = collection.results
@@ -172,7 +172,7 @@ class FamilyCollector:
     def _last_end(self, project: str, family: Family) -> float | None:
         if family.mode != "window":
             return None
-        cached = self._cache.read_persistent_cache(self.window_key(project, family))
+        cached = self._check.read_persistent_cache(self.window_key(project, family))
         try:
             return float(cached) if cached else None
         except ValueError:
@@ -182,7 +182,7 @@ class FamilyCollector:
         """A sparse family's last answer (in memory, else from the persistent cache after an agent restart) is
         used whether or not it is asked again; True when it is recent enough not to ask."""
         key = self.sparse_key(project, family)
-        snapshot = self._snapshots.get(key) or Snapshot.loads(self._cache.read_persistent_cache(key))
+        snapshot = self._snapshots.get(key) or Snapshot.loads(self._check.read_persistent_cache(key))
         if snapshot is None:
             return False
         self._snapshots[key] = snapshot
@@ -192,7 +192,7 @@ class FamilyCollector:
     def _keep(self, project: str, family: Family, snapshot: Snapshot) -> None:
         key = self.sparse_key(project, family)
         self._snapshots[key] = snapshot
-        self._cache.write_persistent_cache(key, snapshot.dumps())
+        self._check.write_persistent_cache(key, snapshot.dumps())
 
 
 def _within(series: TimeSeries, window: Window) -> TimeSeries:
