@@ -132,7 +132,7 @@ class ProjectScope:
             lookbacks = Lookbacks(
                 config.ingestion_delay, config.initial_lookback, config.max_lookback, config.gauge_lookback
             )
-            self._monitoring = FamilyCollector(self._client.session, families, lookbacks, self, page_size=10_000)
+            self._monitoring = FamilyCollector(self._client.session, families, lookbacks, self)
             self._families_for = list(services)
         return self._monitoring
 

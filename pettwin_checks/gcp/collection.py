@@ -17,6 +17,7 @@ from pettwin_checks.deadline import Deadline, DeadlineExceeded
 from .errors import GcpError, NotJson, persists_within_run
 from .families import Family, Lookbacks, Sample, cap_samples, family_window
 from .messages import failure_message
+from .monitoring import DEFAULT_PAGE_SIZE
 from .session import GcpSession
 from .snapshot import Snapshot
 from .timeseries import TimeSeries
@@ -79,7 +80,7 @@ class FamilyCollector:
         lookbacks: Lookbacks,
         check,
         *,
-        page_size: int,
+        page_size: int = DEFAULT_PAGE_SIZE,
         refresh_interval: float = 3600.0,
     ):
         self.session = session
