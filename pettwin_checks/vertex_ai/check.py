@@ -20,7 +20,7 @@ from pettwin_checks.kafka_lag.connection import connection_secrets
 
 from .config_models import ConfigMixin
 from .config_models.validators import run_budget, token_prices
-from .families import TOKENS, build_families
+from .families import TOKENS, configured_families
 from .probe import VertexAiProbe
 from .samples import unpriced_models
 
@@ -48,19 +48,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         self.session = GcpSession(self.http, self.instance, apis=apis, retry=retry, log=self.log)
         self.probe = VertexAiProbe(self.session)
         self.prices = token_prices(config)
-        families = []
-        if config.collect_project_metrics:
-            families = build_families(
-                publisher_models=config.collect.publisher_models,
-                endpoints=config.collect.endpoints,
-                quota=config.collect.quota,
-                locations=config.locations,
-                models=config.models,
-                endpoint_ids=config.endpoint_ids,
-                quota_metrics=config.quota_metrics,
-                discover_quota_metrics=config.discover_quota_metrics,
-                token_prices=self.prices,
-            )
+        self.families = configured_families(config, self.prices) if config.collect_project_metrics else []
         lookbacks = Lookbacks(
             config.ingestion_delay,
             max(config.initial_lookback, config.min_collection_interval),
@@ -69,13 +57,12 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         )
         self.collector = FamilyCollector(
             self.session,
-            families,
+            self.families,
             lookbacks,
             self,
             page_size=config.page_size,
             refresh_interval=config.quota_refresh_interval,
         )
-        self.families = families
         self._unpriced_said: set[str] = set()
         self.leader = None
         if config.leader_election and config.leader_election.enabled and self.families:

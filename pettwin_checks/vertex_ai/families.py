@@ -82,6 +82,21 @@ def build_families(
     return families
 
 
+def configured_families(config, token_prices) -> list[Family]:
+    """The table an instance's options enable."""
+    return build_families(
+        publisher_models=config.collect.publisher_models,
+        endpoints=config.collect.endpoints,
+        quota=config.collect.quota,
+        locations=config.locations,
+        models=config.models,
+        endpoint_ids=config.endpoint_ids,
+        quota_metrics=config.quota_metrics,
+        discover_quota_metrics=config.discover_quota_metrics,
+        token_prices=token_prices,
+    )
+
+
 def _publisher_families(location_filter, models, token_prices) -> list[Family]:
     model_filter = location_filter + ((one_of("resource", "model_user_id", models),) if models else ())
 
