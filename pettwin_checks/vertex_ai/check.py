@@ -117,16 +117,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         now = time.monotonic()
         if self._last_probe_at is None or now - self._last_probe_at >= probe.min_interval:
             self._last_probe_at = now
-            self._last_probe = self.probe.call(
-                project,
-                model=probe.model,
-                publisher=probe.publisher,
-                location=probe.location,
-                method=probe.method,
-                prompt=probe.prompt,
-                timeout=probe.timeout,
-                deadline=deadline,
-            )
+            self._last_probe = self.probe.call(project, probe, deadline)
             if self._last_probe.latency_ms is not None:
                 self.gauge(
                     "probe.latency",

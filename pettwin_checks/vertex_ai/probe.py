@@ -38,24 +38,16 @@ class VertexAiProbe:
         # The probe measures one attempt from this host: a retry would hide the latency it is there to see.
         self._probe_rest = GcpRestClient(session.http, session.credentials, session.stats, RetryPolicy(max_attempts=1))
 
-    def call(
-        self,
-        project: str,
-        *,
-        model: str,
-        publisher: str,
-        location: str,
-        method: str,
-        prompt: str,
-        timeout: float,
-        deadline: Deadline,
-    ) -> ProbeOutcome:
+    def call(self, project: str, probe, deadline: Deadline) -> ProbeOutcome:
+        """One call as the `probe` options say (model, publisher, location, method, prompt, timeout)."""
+        location, method = probe.location, probe.method
         base = self.session.endpoints.aiplatform_base(location)
-        url = f"{base}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}"
-        body = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
+        model = f"projects/{project}/locations/{location}/publishers/{probe.publisher}/models/{probe.model}"
+        url = f"{base}/v1/{model}:{method}"
+        body = {"contents": [{"role": "user", "parts": [{"text": probe.prompt}]}]}
         if method == "generateContent":
             body["generationConfig"] = {"maxOutputTokens": 1}
-        target = f"{method} on {publisher}/{model} in {location}"
+        target = f"{method} on {probe.publisher}/{probe.model} in {location}"
         try:
             # The token is fetched first so the latency measured is the Vertex AI call's alone.
             self.session.credentials.token(deadline)
@@ -65,7 +57,7 @@ class VertexAiProbe:
             )
         except DeadlineExceeded as failure:
             return ProbeOutcome("unreachable", None, f"{target}: {failure}")
-        probe_deadline = Deadline(min(timeout, deadline.remaining()))
+        probe_deadline = Deadline(min(probe.timeout, deadline.remaining()))
         started = time.monotonic()
         try:
             self._probe_rest.post_json("aiplatform", url, probe_deadline, body)
@@ -75,7 +67,7 @@ class VertexAiProbe:
         except GcpApiError as failure:
             outcome, message = _api_failure(failure, base, self.session)
         except DeadlineExceeded:
-            outcome, message = "unreachable", f"no answer from {base} within {timeout:g} s: {CHECK_EGRESS}"
+            outcome, message = "unreachable", f"no answer from {base} within {probe.timeout:g} s: {CHECK_EGRESS}"
         except NotJson as failure:
             outcome = "unreadable"
             message = f"{failure}: something other than Vertex AI answered (a proxy, or aiplatform_endpoint); check the egress path"
