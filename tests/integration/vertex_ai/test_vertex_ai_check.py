@@ -505,6 +505,23 @@ def test_cardinality_budget_drops_and_reports(make_check, aggregator, vertex_env
     )
 
 
+def test_spend_from_the_default_scenarios_token_series(make_check, aggregator, vertex_env):
+    # The demo's scenario: its token series cycle every 5 minutes, so a 5-minute window holds each value once.
+    vertex_env.load_scenario("default")
+    make_check(collect={"endpoints": False, "quota": False}).run()
+    flash_in, flash_out = 60000 + 65000 + 62500 + 70000 + 67500, 12000 + 13000 + 12500 + 14000 + 13500
+    pro_in, pro_out = 32000 * 5, 8000 * 5
+    spend = {
+        next(t for t in m.tags if t.startswith("model:")): m.value for m in aggregator.metrics(NS + "publisher.cost")
+    }
+    assert spend == pytest.approx(
+        {
+            "model:gemini-2.5-flash": (flash_in * 0.30 + flash_out * 2.50) / 1e6,  # 0.0975 + 0.1625 = 0.26 USD
+            "model:gemini-2.5-pro": (pro_in * 1.25 + pro_out * 10.0) / 1e6,  # 0.20 + 0.40 = 0.60 USD
+        }
+    )
+
+
 UNPRICED_TOKENS = """
   - {metric: aiplatform.googleapis.com/publisher/online_serving/token_count,
      resource: {type: aiplatform.googleapis.com/PublisherModel, labels: {resource_container: "412345678901",
