@@ -165,6 +165,8 @@ def run_size(emulator: GcpEmulator, key_path: str, size: int, runs: int, page_si
         "initial_lookback": 300,
         "page_size": page_size,
         "min_collection_interval": 60,
+        # Priced like gemini-2.5-flash, so the spend estimate is part of what is measured.
+        "token_prices": {"bench-model": {"input": 0.30, "output": 2.50}},
     }
     check = PettwinVertexAiCheck("pettwin_vertex_ai", {}, [instance])
     start = time.time()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+from types import MappingProxyType
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,8 +23,9 @@ def nested_defaults(value, defaults: dict) -> dict:
 
 
 def leader_election(value, **kwargs):
-    """The `leader_election` mapping of a GCP check, checked and completed as pettwin_kafka_lag's connection."""
-    if not isinstance(value, dict):
+    """The `leader_election` mapping of a GCP check, checked and completed as pettwin_kafka_lag's connection when
+    `enabled` (off, its connection keys may stay in place, unchecked)."""
+    if not isinstance(value, dict) or not value.get("enabled"):
         return value
     try:
         return LeaderElectionConfig.model_validate(value).model_dump()
@@ -63,7 +65,10 @@ def unknown_options(raw, model: type[BaseModel], path: str = "") -> list[str]:
         nested = _nested_model(field.annotation)
         if nested is None:
             continue
-        if isinstance(value, dict):
+        if isinstance(value, dict) and _is_mapping(field.annotation):  # user-named keys, each holding a `nested`
+            for name, item in value.items():
+                messages.extend(unknown_options(item, nested, f"{path}{key}.{name}."))
+        elif isinstance(value, dict):
             messages.extend(unknown_options(value, nested, f"{path}{key}."))
         elif isinstance(value, list):
             for index, item in enumerate(value):
@@ -86,6 +91,12 @@ def _nested_model(annotation) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def _is_mapping(annotation) -> bool:
+    if typing.get_origin(annotation) is MappingProxyType:
+        return True
+    return any(_is_mapping(argument) for argument in typing.get_args(annotation))
 
 
 def warn_unknown_options(check) -> None:

@@ -19,11 +19,12 @@ from dataclasses import replace
 import psutil
 from datadog_checks.base import AgentCheck
 
-from ..config_validation import warn_unknown_options
-from ..coordination import ScopedElection, collects_here
-from ..deadline import Deadline, DeadlineExceeded
-from ..gcp.errors import GcpError
-from ..kafka_lag.connection import connection_secrets
+from pettwin_checks.config_validation import warn_unknown_options
+from pettwin_checks.coordination import ScopedElection, collects_here
+from pettwin_checks.deadline import Deadline, DeadlineExceeded
+from pettwin_checks.gcp.errors import GcpError
+from pettwin_checks.kafka_lag.connection import connection_secrets
+
 from . import cgroup
 from .client import CloudRunClient
 from .config_models import ConfigMixin
@@ -66,9 +67,12 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
         self._metadata: dict[str, str] = {}
         self._metadata_next_try = 0.0
         self._client = CloudRunClient(self.http, self.config, self.log)
+        self._families_for: list[str] | None = None  # the services the Cloud Monitoring families were built for
+        self._monitoring = None
         self.leader = None
         self._project_scope = self.config.collect_revision_health or self.config.collect_cloud_run_metrics
-        if self.config.leader_election and self._project_scope:
+        election = self.config.leader_election
+        if election and election.enabled and self._project_scope:
             self.leader = ScopedElection(
                 self.config.leader_election, name, self.config.min_collection_interval, self.log
             )
@@ -76,7 +80,7 @@ class PettwinCloudRunCheck(ProjectScope, AgentCheck, ConfigMixin):
     # ------------------------------------------------------------------------------------------------- run
 
     def check(self, _):
-        deadline = Deadline(self.config.run_budget)
+        deadline = Deadline(self.config.collection_timeout)
         # Probes first: a slow metadata server or API must not eat into the app's probe timeouts.
         probe_results = [
             (spec, run_probe(replace(spec, timeout=deadline.timeout(spec.timeout)))) for spec in self._probe_specs

@@ -1,4 +1,5 @@
-"""All of this check's calls to Google: the metadata server, Cloud Run Admin API v2 and Cloud Monitoring.
+"""This check's calls to Google outside Cloud Monitoring (which the GCP engine reads): the metadata server and
+Cloud Run Admin API v2.
 
 Built on pettwin_checks.gcp's GcpSession (as every check is) over the check's HTTP wrapper; every call takes its
 timeout from the run's Deadline.
@@ -6,11 +7,10 @@ timeout from the run's Deadline.
 
 from __future__ import annotations
 
-from ..deadline import Deadline
-from ..gcp.errors import MalformedResponse
-from ..gcp.monitoring import ListResult
-from ..gcp.session import GcpSession
-from ..gcp.timeseries import TimeSeriesQuery
+from pettwin_checks.deadline import Deadline
+from pettwin_checks.gcp.errors import MalformedResponse
+from pettwin_checks.gcp.rest import RetryPolicy
+from pettwin_checks.gcp.session import GcpSession
 
 MAX_SERVICE_PAGES = 100
 # Read-only scopes each call accepts (Admin API v2: run.readonly; timeSeries.list: monitoring.read).
@@ -19,7 +19,8 @@ APIS = ("monitoring", "run")
 
 class CloudRunClient:
     def __init__(self, http, config, log=None):
-        self.session = GcpSession(http, config.model_dump(), apis=APIS, log=log)
+        retry = RetryPolicy(call_timeout=config.timeout)
+        self.session = GcpSession(http, config.model_dump(), apis=APIS, retry=retry, log=log)
         self.endpoints = self.session.endpoints
         self.credentials = self.session.credentials
         self.metadata = self.session.metadata
@@ -54,8 +55,3 @@ class CloudRunClient:
 
     def get_revision(self, resource_name: str, deadline: Deadline) -> dict:
         return self.rest.get_json("run", f"{self.endpoints.run}/v2/{resource_name}", deadline)
-
-    def list_time_series(
-        self, project: str, query: TimeSeriesQuery, start: float, end: float, deadline: Deadline
-    ) -> ListResult:
-        return self.session.monitoring(project).list_time_series(query, start, end, deadline)

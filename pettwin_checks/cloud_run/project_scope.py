@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from datadog_checks.base import AgentCheck
 
-from ..deadline import Deadline, DeadlineExceeded
-from ..gcp.errors import GcpApiError, GcpAuthError, GcpError, NotJson, persists_within_run
-from ..gcp.scopes import is_scope_refusal
-from ..gcp.windows import next_window, window_end
+from pettwin_checks.deadline import Deadline, DeadlineExceeded
+from pettwin_checks.gcp.collection import FamilyCollector
+from pettwin_checks.gcp.errors import GcpError, NotJson, persists_within_run
+from pettwin_checks.gcp.families import Lookbacks
+from pettwin_checks.gcp.messages import failure_message
+
+from .families import PER_CONTAINER, build_families, container_shape
 from .identity import Identity
-from .queries import FAMILIES, Family, submissions
 from .revisions import parse_service, revision_failure, verdict
 
 STATUS = {
@@ -21,11 +23,11 @@ STATUS = {
     "critical": AgentCheck.CRITICAL,
     "unknown": AgentCheck.UNKNOWN,
 }
-# The role each API needs, named in the message when Google answers 403.
-ROLES = {"run": "roles/run.viewer", "monitoring": "roles/monitoring.viewer"}
-API_NAMES = {"run": "Cloud Run Admin API", "monitoring": "Cloud Monitoring API"}
-# After an outage, count at most this much missed history (Monitoring keeps far more, but a run must stay cheap).
-MAX_LOOKBACK = 3600.0
+SHAPES = {
+    "per_container": "every series names its container: reported per container_name",
+    "whole_revision": "no series names its container: reported as the whole revision's, tagged container_name:all",
+    "mixed": "some series name their container (reported per container_name), others not (container_name:all)",
+}
 
 
 class ProjectScope:
@@ -61,7 +63,7 @@ class ProjectScope:
         try:
             bodies = self._client.list_services(project, location, deadline)
         except (GcpError, DeadlineExceeded) as failure:
-            message = self._api_failure_message("run", project, failure)
+            message = self._failure_message("run", project, failure)
             status = AgentCheck.WARNING if isinstance(failure, NotJson) else AgentCheck.CRITICAL
             self._api_status("run", status, location_tags, message)
             for service in services:
@@ -115,98 +117,41 @@ class ProjectScope:
     def _collect_monitoring(
         self, project: str, services: list[str], tags: list[str], deadline: Deadline, now: float
     ) -> None:
-        settled = window_end(now, self.config.metrics_delay)
-        failures: list[str] = []
-        stopped = None  # a failure that would repeat for every family: no more calls to Monitoring this run
-        for family in FAMILIES:
-            window = self._family_window(project, family, now, settled)
-            if window is None:
-                continue
-            start, end = window
-            try:
-                query = family.query(services, self.config.app_container_name)
-                result = self._client.list_time_series(project, query, start, end, deadline)
-            except (GcpError, DeadlineExceeded) as failure:
-                if persists_within_run(failure):
-                    stopped = failure
-                    break
-                failures.append(f"{family.key}: {failure}")
-                continue
-            if result.problems:
-                self.warning(
-                    "Cloud Monitoring %s: skipped malformed data: %s",
-                    family.metric_type,
-                    "; ".join(result.problems[:3]),
-                )
-            for submission in submissions(family, result.series, start, end):
-                submit = self.count if submission.kind == "count" else self.gauge
-                submit(submission.name, submission.value, tags=[*tags, *submission.tags])
-            if family.shape == "count":
-                self.write_persistent_cache(self._window_key(project, family), str(end))
-        # One api.can_connect per run, whatever failed.
-        if stopped is not None:
-            status = AgentCheck.WARNING if isinstance(stopped, NotJson) else AgentCheck.CRITICAL
-            self._api_status("monitoring", status, tags, self._api_failure_message("monitoring", project, stopped))
-        elif failures:
-            self._api_status(
-                "monitoring",
-                AgentCheck.WARNING,
-                tags,
-                "Cloud Monitoring API refused some queries: " + "; ".join(failures),
-            )
-        else:
-            self._api_status("monitoring", AgentCheck.OK, tags)
-
-    def _window_key(self, project: str, family: Family) -> str:
-        return f"window_end:{project}:{family.key}"
-
-    def _family_window(self, project: str, family: Family, now: float, settled: float) -> tuple[float, float] | None:
-        if family.shape != "count":
-            return settled - self.config.metrics_window, settled
-        cached = self.read_persistent_cache(self._window_key(project, family))
-        try:
-            last_end = float(cached) if cached else None
-        except ValueError:
-            last_end = None
-        window = next_window(
-            now,
-            last_end,
-            ingestion_delay=self.config.metrics_delay,
-            initial_lookback=self.config.metrics_window,
-            max_lookback=MAX_LOOKBACK,
+        collection = self._collector(services).run(project, deadline, now, tags)
+        self._say_container_shapes(collection.results)
+        status, message = collection.status(
+            project=project, session=self._client.session, budget=self.config.collection_timeout
         )
-        return (window.start, window.end) if window else None
+        self._api_status("monitoring", STATUS[status], tags, message)
+
+    def _collector(self, services: list[str]) -> FamilyCollector:
+        """The family table for the services watched (they may be learned at run time: K_SERVICE)."""
+        if self._families_for != services:
+            config = self.config
+            families = build_families(services, config.app_container_name)
+            lookbacks = Lookbacks(
+                config.ingestion_delay, config.initial_lookback, config.max_lookback, config.gauge_lookback
+            )
+            self._monitoring = FamilyCollector(self._client.session, families, lookbacks, self)
+            self._families_for = list(services)
+        return self._monitoring
+
+    def _say_container_shapes(self, results) -> None:
+        """Once per family and shape (INFO): which shape Google sent, and where app_container_name cannot apply."""
+        app = self.config.app_container_name
+        for name in PER_CONTAINER:
+            shape = container_shape(results.get(name, []))
+            if shape not in SHAPES:
+                continue
+            message = f"Cloud Run {name}: {SHAPES[shape]}"
+            if app and shape != "per_container":
+                message += f"; app_container_name ({app}) cannot be applied to the series without container_name"
+            self._log_once(f"shape:{name}:{shape}", message)
 
     def _api_status(self, api: str, status: int, tags: list[str], message: str | None = None) -> None:
         self.service_check("api.can_connect", status, tags=[*tags, f"api:{api}"], message=message)
 
-    def _api_failure_message(self, api: str, project: str, failure: GcpError) -> str:
-        name = API_NAMES[api]
-        if isinstance(failure, GcpApiError) and failure.permission_denied:
-            if is_scope_refusal(failure):
-                remedy = self._client.session.denial_remedy(failure, ROLES[api])
-                return f"{name} refused the token on project {project}: {remedy}"
-            return (
-                f"{name} denied access on project {project} ({failure}). Grant the agent's service account "
-                f"{ROLES[api]} on the project"
-            )
-        if isinstance(failure, GcpApiError) and failure.status == 401:
-            return (
-                f"{name} rejected the access token from {self._client.credentials.source} even after a refresh "
-                f"({failure.message}): check that credential source"
-            )
-        if isinstance(failure, NotJson):
-            return (
-                f"{name} answered with something other than its JSON ({failure}): a proxy or an endpoint "
-                f"override ({api}_endpoint) answers instead of Google; no more calls to it this run"
-            )
-        if isinstance(failure, GcpApiError) and failure.retryable and failure.status:
-            return f"{name}: {failure} (after retries); no more calls to it this run, the next run tries again"
-        if isinstance(failure, GcpAuthError):
-            return f"{name}: {failure}. Set credentials_path or run with an attached service account"
-        if isinstance(failure, DeadlineExceeded) or (isinstance(failure, GcpApiError) and failure.status == 0):
-            return (
-                f"{name} did not answer within the run budget of {self.config.run_budget:g} s ({failure}); "
-                f"the next run retries"
-            )
-        return f"{name}: {failure}"
+    def _failure_message(self, api: str, project: str, failure: GcpError | DeadlineExceeded) -> str:
+        return failure_message(
+            failure, api=api, project=project, session=self._client.session, budget=self.config.collection_timeout
+        )

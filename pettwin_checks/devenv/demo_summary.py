@@ -100,6 +100,12 @@ def rows_of(report: dict, metric: str) -> list[dict]:
     return [row for row in report["metrics"] if row["name"] == metric]
 
 
+def spend_note(report: dict) -> str:
+    """Gemini spend over the minutes this run counted, from the check's estimate (token counts x token_prices)."""
+    spend = [row["value"] for row in rows_of(report, "pettwin.vertex_ai.publisher.cost")]
+    return f", spend ${sum(spend):,.4f} (estimate, this run's minutes)" if spend else ""
+
+
 def vertex_lines(report: dict) -> list[str]:
     # The model's own latency (latency_type:model), not the Vertex AI overhead reported beside it.
     latency = {
@@ -131,6 +137,7 @@ def vertex_lines(report: dict) -> list[str]:
         f"{title(report)}  monitoring.can_query {checks.get('pettwin.vertex_ai.monitoring.can_query', MISSING)}, "
         f"probe {checks.get('pettwin.vertex_ai.can_connect', 'off')}"
         + (f" ({number(probe, 0, ' ms')})" if probe is not None else "")
+        + spend_note(report)
     ]
     if rows:
         lines += table(("model", "p95 ms", "errors %", "429s", "quota headroom %"), rows)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 METADATA_FLAVOR_HEADER = {"Metadata-Flavor": "Google"}
+# Vertex AI's multi-region locations (docs/vertex_ai.md cites where Google documents their hosts).
+AIPLATFORM_MULTI_REGIONS = ("us", "eu")
 DEFAULT_METADATA_HOST = "metadata.google.internal"
 # The config option naming each API's endpoint; the same option names in every check's conf.yaml.
 ENDPOINT_OPTIONS = {
@@ -59,10 +61,14 @@ class Endpoints:
         return cls(**values)
 
     def aiplatform_base(self, location: str) -> str:
+        """Vertex AI's host for a location: the global endpoint, a multi-region endpoint (Google's
+        SERVICE.MULTIREGION.rep.googleapis.com form: `us`, `eu`), else the regional LOCATION-aiplatform host."""
         if self.aiplatform:
             return self.aiplatform
         if location == "global":
             return "https://aiplatform.googleapis.com"
+        if location in AIPLATFORM_MULTI_REGIONS:
+            return f"https://aiplatform.{location}.rep.googleapis.com"
         return f"https://{location}-aiplatform.googleapis.com"
 
     @property

@@ -11,7 +11,8 @@ import json
 
 import requests
 
-from ..deadline import Deadline
+from pettwin_checks.deadline import Deadline
+
 from .endpoints import METADATA_FLAVOR_HEADER, Endpoints
 from .errors import GcpApiError, MalformedResponse, redact
 from .stats import ApiCallStats

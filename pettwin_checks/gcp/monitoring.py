@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..deadline import Deadline
+from pettwin_checks.deadline import Deadline
+
 from .errors import MalformedResponse
 from .rest import GcpRestClient
 from .timeseries import MalformedPage, TimeSeries, TimeSeriesQuery, merge_pages, parse_page

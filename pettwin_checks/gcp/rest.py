@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import requests
 
-from ..deadline import Deadline, DeadlineExceeded
+from pettwin_checks.deadline import Deadline, DeadlineExceeded
+
 from .credentials import GoogleCredentials
 from .errors import GcpApiError, MalformedResponse, NotJson, redact
 from .stats import ApiCallStats

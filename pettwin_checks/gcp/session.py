@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..deadline import Deadline
+from pettwin_checks.deadline import Deadline
+
 from .credentials import GoogleCredentials
 from .endpoints import Endpoints
 from .errors import GcpApiError

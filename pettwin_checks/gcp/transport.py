@@ -11,7 +11,8 @@ import requests
 from google.auth import exceptions as auth_exceptions
 from google.auth import transport
 
-from ..deadline import Deadline, DeadlineExceeded
+from pettwin_checks.deadline import Deadline, DeadlineExceeded
+
 from .errors import redact
 from .stats import ApiCallStats
 

@@ -1,9 +1,7 @@
 """pettwin_vertex_ai: Vertex AI (Gemini and custom endpoints) from Cloud Monitoring, plus an optional probe.
 
-Orchestration only: the family table (queries.py), the I/O (client.py over pettwin_checks.gcp), what to submit.
-Windows of DELTA data are kept per family in the persistent cache so runs neither skip nor repeat a minute, even
-across agent restarts; so is the last answer of each "sparse" family (quota series Google writes once a day),
-read again only every quota_refresh_interval.
+Orchestration only: the family table (families.py) run by the GCP engine (pettwin_checks.gcp.collection), the
+probe (probe.py), what to submit and say.
 """
 
 from __future__ import annotations
@@ -14,32 +12,20 @@ from datadog_checks.base import AgentCheck
 
 from pettwin_checks.config_validation import warn_unknown_options
 from pettwin_checks.coordination import ScopedElection, collects_here
-from pettwin_checks.gcp import (
-    Deadline,
-    DeadlineExceeded,
-    GcpApiError,
-    GcpAuthError,
-    GcpError,
-    GcpSession,
-    MalformedResponse,
-    NotJson,
-    RetryPolicy,
-    next_window,
-)
-from pettwin_checks.gcp.snapshot import Snapshot
-from pettwin_checks.gcp.windows import Window, window_end
+from pettwin_checks.deadline import Deadline, DeadlineExceeded
+from pettwin_checks.gcp import GcpError, GcpSession, RetryPolicy
+from pettwin_checks.gcp.collection import Collection, FamilyCollector
+from pettwin_checks.gcp.families import Lookbacks
 from pettwin_checks.kafka_lag.connection import connection_secrets
 
-from .client import VertexAiClient
 from .config_models import ConfigMixin
-from .config_models.validators import run_budget
-from .queries import SPARSE_LOOKBACK, Plan, build_plan
-from .samples import cap_samples
+from .config_models.validators import run_budget, token_prices
+from .families import TOKENS, configured_families
+from .probe import VertexAiProbe
+from .samples import unpriced_models
 
 MONITORING_SERVICE_CHECK = "monitoring.can_query"
 PROBE_SERVICE_CHECK = "can_connect"
-WINDOW_CACHE_PREFIX = "window_end."
-SPARSE_CACHE_PREFIX = "sparse."
 
 
 class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
@@ -54,29 +40,32 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             self.register_secret(secret)
         config = self.config
         self.run_budget = run_budget(config)  # collection_timeout, else a share of the interval
-        retry = RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_max, config.call_timeout)
+        retry = RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_max, config.timeout)
         # countTokens accepts only cloud-platform; Monitoring reads alone need only monitoring.read.
         apis = (("monitoring",) if config.collect_project_metrics else ()) + (
             ("aiplatform",) if config.probe.enabled else ()
         )
         self.session = GcpSession(self.http, self.instance, apis=apis, retry=retry, log=self.log)
-        self.client = VertexAiClient(self.session, config.page_size)
-        plan = Plan([], [])
-        if config.collect_project_metrics:
-            plan = build_plan(
-                publisher_models=config.collect.publisher_models,
-                endpoints=config.collect.endpoints,
-                quota=config.collect.quota,
-                locations=config.locations,
-                models=config.models,
-                endpoint_ids=config.endpoint_ids,
-                quota_metrics=config.quota_metrics,
-                discover_quota_metrics=config.discover_quota_metrics,
-            )
-        self.families, self.combinations = plan.families, plan.combinations
-        self._snapshots: dict[str, Snapshot] = {}  # sparse families' last answers, also in the persistent cache
+        self.probe = VertexAiProbe(self.session)
+        self.prices = token_prices(config)
+        self.families = configured_families(config, self.prices) if config.collect_project_metrics else []
+        lookbacks = Lookbacks(
+            config.ingestion_delay,
+            max(config.initial_lookback, config.min_collection_interval),
+            config.max_lookback,
+            config.gauge_lookback,
+        )
+        self.collector = FamilyCollector(
+            self.session,
+            self.families,
+            lookbacks,
+            self,
+            page_size=config.page_size,
+            refresh_interval=config.quota_refresh_interval,
+        )
+        self._unpriced_said: set[str] = set()
         self.leader = None
-        if config.leader_election and self.families:
+        if config.leader_election and config.leader_election.enabled and self.families:
             self.leader = ScopedElection(config.leader_election, name, config.min_collection_interval, self.log)
         # Wall clock for query windows; tests move it to stand in for time passing between runs.
         self.wall_clock = time.time
@@ -128,16 +117,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         now = time.monotonic()
         if self._last_probe_at is None or now - self._last_probe_at >= probe.min_interval:
             self._last_probe_at = now
-            self._last_probe = self.client.probe(
-                project,
-                model=probe.model,
-                publisher=probe.publisher,
-                location=probe.location,
-                method=probe.method,
-                prompt=probe.prompt,
-                timeout=probe.timeout,
-                deadline=deadline,
-            )
+            self._last_probe = self.probe.call(project, probe, deadline)
             if self._last_probe.latency_ms is not None:
                 self.gauge(
                     "probe.latency",
@@ -151,173 +131,26 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
 
     # ---------------------------------------------------------------- Cloud Monitoring
 
-    def _window_for(self, family, now) -> Window | None:
-        config = self.config
-        if family.mode == "sparse":
-            end = window_end(now, config.ingestion_delay)
-            return Window(end - SPARSE_LOOKBACK, end)
-        if family.mode != "window":
-            end = window_end(now, config.ingestion_delay)
-            return Window(end - config.gauge_lookback, end)
-        cached = self.read_persistent_cache(WINDOW_CACHE_PREFIX + family.name)
-        try:
-            last_end = float(cached) if cached else None
-        except ValueError:
-            last_end = None
-        return next_window(
-            now,
-            last_end,
-            ingestion_delay=config.ingestion_delay,
-            initial_lookback=max(config.initial_lookback, config.min_collection_interval),
-            max_lookback=config.max_lookback,
-        )
-
     def _collect(self, project, base_tags, deadline):
-        now = self.wall_clock()
-        results: dict[str, list] = {}
-        finished_windows: dict[str, Window] = {}
-        failures: list[str] = []
-        problems: list[str] = []
-        skipped_history: list[str] = []
-        fatal = None  # (status, message): stop querying, nothing else will work this run
-        queried = 0
-        for position, family in enumerate(self.families):
-            window = self._window_for(family, now)
-            if window is None:
-                continue  # less than a minute of settled data since the last run
-            snapshot = self._snapshot(family) if family.mode == "sparse" else None
-            if snapshot is not None:
-                results[family.name] = snapshot.series  # the last known values, whether or not asked again
-                if snapshot.age(now) < self.config.quota_refresh_interval:
-                    continue
-            try:
-                result = self.client.fetch(project, family, window, deadline)
-            except GcpAuthError as failure:
-                fatal = (self.CRITICAL, f"{failure}. Fix the credentials the agent uses; collection resumes by itself.")
-            except GcpApiError as failure:
-                if failure.permission_denied:
-                    remedy = self.session.denial_remedy(failure, "roles/monitoring.viewer")
-                    fatal = (
-                        self.CRITICAL,
-                        (f"Cloud Monitoring denied timeSeries.list on project {project} ({failure.message}): {remedy}"),
-                    )
-                elif failure.status == 401:
-                    fatal = (
-                        self.CRITICAL,
-                        (
-                            f"Cloud Monitoring rejected the access token from "
-                            f"{self.session.credentials.source} even after a refresh "
-                            f"({failure.message}): check that credential source"
-                        ),
-                    )
-                elif failure.persists_within_run:
-                    # Retries are spent: the other families would wait and fail the same way.
-                    fatal = (
-                        self.WARNING if queried else self.CRITICAL,
-                        (
-                            f"{family.name}: {failure} (after retries); no more Cloud Monitoring queries this run, "
-                            f"they catch up next run"
-                        ),
-                    )
-                else:
-                    failures.append(f"{family.name}: {failure}")
-                    continue
-            except DeadlineExceeded:
-                left = len(self.families) - position
-                fatal = (
-                    self.WARNING,
-                    (
-                        f"the run's budget of {self.run_budget:g} s (collection_timeout) ran out with "
-                        f"{left} of {len(self.families)} queries left; they catch up next run"
-                    ),
-                )
-            except NotJson as failure:
-                fatal = (
-                    self.WARNING,
-                    (
-                        f"{family.name}: {failure}: a proxy or monitoring_endpoint answers instead "
-                        f"of Cloud Monitoring; no more queries this run"
-                    ),
-                )
-            except MalformedResponse as failure:
-                failures.append(f"{family.name}: {failure}")
-                continue
-            if fatal:
-                # Next run starts with the queries this one could not reach.
-                self.families = self.families[position:] + self.families[:position]
-                break
-            queried += 1
-            results[family.name] = result.series
-            if family.mode == "sparse":
-                self._keep_snapshot(family, Snapshot(now, result.series))
-            if result.problems:
-                problems.append(
-                    f"{family.name}: skipped {len(result.problems)} malformed item(s), first: {result.problems[0]}"
-                )
-            if family.mode == "window":
-                finished_windows[family.name] = window
-                if window.skipped_seconds:
-                    skipped_history.append(f"{family.name} ({window.skipped_seconds:g} s)")
-
-        self._submit_samples(results, base_tags)
-        for name, window in finished_windows.items():
-            self.write_persistent_cache(WINDOW_CACHE_PREFIX + name, str(int(window.end)))
-
-        for message in problems:
-            self.warning("Malformed Cloud Monitoring data left out: %s", message)
-        if skipped_history:
-            self.warning(
-                "History older than max_lookback (%ss) was not collected for: %s",
-                self.config.max_lookback,
-                ", ".join(skipped_history),
-            )
-        self._monitoring_status(base_tags, fatal, failures, queried)
-
-    def _monitoring_status(self, tags, fatal, failures, queried):
-        if fatal and fatal[0] == self.CRITICAL:
-            self.service_check(MONITORING_SERVICE_CHECK, self.CRITICAL, tags=tags, message=fatal[1])
-            self.warning(fatal[1])
-            return
-        messages = ([fatal[1]] if fatal else []) + failures
-        if failures and not queried and not fatal:
-            message = "every Cloud Monitoring query failed: " + "; ".join(failures)
-            self.service_check(MONITORING_SERVICE_CHECK, self.CRITICAL, tags=tags, message=message[:1500])
-            self.warning(message)
-        elif messages:
-            message = "; ".join(messages)
-            self.service_check(MONITORING_SERVICE_CHECK, self.WARNING, tags=tags, message=message[:1500])
+        collection = self.collector.run(
+            project, deadline, self.wall_clock(), base_tags, max_contexts=self.config.max_contexts
+        )
+        self._say_unpriced(collection)
+        status, message = collection.status(project=project, session=self.session, budget=self.run_budget)
+        self.service_check(MONITORING_SERVICE_CHECK, STATUS[status], tags=base_tags, message=message)
+        if message:
             self.warning("Some Vertex AI metrics are missing this run: %s", message)
-        else:
-            self.service_check(MONITORING_SERVICE_CHECK, self.OK, tags=tags)
 
-    def _snapshot(self, family) -> Snapshot | None:
-        """A sparse family's last answer: in memory, else from the persistent cache (after an agent restart)."""
-        if family.name not in self._snapshots:
-            snapshot = Snapshot.loads(self.read_persistent_cache(SPARSE_CACHE_PREFIX + family.name))
-            if snapshot is None:
-                return None
-            self._snapshots[family.name] = snapshot
-        return self._snapshots[family.name]
+    def _say_unpriced(self, collection: Collection):
+        """Once per model: its spend is not estimated (no price in token_prices), rather than reported as 0."""
+        unpriced = sorted(unpriced_models(self.prices, collection.results.get(TOKENS)) - self._unpriced_said)
+        if unpriced:
+            self._unpriced_said.update(unpriced)
+            self.warning(
+                "No price in token_prices for %s: their spend (publisher.cost) is not estimated; add "
+                "token_prices: {<model>: {input: <USD per 1M input tokens>, output: <USD per 1M output tokens>}}",
+                ", ".join(unpriced),
+            )
 
-    def _keep_snapshot(self, family, snapshot: Snapshot) -> None:
-        self._snapshots[family.name] = snapshot
-        self.write_persistent_cache(SPARSE_CACHE_PREFIX + family.name, snapshot.dumps())
 
-    def _submit_samples(self, results, base_tags):
-        max_contexts = self.config.max_contexts
-        outcomes = {
-            family.name: family.samples(results[family.name])
-            for family in self.families
-            if family.samples is not None and family.name in results
-        }
-        for combination in self.combinations:
-            if combination.ready(results):
-                outcomes[combination.name] = combination.build({name: results.get(name) for name in combination.inputs})
-        for name, samples in sorted(outcomes.items()):
-            kept, dropped = cap_samples(samples, max_contexts)
-            for sample in kept:
-                submit = self.count if sample.kind == "count" else self.gauge
-                submit(sample.name, sample.value, tags=[*base_tags, *sample.tags])
-            self.gauge("contexts.dropped", dropped, tags=[*base_tags, f"family:{name}"])
-            if dropped:
-                self.warning("%s: %d tag sets over max_contexts (%d) were dropped", name, dropped, max_contexts)
+STATUS = {"ok": AgentCheck.OK, "warning": AgentCheck.WARNING, "critical": AgentCheck.CRITICAL}

@@ -1,18 +1,16 @@
-"""What the Vertex AI check's series become: values by mode, tags, rates, percentiles, quota headroom. Pure.
+"""What the Vertex AI check's series become: tags, rates, percentiles, quota headroom, spend. Pure.
 
-Each function here turns the series of one family (or of a few, for quota headroom and dynamic shared quota)
-into Samples; queries.py says which function each family uses.
+Each function here turns the series of one family (or of a few, for quota headroom, dynamic shared quota and
+spend) into Samples; families.py says which function each family uses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from pettwin_checks.gcp.distribution import Distribution, merge, percentile
+from pettwin_checks.gcp.distribution import Distribution
+from pettwin_checks.gcp.families import Sample, distribution_samples, series_value
 from pettwin_checks.gcp.timeseries import TimeSeries
 
 METRIC_PREFIX = "aiplatform.googleapis.com/"
-PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 
 # Monitoring label -> tag name. Labels not listed here never become tags.
 TAG_NAMES = {
@@ -27,29 +25,6 @@ TAG_NAMES = {
     "quota_metric": "quota_metric",
     "limit_name": "limit_name",
 }
-
-
-@dataclass(frozen=True)
-class Sample:
-    name: str  # without the check's namespace
-    kind: str  # "count" | "gauge"
-    value: float
-    tags: tuple[str, ...]
-
-
-def series_value(series: TimeSeries, mode: str):
-    """The one value a series stands for in its family's mode; None when it has no usable point."""
-    values = [p.value for p in series.points]
-    if not values:
-        return None
-    if mode in ("newest", "sparse"):
-        return series.newest().value
-    if all(isinstance(v, Distribution) for v in values):
-        return merge(values) if mode == "window" else None
-    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    if len(numbers) != len(values):
-        return None  # mixed or boolean values where numbers are expected
-    return sum(numbers) if mode == "window" else max(numbers)
 
 
 def tags_of(series: TimeSeries, *skip: str) -> tuple[str, ...]:
@@ -71,36 +46,6 @@ def response_code_class(code: str | None) -> str:
     if len(code) == 3 and code[0] in "12345" and (code[1:].isdigit() or code[1:] == "xx"):
         return f"{code[0]}xx"
     return "unknown"
-
-
-def cap_samples(samples: list[Sample], max_contexts: int) -> tuple[list[Sample], int]:
-    """At most `max_contexts` tag sets per metric name, the heaviest (largest |value|) kept.
-
-    Capping happens after every value was computed from all series, so rates and headroom are never skewed
-    by what was dropped. Returns the kept samples and the most tag sets dropped for any one metric name.
-    """
-    by_name: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_name.setdefault(sample.name, []).append(sample)
-    kept: list[Sample] = []
-    dropped = 0
-    for group in by_name.values():
-        if len(group) > max_contexts:
-            dropped = max(dropped, len(group) - max_contexts)
-            group = sorted(group, key=lambda sample: (-abs(sample.value), sample.tags))[:max_contexts]
-        kept.extend(group)
-    return kept, dropped
-
-
-def distribution_samples(prefix: str, dist: Distribution, tags: tuple[str, ...]) -> list[Sample]:
-    if dist.count == 0:
-        return []
-    samples = [Sample(f"{prefix}.avg", "gauge", dist.mean, tags)]
-    for suffix, q in PERCENTILES:
-        value = percentile(dist, q)
-        if value is not None:
-            samples.append(Sample(f"{prefix}.{suffix}", "gauge", value, tags))
-    return samples
 
 
 def rows_of(series_list, mode, skip=()) -> list[tuple[TimeSeries, tuple[str, ...], object]]:
@@ -179,6 +124,35 @@ def token_samples(series_list: list[TimeSeries]) -> list[Sample]:
         if token_type in {"input", "output"}:
             samples.append(Sample(f"publisher.tokens.{token_type}", "count", value, tags))
     return samples
+
+
+def price_of(model: str, prices: dict[str, tuple[float, float]]) -> tuple[float, float] | None:
+    """(input, output) USD per million tokens of a model: its own entry, else the longest entry it is a version
+    of (gemini-2.0-flash-001 is priced as gemini-2.0-flash); None when the table has no price for it."""
+    if model in prices:
+        return prices[model]
+    versions = [name for name in prices if model.startswith(name + "-")]
+    return prices[max(versions, key=len)] if versions else None
+
+
+def cost_samples(prices: dict[str, tuple[float, float]], tokens: list[TimeSeries] | None) -> list[Sample]:
+    """publisher.cost: USD per model for the window's input and output tokens. A model without a price gets
+    no sample (never 0): the check names it."""
+    spend: dict[tuple[str, ...], float] = {}
+    for series, tags, value in rows_of(tokens or [], "window"):
+        price = price_of(series.label("model_user_id") or "", prices)
+        token_type = series.label("type")
+        if price is None or token_type not in ("input", "output"):
+            continue
+        per_million = price[0] if token_type == "input" else price[1]
+        spend[tags] = spend.get(tags, 0.0) + value * per_million / 1_000_000
+    return [Sample("publisher.cost", "count", usd, tags) for tags, usd in sorted(spend.items())]
+
+
+def unpriced_models(prices: dict[str, tuple[float, float]], tokens: list[TimeSeries] | None) -> set[str]:
+    return {
+        model for series in tokens or [] if (model := series.label("model_user_id")) and price_of(model, prices) is None
+    }
 
 
 def value_samples(name: str, kind: str, mode: str, extra_tags: tuple[str, ...], series_list) -> list[Sample]:

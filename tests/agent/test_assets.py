@@ -22,6 +22,7 @@ from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v1.model.service_level_objective_request import ServiceLevelObjectiveRequest
 from datadog_checks.base import AgentCheck
 
+from pettwin_checks.cloud_run.families import WHOLE_REVISION
 from pettwin_checks.kafka_lag.check import SERVICE_CHECK_STATUS
 from pettwin_checks.kafka_lag.lag import LagStatus
 
@@ -198,6 +199,7 @@ def threshold_of(query: str) -> tuple[str, float]:
         ("vertex_ai_error_rate", "pettwin.vertex_ai.publisher.error_rate", ">", 5, 2),
         ("vertex_ai_quota_headroom", "pettwin.vertex_ai.quota.headroom_pct", "<", 10, 20),
         ("cloud_run_container_memory", "pettwin.cloud_run.container.memory.utilization.p95", ">", 80, 70),
+        ("vertex_ai_cost_spike", "pettwin.vertex_ai.publisher.cost", ">", 25, 10),
     ],
 )
 def test_metric_monitor_thresholds(stem, metric, comparator, critical, warning):
@@ -212,15 +214,33 @@ def test_metric_monitor_thresholds(stem, metric, comparator, critical, warning):
         assert units == "millisecond"  # 2 s written as 2000 ms
     if metric.endswith(("error_rate", "headroom_pct", "utilization.p95")):
         assert units == "percent"  # 5 %, 10 %, 80 % written as 5, 10, 80
+    if metric.endswith(".cost"):
+        assert units == "dollar"  # USD 25 written as 25
 
 
-def test_app_container_assets_read_the_app_containers_series():
+def test_cost_spike_monitor_sums_the_hours_spend_per_model():
+    # publisher.cost is a count of dollars per window: an hour's spend is its sum over the hour, by model.
+    query = monitor("vertex_ai_cost_spike")["query"]
+    assert query.startswith("sum(last_1h):sum:pettwin.vertex_ai.publisher.cost{*} by {model}.as_count()")
+    assert (
+        metadata_rows("pettwin.vertex_ai.publisher.cost")["pettwin.vertex_ai.publisher.cost"]["metric_type"] == "count"
+    )
+
+
+def test_app_container_assets_read_the_app_containers_series_in_either_shape():
     # From the agent sidecar, cgroup figures are the agent's own (container:agent); the app's come from Cloud Run's
-    # per-container series, named by container_name.
-    assert "{container_name:app}" in monitor("cloud_run_container_memory")["query"]
+    # per-container series, named by container_name, or, where Google sends a utilization without that label, as
+    # the whole revision's figure (container_name:all): the assets read both, never the sidecar's alone.
+    app_or_revision = f"container_name IN (app, {WHOLE_REVISION})"
+    assert "{" + app_or_revision + "}" in monitor("cloud_run_container_memory")["query"]
     dashboard = json.dumps(json.loads((ASSETS / "dashboards" / "pettwin_overview.json").read_text()))
-    for query in re.findall(r'"q": "([^"]*pettwin\.cloud_run\.container\.[^"]*)"', dashboard):
-        assert "container_name:app" in query or "container:" in query, query
+    queries = re.findall(r'"q": "([^"]*pettwin\.cloud_run\.container\.[^"]*)"', dashboard)
+    for query in queries:
+        if ".utilization." in query:
+            assert app_or_revision in query and "container_name:" not in query, query
+        else:
+            assert "container:" in query, query
+    assert len([q for q in queries if ".utilization." in q]) == 3
 
 
 def test_app_health_and_no_data_monitors():

@@ -46,6 +46,7 @@ def run_round(checks, emulator):
 def test_one_project_collector_and_takeover(kind, kafka_broker, kafka_admin, gcp_emulator, gcp_env, tmp_path, app):
     key = gcp_emulator.write_service_account_key(str(tmp_path / "key.json"))
     election = {
+        "enabled": True,
         "kafka_connect_str": kafka_broker.bootstrap,
         "group": unique(f"election-{kind}"),
         "session_timeout": SESSION_TIMEOUT,

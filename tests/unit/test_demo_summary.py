@@ -113,6 +113,18 @@ def test_vertex_a_line_per_model_with_p95_errors_429s_and_the_tightest_quota():
     assert lines[-1] == "  WARNING pettwin.vertex_ai.can_connect [model:gemini-2.5-flash]: throttled: 429"
 
 
+def test_vertex_line_shows_the_spend_estimate_when_there_is_one():
+    spend = [
+        metric("pettwin.vertex_ai.publisher.cost", 0.02, "model:gemini-2.5-flash"),
+        metric("pettwin.vertex_ai.publisher.cost", 0.0125, "model:gemini-2.5-pro"),
+    ]
+    checks = [service_check("pettwin.vertex_ai.monitoring.can_query", "OK", "project_id:p")]
+    with_spend = summarize(report("pettwin_vertex_ai", vertex_metrics("gemini-2.5-flash", 900, 0, 0) + spend, checks))
+    assert with_spend.splitlines()[0].endswith("probe off, spend $0.0325 (estimate, this run's minutes)")
+    without = summarize(report("pettwin_vertex_ai", vertex_metrics("gemini-2.5-flash", 900, 0, 0), checks))
+    assert "spend" not in without.splitlines()[0]
+
+
 def test_vertex_says_why_counts_are_missing_between_minutes():
     metrics = [quota("gemini-2.5-flash", 30.0, "requests_per_minute")]
     lines = summarize(report("pettwin_vertex_ai", metrics, [])).splitlines()

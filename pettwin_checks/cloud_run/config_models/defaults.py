@@ -20,6 +20,10 @@ def instance_collect_revision_health():
     return True
 
 
+def instance_collection_timeout():
+    return 12
+
+
 def instance_disable_generic_tags():
     return False
 
@@ -32,6 +36,22 @@ def instance_enable_legacy_tags_normalization():
     return True
 
 
+def instance_gauge_lookback():
+    return 300
+
+
+def instance_ingestion_delay():
+    return 180
+
+
+def instance_initial_lookback():
+    return 300
+
+
+def instance_max_lookback():
+    return 3600
+
+
 def instance_memory_critical_threshold():
     return 95
 
@@ -40,24 +60,12 @@ def instance_memory_warning_threshold():
     return 80
 
 
-def instance_metrics_delay():
-    return 180
-
-
-def instance_metrics_window():
-    return 300
-
-
 def instance_min_collection_interval():
     return 15
 
 
 def instance_probe_host():
     return "127.0.0.1"
-
-
-def instance_run_budget():
-    return 12
 
 
 def instance_services():

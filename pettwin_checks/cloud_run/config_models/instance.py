@@ -22,6 +22,7 @@ class LeaderElection(BaseModel):
         arbitrary_types_allowed=True,
         frozen=True,
     )
+    enabled: Optional[bool] = None
     group: Optional[str] = Field(None, min_length=1)
     kafka_connect_str: Optional[Union[str, tuple[str, ...]]] = None
     sasl_mechanism: Optional[Literal['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']] = None
@@ -104,21 +105,24 @@ class InstanceConfig(BaseModel):
     collect_cloud_run_metrics: Optional[bool] = None
     collect_container_resources: Optional[bool] = None
     collect_revision_health: Optional[bool] = None
+    collection_timeout: Optional[float] = Field(None, gt=0.0)
     configuration_name: Optional[str] = None
     credentials_path: Optional[str] = None
     disable_generic_tags: Optional[bool] = None
     empty_default_hostname: Optional[bool] = None
     enable_legacy_tags_normalization: Optional[bool] = None
+    gauge_lookback: Optional[int] = Field(None, ge=60, le=86400)
     iam_credentials_endpoint: Optional[str] = None
     impersonate_service_account: Optional[str] = None
+    ingestion_delay: Optional[int] = Field(None, ge=0, le=3600)
+    initial_lookback: Optional[int] = Field(None, ge=60, le=86400)
     leader_election: Optional[LeaderElection] = None
     location: Optional[str] = None
+    max_lookback: Optional[int] = Field(None, ge=60, le=86400)
     memory_critical_threshold: Optional[float] = Field(None, gt=0.0, le=100.0)
     memory_warning_threshold: Optional[float] = Field(None, gt=0.0, le=100.0)
     metadata_endpoint: Optional[str] = None
     metric_patterns: Optional[MetricPatterns] = None
-    metrics_delay: Optional[float] = Field(None, ge=0.0)
-    metrics_window: Optional[float] = Field(None, ge=60.0)
     min_collection_interval: Optional[float] = None
     monitoring_endpoint: Optional[str] = None
     oauth_token_endpoint: Optional[str] = None
@@ -127,7 +131,6 @@ class InstanceConfig(BaseModel):
     project_id: Optional[str] = None
     proxy: Optional[MappingProxyType[str, str]] = None
     revision_name: Optional[str] = None
-    run_budget: Optional[float] = Field(None, gt=0.0)
     run_endpoint: Optional[str] = None
     service: Optional[str] = None
     service_name: Optional[str] = None

@@ -57,10 +57,10 @@ def check_instance(model):
     if duplicates:
         raise ValueError(f"probes: names must be unique, repeated: {', '.join(duplicates)}")
     probe_time = sum(probe.timeout_seconds for probe in model.probes or [])
-    if probe_time >= model.run_budget:
+    if probe_time >= model.collection_timeout:
         raise ValueError(
-            f"probes: their timeouts add up to {probe_time:g} s, not less than run_budget "
-            f"({model.run_budget:g} s), which every call of a run shares"
+            f"probes: their timeouts add up to {probe_time:g} s, not less than collection_timeout "
+            f"({model.collection_timeout:g} s), which every call of a run shares"
         )
     for name in ("tls_ca_cert", "credentials_path"):
         path = getattr(model, name)

@@ -12,10 +12,6 @@ def instance_backoff_max():
     return 8
 
 
-def instance_call_timeout():
-    return 20
-
-
 def instance_collect_project_metrics():
     return True
 

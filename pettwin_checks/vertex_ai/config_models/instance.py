@@ -32,6 +32,7 @@ class LeaderElection(BaseModel):
         arbitrary_types_allowed=True,
         frozen=True,
     )
+    enabled: Optional[bool] = None
     group: Optional[str] = Field(None, min_length=1)
     kafka_connect_str: Optional[Union[str, tuple[str, ...]]] = None
     sasl_mechanism: Optional[Literal['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']] = None
@@ -73,6 +74,15 @@ class Probe(BaseModel):
     timeout: Optional[float] = Field(None, gt=0.0)
 
 
+class TokenPrices(BaseModel):
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        frozen=True,
+    )
+    input: float = Field(..., ge=0.0)
+    output: float = Field(..., ge=0.0)
+
+
 class InstanceConfig(BaseModel):
     model_config = ConfigDict(
         validate_default=True,
@@ -82,7 +92,6 @@ class InstanceConfig(BaseModel):
     aiplatform_endpoint: Optional[str] = None
     backoff_base: Optional[float] = Field(None, ge=0.0)
     backoff_max: Optional[float] = Field(None, ge=0.0)
-    call_timeout: Optional[float] = Field(None, gt=0.0)
     collect: Optional[Collect] = None
     collect_project_metrics: Optional[bool] = None
     collection_timeout: Optional[float] = Field(None, gt=0.0)
@@ -120,6 +129,7 @@ class InstanceConfig(BaseModel):
     timeout: Optional[float] = Field(None, gt=0.0)
     tls_ca_cert: Optional[str] = None
     tls_verify: Optional[bool] = None
+    token_prices: Optional[MappingProxyType[str, TokenPrices]] = None
 
     @model_validator(mode='before')
     def _initial_validation(cls, values):

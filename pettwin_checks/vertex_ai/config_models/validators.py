@@ -26,6 +26,16 @@ NESTED_DEFAULTS = {
     },
 }
 
+# USD per 1M (input, output) tokens: Google's published on-demand Vertex AI prices, standard context tier (Gemini
+# 2.5 Pro above 200K input tokens costs more); source and date in docs/vertex_ai.md. token_prices overrides them.
+DEFAULT_TOKEN_PRICES = {
+    "gemini-2.5-pro": (1.25, 10.0),
+    "gemini-2.5-flash": (0.30, 2.50),
+    "gemini-2.5-flash-lite": (0.10, 0.40),
+    "gemini-2.0-flash": (0.15, 0.60),
+    "gemini-2.0-flash-lite": (0.075, 0.30),
+}
+
 # Without collection_timeout, a run may use this share of the interval, at most COLLECTION_TIMEOUT_MAX seconds.
 COLLECTION_TIMEOUT_SHARE = 0.8
 COLLECTION_TIMEOUT_MAX = 40.0
@@ -38,6 +48,26 @@ def run_budget(model) -> float:
     if model.collection_timeout is not None:
         return model.collection_timeout
     return min(COLLECTION_TIMEOUT_MAX, COLLECTION_TIMEOUT_SHARE * model.min_collection_interval)
+
+
+def instance_token_prices(value, **kwargs):
+    """Each model's entry holds `input` and `output`, numbers of USD per 1M tokens, at least 0 (the generated model
+    checks only that the option is a mapping)."""
+    if not isinstance(value, dict):
+        return value
+    for name, price in value.items():
+        if not isinstance(price, dict) or set(price) != {"input", "output"}:
+            raise ValueError(f"{name}: set input and output (USD per 1M tokens), e.g. {{input: 0.3, output: 2.5}}")
+        for side, number in price.items():
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+                raise ValueError(f"{name}.{side}: not a price in USD per 1M tokens: {number!r}")
+    return value
+
+
+def token_prices(model) -> dict[str, tuple[float, float]]:
+    """The price table: the defaults, with the configured entries overriding or adding models."""
+    configured = {name: (price["input"], price["output"]) for name, price in (model.token_prices or {}).items()}
+    return {**DEFAULT_TOKEN_PRICES, **configured}
 
 
 def initialize_instance(values, **kwargs):

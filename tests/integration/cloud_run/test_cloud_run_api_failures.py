@@ -109,7 +109,8 @@ def test_a_missing_role_still_names_the_role(aggregator, datadog_agent, gcp_env)
     gcp_env.inject_fault(f"^{TIME_SERIES}$", status=403)
     project_check(gcp_env, collect_revision_health=False).run()
     (monitoring,) = api_checks(aggregator, "monitoring")
-    assert monitoring.message.endswith("Grant the agent's service account roles/monitoring.viewer on the project")
+    assert monitoring.message.startswith("Cloud Monitoring API denied access on project pettwin-demo")
+    assert "grant roles/monitoring.viewer to the agent's identity (the metadata server at " in monitoring.message
 
 
 @pytest.mark.parametrize("status", [429, 500])

@@ -1,6 +1,7 @@
 """What a sidecar sees: agent and app as two real processes in separate (fake) cgroup trees; the app's resources
 from Cloud Run's per-container series (the GCP emulator over real HTTP), the agent's cgroup figures tagged as the
-agent's, and no figure of one labelled as the other's."""
+agent's, and no figure of one labelled as the other's; and the shipped sidecar configuration against both shapes
+Google may send the utilizations in (per container, or one series for the whole revision)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from datadog_checks.base import AgentCheck
 
 from pettwin_checks.cloud_run.check import PettwinCloudRunCheck
@@ -27,43 +29,7 @@ REVISION = [
     "service_name:pettwin-backend",
     "revision_name:pettwin-backend-00002-def",
 ]
-# Cloud Run's per-container series of a revision with an app and an agent sidecar: they differ in every figure,
-# so a value says whose it is.
-SCENARIO = """
-project: {id: pettwin-demo, number: "412345678901", region: us-central1}
-history_minutes: 60
-resources:
-  backend: &backend {type: cloud_run_revision, labels: {project_id: pettwin-demo, service_name: pettwin-backend,
-                     revision_name: pettwin-backend-00002-def, location: us-central1,
-                     configuration_name: pettwin-backend}}
-buckets:
-  utilization: &utilization {linear: {num_finite_buckets: 20, width: 0.05, offset: 0}}
-series:
-  - {metric: run.googleapis.com/container/cpu/utilizations, resource: *backend, labels: {container_name: app},
-     kind: DELTA, value_type: DISTRIBUTION, unit: "10^2.%", buckets: *utilization,
-     values: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4]}
-  - {metric: run.googleapis.com/container/cpu/utilizations, resource: *backend,
-     labels: {container_name: datadog-agent},
-     kind: DELTA, value_type: DISTRIBUTION, unit: "10^2.%", buckets: *utilization, values: [0, 0, 4]}
-  - {metric: run.googleapis.com/container/memory/utilizations, resource: *backend, labels: {container_name: app},
-     kind: DELTA, value_type: DISTRIBUTION, unit: "10^2.%", buckets: *utilization,
-     values: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4]}
-  - {metric: run.googleapis.com/container/memory/utilizations, resource: *backend,
-     labels: {container_name: datadog-agent},
-     kind: DELTA, value_type: DISTRIBUTION, unit: "10^2.%", buckets: *utilization, values: [0, 0, 0, 0, 4]}
-  - {metric: run.googleapis.com/container/completed_probe_count, resource: *backend,
-     labels: {container_name: app, probe_type: Liveness, probe_action: HTTP, is_healthy: false, is_default: false},
-     kind: DELTA, value_type: INT64, values: 1}
-  - {metric: run.googleapis.com/container/completed_probe_count, resource: *backend,
-     labels: {container_name: datadog-agent, probe_type: Startup, probe_action: TCP, is_healthy: false,
-              is_default: false},
-     kind: DELTA, value_type: INT64, values: 3}
-cloud_run:
-  services:
-    - name: pettwin-backend
-      revisions:
-        - {name: pettwin-backend-00002-def, created_minutes_ago: 240}
-"""
+SHIPPED_SIDECAR = Path(__file__).parents[3] / "agent" / "cloudrun" / "conf.d" / "pettwin_cloud_run.d" / "conf.yaml"
 
 
 def cgroup_tree(directory: Path, pid: int, usage_usec: int, memory: int) -> None:
@@ -109,7 +75,7 @@ def app_container(tmp_path):
 def test_sidecar_figures_describe_the_container_they_name(
     aggregator, datadog_agent, gcp_env, app_container, tmp_path, monkeypatch
 ):
-    gcp_env.load_scenario(SCENARIO)
+    gcp_env.load_scenario("cloud_run_per_container")
     app, port = app_container
     root = tmp_path / "cgroup"
     (root / "cgroup.controllers").parent.mkdir(parents=True)
@@ -174,7 +140,7 @@ def test_sidecar_figures_describe_the_container_they_name(
 
 
 def test_app_container_name_reads_only_the_apps_series(aggregator, datadog_agent, gcp_env):
-    gcp_env.load_scenario(SCENARIO)
+    gcp_env.load_scenario("cloud_run_per_container")
     PettwinCloudRunCheck(
         "pettwin_cloud_run",
         {},
@@ -196,9 +162,43 @@ def test_app_container_name_reads_only_the_apps_series(aggregator, datadog_agent
     for name in ("container.probe.failures", "container.cpu.utilization.p50", "container.memory.utilization.p50"):
         tags = {t for m in aggregator.metrics(NS + name) for t in m.tags if t.startswith("container_name:")}
         assert tags == {"container_name:app"}, name
-    filters = [
-        r["params"]["filter"][0]
-        for r in gcp_env.requests()
-        if r["path"].endswith("/timeSeries") and "completed_probe_count" in r["params"]["filter"][0]
-    ]
-    assert filters and all('metric.label.container_name = "app"' in f for f in filters)
+    # Chosen after reading: a filter on a label some series lack would drop them on Google's side.
+    filters = [r["params"]["filter"][0] for r in gcp_env.requests() if r["path"].endswith("/timeSeries")]
+    assert filters and not [f for f in filters if "container_name" in f]
+
+
+# (scenario, the container_name tag the app's figures carry, their CPU p50 and memory p50 in percent)
+SHAPES = [
+    ("cloud_run_per_container", "app", 72.5, 82.5),  # per container: the app's own series
+    ("default", "all", 25.0, 57.5),  # one series for the revision: its figure, tagged as the whole revision's
+]
+
+
+@pytest.mark.parametrize("scenario, container, cpu, memory", SHAPES, ids=[shape[0] for shape in SHAPES])
+def test_shipped_sidecar_config_reports_the_apps_cpu_and_memory_in_both_shapes(
+    aggregator, datadog_agent, gcp_env, app_container, monkeypatch, caplog, scenario, container, cpu, memory
+):
+    gcp_env.load_scenario(scenario)
+    _, port = app_container
+    for name, value in {"K_SERVICE": "pettwin-backend", "K_REVISION": "pettwin-backend-00002-def"}.items():
+        monkeypatch.setenv(name, value)
+    (instance,) = yaml.safe_load(SHIPPED_SIDECAR.read_text())["instances"]
+    assert instance["app_container_name"] == "app"
+    endpoints = {f"{api}_endpoint": gcp_env.url for api in ("metadata", "run", "monitoring")}
+    caplog.set_level("INFO")
+    check = PettwinCloudRunCheck("pettwin_cloud_run", {}, [{**instance, **endpoints, "app_port": port}])
+    check.run()
+    check.run()  # the shape is said once, not every run
+
+    for name, value in (("container.cpu.utilization.p50", cpu), ("container.memory.utilization.p50", memory)):
+        found = [m for m in aggregator.metrics(NS + name) if set(REVISION) <= set(m.tags)]
+        assert found, f"{name}: the app's figure disappeared with the shipped configuration ({scenario})"
+        assert {t for m in found for t in m.tags if t.startswith("container_name:")} == {f"container_name:{container}"}
+        assert found[0].value == pytest.approx(value)
+    said = [r.getMessage() for r in caplog.records if "cannot be applied" in r.getMessage()]
+    if container == "all":
+        assert len(said) == 3  # startup latencies, CPU and memory utilizations, once each
+        assert all(r.levelname == "INFO" for r in caplog.records if "cannot be applied" in r.getMessage())
+    else:
+        assert said == []
+    assert_contract(aggregator, NS)

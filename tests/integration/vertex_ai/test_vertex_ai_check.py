@@ -210,6 +210,9 @@ def test_every_family_with_exact_values(make_check, aggregator, vertex_env):
     count(NS + "publisher.first_token_latency.p99", value=pytest.approx(512 + 29.6 / 30 * 512), tags=tags(*FLASH))
     count(NS + "publisher.tokens.input", value=5000 * n, metric_type=aggregator.COUNT, tags=tags(*FLASH))
     count(NS + "publisher.tokens.output", value=1000 * n, tags=tags(*FLASH))
+    # spend at Google's list price of gemini-2.5-flash (USD 0.30 / 2.50 per 1M input / output tokens):
+    # 25,000 input tokens = 0.0075, 5,000 output tokens = 0.0125
+    count(NS + "publisher.cost", value=pytest.approx(0.02), metric_type=aggregator.COUNT, tags=tags(*FLASH), count=1)
 
     # custom endpoint: linear 0,50,...: 10 in [0,50), 30 in [50,100), 10 in [100,150)
     endpoint_latency = tags(*ENDPOINT, "latency_type:model")
@@ -341,7 +344,7 @@ def test_a_failure_that_persists_stops_the_run_and_every_family_catches_up(make_
     check.run()
     [status] = aggregator.service_checks(NS + "monitoring.can_query")
     assert status.status == AgentCheck.CRITICAL
-    assert "publisher_invocations" in status.message and "no more Cloud Monitoring queries this run" in status.message
+    assert "publisher_invocations" in status.message and "no more calls to it this run" in status.message
     assert len(timeseries_requests(vertex_env)) == 1
     assert not aggregator.metrics(NS + "publisher.invocations")
     assert_contract(aggregator, NS)
@@ -502,6 +505,51 @@ def test_cardinality_budget_drops_and_reports(make_check, aggregator, vertex_env
     )
 
 
+def test_spend_from_the_default_scenarios_token_series(make_check, aggregator, vertex_env):
+    # The demo's scenario: its token series cycle every 5 minutes, so a 5-minute window holds each value once.
+    vertex_env.load_scenario("default")
+    make_check(collect={"endpoints": False, "quota": False}).run()
+    flash_in, flash_out = 60000 + 65000 + 62500 + 70000 + 67500, 12000 + 13000 + 12500 + 14000 + 13500
+    pro_in, pro_out = 32000 * 5, 8000 * 5
+    spend = {
+        next(t for t in m.tags if t.startswith("model:")): m.value for m in aggregator.metrics(NS + "publisher.cost")
+    }
+    assert spend == pytest.approx(
+        {
+            "model:gemini-2.5-flash": (flash_in * 0.30 + flash_out * 2.50) / 1e6,  # 0.0975 + 0.1625 = 0.26 USD
+            "model:gemini-2.5-pro": (pro_in * 1.25 + pro_out * 10.0) / 1e6,  # 0.20 + 0.40 = 0.60 USD
+        }
+    )
+
+
+UNPRICED_TOKENS = """
+  - {metric: aiplatform.googleapis.com/publisher/online_serving/token_count,
+     resource: {type: aiplatform.googleapis.com/PublisherModel, labels: {resource_container: "412345678901",
+                location: us-central1, publisher: google, model_user_id: gemini-9-imaginary, model_version_id: "1"}},
+     labels: {type: input}, kind: DELTA, value_type: INT64, values: 700}
+"""
+
+
+def test_spend_uses_overrides_and_leaves_unpriced_models_out(make_check, aggregator, vertex_env, caplog):
+    vertex_env.load_scenario(SCENARIO + UNPRICED_TOKENS)
+    check = make_check(
+        collect={"endpoints": False, "quota": False}, token_prices={"gemini-2.5-flash": {"input": 0.1, "output": 1}}
+    )
+    check.run()
+    # 25,000 input tokens at 0.10 and 5,000 output tokens at 1.00 per 1M: the negotiated price, not the list one.
+    aggregator.assert_metric(NS + "publisher.cost", value=pytest.approx(0.0075), tags=tags(*FLASH), count=1)
+    # The model without a price gets no estimate, not 0, and is named once across runs.
+    assert [m for m in aggregator.metrics(NS + "publisher.cost") if "model:gemini-9-imaginary" in m.tags] == []
+    aggregator.assert_metric(
+        NS + "publisher.tokens.input", value=700 * 5, tags=tags(*FLASH[:1], "model:gemini-9-imaginary", FLASH[2])
+    )
+    check.wall_clock = lambda: make_check.now + 120
+    check.run()
+    named = [r for r in caplog.records if "No price in token_prices for gemini-9-imaginary:" in r.getMessage()]
+    assert len(named) == 1 and named[0].levelname == "WARNING"
+    assert_contract(aggregator, NS)
+
+
 @pytest.mark.parametrize(
     "options, field",
     [
@@ -511,6 +559,8 @@ def test_cardinality_budget_drops_and_reports(make_check, aggregator, vertex_env
         ({"probe": {"enabled": True, "method": "predict"}}, "probe.method"),
         ({"quota_metrics": ["bad metric!"]}, "quota_metrics"),
         ({"credentials_path": "/nonexistent/key.json"}, "credentials_path"),
+        ({"token_prices": {"gemini-2.5-flash": {"input": -1, "output": 2.5}}}, "token_prices"),
+        ({"token_prices": {"gemini-2.5-flash": {"input": 0.3}}}, "token_prices"),
     ],
 )
 def test_bad_config_fails_at_init_naming_the_field(vertex_env, options, field):

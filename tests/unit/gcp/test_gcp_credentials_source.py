@@ -43,6 +43,9 @@ def test_endpoints_from_options(clean_env):
     assert endpoints.metadata_root == "http://h:1/computeMetadata/v1"
     assert endpoints.aiplatform_base("europe-west4") == "https://europe-west4-aiplatform.googleapis.com"
     assert endpoints.aiplatform_base("global") == "https://aiplatform.googleapis.com"
+    # Multi-region locations have hosts of their own, not the regional pattern (no us-aiplatform.googleapis.com).
+    assert endpoints.aiplatform_base("us") == "https://aiplatform.us.rep.googleapis.com"
+    assert endpoints.aiplatform_base("eu") == "https://aiplatform.eu.rep.googleapis.com"
     assert Endpoints.from_config({"aiplatform_endpoint": "http://e"}).aiplatform_base("us-east1") == "http://e"
     assert Endpoints().metadata == "http://169.254.169.254"  # GCE_METADATA_HOST, as google-auth honours it
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from datadog_checks.base import ConfigurationError
 
+from pettwin_checks.cloud_run.check import PettwinCloudRunCheck
+from pettwin_checks.vertex_ai.check import PettwinVertexAiCheck
 from pettwin_checks.vertex_ai.config_models import InstanceConfig
 from pettwin_checks.vertex_ai.config_models.validators import run_budget
 
@@ -54,6 +57,7 @@ def test_the_elections_kafka_secrets_are_scrubbed_from_what_the_check_logs():
     from pettwin_checks.vertex_ai.check import PettwinVertexAiCheck
 
     election = {
+        "enabled": True,
         "kafka_connect_str": "broker:9092",
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "PLAIN",
@@ -69,3 +73,17 @@ def test_the_elections_kafka_secrets_are_scrubbed_from_what_the_check_logs():
     ):
         text = check.sanitize("Leader election unavailable (s3cr3t-sasl, s3cr3t-key)")
         assert "s3cr3t" not in text, (check.name, text)
+
+
+@pytest.mark.parametrize("kind", ["vertex_ai", "cloud_run"])
+def test_leader_election_is_off_unless_enabled_and_on_it_needs_its_connection(kind):
+    make = {
+        "vertex_ai": lambda election: PettwinVertexAiCheck("v", {}, [{"project_id": "p", "leader_election": election}]),
+        "cloud_run": lambda election: PettwinCloudRunCheck("c", {}, [{"project_id": "p", "leader_election": election}]),
+    }[kind]
+    # The block may stay in place, switched off, without its connection keys: no election.
+    assert make({"enabled": False, "group": "g"}).leader is None
+    assert make({"kafka_connect_str": "broker:9092"}).leader is None  # enabled defaults to false
+    assert make({"enabled": True, "kafka_connect_str": "broker:9092"}).leader is not None
+    with pytest.raises(ConfigurationError, match=r"leader_election\.kafka_connect_str"):
+        make({"enabled": True, "group": "g"})

@@ -1,21 +1,21 @@
-"""The Vertex AI check's pure logic: families, values from series, rates, headroom, dynamic shared quota."""
+"""The Vertex AI check's pure logic: its family table, rates, headroom, dynamic shared quota, spend."""
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from pettwin_checks.gcp.distribution import Distribution
+from pettwin_checks.gcp.families import SPARSE_ALIGNMENT, Sample
 from pettwin_checks.gcp.timeseries import Point, TimeSeries
-from pettwin_checks.vertex_ai.queries import SPARSE_ALIGNMENT, build_plan
+from pettwin_checks.vertex_ai.config_models.validators import DEFAULT_TOKEN_PRICES
+from pettwin_checks.vertex_ai.families import build_families
 from pettwin_checks.vertex_ai.samples import (
-    Sample,
-    cap_samples,
+    cost_samples,
     dynamic_shared_quota_samples,
     headroom_pct,
+    price_of,
     quota_samples,
     response_code_class,
-    series_value,
     service_quota_samples,
+    unpriced_models,
 )
 
 pytestmark = pytest.mark.unit
@@ -27,18 +27,24 @@ def series(metric_labels=None, resource_labels=None, values=(1,), metric="m"):
 
 
 MODEL = {"model_user_id": "gemini-2.5-flash", "publisher": "google", "location": "us-central1"}
-PLAN = build_plan(
-    publisher_models=True, endpoints=True, quota=True, quota_metrics=["q_per_minute"], discover_quota_metrics=True
+TABLE = build_families(
+    publisher_models=True,
+    endpoints=True,
+    quota=True,
+    quota_metrics=["q_per_minute"],
+    discover_quota_metrics=True,
+    token_prices=DEFAULT_TOKEN_PRICES,
 )
-FAMILIES = {f.name: f for f in PLAN.families}
+FAMILIES = {f.name: f for f in TABLE if not f.derived}
+DERIVED = [f for f in TABLE if f.derived]
 
 
 def test_one_query_per_family_and_no_per_model_query():
     assert len(FAMILIES) == 4 + 4 + 3 + 4
     assert all(f.query.metric_type.count("/") >= 2 for f in FAMILIES.values())
-    filters = build_plan(
+    filters = build_families(
         publisher_models=True, endpoints=False, quota=False, locations=["us-central1"], models=["a", "b"]
-    ).families
+    )
     assert filters[0].query.filter.endswith(
         'resource.label.location = "us-central1" AND resource.label.model_user_id = one_of("a", "b")'
     )
@@ -47,12 +53,18 @@ def test_one_query_per_family_and_no_per_model_query():
     assert "metric.label.response_code" in invocations.group_by
 
 
-def test_every_family_knows_what_it_becomes_and_every_combination_reads_known_families():
+def test_every_family_knows_what_it_becomes_and_every_derived_family_reads_known_families():
     names = set(FAMILIES)
-    for combination in PLAN.combinations:
-        assert set(combination.inputs) <= names
-    # A family without samples of its own is read by some combination.
-    read = {name for combination in PLAN.combinations for name in combination.inputs}
+    assert {f.name for f in DERIVED} == {
+        "publisher_cost",
+        "quota:q_per_minute",
+        "service_quota",
+        "dynamic_shared_quota",
+    }
+    for derived in DERIVED:
+        assert set(derived.inputs) <= names
+    # A family without samples of its own is read by some derived family.
+    read = {name for derived in DERIVED for name in derived.inputs}
     assert {name for name, family in FAMILIES.items() if family.samples is None} <= read
 
 
@@ -63,16 +75,6 @@ def test_daily_quota_series_are_read_hourly_aligned_over_a_window_that_holds_a_d
         assert family.query.aggregation.period_seconds == SPARSE_ALIGNMENT
     # aiplatform's per-base-model limits are per minute (Google samples them every 60 s).
     assert FAMILIES["quota_limit:q_per_minute"].mode == "newest"
-
-
-def test_series_value_by_mode():
-    assert series_value(series(values=[3, 4]), "window") == 7
-    assert series_value(series(values=[3, 9, 4]), "peak") == 9
-    assert series_value(series(values=[3, 4]), "newest") == 4  # points sorted by end time, not list order
-    assert series_value(series(values=[]), "window") is None
-    assert series_value(series(values=[True]), "window") is None  # boolean where a number is expected
-    dist = Distribution(2, 5.0, (1.0,), (0, 2))
-    assert series_value(series(values=[dist, dist]), "window").count == 4
 
 
 def test_invocations_rates_and_throttles():
@@ -180,16 +182,33 @@ def test_dynamic_shared_quota_is_a_model_without_a_base_model_limit():
     assert values == {"model:gemini-2.5-flash": 0.0, "model:gemini-2.5-pro-002": 0.0, "model:gemini-2.0-flash-001": 1.0}
 
 
-@given(
-    st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 50), st.integers(-100, 100)), max_size=40),
-    st.integers(1, 10),
-)
-def test_cap_keeps_at_most_the_budget_per_name_and_values_unchanged(rows, budget):
-    unique = {(name, key): value for name, key, value in rows}  # one sample per (name, tag set)
-    samples = [Sample(name, "gauge", float(value), (f"k:{key}",)) for (name, key), value in unique.items()]
-    kept, dropped = cap_samples(samples, budget)
-    for name in ("a", "b"):
-        total = len([s for s in samples if s.name == name])
-        assert len([s for s in kept if s.name == name]) == min(total, budget)
-    assert set(kept) <= set(samples)
-    assert dropped == max([0] + [len([s for s in samples if s.name == n]) - budget for n in ("a", "b")])
+def tokens(model, token_type, value):
+    labels = {**MODEL, "model_user_id": model}
+    return series({"type": token_type}, labels, [value])
+
+
+def test_price_of_a_model_or_the_model_it_is_a_version_of():
+    prices = {"gemini-2.0-flash": (0.15, 0.6), "gemini-2.0-flash-lite": (0.075, 0.3)}
+    assert price_of("gemini-2.0-flash", prices) == (0.15, 0.6)
+    assert price_of("gemini-2.0-flash-001", prices) == (0.15, 0.6)
+    assert price_of("gemini-2.0-flash-lite-001", prices) == (0.075, 0.3)  # the longest name it is a version of
+    assert price_of("gemini-2.0-flashy", prices) is None
+    assert price_of("claude-sonnet-4", prices) is None
+
+
+def test_spend_per_model_from_input_and_output_tokens():
+    prices = {"gemini-2.5-flash": (0.30, 2.50), "gemini-2.5-pro": (1.25, 10.0)}
+    answer = [
+        tokens("gemini-2.5-flash", "input", 1_000_000),
+        tokens("gemini-2.5-flash", "output", 200_000),
+        tokens("gemini-2.5-pro", "input", 40_000),
+        tokens("mystery-model", "input", 5_000),
+    ]
+    by_model = {next(t for t in s.tags if t.startswith("model:")): s for s in cost_samples(prices, answer)}
+    assert by_model["model:gemini-2.5-flash"].value == pytest.approx(0.30 + 0.2 * 2.50)  # 0.80 USD
+    assert by_model["model:gemini-2.5-pro"].value == pytest.approx(0.04 * 1.25)
+    assert by_model["model:gemini-2.5-flash"].kind == "count"
+    # No price: no sample at all, never 0; the check names it.
+    assert "model:mystery-model" not in by_model
+    assert unpriced_models(prices, answer) == {"mystery-model"}
+    assert cost_samples(prices, None) == []
