@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -83,3 +84,16 @@ def test_every_metadata_row_and_service_check_belongs_to_its_check(check):
             assert row["metric_name"].startswith(checks[check]), row["metric_name"]
     entries = json.loads((ROOT / "service_checks.json").read_text())
     assert all(any(entry["check"].startswith(prefix) for prefix in checks.values()) for entry in entries)
+
+
+@pytest.mark.parametrize("check", ["kafka_lag", "vertex_ai", "cloud_run"])
+def test_manifest_links_resolve_to_the_readme_sections_and_the_changelog(check):
+    """Datadog's tile links (relative to the integration's root, here the repository's) to README sections by their
+    heading text, and to CHANGELOG.md."""
+    tile = json.loads((ROOT / "pettwin_checks" / check / "manifest.json").read_text())["tile"]
+    headings = set(re.findall(r"^## (.+)$", (ROOT / "README.md").read_text(), flags=re.MULTILINE))
+    for key in ("overview", "configuration", "support", "changelog"):
+        path, _, section = tile[key].partition("#")
+        assert (ROOT / path).is_file(), tile[key]
+        assert not section or section in headings, tile[key]
+    assert (ROOT / "CHANGELOG.md").read_text().startswith("# CHANGELOG - pettwin-checks\n")
