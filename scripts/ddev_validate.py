@@ -12,6 +12,11 @@ committed files, runs ddev there, and (with --sync) copies back what ddev's gene
   pettwin_checks/<package>/config_models/*.py             <-> <check>/datadog_checks/<check>/config_models/
   metadata.csv rows whose `integration` is <check>        -> <check>/metadata.csv
   service_checks.json entries of the check's display name -> <check>/assets/service_checks.json
+  README.md, CHANGELOG.md (the manifests link to them)     -> <check>/README.md, <check>/CHANGELOG.md
+
+The generated models' header names the command that regenerates them here (scripts/sync-config), not ddev's
+`ddev -x validate ...`, which finds no integration at this repository's root: the header is swapped on the way in
+and out, so ddev compares its own output.
 
     python scripts/ddev_validate.py          # validate; exit 1 on any failure (the test suite runs this)
     python scripts/ddev_validate.py --sync   # regenerate conf.yaml.example and config_models from the specs
@@ -32,9 +37,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = {"pettwin_kafka_lag": "kafka_lag", "pettwin_vertex_ai": "vertex_ai", "pettwin_cloud_run": "cloud_run"}
-VALIDATIONS = ("config", "models", "metadata", "service-checks")
+VALIDATIONS = ("config", "models", "metadata", "service-checks", "readmes")
 SYNCED = ("config", "models")  # the validations whose --sync writes generated files
 DDEV = Path(sys.executable).parent / "ddev"
+DDEV_HEADER = """# To change this file you should edit assets/configuration/spec.yaml and then run the following commands:
+#     ddev -x validate config -s <INTEGRATION_NAME>
+#     ddev -x validate models -s <INTEGRATION_NAME>
+"""
+HEADER = """# To change this file you should edit assets/configuration/spec.yaml and then run, at the repository root:
+#     scripts/sync-config
+"""
+
+
+def copy_text(source: Path, target: Path, old: str, new: str) -> None:
+    target.write_text(source.read_text().replace(old, new, 1))
 
 
 def lay_out(repo: Path, root: Path) -> None:
@@ -51,7 +67,11 @@ def lay_out(repo: Path, root: Path) -> None:
         shutil.copy(source / "assets" / "configuration" / "spec.yaml", target / "assets" / "configuration")
         shutil.copy(root / "pettwin_checks" / "__about__.py", code / "__about__.py")
         shutil.copy(root / "conf.d" / f"{check}.d" / "conf.yaml.example", code / "data")
-        shutil.copytree(source / "config_models", code / "config_models", ignore=shutil.ignore_patterns("__pycache__"))
+        (code / "config_models").mkdir()
+        for model in (source / "config_models").glob("*.py"):
+            copy_text(model, code / "config_models" / model.name, HEADER, DDEV_HEADER)
+        for page in ("README.md", "CHANGELOG.md"):
+            shutil.copy(root / page, target / page)
 
         rows = [row for row in metadata if row["integration"] == check]
         with (target / "metadata.csv").open("w", newline="") as f:
@@ -76,8 +96,9 @@ def copy_back(repo: Path, root: Path) -> list[str]:
             for generated in sorted((code / "config_models").glob("*.py"))
         ]
         for generated, committed in pairs:
-            if not committed.exists() or committed.read_text() != generated.read_text():
-                shutil.copy(generated, committed)
+            text = generated.read_text().replace(DDEV_HEADER, HEADER, 1)
+            if not committed.exists() or committed.read_text() != text:
+                committed.write_text(text)
                 written.append(str(committed.relative_to(root)))
     return written
 

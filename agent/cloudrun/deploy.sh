@@ -3,11 +3,12 @@
 # account's roles exist, then deploy agent/cloudrun/service.yaml (the backend with the agent as sidecar).
 #
 #   PROJECT_ID=pettwin-prod REGION=europe-west1 APP_IMAGE=europe-west1-docker.pkg.dev/pettwin-prod/pettwin/backend:1.4.2 \
+#   CONFLUENT_BOOTSTRAP_SERVERS=pkc-xxxxx.europe-west1.gcp.confluent.cloud:9092 CONFLUENT_API_KEY=<key> \
 #     agent/cloudrun/deploy.sh            # build, push, deploy
 #   agent/cloudrun/deploy.sh --render    # only print the service YAML that would be deployed
 #
 # Needs gcloud (authenticated, with rights on the project) and docker with buildx for the image. The first run
-# reads DD_API_KEY from the environment to create the secret; later runs never need it.
+# reads DD_API_KEY and CONFLUENT_API_SECRET from the environment to create their secrets; later runs never need them.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -15,7 +16,9 @@ cd "$(dirname "$0")/../.."
 : "${PROJECT_ID:?set PROJECT_ID}"
 : "${REGION:?set REGION}"
 : "${APP_IMAGE:?set APP_IMAGE (the backend image)}"
-export PROJECT_ID REGION APP_IMAGE
+: "${CONFLUENT_BOOTSTRAP_SERVERS:?set CONFLUENT_BOOTSTRAP_SERVERS (bootstrap server of the Confluent Cloud cluster)}"
+: "${CONFLUENT_API_KEY:?set CONFLUENT_API_KEY (an API key of that cluster)}"
+export PROJECT_ID REGION APP_IMAGE CONFLUENT_BOOTSTRAP_SERVERS CONFLUENT_API_KEY
 export SERVICE_NAME="${SERVICE_NAME:-pettwin-backend}"
 export SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-${SERVICE_NAME}@${PROJECT_ID}.iam.gserviceaccount.com}"
 export APP_VERSION="${APP_VERSION:-${APP_IMAGE##*:}}"
@@ -23,12 +26,13 @@ export AGENT_IMAGE="${AGENT_IMAGE:-${REGION}-docker.pkg.dev/${PROJECT_ID}/pettwi
 export DD_SITE="${DD_SITE:-datadoghq.com}"
 export DD_ENV="${DD_ENV:-prod}"
 export DD_API_KEY_SECRET="${DD_API_KEY_SECRET:-datadog-api-key}"
+export CONFLUENT_API_SECRET_SECRET="${CONFLUENT_API_SECRET_SECRET:-confluent-api-secret}"
 
 render() {
   # Only these variables are substituted; any other `$` in the YAML is left alone. The single quotes are
   # deliberate: envsubst gets the names, not the values.
   # shellcheck disable=SC2016
-  envsubst '${SERVICE_NAME} ${REGION} ${SERVICE_ACCOUNT} ${APP_IMAGE} ${APP_VERSION} ${AGENT_IMAGE} ${DD_SITE} ${DD_ENV} ${DD_API_KEY_SECRET}' \
+  envsubst '${SERVICE_NAME} ${REGION} ${SERVICE_ACCOUNT} ${APP_IMAGE} ${APP_VERSION} ${AGENT_IMAGE} ${DD_SITE} ${DD_ENV} ${DD_API_KEY_SECRET} ${CONFLUENT_BOOTSTRAP_SERVERS} ${CONFLUENT_API_KEY} ${CONFLUENT_API_SECRET_SECRET}' \
     < agent/cloudrun/service.yaml
 }
 
@@ -41,14 +45,20 @@ echo "==> agent image ${AGENT_IMAGE}"
 gcloud auth configure-docker "${REGION}-docker.pkg.dev" --quiet
 docker buildx build --platform linux/amd64 -f agent/Dockerfile -t "${AGENT_IMAGE}" --push .
 
-echo "==> secret ${DD_API_KEY_SECRET}"
-if ! gcloud secrets describe "${DD_API_KEY_SECRET}" --project "${PROJECT_ID}" > /dev/null 2>&1; then
-  : "${DD_API_KEY:?set DD_API_KEY once, to create the secret}"
-  printf '%s' "${DD_API_KEY}" | gcloud secrets create "${DD_API_KEY_SECRET}" --project "${PROJECT_ID}" \
-    --replication-policy automatic --data-file=-
-fi
-gcloud secrets add-iam-policy-binding "${DD_API_KEY_SECRET}" --project "${PROJECT_ID}" \
-  --member "serviceAccount:${SERVICE_ACCOUNT}" --role roles/secretmanager.secretAccessor --condition None > /dev/null
+# A Secret Manager secret the service account reads, created on first use from the environment variable named.
+ensure_secret() {
+  local secret=$1 variable=$2
+  echo "==> secret ${secret}"
+  if ! gcloud secrets describe "${secret}" --project "${PROJECT_ID}" > /dev/null 2>&1; then
+    [[ -n "${!variable:-}" ]] || { echo "set ${variable} once, to create the secret ${secret}" >&2; exit 1; }
+    printf '%s' "${!variable}" | gcloud secrets create "${secret}" --project "${PROJECT_ID}" \
+      --replication-policy automatic --data-file=-
+  fi
+  gcloud secrets add-iam-policy-binding "${secret}" --project "${PROJECT_ID}" \
+    --member "serviceAccount:${SERVICE_ACCOUNT}" --role roles/secretmanager.secretAccessor --condition None > /dev/null
+}
+ensure_secret "${DD_API_KEY_SECRET}" DD_API_KEY
+ensure_secret "${CONFLUENT_API_SECRET_SECRET}" CONFLUENT_API_SECRET
 
 echo "==> read-only roles the checks need for ${SERVICE_ACCOUNT}"
 # Cloud Monitoring time series (Cloud Run, Vertex AI, quota), Cloud Run Admin API (revision readiness),

@@ -22,7 +22,7 @@ from typing import NamedTuple
 from pettwin_checks.cli import create_check, format_report, load_check_class, run_once
 
 from .app_standin import AppStandin
-from .demo_summary import summarize
+from .demo_summary import SettledFigures, summarize
 from .gcp_emulator import GcpEmulator
 from .kafka_broker import KafkaBroker
 from .workload import PacedConsumer, PacedProducer, ensure_topic, produce
@@ -46,7 +46,8 @@ FAULTS = {
         checks=("pettwin_kafka_lag",),
     ),
     "vertex-quota": Fault(
-        description="gemini-2.5-flash at its quota (emulator scenario vertex_quota_exhausted): headroom 0 %, 429s",
+        description="gemini-2.5-flash at its quota (scenario vertex_quota_exhausted): headroom 0 %, 429s as its minute "
+        "settles",
         checks=("pettwin_vertex_ai",),
     ),
     "failed-rollout": Fault(
@@ -110,7 +111,7 @@ def try_next(applied: list[str]) -> str:
     commands.append(("scripts/demo --all  (or --json)", "every metric row the checks submit, as `agent check` does"))
     width = max(len(command) for command, _ in commands)
     lines = ["", "# Try next:", *(f"#   {command:<{width}}  {what}" for command, what in commands)]
-    lines.append("# The same checks in your own agent: README.md, 'Deploy'.")
+    lines.append("# The same checks in your own agent: README.md, 'Setup'.")
     return "\n".join(lines)
 
 
@@ -199,6 +200,7 @@ def run_demo(
     faults = list(FAULTS) if faults == ["all"] else faults or []
     log = sys.stderr if as_json else out  # with --json, stdout holds only the JSON document
     reports: list[dict] = []
+    settled = SettledFigures()
 
     def runs(names: list[str]) -> None:
         for run in range(times):
@@ -208,7 +210,8 @@ def run_demo(
                 report = demo.run(name)
                 reports.append(report)
                 if not as_json:
-                    print(format_report(report) if every_row else summarize(report), file=out, flush=True)
+                    summary = summarize(report, settled, time.monotonic())
+                    print(format_report(report) if every_row else summary, file=out, flush=True)
 
     with KafkaBroker() as broker, GcpEmulator() as emulator, AppStandin() as app:
         groups = {role: prefix + role for role in [*CONSUMERS, STOPPED_GROUP]}

@@ -1,15 +1,17 @@
 """What an operator looks at in one check run, from the report `pettwin-checks run` makes (pure: no I/O).
 
 Kafka: a line per consumer group (state, members, lag, lag in seconds, status and its reason). Vertex AI: a line per
-model (p95 latency, error rate, 429s, quota headroom). Cloud Run: the probes, the container figures, the revision.
-Every service check that is not OK and every warning is printed with its message; the metric rows are left to
-`--all` and `--json`.
+model (p95 latency, error rate, 429s, quota headroom); runs seconds apart rarely cross a settled Cloud Monitoring
+minute, so a run without one shows the last settled minute's figures and how long ago they came (SettledFigures).
+Cloud Run: the probes, each container's figures under its own name, the revision. Every service check that is not OK
+and every warning is printed with its message; the metric rows are left to `--all` and `--json`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 MISSING = "-"
 
@@ -106,7 +108,18 @@ def spend_note(report: dict) -> str:
     return f", spend ${sum(spend):,.4f} (estimate, this run's minutes)" if spend else ""
 
 
-def vertex_lines(report: dict) -> list[str]:
+@dataclass
+class SettledFigures:
+    """The Vertex AI figures (p95 latency, errors, 429s) per model of the last run that saw a settled minute."""
+
+    per_model: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    seen_at: float | None = None  # time.monotonic() of that run
+
+    def age(self, now: float) -> str:
+        return f"{now - self.seen_at:.0f} s ago" if self.seen_at is not None else MISSING
+
+
+def vertex_lines(report: dict, settled: SettledFigures | None = None, now: float = 0.0) -> list[str]:
     # The model's own latency (latency_type:model), not the Vertex AI overhead reported beside it.
     latency = {
         tag_value(row["tags"], "model"): row["value"]
@@ -121,15 +134,21 @@ def vertex_lines(report: dict) -> list[str]:
         if model := tag_value(row["tags"], "base_model"):
             headroom[model] = min(row["value"], headroom.get(model, row["value"]))
     error_rates = by_tag(report, "pettwin.vertex_ai.publisher.error_rate", "model")
-    rows = [
-        (
-            model,
+    figures = {
+        model: (
             number(latency.get(model)),
             number(error_rates[model]["value"], 1) if model in error_rates else MISSING,
             number(throttled[model]) if model in throttled else MISSING,
-            number(headroom.get(model), 1),
         )
-        for model in sorted(set(latency) | set(error_rates) | set(headroom))
+        for model in set(latency) | set(error_rates)
+    }
+    settled = settled if settled is not None else SettledFigures()
+    if latency:
+        settled.per_model, settled.seen_at = figures, now
+    shown = figures if latency else settled.per_model
+    rows = [
+        (model, *shown.get(model, (MISSING,) * 3), number(headroom.get(model), 1))
+        for model in sorted(set(shown) | set(headroom))
     ]
     checks = {check["name"]: check["status"] for check in report["service_checks"]}
     probe = value_of(report, "pettwin.vertex_ai.probe.latency")
@@ -142,8 +161,40 @@ def vertex_lines(report: dict) -> list[str]:
     if rows:
         lines += table(("model", "p95 ms", "errors %", "429s", "quota headroom %"), rows)
     if not latency:
-        lines.append("  (no new settled minute in Cloud Monitoring since the previous run: counts and latency wait)")
+        came = f"the last one's, from {settled.age(now)}" if settled.per_model else "none seen yet"
+        lines.append(f"  (no new settled minute in Cloud Monitoring this run: latency, errors and 429s are {came})")
     return lines + problems(report)
+
+
+def container_of(row: dict, untagged: str) -> str:
+    """Whose container a figure describes: its `container` (cgroup) or `container_name` (Cloud Monitoring) tag."""
+    name = tag_value(row["tags"], "container") or tag_value(row["tags"], "container_name")
+    return f"container {name}" if name else untagged
+
+
+def container_lines(report: dict) -> list[str]:
+    """A line per container the figures describe: this agent's own cgroup, and Cloud Monitoring's per-container series
+    (the app's, with app_container_name), each named, never mixed."""
+    lines = []
+    if memory := next(iter(rows_of(report, "pettwin.cloud_run.container.memory.usage")), None):
+        name = tag_value(memory["tags"], "container")
+        lines.append(
+            f"  {container_of(memory, 'this process')} (cgroup): CPU "
+            f"{number(value_of(report, 'pettwin.cloud_run.container.cpu.usage', container=name), 2)} cores, "
+            f"memory {number(memory['value'] / 2**20, 0, ' MiB')} "
+            f"({number(value_of(report, 'pettwin.cloud_run.container.memory.usage_pct', container=name), 1, ' %')} "
+            f"of the limit), restarts "
+            f"{number(value_of(report, 'pettwin.cloud_run.container.restarts', container=name))}, OOM kills "
+            f"{number(value_of(report, 'pettwin.cloud_run.container.memory.oom_kills', container=name))}"
+        )
+    if cpu := next(iter(rows_of(report, "pettwin.cloud_run.container.cpu.utilization.p95")), None):
+        name = tag_value(cpu["tags"], "container_name")
+        memory_p95 = value_of(report, "pettwin.cloud_run.container.memory.utilization.p95", container_name=name)
+        lines.append(
+            f"  {container_of(cpu, 'every container of the revision')} (Cloud Monitoring): CPU p95 {number(cpu['value'], 1, ' %')}, "
+            f"memory p95 {number(memory_p95, 1, ' %')}"
+        )
+    return lines or ["  containers: no figure this run"]
 
 
 def cloud_run_lines(report: dict) -> list[str]:
@@ -157,14 +208,7 @@ def cloud_run_lines(report: dict) -> list[str]:
             f"  probe {probe} ({tag_value(row['tags'], 'probe_type')}): {check.get('status', MISSING)}, "
             f"{number(latency, 1, ' ms')}, {number(failures)} consecutive failures"
         )
-    memory = value_of(report, "pettwin.cloud_run.container.memory.usage")
-    lines.append(
-        f"  container: CPU {number(value_of(report, 'pettwin.cloud_run.container.cpu.usage'), 2)} cores, "
-        f"memory {number(memory and memory / 2**20, 0, ' MiB')} "
-        f"({number(value_of(report, 'pettwin.cloud_run.container.memory.usage_pct'), 1, ' %')} of the limit), "
-        f"restarts {number(value_of(report, 'pettwin.cloud_run.container.restarts'))}, "
-        f"OOM kills {number(value_of(report, 'pettwin.cloud_run.container.memory.oom_kills'))}"
-    )
+    lines += container_lines(report)
     revision = checks.get(("pettwin.cloud_run.revision.ready", None))
     if revision or value_of(report, "pettwin.cloud_run.service.ready") is not None:
         traffic = ", ".join(
@@ -181,8 +225,11 @@ def cloud_run_lines(report: dict) -> list[str]:
     return lines + problems(report)
 
 
-SUMMARIES = {"pettwin_kafka_lag": kafka_lines, "pettwin_vertex_ai": vertex_lines, "pettwin_cloud_run": cloud_run_lines}
+SUMMARIES = {"pettwin_kafka_lag": kafka_lines, "pettwin_cloud_run": cloud_run_lines}
 
 
-def summarize(report: dict) -> str:
+def summarize(report: dict, settled: SettledFigures | None = None, now: float = 0.0) -> str:
+    """`settled` carries Vertex AI's last settled minute across runs (the demo keeps one; `now` is its clock)."""
+    if report["check"] == "pettwin_vertex_ai":
+        return "\n".join(vertex_lines(report, settled, now))
     return "\n".join(SUMMARIES[report["check"]](report))

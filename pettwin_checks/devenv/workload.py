@@ -2,8 +2,11 @@
 
     python -m pettwin_checks.devenv.workload --bootstrap 127.0.0.1:9092 --produce-rate 50 --consume-rate 20
 
-The consumer commits what it processed, at most `consume_rate` messages per second, so lag grows by
-`produce_rate - consume_rate` per second when the consumer is the slower side.
+The producer sends a second's readings at the start of each second; the consumer commits what it processed, at most
+`consume_rate` messages per second, so lag grows by `produce_rate - consume_rate` per second when the consumer is
+the slower side. A consumer that keeps up (rate 0) drains each second's readings within milliseconds and commits
+them, so its committed lag is 0 but for a moment each second, as a healthy consumer's is: the lag status sees no
+growing lag where there is none.
 """
 
 from __future__ import annotations
@@ -53,17 +56,23 @@ def produce(bootstrap: str, topic: str, count: int, partition: int | None = None
 
 
 class PacedProducer(threading.Thread):
+    """`rate` readings per second, sent together at the start of each second (a fractional rate carries over)."""
+
     def __init__(self, bootstrap: str, topic: str, rate: float, stop: threading.Event) -> None:
         super().__init__(daemon=True, name=f"producer-{topic}")
         self.bootstrap, self.topic, self.rate, self.stop = bootstrap, topic, rate, stop
 
     def run(self) -> None:
-        producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20})
-        sequence = 0
-        while not self.stop.wait(1.0 / self.rate):
-            producer.produce(self.topic, telemetry(sequence), key=PETS[sequence % len(PETS)].encode())
-            producer.poll(0)
-            sequence += 1
+        producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5})
+        sequence, due, tick = 0, 0.0, time.monotonic()
+        while not self.stop.is_set():
+            due += self.rate
+            while sequence < int(due):
+                producer.produce(self.topic, telemetry(sequence), key=PETS[sequence % len(PETS)].encode())
+                sequence += 1
+            producer.flush(5)
+            tick += 1.0
+            self.stop.wait(max(0.0, tick - time.monotonic()))
         producer.flush(10)
 
 
@@ -86,10 +95,12 @@ class PacedConsumer(threading.Thread):
         )
         consumer.subscribe([self.topic])
         batch = max(1, int(self.rate)) if self.rate else 500
+        # Keeping up: return as soon as a second's readings are in, and commit them at once.
+        wait = 1.0 if self.rate else 0.05
         try:
             while not self.stop.is_set():
                 started = time.monotonic()
-                messages = consumer.consume(batch, timeout=1.0)
+                messages = consumer.consume(batch, timeout=wait)
                 records = [m for m in messages if m.error() is None]
                 if records:
                     consumer.commit(asynchronous=False)

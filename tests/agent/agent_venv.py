@@ -104,15 +104,18 @@ def build_wheel(python: Path, directory: Path) -> Path:
     return wheel
 
 
-def build_agent_venv(workdir: Path) -> tuple[Path, dict[str, str], dict[str, str]]:
-    """Return (python, packages before the install, packages after)."""
-    env_dir = workdir / "embedded"
+def embedded_python(env_dir: Path) -> Path:
+    """A venv at `env_dir` holding what the agent ships that pettwin-checks uses, at the agent's versions."""
     _run([agent_python(), "-m", "venv", "--clear", str(env_dir)])
     python = env_dir / "bin" / "python"
-
     pins = package_set()
-    shipped = [f"{name}=={pins[name]}" for name in _closure(AGENT_SHIPPED) if name in pins]
-    pip_install(python, *shipped)
+    pip_install(python, *[f"{name}=={pins[name]}" for name in _closure(AGENT_SHIPPED) if name in pins])
+    return python
+
+
+def build_agent_venv(workdir: Path) -> tuple[Path, dict[str, str], dict[str, str]]:
+    """Return (python, packages before the install, packages after)."""
+    python = embedded_python(workdir / "embedded")
 
     wheels = workdir / "pettwin-wheels"
     wheel = build_wheel(python, wheels)

@@ -31,6 +31,9 @@ VALUES = {
     "DD_SITE": "datadoghq.eu",
     "DD_ENV": "prod",
     "DD_API_KEY_SECRET": "datadog-api-key",
+    "CONFLUENT_BOOTSTRAP_SERVERS": "pkc-xxxxx.europe-west1.gcp.confluent.cloud:9092",
+    "CONFLUENT_API_KEY": "ABCDEFGHIJKLMNOP",
+    "CONFLUENT_API_SECRET_SECRET": "confluent-api-secret",
 }
 
 
@@ -75,6 +78,8 @@ def test_deploy_script_renders_without_gcloud(tmp_path):
             "REGION": "europe-west1",
             "APP_IMAGE": VALUES["APP_IMAGE"],
             "AGENT_IMAGE": VALUES["AGENT_IMAGE"],
+            "CONFLUENT_BOOTSTRAP_SERVERS": VALUES["CONFLUENT_BOOTSTRAP_SERVERS"],
+            "CONFLUENT_API_KEY": VALUES["CONFLUENT_API_KEY"],
         },
     )
     assert result.returncode == 0, result.stderr
@@ -82,6 +87,23 @@ def test_deploy_script_renders_without_gcloud(tmp_path):
     assert "${" not in result.stdout
     assert containers(rendered)["datadog-agent"]["image"] == VALUES["AGENT_IMAGE"]
     assert env(containers(rendered)["app"])["DD_VERSION"] == "1.4.2"
+    agent_env = env(containers(rendered)["datadog-agent"])
+    assert agent_env["CONFLUENT_BOOTSTRAP_SERVERS"] == VALUES["CONFLUENT_BOOTSTRAP_SERVERS"]
+    assert agent_env["CONFLUENT_API_SECRET"] == {"secretKeyRef": {"name": "confluent-api-secret", "key": "latest"}}
+
+
+def test_deploy_script_refuses_to_render_without_the_confluent_cluster(tmp_path):
+    result = subprocess.run(
+        ["bash", str(DEPLOY), "--render"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PROJECT_ID": "p", "REGION": "europe-west1", "APP_IMAGE": "app:1"},
+    )
+    assert result.returncode != 0
+    assert "CONFLUENT_BOOTSTRAP_SERVERS" in result.stderr
 
 
 def test_deploy_script_passes_shellcheck():
@@ -129,11 +151,29 @@ def test_agent_startup_probe_targets_its_health_port(service):
     assert probe["path"] in ("/live", "/ready")
 
 
-def test_api_key_comes_from_secret_manager(service):
+def test_api_key_and_confluent_secret_come_from_secret_manager(service):
     agent_env = env(containers(service)["datadog-agent"])
     assert agent_env["DD_API_KEY"] == {"secretKeyRef": {"name": "datadog-api-key", "key": "latest"}}
+    assert agent_env["CONFLUENT_API_SECRET"] == {"secretKeyRef": {"name": "confluent-api-secret", "key": "latest"}}
     assert agent_env["DD_SITE"] == "datadoghq.eu"
     assert not any("api_key" in str(value).lower() for key, value in agent_env.items() if key != "DD_API_KEY")
+
+
+def test_the_kafka_check_reads_the_confluent_cluster_from_the_variables_the_service_sets(service):
+    agent_env = env(containers(service)["datadog-agent"])
+    config = yaml.safe_load((CLOUDRUN / "conf.d" / "pettwin_kafka_lag.d" / "conf.yaml").read_text())
+    (instance,) = config["instances"]
+    handles = {value for value in instance.values() if isinstance(value, str) and value.startswith("ENC[env@")}
+    assert (
+        {handle[len("ENC[env@") : -1] for handle in handles}
+        == {
+            "CONFLUENT_BOOTSTRAP_SERVERS",
+            "CONFLUENT_API_KEY",
+            "CONFLUENT_API_SECRET",
+        }
+        <= set(agent_env)
+    )
+    assert instance["security_protocol"] == "SASL_SSL" and instance["leader_election"]["enabled"] is True
 
 
 def test_sidecar_reads_the_cloud_run_configuration_baked_into_the_image(service):
@@ -142,7 +182,7 @@ def test_sidecar_reads_the_cloud_run_configuration_baked_into_the_image(service)
     assert f"COPY agent/cloudrun/conf.d/ {confd}/" in dockerfile
     assert f"COPY conf.d/pettwin_backend.d/ {confd}/pettwin_backend.d/" in dockerfile
     configured = {path.name for path in (CLOUDRUN / "conf.d").iterdir()}
-    assert configured == {"pettwin_cloud_run.d", "pettwin_vertex_ai.d"}
+    assert configured == {"pettwin_cloud_run.d", "pettwin_vertex_ai.d", "pettwin_kafka_lag.d"}
 
 
 @pytest.mark.parametrize(

@@ -134,3 +134,74 @@ def test_compose_kafka_configuration_is_valid_for_the_check():
     # The check validates its configuration at init (ConfigurationError naming the field otherwise).
     check = PettwinKafkaLagCheck("pettwin_kafka_lag", config["init_config"] or {}, config["instances"])
     assert check.config.kafka_connect_str == "kafka:9092"
+
+
+def compose_config(compose_file: str, env: dict, *args: str) -> dict:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("DD_", "CONFLUENT_"))}
+    result = subprocess.run(
+        [compose_binary(), "-f", str(ROOT / compose_file), *args, "config", "--format", "json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**environment, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+CONFLUENT_ENV = {
+    "DD_API_KEY": "compose-test-key",
+    "CONFLUENT_BOOTSTRAP_SERVERS": "pkc-xxxxx.europe-west1.gcp.confluent.cloud:9092",
+    "CONFLUENT_API_KEY": "ABCDEFGHIJKLMNOP",
+    "CONFLUENT_API_SECRET": "the-secret",
+}
+
+
+def test_the_confluent_file_runs_the_agent_alone_on_the_cluster_the_environment_names():
+    resolved = compose_config("docker-compose.confluent.yml", CONFLUENT_ENV)
+    assert list(resolved["services"]) == ["datadog-agent"]
+    agent = resolved["services"]["datadog-agent"]
+    assert agent["environment"]["CONFLUENT_BOOTSTRAP_SERVERS"] == CONFLUENT_ENV["CONFLUENT_BOOTSTRAP_SERVERS"]
+    assert "CONFLUENT_API_SECRET" not in agent["environment"]  # a file, not the container's environment
+    assert agent["secrets"] == [{"source": "confluent_api_secret", "target": "/run/secrets/confluent_api_secret"}]
+    assert resolved["secrets"]["confluent_api_secret"]["environment"] == "CONFLUENT_API_SECRET"
+    (volume,) = agent["volumes"]
+    (instance,) = yaml.safe_load(Path(volume["source"]).read_text())["instances"]
+    assert volume["target"] == "/conf.d/pettwin_kafka_lag.d/conf.yaml"
+    assert instance["sasl_plain_password"] == f"ENC[file@{agent['secrets'][0]['target']}]"
+    assert instance["kafka_connect_str"] == "ENC[env@CONFLUENT_BOOTSTRAP_SERVERS]"
+
+
+def test_the_confluent_file_names_what_is_missing():
+    result = subprocess.run(
+        [compose_binary(), "-f", str(ROOT / "docker-compose.confluent.yml"), "config", "--quiet"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ["PATH"], "DD_API_KEY": "k"},
+    )
+    assert result.returncode != 0 and "CONFLUENT_BOOTSTRAP_SERVERS" in result.stderr
+
+
+def test_the_e2e_file_serves_the_checks_on_localhost_and_runs_the_agent_on_the_host_network():
+    without_agent = compose_config("docker-compose.e2e.yml", {})
+    assert set(without_agent["services"]) == {"kafka", "workload", "gcp-emulator", "app"}
+    resolved = compose_config("docker-compose.e2e.yml", {}, "--profile", "agent")
+    agent = resolved["services"]["datadog-agent"]
+    assert agent["network_mode"] == "host"
+    published = {
+        port["published"] for name in ("kafka", "gcp-emulator", "app") for port in resolved["services"][name]["ports"]
+    }
+    assert published == {"29092", "8085", "8080"}
+    for volume in agent["volumes"]:
+        assert Path(volume["source"]).is_relative_to(ROOT / "agent" / "e2e" / "conf.d") and volume["read_only"]
+    emulator = resolved["services"]["gcp-emulator"]
+    assert emulator["entrypoint"] == ["python", "-m", "pettwin_checks.devenv.gcp_emulator"]
+
+
+def test_the_workload_image_holds_devenv_which_the_wheel_leaves_out():
+    # Editable: pettwin_checks/devenv (workload, emulator, app stand-in) is imported from the copied checkout.
+    dockerfile = (ROOT / "agent" / "workload.Dockerfile").read_text()
+    assert 'pip install --no-cache-dir --editable ".[deps]" "google-api-python-client' in dockerfile

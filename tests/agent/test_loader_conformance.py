@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import tomllib
 import zipfile
@@ -26,12 +25,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.agent.agent_emulation import ROOT
-from tests.agent.agent_venv import AGENT_PYTHON, AGENT_SHIPPED, build_agent_venv, package_set, pip_install
+from tests.agent.agent_venv import AGENT_PYTHON, AGENT_SHIPPED, package_set, pip_install
+from tests.agent.kafka_seed import SEEDED_GROUP, SEEDED_TOPIC, seed_kafka
+from tests.agent.secret_backend import ENC, SECRET_HELPER, resolve_secrets, secret_backend
 
 pytestmark = pytest.mark.integration
 
 SHIMS = sorted((ROOT / "checks.d").glob("*.py"))
-SHIPPED_CONFIG_DIRS = [ROOT / "agent" / "compose" / "conf.d", ROOT / "agent" / "cloudrun" / "conf.d"]
+SHIPPED_CONFIG_DIRS = sorted(ROOT.glob("agent/*/conf.d"))
 GCP_ENDPOINT_OPTIONS = (
     "metadata_endpoint",
     "monitoring_endpoint",
@@ -44,7 +45,6 @@ CLOUD_RUN_ENV = {
     "K_REVISION": "pettwin-backend-00002-def",
     "K_CONFIGURATION": "pettwin-backend",
 }
-SEEDED_GROUP, SEEDED_TOPIC = "pettwin-alerts", "pet-telemetry"
 
 
 def config_sources() -> list[tuple[Path, Path]]:
@@ -56,17 +56,6 @@ def config_sources() -> list[tuple[Path, Path]]:
             if shipped.exists():
                 pairs.append((shim, shipped))
     return pairs
-
-
-@pytest.fixture(scope="session")
-def agent_workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("agent-embedded")
-
-
-@pytest.fixture(scope="session")
-def agent_python(agent_workdir):
-    python, before, after = build_agent_venv(agent_workdir)
-    return python, before, after
 
 
 def test_the_stand_in_is_the_agents_python_with_the_agents_packages(agent_python):
@@ -129,28 +118,13 @@ def test_every_shim_imports_only_its_check_class():
 # --- local stand-ins for the addresses in the examples -------------------------------------------------
 
 
-def seed_kafka(bootstrap: str, groups: dict[str, list[str]]) -> None:
-    """Each topic gets 20 messages per partition; each group commits 5 per partition, so lag is 15."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from pettwin_checks.devenv.workload import ensure_topic, produce
-
-    for group, topics in groups.items():
-        for topic in topics:
-            ensure_topic(bootstrap, topic, partitions=3)
-            for partition in range(3):
-                produce(bootstrap, topic, 20, partition=partition)
-            consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-            try:
-                consumer.commit(offsets=[TopicPartition(topic, p, 5) for p in range(3)], asynchronous=False)
-            finally:
-                consumer.close()
-
-
 def localize_kafka(instance: dict, context: dict) -> dict:
     local = {key: value for key, value in (instance or {}).items() if not key.startswith(("sasl_", "tls_"))}
     local["kafka_connect_str"] = context["kafka"].bootstrap
     local["security_protocol"] = "PLAINTEXT"
+    # Loading and running is what this test holds; an elected collector takes a few runs to join its group
+    # (test_shipped_configs.py runs the election on the SASL_SSL listener).
+    local.pop("leader_election", None)
     groups = {
         group: list(topics or {SEEDED_TOPIC: None}) for group, topics in (local.get("consumer_groups") or {}).items()
     }
@@ -271,34 +245,6 @@ def test_agent_loads_and_runs_the_check(shim, source, agent_python, kafka_broker
 
 # --- secrets: ENC[...] through the image's secret_backend_command -------------------------------------------
 
-SECRET_HELPER = ROOT / "agent" / "secrets" / "readsecret"
-BUNDLED_HELPER_STANDIN = ROOT / "tests" / "agent" / "bundled_secret_helper.py"
-ENC = re.compile(r"ENC\[([^\].][^\]]*)\]")  # not the `ENC[...]` of prose
-
-
-def secret_backend() -> tuple[str, list[str]]:
-    settings = yaml.safe_load((ROOT / "agent" / "datadog.yaml").read_text())
-    return settings["secret_backend_command"], settings["secret_backend_arguments"]
-
-
-def resolve_secrets(python: Path, handles: list[str], workdir: Path, environment: dict) -> dict:
-    """What the agent does at start: the request to secret_backend_command, run by the agent's Python, with the
-    bundled helper's path argument pointing at its stand-in."""
-    bundled = workdir / "readsecret_multiple_providers.sh"
-    bundled.write_text(f'#!/bin/sh\nexec "{python}" "{BUNDLED_HELPER_STANDIN}"\n')
-    bundled.chmod(0o700)
-    result = subprocess.run(
-        [str(python), str(SECRET_HELPER), str(bundled)],
-        input=json.dumps({"version": "1.0", "secrets": handles}),
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=60,
-        env={"PATH": os.environ["PATH"], **environment},
-    )
-    assert result.returncode == 0 and not result.stderr, result.stderr
-    return json.loads(result.stdout)
-
 
 def test_the_image_runs_its_secret_helper_in_front_of_the_bundled_one():
     command, arguments = secret_backend()
@@ -314,7 +260,7 @@ def test_every_enc_handle_the_project_ships_resolves_from_a_file_or_the_environm
     sources = [
         *ROOT.glob("conf.d/*/conf.yaml.example"),
         *ROOT.glob("agent/*/conf.d/*/conf.yaml"),
-        ROOT / "docker-compose.yml",
+        *ROOT.glob("docker-compose*.yml"),
         ROOT / "agent" / "cloudrun" / "service.yaml",
     ]
     handles = sorted({handle for source in sources for handle in ENC.findall(source.read_text())})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pettwin_checks.devenv.demo_summary import summarize
+from pettwin_checks.devenv.demo_summary import SettledFigures, summarize
 
 pytestmark = pytest.mark.unit
 
@@ -125,10 +125,25 @@ def test_vertex_line_shows_the_spend_estimate_when_there_is_one():
     assert "spend" not in without.splitlines()[0]
 
 
-def test_vertex_says_why_counts_are_missing_between_minutes():
-    metrics = [quota("gemini-2.5-flash", 30.0, "requests_per_minute")]
-    lines = summarize(report("pettwin_vertex_ai", metrics, [])).splitlines()
-    assert "no new settled minute" in lines[-1]
+def test_vertex_between_settled_minutes_shows_the_last_ones_figures_and_their_age():
+    settled = SettledFigures()
+    first = vertex_metrics("gemini-2.5-flash", 2867.2, 21.6, 55) + [quota("gemini-2.5-flash", 30.0, "rpm")]
+    lines = summarize(report("pettwin_vertex_ai", first, []), settled, now=100.0).splitlines()
+    assert lines[2].split() == ["gemini-2.5-flash", "2,867", "21.6", "55", "30.0"] and len(lines) == 3
+    # The next run saw no new settled minute: only the quota (read every run) is new.
+    later = [quota("gemini-2.5-flash", 12.5, "rpm")]
+    lines = summarize(report("pettwin_vertex_ai", later, []), settled, now=130.0).splitlines()
+    assert lines[2].split() == ["gemini-2.5-flash", "2,867", "21.6", "55", "12.5"]
+    assert lines[3] == (
+        "  (no new settled minute in Cloud Monitoring this run: latency, errors and 429s are the last one's, "
+        "from 30 s ago)"
+    )
+
+
+def test_vertex_before_any_settled_minute_says_so():
+    lines = summarize(report("pettwin_vertex_ai", [quota("gemini-2.5-flash", 30.0, "rpm")], [])).splitlines()
+    assert lines[2].split() == ["gemini-2.5-flash", "-", "-", "-", "30.0"]
+    assert lines[-1].endswith("latency, errors and 429s are none seen yet)")
 
 
 def test_cloud_run_probes_container_and_revision():
@@ -137,11 +152,15 @@ def test_cloud_run_probes_container_and_revision():
         metric("pettwin.cloud_run.app.probe.success", 0, *probe),
         metric("pettwin.cloud_run.app.probe.latency", 1.8, *probe),
         metric("pettwin.cloud_run.app.probe.consecutive_failures", 3, *probe),
-        metric("pettwin.cloud_run.container.cpu.usage", 0.5, "service_name:backend"),
-        metric("pettwin.cloud_run.container.memory.usage", 512 * 2**20, "service_name:backend"),
-        metric("pettwin.cloud_run.container.memory.usage_pct", 50.0, "service_name:backend"),
-        metric("pettwin.cloud_run.container.restarts", 1, "service_name:backend"),
-        metric("pettwin.cloud_run.container.memory.oom_kills", 0, "service_name:backend"),
+        # The sidecar's own cgroup, and Cloud Monitoring's series of the app's container.
+        metric("pettwin.cloud_run.container.cpu.usage", 0.5, "service_name:backend", "container:agent"),
+        metric("pettwin.cloud_run.container.memory.usage", 512 * 2**20, "service_name:backend", "container:agent"),
+        metric("pettwin.cloud_run.container.memory.usage_pct", 50.0, "service_name:backend", "container:agent"),
+        metric("pettwin.cloud_run.container.memory.oom_kills", 0, "service_name:backend", "container:agent"),
+        metric("pettwin.cloud_run.container.cpu.utilization.p95", 39.5, "service_name:backend", "container_name:app"),
+        metric(
+            "pettwin.cloud_run.container.memory.utilization.p95", 59.8, "service_name:backend", "container_name:app"
+        ),
         metric("pettwin.cloud_run.service.ready", 0, "service_name:backend"),
         metric("pettwin.cloud_run.service.latest_revision_ready", 0, "service_name:backend"),
         metric("pettwin.cloud_run.service.traffic.percent", 100, "service_name:backend", "revision_name:backend-2"),
@@ -152,8 +171,12 @@ def test_cloud_run_probes_container_and_revision():
     ]
     lines = summarize(report("pettwin_cloud_run", metrics, checks)).splitlines()
     assert lines[1] == "  probe health (http): CRITICAL, 1.8 ms, 3 consecutive failures"
-    assert lines[2] == ("  container: CPU 0.50 cores, memory 512 MiB (50.0 % of the limit), restarts 1, OOM kills 0")
-    assert lines[3] == ("  revision: CRITICAL, service ready 0, latest revision ready 0; traffic 100 % on backend-2")
+    # Every container figure says whose container it describes.
+    assert lines[2] == (
+        "  container agent (cgroup): CPU 0.50 cores, memory 512 MiB (50.0 % of the limit), restarts -, OOM kills 0"
+    )
+    assert lines[3] == "  container app (Cloud Monitoring): CPU p95 39.5 %, memory p95 59.8 %"
+    assert lines[4] == ("  revision: CRITICAL, service ready 0, latest revision ready 0; traffic 100 % on backend-2")
     assert any(
         line.endswith("app.health [probe:health,probe_type:http,service_name:backend]: HTTP 503 (expected 200-399)")
         for line in lines
@@ -190,3 +213,13 @@ def test_cli_offers_every_fault(capsys):
     usage = capsys.readouterr().out
     for fault in [*FAULTS, "all"]:
         assert fault in usage
+
+
+def test_untagged_figures_say_which_containers_they_cover():
+    metrics = [
+        metric("pettwin.cloud_run.container.memory.usage", 2**30),
+        metric("pettwin.cloud_run.container.cpu.utilization.p95", 20.0, "service_name:backend"),
+    ]
+    lines = summarize(report("pettwin_cloud_run", metrics, [])).splitlines()
+    assert lines[1].startswith("  this process (cgroup): CPU - cores, memory 1,024 MiB")
+    assert lines[2] == "  every container of the revision (Cloud Monitoring): CPU p95 20.0 %, memory p95 -"
