@@ -23,7 +23,7 @@ from ..config_validation import warn_unknown_options
 from ..coordination import ScopedElection, collects_here
 from ..deadline import Deadline, DeadlineExceeded
 from ..gcp.errors import GcpError
-from ..kafka_lag.connection import connection_secrets
+from ..kafka.connection import connection_secrets
 from . import cgroup
 from .client import CloudRunClient
 from .config_models import ConfigMixin

@@ -9,10 +9,10 @@ from datadog_checks.base import AgentCheck
 
 from pettwin_checks.config_validation import warn_unknown_options
 from pettwin_checks.coordination import LeaderElection, collects_here
+from pettwin_checks.kafka.connection import connection_secrets
 
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
-from .connection import connection_secrets
 from .contexts import intake_collisions, plan_contexts
 from .evaluate import advance_rates, evaluate
 from .lag import LagStatus, PartitionLag, rollup

@@ -28,8 +28,9 @@ from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
 from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
 from kafka.protocol.metadata import FindCoordinatorRequest, MetadataRequest, MetadataResponse
 
-from ..deadline import Deadline
-from .connection import KafkaConnection
+from pettwin_checks.deadline import Deadline
+from pettwin_checks.kafka.connection import KafkaConnection
+
 from .lag import ClusterSnapshot, GroupSnapshot
 from .new_protocol import NewProtocolGroups
 from .records import RecordReader

@@ -13,8 +13,8 @@ from kafka.future import Future
 from kafka.net.manager import KafkaConnectionManager
 from kafka.net.selector import NetworkSelector
 
-from ..deadline import Deadline
-from .connection import KafkaConnection, kafka_python_config, tls_context
+from pettwin_checks.deadline import Deadline
+from pettwin_checks.kafka.connection import KafkaConnection, kafka_python_config, tls_context
 
 # A connection silent this long is closed by kafka-python, failing its requests. The run's deadline is kept by how
 # long the check waits; a run that leaves a request unanswered closes every connection anyway (see snapshot).

@@ -28,7 +28,7 @@ from pettwin_checks.gcp import (
 )
 from pettwin_checks.gcp.snapshot import Snapshot
 from pettwin_checks.gcp.windows import Window, window_end
-from pettwin_checks.kafka_lag.connection import connection_secrets
+from pettwin_checks.kafka.connection import connection_secrets
 
 from .client import VertexAiClient
 from .config_models import ConfigMixin

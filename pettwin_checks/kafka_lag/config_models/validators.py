@@ -4,7 +4,7 @@ and checks across fields. Option names, types, bounds and defaults are in assets
 from __future__ import annotations
 
 from pettwin_checks.config_validation import regexes
-from pettwin_checks.kafka_lag.connection import bootstrap_servers, check_connection
+from pettwin_checks.kafka.connection import bootstrap_servers, check_connection
 
 
 def instance_kafka_connect_str(value, **kwargs):

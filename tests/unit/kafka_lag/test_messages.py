@@ -8,7 +8,7 @@ import pytest
 from kafka.future import Future
 
 from pettwin_checks.cli import check_ids
-from pettwin_checks.kafka_lag.connection import KafkaConnection
+from pettwin_checks.kafka.connection import KafkaConnection
 from pettwin_checks.kafka_lag.wire import ClosedByBroker, Wire, explain_failure
 
 pytestmark = pytest.mark.unit

@@ -1,8 +1,8 @@
 import pytest
 from datadog_checks.base import ConfigurationError
 
+from pettwin_checks.kafka.connection import librdkafka_config
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.connection import librdkafka_config
 from pettwin_checks.kafka_lag.lag import GroupSnapshot
 from pettwin_checks.kafka_lag.selection import Selection
 
