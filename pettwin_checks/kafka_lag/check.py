@@ -51,7 +51,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         warn_unknown_options(self)
         for secret in connection_secrets(self.config):
             self.register_secret(secret)
-        self.client = KafkaClient(self.config, self.config.kafka_timeout, self.log)
+        self.client = KafkaClient(self.config, self.config.collection_timeout, self.log)
         self.selection = Selection(
             self.config.consumer_groups,
             self.config.monitor_unlisted_consumer_groups,
@@ -66,11 +66,12 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         self._state_persisted_at: float | None = None  # time.monotonic() of the last write to the persistent cache
         self._persisted_shards = 0  # shards the persistent cache holds, so the ones no longer used are blanked
         self.leader: LeaderElection | None = None
-        if self.config.leader_election:
+        election = self.config.leader_election
+        if election.enabled:
             self.leader = LeaderElection(
                 self.config,
-                self.config.leader_election_group,
-                self.config.leader_election_session_timeout,
+                election.group,
+                election.session_timeout,
                 name,
                 self.config.kafka_connect_str,
                 self.config.min_collection_interval,
@@ -79,9 +80,9 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
 
     def check(self, _):
         base_tags = list(self.config.tags)
-        if not collects_here(self, self.leader, base_tags, self.config.kafka_timeout):
+        if not collects_here(self, self.leader, base_tags, self.config.collection_timeout):
             return  # another agent with this configuration collects the cluster
-        expires = time.monotonic() + self.config.kafka_timeout
+        expires = time.monotonic() + self.config.collection_timeout
         try:
             snapshot, group_problems = self.client.snapshot(self.selection)
         except BrokerUnavailable as e:

@@ -39,7 +39,7 @@ from .wire import BrokerUnavailable, Wire, explain_failure, reason
 
 GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"}
 
-# Share of kafka_timeout the coordinator lookups, group descriptions and offset fetches may take; ListOffsets gets
+# Share of collection_timeout the coordinator lookups, group descriptions and offset fetches may take; ListOffsets gets
 # the rest.
 GROUP_SHARE = 0.6
 # Groups (per coordinator) or partitions (per leader) in one request. A batch's answers are the run's largest

@@ -252,6 +252,6 @@ def explain_failure(
             "agent's network can reach their listeners"
         )
     return (
-        f"no answer from {bootstrap} within kafka_timeout ({timeout:g}s): check that the brokers are up and "
-        "reachable, and raise kafka_timeout for a slow cluster"
+        f"no answer from {bootstrap} within collection_timeout ({timeout:g}s): check that the brokers are up and "
+        "reachable, and raise collection_timeout for a slow cluster"
     )

@@ -88,7 +88,7 @@ def test_secured_listeners(kafka_broker, lagging_group, aggregator, listener):
 def test_wrong_password_is_named_and_never_leaks(kafka_broker, lagging_group, aggregator, caplog):
     _topic, group = lagging_group
     secret = "not-the-password-5f2c9"
-    config = {**listener_configs(kafka_broker)["sasl_scram"], "sasl_plain_password": secret, "kafka_timeout": 4}
+    config = {**listener_configs(kafka_broker)["sasl_scram"], "sasl_plain_password": secret, "collection_timeout": 4}
     caplog.set_level(logging.DEBUG)
     check = make_check(consumer_groups={group: None}, **config)
     check.run()
@@ -107,7 +107,7 @@ def test_tls_mismatch_is_named(kafka_broker, lagging_group, aggregator, tmp_path
         security_protocol="SSL",
         tls_ca_cert=str(other_ca),
         consumer_groups={group: None},
-        kafka_timeout=4,
+        collection_timeout=4,
     )
     check.run()
     [sc] = aggregator.service_checks("pettwin.kafka.can_connect")
@@ -117,7 +117,9 @@ def test_tls_mismatch_is_named(kafka_broker, lagging_group, aggregator, tmp_path
 def test_broker_stopped_while_the_check_lives_then_back(kafka_broker, lagging_group, aggregator, caplog):
     topic, group = lagging_group
     timeout = 3.0
-    check = make_check(kafka_connect_str=kafka_broker.bootstrap, consumer_groups={group: None}, kafka_timeout=timeout)
+    check = make_check(
+        kafka_connect_str=kafka_broker.bootstrap, consumer_groups={group: None}, collection_timeout=timeout
+    )
     assert check.run() == ""
     aggregator.assert_service_check("pettwin.kafka.can_connect", OK)
     kafka_broker.stop()
@@ -152,7 +154,7 @@ def test_broker_down_when_the_check_is_created(aggregator, kafka_broker):
     from pettwin_checks.devenv.kafka_broker import free_port
 
     check = make_check(
-        kafka_connect_str=f"127.0.0.1:{free_port()}", monitor_unlisted_consumer_groups=True, kafka_timeout=2
+        kafka_connect_str=f"127.0.0.1:{free_port()}", monitor_unlisted_consumer_groups=True, collection_timeout=2
     )
     started = time.monotonic()
     assert check.run() == ""
@@ -255,7 +257,7 @@ def test_budget_below_group_level_folds_whole_groups(kafka_broker, kafka_admin, 
 
 
 def test_answers_arriving_after_the_deadline_do_not_kill_the_agent(kafka_broker, lagging_group, tmp_path):
-    """The broker is paused for longer than kafka_timeout, several times, while the check runs, so answers land
+    """The broker is paused for longer than collection_timeout, several times, while the check runs, so answers land
     after the runs gave up on them (librdkafka aborts the process when such an answer meets a request it has timed
     out itself, hence the long REQUEST_TIMEOUT in the client). The runs go on and the last one has every group.
 
@@ -272,7 +274,7 @@ def test_answers_arriving_after_the_deadline_do_not_kill_the_agent(kafka_broker,
                     {
                         "kafka_connect_str": kafka_broker.bootstrap,
                         "consumer_groups": {g: None for g in [group, *others]},
-                        "kafka_timeout": 1,
+                        "collection_timeout": 1,
                     }
                 ]
             }

@@ -51,7 +51,7 @@ BOOTSTRAP = "broker-1:9092"
         ([Errors.IllegalSaslStateError()], "SASL_PLAINTEXT", "does not take SASL", "security_protocol"),
         ([ClosedByBroker("socket disconnected")], "PLAINTEXT", "likely expects TLS or SASL", "security_protocol"),
         ([ClosedByBroker("socket disconnected")], "SSL", "likely expects SASL", "security_protocol"),
-        ([], "PLAINTEXT", "no answer", "kafka_timeout"),
+        ([], "PLAINTEXT", "no answer", "collection_timeout"),
     ],
     ids=["dns", "refused", "tls-ca", "tls-on-plaintext", "auth", "no-sasl", "closed", "closed-ssl", "silent"],
 )
