@@ -100,8 +100,17 @@ class CommitWindows:
         self.counts[slot] = held + 1
 
 
-def partition_status(windows: CommitWindows, slot: int, now: float, window_seconds: float) -> LagStatus:
-    """Burrow's rules, evaluated in order on the latest window of observations."""
+# Observations with an unmoved committed offset that make a lagging partition of a group without members STOP.
+NO_CONSUMER_OBSERVATIONS = 2
+
+
+def partition_status(
+    windows: CommitWindows, slot: int, now: float, window_seconds: float, no_consumer: bool = False
+) -> LagStatus:
+    """Burrow's rules, evaluated in order on the latest window of observations. `no_consumer`: the group has no
+    members, so a committed offset that has not moved across the window's observations (two are enough) is STOP
+    at once rather than STALL until `window_seconds` have passed; a group without members that commits (assign
+    mode) moves its offsets and is judged by the other rules."""
     held = windows.counts[slot]
     if not held:
         return LagStatus.OK
@@ -114,6 +123,8 @@ def partition_status(windows: CommitWindows, slot: int, now: float, window_secon
     if lags[-1] == 0:
         return LagStatus.OK
     if now - windows.unchanged_since[slot] > window_seconds:
+        return LagStatus.STOP
+    if no_consumer and held >= NO_CONSUMER_OBSERVATIONS and committed_values[0] == committed_values[-1]:
         return LagStatus.STOP
     if held < MIN_OBSERVATIONS:
         return LagStatus.OK
@@ -140,8 +151,11 @@ def status_reason(windows: CommitWindows, slot: int, status: LagStatus, now: flo
     return ""
 
 
-def group_status(rows: list[PartitionLag], windows: CommitWindows, now: float) -> tuple[LagStatus, str]:
-    """The worst partition status, with a message naming the partitions that carry it (at most five, with why)."""
+def group_status(
+    rows: list[PartitionLag], windows: CommitWindows, now: float, no_consumer: bool = False
+) -> tuple[LagStatus, str]:
+    """The worst partition status, with a message naming the partitions that carry it (at most five, with why).
+    A STOP of a group without members says so: the consumers are gone, there is nothing running to look at."""
     if not rows:
         return LagStatus.OK, ""
     worst = max(row.status for row in rows)
@@ -150,7 +164,12 @@ def group_status(rows: list[PartitionLag], windows: CommitWindows, now: float) -
     culprits = [row for row in rows if row.status is worst]
     shown = ", ".join(f"{r.topic}[{r.partition}]: {_reason(r, windows, now)}" for r in culprits[:5])
     more = f" (+{len(culprits) - 5} more)" if len(culprits) > 5 else ""
-    return worst, f"{worst.name}: {shown}{more}"
+    gone = (
+        "the group has no consumer (no members), offsets not moving: "
+        if worst is LagStatus.STOP and no_consumer
+        else ""
+    )
+    return worst, f"{worst.name}: {gone}{shown}{more}"
 
 
 def _reason(row: PartitionLag, windows: CommitWindows, now: float) -> str:
