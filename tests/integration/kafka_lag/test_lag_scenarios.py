@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from pettwin_checks.devenv.workload import produce
-from pettwin_checks.kafka_lag import client
+from pettwin_checks.kafka_lag import wire
 from pettwin_checks.kafka_lag.check import STATE_PERSIST_INTERVAL
 from tests.contract import assert_contract
 
@@ -192,7 +192,7 @@ def test_time_lag(scenario, third_run):
     "name, check, status, service_status",
     [
         ("healthy", "window", "OK", 0),
-        ("stopped", "window", "STALL", 2),
+        ("stopped", "window", "STOP", 2),  # no member and no commit: gone, not stalled (a member is STALL below)
         ("slow", "window", "WARN", 1),
         ("rewound", "window", "REWIND", 1),
         ("member", "window", "STALL", 2),
@@ -211,6 +211,7 @@ def test_status(scenario, aggregator, name, check, status, service_status):
     assert [sc.status for sc in checks] == [service_status]
     if status != "OK":
         assert status in checks[0].message and f"{scenario['topic']}[0]" in checks[0].message
+    assert ("the group has no consumer" in (checks[0].message or "")) == (name == "stopped")
 
 
 def test_rates(scenario, aggregator):
@@ -248,7 +249,7 @@ def test_batches_of_admin_calls_give_what_one_batch_gives(scenario, aggregator, 
     figures()  # nothing changes from here on, so the rates of the next runs are all 0
     whole = figures()
     asked = dict(check.client.requests)
-    monkeypatch.setattr(client, "BATCH", batch)
+    monkeypatch.setattr(wire, "BATCH", batch)
     assert figures() == whole
     groups, partitions = len(scenario["groups"]), PARTITIONS
     assert check.client.requests["DescribeGroups"] - asked["DescribeGroups"] == -(-groups // batch)

@@ -51,6 +51,9 @@ class FakeCluster:
     def least_loaded_node(self):
         return 1
 
+    def broker_metadata(self, node_id):
+        return Answer(host="127.0.0.1", port=9090 + node_id) if node_id in (1, 2) else None
+
     def update_metadata(self, response):
         pass
 
@@ -70,6 +73,10 @@ class FakeCluster:
         partitions = [Answer(partition_index=p, error_code=0, leader_id=1) for p in (0, 1)]
         topics = [Answer(name="pets", error_code=0, partitions=partitions)]
         return done(Answer(API_VERSION=12, brokers=[], cluster_id="c1", controller_id=1, topics=topics))
+
+    def FindCoordinatorRequest(self, node_id, request):
+        found = [Answer(key=g, error_code=0, node_id=self.coordinators[g]) for g in request.coordinator_keys]
+        return done(Answer(API_VERSION=4, coordinators=found))
 
     def ListGroupsRequest(self, node_id, request):
         listed = [Answer(group_id=g) for g, coordinator in self.coordinators.items() if coordinator == node_id]
@@ -150,8 +157,13 @@ def test_one_failing_coordinator_costs_only_its_groups(aggregator, slow_answer, 
     aggregator.assert_service_check(
         "pettwin.kafka.consumer_group.status", status=2, tags=["consumer_group:slow", "kafka_cluster_id:c1"]
     )
-    aggregator.assert_service_check("pettwin.kafka.can_connect", status=0)
-    assert any("slow" in warning for warning in check.get_warnings())
+    # what failed is said: can_connect WARNING and a warning naming the broker and its group
+    [can_connect] = aggregator.service_checks("pettwin.kafka.can_connect")
+    assert can_connect.status == 1 and can_connect.message.startswith("broker 2 (127.0.0.1:9092): ")
+    assert "failed for 1 (slow)" in can_connect.message
+    warnings = check.get_warnings()
+    assert any(warning.startswith("broker 2 (127.0.0.1:9092)") for warning in warnings)
+    assert any(warning.startswith("Group slow: offset fetch failed") for warning in warnings)
 
 
 def test_after_an_unanswered_request_the_next_run_starts_on_fresh_connections(aggregator):
@@ -187,9 +199,9 @@ def test_a_cluster_that_does_not_answer_at_all_costs_the_deadline_and_its_connec
 def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator, monkeypatch):
     """Groups and partitions are asked for BATCH at a time. A batch that gets no answer waits for its share of the
     deadline, not the whole of it, so the batches behind it are still asked and submitted."""
-    from pettwin_checks.kafka_lag import client
+    from pettwin_checks.kafka_lag import wire
 
-    monkeypatch.setattr(client, "BATCH", 1)
+    monkeypatch.setattr(wire, "BATCH", 1)
     stuck_partition = Future()
     asked_partitions = []
 
