@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Self
 
 from .kafka_runtime import (
@@ -131,15 +132,19 @@ class ClusterNode:
                     stdin=subprocess.DEVNULL,
                     timeout=180,
                 )
-            self._process = subprocess.Popen(
-                java_command(java, lib_dir, jvm_options, "kafka.Kafka", properties, heap=HEAP),
+            command = java_command(java, lib_dir, jvm_options, "kafka.Kafka", properties, heap=HEAP)
+            # Started from the cluster's own thread: a JVM dies with the thread that started it (see
+            # terminate_with_parent), and a test may restart a node from a thread that ends before the cluster.
+            self._process = self.cluster.spawner.submit(
+                subprocess.Popen,
+                command,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
                 start_new_session=True,
-                preexec_fn=terminate_with_parent,  # noqa: PLW1509  (only prctl, async-signal-safe)
-            )
+                preexec_fn=terminate_with_parent,
+            ).result()
 
     def stop(self) -> None:
         """SIGTERM: Kafka's controlled shutdown moves this node's leaders away first."""
@@ -177,6 +182,7 @@ class KafkaCluster:
         if self.java is None:
             raise RuntimeError("the Kafka cluster needs java 17+ on PATH (or JAVA_HOME) and mvn for its jars")
         self.lib_dir = resolve_jars(self.version)
+        self.spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-cluster-spawner")
         names = [f"{kind}-{node_id}" for node_id in range(1, size + 1) for kind in ("PLAINTEXT", "CONTROLLER")]
         ports = distinct_free_ports(names)
         self.nodes = [
@@ -210,6 +216,7 @@ class KafkaCluster:
         """Kill every node (its data goes with the work directory) and remove what this cluster made."""
         for node in self.nodes:
             node.kill()
+        self.spawner.shutdown()
         if self._owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
