@@ -22,8 +22,8 @@ from .status import consume_rate, group_status
 from .time_lag import RecordTimes, lagging_offsets
 
 STATE_CACHE_KEY = "lag_state"
-# The state is megabytes at thousands of groups (33 MB at 10,000 partitions with full histories), so it is written at
-# most once a minute and when the agent unschedules the check, not every run: a crash loses at most a minute of it.
+# The state is megabytes at thousands of groups, so it is written at most once a minute and when the agent
+# unschedules the check, not every run: a crash loses at most a minute of it.
 STATE_PERSIST_INTERVAL = 60.0
 SERVICE_CHECK_STATUS = {
     LagStatus.OK: AgentCheck.OK,

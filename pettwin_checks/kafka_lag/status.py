@@ -25,10 +25,10 @@ class CommitWindows:
     """Each group partition's observations of its committed offset, and since when it has not moved, in one table.
 
     A window is a slot: WINDOW_SLOTS floats of `values` (committed, lag, time, committed, lag, time, ...), oldest
-    first in the first `counts[slot]` triples, and `unchanged_since[slot]` (NaN before the first observation). An
-    object and an array per window were 40,000 objects at 2,000 groups: spread over Python's memory pools, and walked
-    by every full garbage collection (several a run). A window has its full size from the start, so observing never
-    reallocates; the slots of forgotten windows are reused, so the table holds at most what was watched at once.
+    first in the first `counts[slot]` triples, and `unchanged_since[slot]` (NaN before the first observation). One
+    table, not an object per window: nothing for the garbage collector to walk, nothing spread over the memory pools
+    (bench/README.md, Memory). A window has its full size from the start, so observing never reallocates; the slots
+    of forgotten windows are reused, so the table holds at most what was watched at once.
     """
 
     def __init__(self) -> None:
@@ -136,8 +136,8 @@ def partition_status(
 
 
 def status_reason(windows: CommitWindows, slot: int, status: LagStatus, now: float) -> str:
-    """What in the window gave `status`, for the messages. Made only for the partitions a message names: a text
-    for every lagging partition each run was most of what a run allocated beyond the broker's answers."""
+    """What in the window gave `status`, for the messages; made only for the partitions a message names (one text
+    per lagging partition and run would be most of what a run allocates)."""
     v, start = windows.values, WINDOW_SLOTS * slot
     end = start + 3 * windows.counts[slot]
     if status is LagStatus.REWIND:
