@@ -40,6 +40,7 @@ from .wire import BATCH, BrokerUnavailable, Wire, batches, explain_failure, reas
 # Share of collection_timeout the coordinator lookups, group descriptions and offset fetches may take; ListOffsets gets
 # the rest.
 GROUP_SHARE = 0.6
+NO_LEADER = -1  # the metadata's leader of a partition whose election is under way
 
 
 class KafkaClient:
@@ -180,7 +181,7 @@ class KafkaClient:
             if partitions is None or len(partitions) != count:
                 partitions = tuple((topic.name, p) for p in range(count))
             self._partitions[topic.name] = partitions
-            leaders = [-1] * count
+            leaders = [NO_LEADER] * count
             for partition in topic.partitions:
                 if 0 <= partition.partition_index < count and not partition.error_code:
                     leaders[partition.partition_index] = partition.leader_id
@@ -225,7 +226,9 @@ class KafkaClient:
 
     def _broker_name(self, node_id: Any) -> str:
         if node_id is None:
-            return "no leader"
+            return "no broker available"
+        if node_id == NO_LEADER:
+            return "no leader (being elected)"
         broker = self._wire.manager.cluster.broker_metadata(node_id)
         return f"broker {node_id} ({broker.host}:{broker.port})" if broker is not None else f"broker {node_id}"
 
@@ -257,6 +260,30 @@ class KafkaClient:
         )
         return high_watermarks, errors, lines
 
+    def _by_leader(
+        self,
+        partitions: list[tuple[str, int]],
+        errors: dict[tuple[str, int], str],
+        failed: dict[tuple[str, int], tuple[Any, str]],
+        retry: list[tuple[str, int]],
+    ) -> dict[int, list[tuple[str, int]]]:
+        """The partitions by leader in the metadata; one without a leader (being elected) is asked again later, one
+        of a topic the metadata no longer lists is not."""
+        by_leader: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for tp in partitions:
+            leaders = self._leaders.get(tp[0])
+            leader = leaders[tp[1]] if leaders is not None and tp[1] < len(leaders) else NO_LEADER
+            if leader >= 0:
+                by_leader[leader].append(tp)
+            elif leaders is None:
+                errors[tp] = "unknown topic"
+                failed.pop(tp, None)
+            else:
+                errors[tp] = "no leader"
+                failed[tp] = (NO_LEADER, "no leader")
+                retry.append(tp)
+        return by_leader
+
     def _ask_high_watermarks(
         self,
         partitions: list[tuple[str, int]],
@@ -267,19 +294,7 @@ class KafkaClient:
     ) -> list[tuple[str, int]]:
         """One ListOffsets per leader and batch; the partitions worth asking again."""
         retry: list[tuple[str, int]] = []
-        by_leader: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        for tp in partitions:
-            leaders = self._leaders.get(tp[0])
-            leader = leaders[tp[1]] if leaders is not None and tp[1] < len(leaders) else -1
-            if leader >= 0:
-                by_leader[leader].append(tp)
-            elif leaders is None:
-                errors[tp] = "unknown topic"
-                failed.pop(tp, None)
-            else:  # being elected
-                errors[tp] = "no leader"
-                failed[tp] = (None, "no leader")
-                retry.append(tp)
+        by_leader = self._by_leader(partitions, errors, failed, retry)
         Topic = ListOffsetsRequest.ListOffsetsTopic
         Partition = Topic.ListOffsetsPartition
 
