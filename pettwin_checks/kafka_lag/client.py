@@ -208,21 +208,19 @@ class KafkaClient:
         }
         self._wire.wait(asked.values(), deadline)
         coordinators: dict[str, Any] = {}
-        failures: list[tuple[Any, Any, str]] = []
-        errors: list[BaseException] = []
+        failures: list[str] = []
         for node_id, answer in asked.items():
             if not answer.succeeded():
-                failures.append(("its groups", node_id, reason(answer)))
-                errors += [answer.exception] if answer.failed() else []
+                failures.append(f"{self._broker_name(node_id)}: ListGroups failed: {reason(answer)}")
                 continue
             if answer.value.error_code:  # loading: the groups it has loaded are listed all the same
-                failures.append(("its groups", node_id, Errors.for_code(answer.value.error_code).__name__))
+                error = Errors.for_code(answer.value.error_code).__name__
+                failures.append(f"{self._broker_name(node_id)}: ListGroups failed: {error}")
             for group in answer.value.groups:
                 coordinators[group.group_id] = node_id
-        if failures and len(failures) == len(asked) and not coordinators:
-            raise BrokerUnavailable(self._explain(errors))
-        lines = failure_lines("ListGroups", failures, self._broker_name, str)
-        return coordinators, [f"{line} (groups it lists for the first time are missing this run)" for line in lines]
+        if asked and all(not answer.succeeded() for answer in asked.values()):
+            raise BrokerUnavailable(self._explain([a.exception for a in asked.values() if a.failed()]))
+        return coordinators, [f"{line} (groups it lists for the first time are missing this run)" for line in failures]
 
     def _broker_name(self, node_id: Any) -> str:
         if node_id is None:

@@ -8,6 +8,7 @@ import time
 from types import SimpleNamespace as Answer
 
 import pytest
+from kafka.future import Future
 
 from .test_group_failures import FakeCluster, done, install, make_check
 
@@ -179,3 +180,25 @@ def test_a_group_listed_before_is_never_missing_silently_and_a_deleted_one_is_dr
     aggregator.assert_metric(
         "pettwin.kafka.consumer_group.lag", count=0, tags=["consumer_group:b", "kafka_cluster_id:c1"]
     )
+
+
+def test_a_broker_that_cannot_list_its_groups_is_named(aggregator):
+    class Broker2Down(FakeCluster):
+        def ListGroupsRequest(self, node_id, request):
+            if node_id == 2:
+                return Future().failure(ConnectionRefusedError("111 ECONNREFUSED"))
+            return super().ListGroupsRequest(node_id, request)
+
+    check = make_check(collection_timeout=1)
+    install(check, Broker2Down(offsets_of_slow))
+    assert check.run() == ""
+    [can_connect] = aggregator.service_checks("pettwin.kafka.can_connect")
+    assert can_connect.status == 1
+    assert can_connect.message == (
+        "broker 2 (127.0.0.1:9092): ListGroups failed: 111 ECONNREFUSED "
+        "(groups it lists for the first time are missing this run)"
+    )
+    for group in ("a", "b"):  # broker 1's groups are all there
+        aggregator.assert_metric(
+            "pettwin.kafka.consumer_group.lag", value=8, tags=["consumer_group:" + group, "kafka_cluster_id:c1"]
+        )
