@@ -46,6 +46,7 @@ from .kafka_runtime import (
     new_cluster_id,
     port_is_free,
     resolve_jars,
+    serve,
     signal_group,
     terminate_with_parent,
     write_private,
@@ -551,22 +552,8 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)  # SIGINT already raises KeyboardInterrupt
     broker = KafkaBroker(workdir=args.workdir, version=args.version)
-    try:
-        broker.start()
-        print(json.dumps(broker.describe()), flush=True)
-        while broker.running:
-            time.sleep(1.0)
-        log.error("Kafka broker exited unexpectedly; see %s", broker.log_path)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        broker.close()
+    return serve(broker, lambda: broker.running, broker.log_path)
 
 
 if __name__ == "__main__":

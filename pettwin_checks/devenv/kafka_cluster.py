@@ -35,6 +35,7 @@ from .kafka_runtime import (
     major_version,
     new_cluster_id,
     resolve_jars,
+    serve,
     signal_group,
     terminate_with_parent,
     write_private,
@@ -364,22 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
     cluster = KafkaCluster(version=args.version)
-    try:
-        cluster.start()
-        print(json.dumps(cluster.describe()), flush=True)
-        while all(node.running for node in cluster.nodes):
-            time.sleep(1.0)
-        log.error("a Kafka node exited unexpectedly; see %s", cluster.workdir)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        cluster.close()
+    return serve(cluster, lambda: all(node.running for node in cluster.nodes), cluster.workdir)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import fcntl
+import json
 import logging
 import os
 import random
@@ -15,7 +16,9 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 
 DEFAULT_VERSION = "3.9.2"
 SCALA_VERSION = "2.13"
@@ -294,3 +297,24 @@ def java_command(
         main_class,
         *args,
     ]
+
+
+def serve(server, alive: Callable[[], bool], where: str) -> int:
+    """The CLIs' `run`: start `server` (a broker or a cluster), print its description as one JSON line, and serve
+    until SIGINT or SIGTERM (0) or until it dies (1, pointing at `where`); it is closed in every case."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # SIGINT already raises KeyboardInterrupt
+    try:
+        server.start()
+        print(json.dumps(server.describe()), flush=True)
+        while alive():
+            time.sleep(1.0)
+        log.error("Kafka exited unexpectedly; see %s", where)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.close()
