@@ -10,6 +10,8 @@ from types import SimpleNamespace as Answer
 import pytest
 from kafka.future import Future
 
+from pettwin_checks.kafka_lag.retries import Backoff, coordinator_moved, failure_lines, leader_moved
+
 from .test_group_failures import FakeCluster, done, install, make_check
 
 pytestmark = pytest.mark.unit
@@ -202,3 +204,36 @@ def test_a_broker_that_cannot_list_its_groups_is_named(aggregator):
         aggregator.assert_metric(
             "pettwin.kafka.consumer_group.lag", value=8, tags=["consumer_group:" + group, "kafka_cluster_id:c1"]
         )
+
+
+@pytest.mark.parametrize(
+    "code, leader, coordinator",
+    [
+        (3, True, False),  # UNKNOWN_TOPIC_OR_PARTITION: metadata stale during a move
+        (5, True, False),  # LEADER_NOT_AVAILABLE
+        (6, True, False),  # NOT_LEADER_OR_FOLLOWER
+        (74, True, False),  # FENCED_LEADER_EPOCH
+        (78, True, False),  # OFFSET_NOT_AVAILABLE: a new leader without its high watermark yet
+        (14, False, True),  # COORDINATOR_LOAD_IN_PROGRESS
+        (15, False, True),  # COORDINATOR_NOT_AVAILABLE
+        (16, False, True),  # NOT_COORDINATOR
+        (29, False, False),  # TOPIC_AUTHORIZATION_FAILED: asking again changes nothing
+        (30, False, False),  # GROUP_AUTHORIZATION_FAILED
+    ],
+)
+def test_which_errors_are_asked_again(code, leader, coordinator):
+    assert (leader_moved(code), coordinator_moved(code)) == (leader, coordinator)
+
+
+def test_failure_lines_name_the_broker_and_count_what_they_do_not_list():
+    failed = [(("t", p), 2, "NotLeaderForPartitionError") for p in range(7)] + [(("u", 0), 1, "timed out")]
+    lines = failure_lines("ListOffsets", failed, lambda b: f"broker {b}", lambda tp: f"{tp[0]}[{tp[1]}]")
+    assert lines == [
+        "broker 1: ListOffsets failed for 1 (u[0]): timed out",
+        "broker 2: ListOffsets failed for 7 (t[0], t[1], t[2], t[3], t[4] (+2 more)): NotLeaderForPartitionError",
+    ]
+
+
+def test_backoff_doubles_up_to_a_second():
+    backoff = Backoff()
+    assert [backoff.next() for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
