@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, Producer
 from pettwin_checks.coordination import LeaderElection
 from pettwin_checks.kafka.connection import KafkaConnection
 
-from .common import independent_lag, make_check, unique
+from .common import independent_lag, kafka_tool_lags, make_check, unique
 
 pytestmark = pytest.mark.integration
 
@@ -296,9 +296,13 @@ def test_the_check_reports_exact_lag_or_fails_visibly_through_broker_faults(kafk
         assert any(run.collectors == 1 for run in after), f"no collector elected after {name}"
     assert runs[-1].collectors == 1
 
-    # quiet now: the check's lag equals what the consumer API reads for every group
+    # quiet now: the check's lag equals what the consumer API reads and what Kafka's own tool reports
     run = run_check(check, aggregator, groups, topic)
     assert run.can_connect[0] == OK
     for group in groups:
         for partition, lag in independent_lag(bootstrap, group, topic, PARTITIONS).items():
             assert run.lags[(group, partition)] == lag, (group, partition)
+    reference = kafka_tool_lags(kafka_cluster, *groups)
+    assert len(reference) == GROUPS * PARTITIONS
+    for (group, _, partition), lag in reference.items():
+        assert run.lags[(group, partition)] == lag, (group, partition)

@@ -12,7 +12,17 @@ from pettwin_checks.kafka_lag import wire
 from pettwin_checks.kafka_lag.check import STATE_PERSIST_INTERVAL
 from tests.contract import assert_contract
 
-from .common import commit, create_topic, independent_lag, last, make_check, service_checks, unique, values
+from .common import (
+    commit,
+    create_topic,
+    independent_lag,
+    kafka_tool_lags,
+    last,
+    make_check,
+    service_checks,
+    unique,
+    values,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -321,29 +331,13 @@ def test_state_is_persisted_once_a_minute_and_when_unscheduled(scenario, aggrega
     assert persisted_observations() == 4
 
 
-def kafka_tool_lags(broker, group: str) -> dict[tuple[str, int], int | None]:
-    """Lag per partition as Kafka's own kafka-consumer-groups tool reports it ('-' when nothing is committed)."""
-    output = broker.run_tool(
-        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-        "--bootstrap-server",
-        broker.bootstrap,
-        "--describe",
-        "--group",
-        group,
-    )
-    lines = [line.split() for line in output.splitlines() if line.strip()]
-    header = next(line for line in lines if line[:2] == ["GROUP", "TOPIC"])
-    rows = [dict(zip(header, line)) for line in lines if line[0] == group]
-    return {(r["TOPIC"], int(r["PARTITION"])): None if r["LAG"] == "-" else int(r["LAG"]) for r in rows}
-
-
 @pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")), reason="needs the jars of a local broker")
 @pytest.mark.parametrize("name", ["stopped", "slow", "rewound", "member"])
 def test_lag_equals_kafka_consumer_groups_tool(kafka_broker, scenario, third_run, name):
     group, topic = scenario["groups"][name], scenario["topic"]
     reference = kafka_tool_lags(kafka_broker, group)
     assert reference, "the tool reported no partition"
-    for (tool_topic, partition), lag in reference.items():
+    for (_, tool_topic, partition), lag in reference.items():
         tags = {"consumer_group": group, "topic": tool_topic, "partition": partition}
         if lag is None:
             assert last(third_run, "pettwin.kafka.partition.uncommitted", **tags) == 1
