@@ -168,14 +168,18 @@ def run_check(check, aggregator, groups: list[str], topic: str) -> Run:
     )
 
 
-def coordinator_of_most(cluster, groups: list[str]) -> int:
-    """The broker coordinating most of `groups`."""
-    admin = cluster.admin()
-    counts: dict[int, int] = {}
+def coordinator_of_most(cluster, groups: list[str], topic: str) -> int:
+    """Of the brokers leading partitions of `topic`, the one coordinating most of `groups`."""
+    leading = {leader for (t, _), leader in cluster.leaders().items() if t == topic}
+    counts = dict.fromkeys(leading, 0)
+    admin = cluster.admin()  # kept until the answers: a destroyed client fails its calls
     for future in admin.describe_consumer_groups(groups).values():
         coordinator = future.result(timeout=30).coordinator.id
-        counts[coordinator] = counts.get(coordinator, 0) + 1
-    return max(counts, key=counts.get)
+        if coordinator in counts:
+            counts[coordinator] += 1
+    victim = max(counts, key=counts.get)
+    assert counts[victim] > 0, f"no broker both leads {topic} partitions and coordinates a group: {counts}"
+    return victim
 
 
 def inflict(cluster, topic: str, groups: list[str], faults: Faults) -> None:
@@ -193,13 +197,12 @@ def inflict(cluster, topic: str, groups: list[str], faults: Faults) -> None:
             cluster.restart(node.node_id)
 
     def kill_coordinator():
-        victim = coordinator_of_most(cluster, groups)
-        assert any(leader == victim for (t, _), leader in cluster.leaders().items() if t == topic)
+        victim = coordinator_of_most(cluster, groups, topic)
         cluster.node(victim).kill()
         time.sleep(KILLED_FOR)
         cluster.restart(victim)
 
-    def preferred_election():  # the partitions and group coordinators the restarts moved go back where preferred
+    def preferred_election():  # the partitions and group coordinators the restart moved go back where preferred
         offsets_partitions = [tp for tp in cluster.leaders() if tp[0] == "__consumer_offsets"]
         cluster.elect_preferred_leaders([(topic, p) for p in range(PARTITIONS)] + offsets_partitions)
 
@@ -215,8 +218,8 @@ def inflict(cluster, topic: str, groups: list[str], faults: Faults) -> None:
     try:
         time.sleep(RUN_INTERVAL * 2)
         fault("rolling restart", rolling_restart)
+        fault("preferred-leader election", preferred_election)  # also spreads leaders and coordinators again
         fault("kill -9 of the coordinator", kill_coordinator)
-        fault("preferred-leader election", preferred_election)
         fault("reassignment", reassignment)
     except Exception as e:  # noqa: BLE001  (raised again in the test's thread)
         faults.error = e
@@ -277,8 +280,8 @@ def test_the_check_reports_exact_lag_or_fails_visibly_through_broker_faults(kafk
     )
     assert [name for name, _, _ in faults.events] == [
         "rolling restart",
-        "kill -9 of the coordinator",
         "preferred-leader election",
+        "kill -9 of the coordinator",
         "reassignment",
     ]
 
