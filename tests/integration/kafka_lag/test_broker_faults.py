@@ -270,13 +270,19 @@ def test_the_check_reports_exact_lag_or_fails_visibly_through_broker_faults(kafk
         raise faults.error
     timeline = ", ".join(f"{name} {a - runs[0].started:.0f}-{b - runs[0].started:.0f}s" for name, a, b in faults.events)
     calm = sorted(run.seconds for run in runs if all(not a <= run.started <= b for _, a, b in faults.events))
+    slow = "; ".join(
+        f"{run.started - runs[0].started:.0f}s took {run.seconds:.1f}s ({run.can_connect[1][:160] or 'OK'})"
+        for run in runs
+        if run.seconds > 2
+    )
     logging.getLogger(__name__).info(
-        "faults: %s; %d runs, max %.1fs; outside the faults median %.2fs, max %.2fs",
+        "faults: %s; %d runs, max %.1fs; outside the faults median %.2fs, max %.2fs; slow runs: %s",
         timeline,
         len(runs),
         max(run.seconds for run in runs),
         calm[len(calm) // 2],
         calm[-1],
+        slow,
     )
     assert [name for name, _, _ in faults.events] == [
         "rolling restart",
