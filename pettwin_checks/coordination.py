@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from pydantic import Field
 
-from pettwin_checks.kafka_lag.connection import (
+from pettwin_checks.kafka.connection import (
     CLOSE_TIMEOUT,
     DebugLogger,
     KafkaConnection,

@@ -23,7 +23,7 @@ from pettwin_checks.config_validation import warn_unknown_options
 from pettwin_checks.coordination import ScopedElection, collects_here
 from pettwin_checks.deadline import Deadline, DeadlineExceeded
 from pettwin_checks.gcp.errors import GcpError
-from pettwin_checks.kafka_lag.connection import connection_secrets
+from pettwin_checks.kafka.connection import connection_secrets
 
 from . import cgroup
 from .client import CloudRunClient

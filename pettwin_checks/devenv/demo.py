@@ -42,7 +42,7 @@ class Fault(NamedTuple):
 # Applied by Demo.apply_fault.
 FAULTS = {
     "consumer-behind": Fault(
-        description="stop the pettwin-alerts consumer: its group goes Empty, its lag grows, its status turns WARN",
+        description="stop the pettwin-alerts consumer: its group goes Empty, its lag grows, its status turns STOP",
         checks=("pettwin_kafka_lag",),
     ),
     "vertex-quota": Fault(

@@ -19,15 +19,9 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import base64
-import ctypes
-import datetime
-import fcntl
-import ipaddress
 import json
 import logging
 import os
-import random
 import secrets
 import shutil
 import signal
@@ -37,21 +31,31 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from typing import Self
 
-DEFAULT_VERSION = "3.9.2"
-SCALA_VERSION = "2.13"
+from .kafka_runtime import (
+    DEFAULT_VERSION,
+    LOOPBACK,
+    cache_root,
+    distinct_free_ports,
+    jar_dir_is_complete,
+    java_command,
+    java_executable,
+    logging_jvm_options,
+    major_version,
+    new_cluster_id,
+    port_is_free,
+    resolve_jars,
+    serve,
+    signal_group,
+    terminate_with_parent,
+    write_private,
+)
+from .kafka_tls import write_tls_material
+
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 PORT_RELEASE_TIMEOUT_S = 15.0
-MVN_TIMEOUT_S = 1200.0
-
-# Kafka 3.x logs through slf4j 1.7 and expects log4j 1 (reload4j) classes; Kafka 4.x moved to log4j2.
-LOGGING_DEPENDENCIES = {
-    3: [("org.slf4j", "slf4j-reload4j", "1.7.36")],
-    4: [("org.apache.logging.log4j", "log4j-slf4j-impl", "2.24.3")],
-}
 
 CLIENT_LISTENERS = ("PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL")
 INTERNAL_LISTENERS = ("BROKER", "CONTROLLER")
@@ -63,186 +67,12 @@ PROTOCOL_OF_LISTENER = {
     "BROKER": "PLAINTEXT",
     "CONTROLLER": "PLAINTEXT",
 }
-LOOPBACK = "127.0.0.1"
 DOCKER_MOUNT = "/pettwin"
 
 log = logging.getLogger(__name__)
 
 _running_brokers: set[KafkaBroker] = set()
 _running_lock = threading.Lock()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on, chosen below the kernel's ephemeral range.
-
-    Outgoing connections take their local port from the ephemeral range, so a port chosen there could be taken
-    while the broker is stopped and then block its restart on the same port.
-    """
-    ephemeral_low = _ephemeral_port_range()[0]
-    low, high = 10000, max(10001, ephemeral_low - 1)
-    for _ in range(200):
-        port = random.randint(low, high)
-        if _port_is_free(port):
-            return port
-    raise RuntimeError(f"no free TCP port found on {LOOPBACK} between {low} and {high}")
-
-
-def _ephemeral_port_range() -> tuple[int, int]:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low, high = (int(x) for x in f.read().split())
-        return low, high
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def _port_is_free(port: int) -> bool:
-    """True when nothing listens on the port. SO_REUSEADDR, like the JVM's server sockets, so that connections
-    lingering in TIME_WAIT after a clean stop do not count as 'in use'."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
-
-
-def _distinct_free_ports(names) -> dict[str, int]:
-    ports: dict[str, int] = {}
-    for name in names:
-        port = free_port()
-        while port in ports.values():
-            port = free_port()
-        ports[name] = port
-    return ports
-
-
-def major_version(version: str) -> int:
-    return int(version.split(".", 1)[0])
-
-
-# --------------------------------------------------------------------------------------------------- jar resolution
-
-
-def cache_root() -> str:
-    if os.environ.get("PETTWIN_KAFKA_CACHE"):
-        return os.path.abspath(os.environ["PETTWIN_KAFKA_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "pettwin-checks", "kafka")
-
-
-def _jar_dir_is_complete(version_dir: str) -> bool:
-    """Resolved, and for the jar set this code asks for (a cache made for another pom is resolved again)."""
-    if not (os.path.isfile(os.path.join(version_dir, ".complete")) and os.path.isdir(os.path.join(version_dir, "lib"))):
-        return False
-    try:
-        with open(os.path.join(version_dir, "pom.xml")) as f:
-            return f.read() == _broker_pom(os.path.basename(version_dir))
-    except OSError:
-        return False
-
-
-def _broker_pom(version: str) -> str:
-    major = major_version(version)
-    if major not in LOGGING_DEPENDENCIES:
-        raise ValueError(f"unsupported Kafka version {version!r}: expected 3.x or 4.x")
-    deps = [
-        ("org.apache.kafka", f"kafka_{SCALA_VERSION}", version),
-        # Kafka's own admin tools (kafka-consumer-groups): the reference the lag tests compare against.
-        ("org.apache.kafka", "kafka-tools", version),
-        *LOGGING_DEPENDENCIES[major],
-    ]
-    dependency_xml = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
-        for g, a, v in deps
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>pettwin-checks.devenv</groupId>
-  <artifactId>kafka-broker-runtime</artifactId>
-  <version>{version}</version>
-  <packaging>pom</packaging>
-  <dependencies>
-{dependency_xml}
-  </dependencies>
-</project>
-"""
-
-
-def resolve_jars(version: str) -> str:
-    """Directory holding every runtime jar of Apache Kafka ``version``, resolved with mvn on first use."""
-    version_dir = os.path.join(cache_root(), version)
-    lib_dir = os.path.join(version_dir, "lib")
-    if _jar_dir_is_complete(version_dir):
-        return lib_dir
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise RuntimeError(
-            f"Apache Kafka {version} jars are not cached in {version_dir} and `mvn` is not on PATH: install Maven "
-            "(and Java 17+), or set KAFKA_BOOTSTRAP_SERVERS to an existing broker"
-        )
-    os.makedirs(version_dir, exist_ok=True)
-    # Several processes (pytest-xdist workers, a CI warm-up step) may resolve the same version at once.
-    with open(os.path.join(version_dir, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _jar_dir_is_complete(version_dir):
-            return lib_dir
-        pom_path = os.path.join(version_dir, "pom.xml")
-        with open(pom_path, "w") as f:
-            f.write(_broker_pom(version))
-        staging = lib_dir + ".partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        mvn_log = os.path.join(version_dir, "mvn.log")
-        cmd = [
-            mvn,
-            "-B",
-            "-q",
-            "-f",
-            pom_path,
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={staging}",
-            "-DincludeScope=runtime",
-        ]
-        log.info("resolving Apache Kafka %s jars with mvn into %s", version, lib_dir)
-        with open(mvn_log, "wb") as out:
-            try:
-                rc = subprocess.run(
-                    cmd, check=False, stdout=out, stderr=subprocess.STDOUT, cwd=version_dir, timeout=MVN_TIMEOUT_S
-                )
-            except subprocess.TimeoutExpired:
-                raise RuntimeError(f"mvn did not resolve Apache Kafka {version} in {MVN_TIMEOUT_S:.0f}s; see {mvn_log}")
-        if rc.returncode != 0:
-            raise RuntimeError(
-                f"mvn could not resolve Apache Kafka {version} (exit {rc.returncode}); see {mvn_log}:\n"
-                + _tail(mvn_log)
-            )
-        broker_jar = f"kafka_{SCALA_VERSION}-{version}.jar"
-        if not os.path.isfile(os.path.join(staging, broker_jar)):
-            raise RuntimeError(f"mvn finished but {broker_jar} is missing from {staging}; see {mvn_log}")
-        shutil.rmtree(lib_dir, ignore_errors=True)
-        os.rename(staging, lib_dir)
-        with open(os.path.join(version_dir, ".complete"), "w") as f:
-            f.write("\n".join(sorted(os.listdir(lib_dir))) + "\n")
-    return lib_dir
-
-
-def _tail(path: str, lines: int = 40) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _java_executable() -> str | None:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and os.access(os.path.join(java_home, "bin", "java"), os.X_OK):
-        return os.path.join(java_home, "bin", "java")
-    return shutil.which("java")
 
 
 def _docker_answers() -> bool:
@@ -254,132 +84,7 @@ def _docker_answers() -> bool:
         return False
 
 
-# ------------------------------------------------------------------------------------------------------------ TLS
-
-
-def _write_tls_material(tls_dir: str) -> None:
-    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as PEM files."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=3650)
-
-    def new_key():
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-    def name(common_name):
-        return x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pettwin-checks devenv"),
-                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            ]
-        )
-
-    def key_usage(*, cert_sign):
-        return x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=not cert_sign,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=cert_sign,
-            crl_sign=cert_sign,
-            encipher_only=False,
-            decipher_only=False,
-        )
-
-    ca_key = new_key()
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("pettwin-checks test CA"))
-        .issuer_name(name("pettwin-checks test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    def leaf(common_name, usage, alt_names):
-        key = new_key()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(common_name))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(key_usage(cert_sign=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        )
-        if alt_names:
-            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        return key, builder.sign(ca_key, hashes.SHA256())
-
-    server_key, server_cert = leaf(
-        "localhost",
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))],
-    )
-    client_key, client_cert = leaf("pettwin-checks-client", ExtendedKeyUsageOID.CLIENT_AUTH, [])
-
-    def pem_cert(cert):
-        return cert.public_bytes(serialization.Encoding.PEM)
-
-    def pem_key(key):
-        # Unencrypted PKCS#8: the form both Kafka's PEM key store and librdkafka read without a password.
-        return key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    os.makedirs(tls_dir, exist_ok=True)
-    files = {
-        "ca.pem": pem_cert(ca_cert),
-        # Kafka's file-based PEM key store: the private key followed by the certificate chain.
-        "server-keystore.pem": pem_key(server_key) + pem_cert(server_cert) + pem_cert(ca_cert),
-        "client.pem": pem_cert(client_cert),
-        "client.key": pem_key(client_key),
-    }
-    for filename, content in files.items():
-        path = os.path.join(tls_dir, filename)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-
-
 # --------------------------------------------------------------------------------------------------------- broker
-
-
-def _new_cluster_id() -> str:
-    # Kafka's Uuid string form: 16 random bytes, URL-safe base64, no padding; never one starting with '-'
-    # (it would read as an option on a command line).
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
-
-
-if sys.platform.startswith("linux"):
-    _libc = ctypes.CDLL(None, use_errno=True)
-    _PR_SET_PDEATHSIG = 1
-
-    def _terminate_with_parent() -> None:
-        """Runs in the child before exec: the kernel sends SIGTERM to the broker when its parent dies, even by
-        SIGKILL, when atexit handlers never run. 'Parent' is the thread that started it, so start brokers from a
-        thread that lives as long as they should (the main thread, in pytest and the CLI)."""
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-else:
-    _terminate_with_parent = None
 
 
 class KafkaBroker:
@@ -444,8 +149,8 @@ class KafkaBroker:
             return self
         if self._process is not None:
             self._terminate()  # it died on its own: release what it held, then start afresh on the same ports and data
-        java = _java_executable()
-        if java is not None and (shutil.which("mvn") is not None or _jar_dir_is_complete(self._version_dir())):
+        java = java_executable()
+        if java is not None and (shutil.which("mvn") is not None or jar_dir_is_complete(self._version_dir())):
             self._start_java(java, resolve_jars(self.version))
         elif _docker_answers():
             self._start_docker()
@@ -482,7 +187,7 @@ class KafkaBroker:
                 )
             else:
                 # The JVM leads its own process group; SIGTERM runs Kafka's shutdown hook (controlled shutdown).
-                _signal_group(process.pid, signal.SIGTERM)
+                signal_group(process.pid, signal.SIGTERM)
             try:
                 process.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -491,7 +196,7 @@ class KafkaBroker:
                     subprocess.run(
                         ["docker", "kill", self._docker_container], check=False, capture_output=True, timeout=60
                     )
-                _signal_group(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 process.wait()
         self._process = None
         self._docker_container = None
@@ -553,8 +258,8 @@ class KafkaBroker:
             return state
         state = {
             "version": self.version,
-            "cluster_id": _new_cluster_id(),
-            "ports": _distinct_free_ports(CLIENT_LISTENERS + INTERNAL_LISTENERS),
+            "cluster_id": new_cluster_id(),
+            "ports": distinct_free_ports(CLIENT_LISTENERS + INTERNAL_LISTENERS),
             "plain_user": ["pettwin-plain", secrets.token_hex(12)],
             "scram_user": ["pettwin-scram", secrets.token_hex(12)],
         }
@@ -620,69 +325,22 @@ class KafkaBroker:
         return "".join(f"{key}={value}\n" for key, value in lines.items())
 
     def _write_private(self, filename: str, content: str) -> str:
-        path = os.path.join(self.workdir, filename)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
-        return path
+        return write_private(self.workdir, filename, content)
 
     def _ensure_tls_material(self) -> None:
         if not all(os.path.isfile(p) for p in (self.ca_cert, self.client_cert, self.client_key)):
-            _write_tls_material(os.path.join(self.workdir, "tls"))
+            write_tls_material(os.path.join(self.workdir, "tls"))
 
     def _scram_argument(self) -> str:
         name, password = self.scram_user
         return f"SCRAM-SHA-512=[name={name},password={password}]"
 
-    def _logging_jvm_options(self) -> list[str]:
-        # Broker logs go to stdout, which is appended to log_path (so JVM crashes land there too).
-        pattern = "[%d] %p %m (%c)%n"
-        if major_version(self.version) >= 4:
-            path = self._write_private(
-                "log4j2.properties",
-                (
-                    "status = warn\n"
-                    # Kafka logs its own shutdown from a JVM shutdown hook; log4j2 must not close before that.
-                    "shutdownHook = disable\n"
-                    "appender.stdout.type = Console\n"
-                    "appender.stdout.name = STDOUT\n"
-                    "appender.stdout.layout.type = PatternLayout\n"
-                    f"appender.stdout.layout.pattern = {pattern}\n"
-                    "rootLogger.level = info\n"
-                    "rootLogger.appenderRef.stdout.ref = STDOUT\n"
-                ),
-            )
-            return [f"-Dlog4j2.configurationFile={path}"]
-        path = self._write_private(
-            "log4j.properties",
-            (
-                "log4j.rootLogger=INFO, stdout\n"
-                "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
-                "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
-                f"log4j.appender.stdout.layout.ConversionPattern={pattern}\n"
-            ),
-        )
-        return [f"-Dlog4j.configuration=file:{path}"]
-
     def _java_command(self, java: str, lib_dir: str, main_class: str, *args: str) -> list[str]:
-        return [
-            java,
-            "-Xms128m",
-            "-Xmx768m",
-            # A test broker on a small shared machine: fewer JIT and GC threads start it faster.
-            "-XX:TieredStopAtLevel=1",
-            "-XX:+UseSerialGC",
-            "-Djava.awt.headless=true",
-            *self._logging_jvm_options(),
-            "-cp",
-            os.path.join(lib_dir, "*"),
-            main_class,
-            *args,
-        ]
+        return java_command(java, lib_dir, logging_jvm_options(self.version, self.workdir), main_class, *args)
 
     def run_tool(self, main_class: str, *args: str, timeout: float = 60.0) -> str:
         """Run one of Kafka's own command-line tools (e.g. ConsumerGroupCommand) from the resolved jars."""
-        java = _java_executable()
+        java = java_executable()
         if java is None or self.external:
             raise RuntimeError("Kafka's tools need java and the resolved jars (not available for an external broker)")
         command = self._java_command(java, resolve_jars(self.version), main_class, *args)
@@ -735,7 +393,7 @@ class KafkaBroker:
             stdin=subprocess.DEVNULL,
             cwd=self.workdir,
             start_new_session=True,
-            preexec_fn=_terminate_with_parent,  # noqa: PLW1509  (only prctl, async-signal-safe)
+            preexec_fn=terminate_with_parent,  # noqa: PLW1509  (only prctl, async-signal-safe)
         )
 
     def _start_docker(self) -> None:
@@ -780,7 +438,7 @@ class KafkaBroker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_terminate_with_parent,  # noqa: PLW1509  (only prctl, async-signal-safe)
+            preexec_fn=terminate_with_parent,  # noqa: PLW1509  (only prctl, async-signal-safe)
         )
 
     def _wait_ready(self, timeout: float) -> None:
@@ -838,19 +496,12 @@ class KafkaBroker:
     def _wait_ports_released(self) -> None:
         deadline = time.monotonic() + PORT_RELEASE_TIMEOUT_S
         for port in self._state["ports"].values():
-            while not _port_is_free(port):
+            while not port_is_free(port):
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"port {port} still in use {PORT_RELEASE_TIMEOUT_S:.0f}s after the broker stopped"
                     )
                 time.sleep(0.1)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _stop_running_brokers() -> None:
@@ -901,22 +552,8 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)  # SIGINT already raises KeyboardInterrupt
     broker = KafkaBroker(workdir=args.workdir, version=args.version)
-    try:
-        broker.start()
-        print(json.dumps(broker.describe()), flush=True)
-        while broker.running:
-            time.sleep(1.0)
-        log.error("Kafka broker exited unexpectedly; see %s", broker.log_path)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        broker.close()
+    return serve(broker, lambda: broker.running, broker.log_path)
 
 
 if __name__ == "__main__":

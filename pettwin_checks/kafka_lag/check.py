@@ -9,12 +9,12 @@ from datadog_checks.base import AgentCheck
 
 from pettwin_checks.config_validation import warn_unknown_options
 from pettwin_checks.coordination import LeaderElection, collects_here
+from pettwin_checks.kafka.connection import connection_secrets
 
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
-from .connection import connection_secrets
 from .contexts import intake_collisions, plan_contexts
-from .evaluate import advance_rates, evaluate
+from .evaluate import advance_rates, evaluate, has_no_consumer
 from .lag import LagStatus, PartitionLag, rollup
 from .selection import Selection
 from .state import LagState
@@ -22,8 +22,8 @@ from .status import consume_rate, group_status
 from .time_lag import RecordTimes, lagging_offsets
 
 STATE_CACHE_KEY = "lag_state"
-# The state is megabytes at thousands of groups (33 MB at 10,000 partitions with full histories), so it is written at
-# most once a minute and when the agent unschedules the check, not every run: a crash loses at most a minute of it.
+# The state is megabytes at thousands of groups, so it is written at most once a minute and when the agent
+# unschedules the check, not every run: a crash loses at most a minute of it.
 STATE_PERSIST_INTERVAL = 60.0
 SERVICE_CHECK_STATUS = {
     LagStatus.OK: AgentCheck.OK,
@@ -33,6 +33,8 @@ SERVICE_CHECK_STATUS = {
     LagStatus.STOP: AgentCheck.CRITICAL,
     LagStatus.ERR: AgentCheck.CRITICAL,
 }
+# Characters of a can_connect message listing the brokers that failed (the agent truncates longer ones anyway).
+MESSAGE_LIMIT = 1000
 # Metric contexts each level can submit, for the cardinality budget (an upper bound: some are skipped when unknown).
 GROUP_CONTEXTS = 9
 TOPIC_CONTEXTS = 6
@@ -51,7 +53,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         warn_unknown_options(self)
         for secret in connection_secrets(self.config):
             self.register_secret(secret)
-        self.client = KafkaClient(self.config, self.config.kafka_timeout, self.log)
+        self.client = KafkaClient(self.config, self.config.collection_timeout, self.log)
         self.selection = Selection(
             self.config.consumer_groups,
             self.config.monitor_unlisted_consumer_groups,
@@ -66,11 +68,12 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         self._state_persisted_at: float | None = None  # time.monotonic() of the last write to the persistent cache
         self._persisted_shards = 0  # shards the persistent cache holds, so the ones no longer used are blanked
         self.leader: LeaderElection | None = None
-        if self.config.leader_election:
+        election = self.config.leader_election
+        if election.enabled:
             self.leader = LeaderElection(
                 self.config,
-                self.config.leader_election_group,
-                self.config.leader_election_session_timeout,
+                election.group,
+                election.session_timeout,
                 name,
                 self.config.kafka_connect_str,
                 self.config.min_collection_interval,
@@ -79,28 +82,23 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
 
     def check(self, _):
         base_tags = list(self.config.tags)
-        if not collects_here(self, self.leader, base_tags, self.config.kafka_timeout):
+        if not collects_here(self, self.leader, base_tags, self.config.collection_timeout):
             return  # another agent with this configuration collects the cluster
-        expires = time.monotonic() + self.config.kafka_timeout
+        expires = time.monotonic() + self.config.collection_timeout
         try:
             snapshot, group_problems = self.client.snapshot(self.selection)
         except BrokerUnavailable as e:
             self.log.error("Kafka unreachable: %s", e)
             self.service_check("can_connect", self.CRITICAL, tags=base_tags, message=str(e))
             return
-        self.service_check("can_connect", self.OK, tags=base_tags)
+        self._report_connection(snapshot, base_tags)
         for group in snapshot.groups:
             if self.selection.is_missing(group):
                 group.error = (
                     "consumer group not found on the cluster: check the name in consumer_groups (the consumers' "
                     "group.id) and that the consumers have started"
                 )
-        # The exact time lag: the timestamps of the records lagging groups read next, each read once.
-        wanted = lagging_offsets(snapshot)
-        missing = self._record_times.missing(wanted, snapshot.high_watermarks)
-        read = self.client.record_times(missing, expires) if missing else {}
-        record_times = self._record_times.update(wanted, read, snapshot.high_watermarks)
-
+        record_times = self._read_record_times(snapshot, expires)
         if self._state is None:
             self._state = self._load_state()
         now = time.time()
@@ -119,7 +117,28 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             self.warning(
                 "%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped
             )
+        self._submit(snapshot, rows, base_tags, produce_rates, now)
+        self.count("offsets.clamped", clamped, tags=base_tags)
 
+    def _report_connection(self, snapshot, tags: list[str]) -> None:
+        """can_connect: OK, or WARNING when some brokers' answers stayed missing after the retries (each named in a
+        warning: their partitions or groups are ERR this run, never left out)."""
+        if not snapshot.degraded:
+            self.service_check("can_connect", self.OK, tags=tags)
+            return
+        for problem in snapshot.degraded:
+            self.warning("%s", problem)
+        message = "; ".join(snapshot.degraded)
+        self.service_check("can_connect", self.WARNING, tags=tags, message=message[:MESSAGE_LIMIT])
+
+    def _read_record_times(self, snapshot, expires: float):
+        """The exact time lag: the timestamps of the records lagging groups read next, each read once."""
+        wanted = lagging_offsets(snapshot)
+        missing = self._record_times.missing(wanted, snapshot.high_watermarks)
+        read = self.client.record_times(missing, expires) if missing else {}
+        return self._record_times.update(wanted, read, snapshot.high_watermarks)
+
+    def _submit(self, snapshot, rows: list[PartitionLag], base_tags: list[str], produce_rates, now: float) -> None:
         rows_by_group: dict[str, list[PartitionLag]] = defaultdict(list)
         partitions_by_group_topic: dict[tuple[str, str], int] = defaultdict(int)
         for row in rows:
@@ -134,46 +153,51 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             TOPIC_CONTEXTS,
             PARTITION_CONTEXTS,
         )
-
         folded_rows: list[PartitionLag] = []
         folded_group_count = 0
         for group in snapshot.groups:
-            group_tags = [*base_tags, f"consumer_group:{group.group_id}"]
             group_rows = rows_by_group.get(group.group_id, [])
-            if group.error:
-                self.warning("Group %s: %s", group.group_id, group.error)
-                status, message = LagStatus.ERR, f"ERR: {group.error}"
-            else:
-                status, message = group_status(group_rows, self._state.windows, now)
-            # Service checks are not metric contexts: every group keeps its own, folded or not.
-            self.service_check(
-                "consumer_group.status", SERVICE_CHECK_STATUS[status], tags=group_tags, message=message or None
-            )
-            if group.group_id not in plan.group_detail:
+            if self._submit_group_status(group, group_rows, base_tags, plan, produce_rates, now):
                 folded_group_count += 1
                 folded_rows += group_rows
-                continue
-            self.gauge("consumer_group.lag_status", int(status), tags=[*group_tags, f"lag_status:{status.name}"])
-            if group.error:
-                continue
-            self._submit_group(group, group_rows, group_tags)
-            if group.group_id in plan.topic_detail:
-                self._submit_topics(group.group_id, group_rows, group_tags, plan, produce_rates)
-
-        # The high watermark is the partition's, not the group's: one series per partition with detail.
-        if plan.partition_detail:
-            detailed = {(r.topic, r.partition) for r in rows if (r.group_id, r.topic) in plan.partition_detail}
-            for topic, partition in sorted(detailed):
-                if (topic, partition) in snapshot.high_watermarks:
-                    tags = [*base_tags, f"topic:{topic}", f"partition:{partition}"]
-                    self.gauge("broker_offset", snapshot.high_watermarks[(topic, partition)], tags=tags)
+        self._submit_high_watermarks(snapshot, rows, base_tags, plan)
         self.gauge("consumer_groups.monitored", len(snapshot.groups), tags=base_tags)
         self.gauge("contexts.folded", plan.folded, tags=base_tags)
         folded_groups = rollup(folded_rows)
         self.gauge("consumer_groups.folded", folded_group_count, tags=base_tags)
         self.gauge("consumer_groups.folded.lag", folded_groups.lag, tags=base_tags)
         self.gauge("consumer_groups.folded.lag.max", folded_groups.max_lag, tags=base_tags)
-        self.count("offsets.clamped", clamped, tags=base_tags)
+
+    def _submit_group_status(self, group, group_rows, base_tags, plan, produce_rates, now: float) -> bool:
+        """The group's service check, and its series when the plan details it; True when the group is folded."""
+        group_tags = [*base_tags, f"consumer_group:{group.group_id}"]
+        if group.error:
+            self.warning("Group %s: %s", group.group_id, group.error)
+            status, message = LagStatus.ERR, f"ERR: {group.error}"
+        else:
+            status, message = group_status(group_rows, self._state.windows, now, has_no_consumer(group))
+        # Service checks are not metric contexts: every group keeps its own, folded or not.
+        self.service_check(
+            "consumer_group.status", SERVICE_CHECK_STATUS[status], tags=group_tags, message=message or None
+        )
+        if group.group_id not in plan.group_detail:
+            return True
+        self.gauge("consumer_group.lag_status", int(status), tags=[*group_tags, f"lag_status:{status.name}"])
+        if not group.error:
+            self._submit_group(group, group_rows, group_tags)
+            if group.group_id in plan.topic_detail:
+                self._submit_topics(group.group_id, group_rows, group_tags, plan, produce_rates)
+        return False
+
+    def _submit_high_watermarks(self, snapshot, rows: list[PartitionLag], base_tags: list[str], plan) -> None:
+        """The high watermark is the partition's, not the group's: one series per partition with detail."""
+        if not plan.partition_detail:
+            return
+        detailed = {(r.topic, r.partition) for r in rows if (r.group_id, r.topic) in plan.partition_detail}
+        for topic, partition in sorted(detailed):
+            if (topic, partition) in snapshot.high_watermarks:
+                tags = [*base_tags, f"topic:{topic}", f"partition:{partition}"]
+                self.gauge("broker_offset", snapshot.high_watermarks[(topic, partition)], tags=tags)
 
     def _submit_group(self, group, rows: list[PartitionLag], tags: list[str]) -> None:
         total = rollup(rows)

@@ -16,45 +16,31 @@ Record timestamps for the exact time lag are read by a librdkafka consumer (reco
 from __future__ import annotations
 
 import logging
-import struct
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import kafka.errors as Errors
 from kafka.future import Future
-from kafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
-from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
-from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
-from kafka.protocol.metadata import FindCoordinatorRequest, MetadataRequest, MetadataResponse
+from kafka.protocol.admin import ListGroupsRequest
+from kafka.protocol.consumer import ListOffsetsRequest
+from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 
-from ..deadline import Deadline
-from .connection import KafkaConnection
-from .lag import ClusterSnapshot, GroupSnapshot
+from pettwin_checks.deadline import Deadline
+from pettwin_checks.kafka.connection import KafkaConnection
+
+from .groups import GroupRequests
+from .lag import ClusterSnapshot
 from .new_protocol import NewProtocolGroups
 from .records import RecordReader
+from .retries import Backoff, failure_lines, leader_moved
 from .selection import Selection
-from .wire import BrokerUnavailable, Wire, explain_failure, reason
+from .wire import BATCH, BrokerUnavailable, Wire, batches, explain_failure, reason
 
-GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"}
-
-# Share of kafka_timeout the coordinator lookups, group descriptions and offset fetches may take; ListOffsets gets
+# Share of collection_timeout the coordinator lookups, group descriptions and offset fetches may take; ListOffsets gets
 # the rest.
 GROUP_SHARE = 0.6
-# Groups (per coordinator) or partitions (per leader) in one request. A batch's answers are the run's largest
-# allocation and the process keeps the memory they took, so one round of batches is applied and dropped before the
-# next is asked. Batches of 2,000 made a run at 2,000 groups 9 requests instead of 30, but no faster, and 3 MiB more.
-BATCH = 500
-# FindCoordinator answers these while the broker creates or loads the offsets topic: asked again after LOOKUP_RETRY.
-COORDINATOR_NOT_READY = {Errors.CoordinatorNotAvailableError.errno, Errors.CoordinatorLoadInProgressError.errno}
-LOOKUP_RETRY = 0.1
-# DescribeGroups' answer from Kafka 4's coordinator for a group it does not know, and for a KIP-848 group.
-GROUP_ID_NOT_FOUND = Errors.GroupIdNotFoundError.errno
-
-
-def batches(items: list) -> list[list]:
-    """`items` in batches of BATCH, in order."""
-    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+NO_LEADER = -1  # the metadata's leader of a partition whose election is under way
 
 
 class KafkaClient:
@@ -70,6 +56,8 @@ class KafkaClient:
         self._leaders: dict[str, list[int]] = {}  # each topic's partition leaders, by partition, from the metadata
         self._records = RecordReader(connection, timeout, log, self._partition)
         self._new_protocol = NewProtocolGroups(connection, timeout, log, self._partition)
+        self._groups = GroupRequests(self._wire, log, self._partition, self._new_protocol, self._broker_name)
+        self._listed: set[str] = set()  # the groups brokers listed (or that were found although not listed) last run
 
     @property
     def requests(self) -> Counter[str]:
@@ -106,9 +94,24 @@ class KafkaClient:
         deadline = Deadline(self._timeout)
         cluster_id = self._metadata(deadline)
         coordinators: dict[str, Any] = {}
+        degraded: list[str] = []
+        listed: list[str] = []
         if selection.needs_group_listing:
-            coordinators = self._list_groups(deadline)
-        groups = self._groups(selection.group_ids(list(coordinators)), coordinators, deadline)
+            coordinators, degraded = self._list_groups(deadline)
+            # A group listed last run but by no broker now is looked up all the same: between two coordinators (its
+            # broker dead, the new one not loaded yet) a broker lists it nowhere, and it must not vanish silently.
+            unlisted = self._listed - coordinators.keys()
+            listed = [*coordinators, *unlisted]
+        # A slow coordinator may hold its groups' answers; stop waiting early enough that the high watermarks
+        # of every other group still fit in the run, so it costs only its own groups.
+        share = Deadline(min(deadline.remaining(), GROUP_SHARE * self._timeout))
+        groups, group_failures = self._groups.fetch(selection.group_ids(listed), coordinators, share)
+        if selection.needs_group_listing:
+            for group_id in unlisted:  # gone for good when its coordinator says so (deleted, or expired)
+                group = groups.get(group_id)
+                if group is not None and group.state == "Dead" and not group.committed and not group.error:
+                    del groups[group_id]
+            self._listed = coordinators.keys() | (unlisted & groups.keys())
 
         problems: dict[str, set[str]] = {}
         for group in groups.values():
@@ -116,8 +119,10 @@ class KafkaClient:
             if wrong:
                 problems[group.group_id] = wrong
         wanted = sorted({tp for group in groups.values() for tp in group.partitions})
-        high_watermarks, hw_errors = self._high_watermarks(wanted, deadline)
-        return ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values())), problems
+        high_watermarks, hw_errors, hw_failures = self._high_watermarks(wanted, deadline)
+        degraded += group_failures + hw_failures
+        snapshot = ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values()), degraded)
+        return snapshot, problems
 
     def record_times(
         self, wanted: list[tuple[tuple[str, int], int]], deadline: float
@@ -176,7 +181,7 @@ class KafkaClient:
             if partitions is None or len(partitions) != count:
                 partitions = tuple((topic.name, p) for p in range(count))
             self._partitions[topic.name] = partitions
-            leaders = [-1] * count
+            leaders = [NO_LEADER] * count
             for partition in topic.partitions:
                 if 0 <= partition.partition_index < count and not partition.error_code:
                     leaders[partition.partition_index] = partition.leader_id
@@ -194,8 +199,9 @@ class KafkaClient:
             return partitions[partition]
         return (topic, partition)
 
-    def _list_groups(self, deadline: Deadline) -> dict[str, Any]:
-        """Every group, with its coordinator: the broker that lists a group coordinates it."""
+    def _list_groups(self, deadline: Deadline) -> tuple[dict[str, Any], list[str]]:
+        """Every group, with its coordinator (the broker that lists a group coordinates it), and a line per broker
+        that could not list its groups."""
         asked = {
             broker.node_id: self._wire.send(broker.node_id, ListGroupsRequest())
             for broker in self._wire.manager.cluster.brokers()
@@ -203,196 +209,113 @@ class KafkaClient:
         self._wire.wait(asked.values(), deadline)
         coordinators: dict[str, Any] = {}
         failures: list[str] = []
-        errors: list[BaseException] = []
         for node_id, answer in asked.items():
             if not answer.succeeded():
-                failures.append(reason(answer))
-                errors += [answer.exception] if answer.failed() else []
-            elif answer.value.error_code:
-                failures.append(Errors.for_code(answer.value.error_code).__name__)
-            else:
-                for group in answer.value.groups:
-                    coordinators[group.group_id] = node_id
-        if failures and len(failures) == len(asked):
-            raise BrokerUnavailable(self._explain(errors))
-        if failures:
-            self._log.warning(
-                "Listing groups failed on %d of %d brokers (%s): their groups are missing this run",
-                len(failures),
-                len(asked),
-                failures[0],
-            )
-        return coordinators
-
-    # -- groups -----------------------------------------------------------------------------------------------------
-
-    def _groups(
-        self, group_ids: list[str], coordinators: dict[str, Any], deadline: Deadline
-    ) -> dict[str, GroupSnapshot]:
-        """State, members and committed offsets of each group; a group whose answers do not come keeps its error."""
-        groups = {group_id: GroupSnapshot(group_id) for group_id in group_ids}
-        # A slow coordinator may hold its groups' answers; stop waiting early enough that the high watermarks
-        # of every other group still fit in the run, so it costs only its own groups.
-        share = Deadline(min(deadline.remaining(), GROUP_SHARE * self._timeout))
-        unknown = [group_id for group_id in group_ids if group_id not in coordinators]
-        if unknown:
-            coordinators = {**coordinators, **self._find_coordinators(unknown, groups, share)}
-        by_coordinator: dict[Any, list[str]] = defaultdict(list)
-        for group_id in group_ids:
-            if group_id in coordinators:
-                by_coordinator[coordinators[group_id]].append(group_id)
-        many_per_fetch = self._wire.api_version(OffsetFetchRequest) >= 8
-        new_protocol: list[GroupSnapshot] = []  # groups DescribeGroups does not describe (KIP-848)
-
-        def ask(node_id: Any, batch: list[str]) -> list[tuple[Future, Callable]]:
-            described = self._wire.send(
-                node_id, DescribeGroupsRequest(groups=batch, include_authorized_operations=False)
-            )
-            asked = [(described, lambda future: self._apply_descriptions(groups, batch, future, new_protocol))]
-            if many_per_fetch:
-                Group = OffsetFetchRequest.OffsetFetchRequestGroup
-                request = OffsetFetchRequest(
-                    groups=[Group(group_id=g, topics=None) for g in batch], require_stable=False, min_version=8
-                )
-                fetches = [(request, batch)]
-            else:  # brokers before 3.0: one group a request
-                fetches = [
-                    (OffsetFetchRequest(group_id=g, topics=None, min_version=2, max_version=7), [g]) for g in batch
-                ]
-            for request, fetched in fetches:
-                future = self._wire.send(node_id, request)
-                asked.append((future, lambda future, fetched=fetched: self._apply_offsets(groups, fetched, future)))
-            return asked
-
-        self._wire.in_rounds({node: batches(ids) for node, ids in by_coordinator.items()}, ask, share)
-        if new_protocol:
-            self._new_protocol.describe(new_protocol, share.remaining())
-        return groups
-
-    def _find_coordinators(self, group_ids: list[str], groups: dict[str, GroupSnapshot], deadline: Deadline) -> dict:
-        """The coordinator of each group that was not listed; a group whose lookup fails gets the error. A broker
-        that has no coordinator ready yet (the offsets topic being created or loaded) is asked again shortly."""
-        coordinators: dict[str, Any] = {}
-        while group_ids:
-            retry = []
-            for key, answer in self._lookups(group_ids, deadline):
-                if isinstance(answer, str):
-                    groups[key].error = f"coordinator lookup failed: {answer}"
-                elif answer.error_code in COORDINATOR_NOT_READY and deadline.remaining() > LOOKUP_RETRY:
-                    retry.append(key)
-                elif answer.error_code:
-                    groups[key].error = f"coordinator lookup failed: {Errors.for_code(answer.error_code).__name__}"
-                else:
-                    coordinators[key] = answer.node_id
-            if retry:
-                self._wire.poll(LOOKUP_RETRY)
-            group_ids = retry
-        return coordinators
-
-    def _lookups(self, group_ids: list[str], deadline: Deadline) -> list[tuple[str, Any]]:
-        """(group, FindCoordinator answer, or why there is none) for each group."""
-        node_id = self._wire.manager.least_loaded_node()
-        if self._wire.api_version(FindCoordinatorRequest) >= 4:
-            requests = [
-                (FindCoordinatorRequest(key_type=0, coordinator_keys=b, min_version=4), b) for b in batches(group_ids)
-            ]
-        else:  # brokers before 3.0: one key a request
-            requests = [(FindCoordinatorRequest(key=g, key_type=0, max_version=3), [g]) for g in group_ids]
-        asked = [(self._wire.send(node_id, request), keys) for request, keys in requests]
-        self._wire.wait([future for future, _ in asked], deadline)
-        answers: list[tuple[str, Any]] = []
-        for future, keys in asked:
-            if not future.succeeded():
-                answers += [(key, reason(future)) for key in keys]
-            elif future.value.API_VERSION >= 4:
-                answers += [(answer.key, answer) for answer in future.value.coordinators if answer.key in keys]
-            else:
-                answers.append((keys[0], future.value))
-        return answers
-
-    def _apply_descriptions(
-        self, groups: dict[str, GroupSnapshot], batch: list[str], future: Future, new_protocol: list[GroupSnapshot]
-    ) -> None:
-        if not future.succeeded():
-            # Lag can still be computed from the committed offsets; only state and members are unknown.
-            self._log.debug("describe of %d groups failed: %s", len(batch), reason(future))
-            return
-        for described in future.value.groups:
-            group = groups.get(described.group_id)
-            if group is None:
+                failures.append(f"{self._broker_name(node_id)}: ListGroups failed: {reason(answer)}")
                 continue
-            if described.error_code == GROUP_ID_NOT_FOUND and "classic" not in (described.error_message or ""):
-                group.state = "Dead"  # what a classic coordinator answers for a group it does not know
-                continue
-            if described.error_code == GROUP_ID_NOT_FOUND:  # "not a classic group": a KIP-848 group
-                new_protocol.append(group)
-                continue
-            if described.error_code:
-                error = Errors.for_code(described.error_code).__name__
-                self._log.debug("describe of group %s failed: %s", group.group_id, error)
-                continue
-            group.state = described.group_state if described.group_state in GROUP_STATES else "Unknown"
-            group.members = len(described.members)
-            if described.protocol_type == "consumer":
-                group.assigned = {
-                    self._partition(assigned.topic, p)
-                    for member in described.members
-                    for assigned in _assignment(member.member_assignment)
-                    for p in assigned.partitions
-                }
+            if answer.value.error_code:  # loading: the groups it has loaded are listed all the same
+                error = Errors.for_code(answer.value.error_code).__name__
+                failures.append(f"{self._broker_name(node_id)}: ListGroups failed: {error}")
+            for group in answer.value.groups:
+                coordinators[group.group_id] = node_id
+        if asked and all(not answer.succeeded() for answer in asked.values()):
+            raise BrokerUnavailable(self._explain([a.exception for a in asked.values() if a.failed()]))
+        return coordinators, [f"{line} (groups it lists for the first time are missing this run)" for line in failures]
 
-    def _apply_offsets(self, groups: dict[str, GroupSnapshot], batch: list[str], future: Future) -> None:
-        if not future.succeeded():
-            for group_id in batch:
-                groups[group_id].error = f"offset fetch failed: {reason(future)}"
-            return
-        response = future.value
-        answers = response.groups if response.API_VERSION >= 8 else [response]
-        for group_id, answer in (
-            ((a.group_id, a) for a in answers) if response.API_VERSION >= 8 else zip(batch, answers)
-        ):
-            group = groups.get(group_id)
-            if group is None:
-                continue
-            if answer.error_code:
-                group.error = f"offset fetch failed: {Errors.for_code(answer.error_code).__name__}"
-                continue
-            group.committed = {
-                self._partition(topic.name, p.partition_index): p.committed_offset
-                for topic in answer.topics
-                for p in topic.partitions
-                if not p.error_code and p.committed_offset >= 0
-            }
+    def _broker_name(self, node_id: Any) -> str:
+        if node_id is None:
+            return "no broker available"
+        if node_id == NO_LEADER:
+            return "no leader (being elected)"
+        broker = self._wire.manager.cluster.broker_metadata(node_id)
+        return f"broker {node_id} ({broker.host}:{broker.port})" if broker is not None else f"broker {node_id}"
 
     # -- high watermarks --------------------------------------------------------------------------------------------
 
-    def _high_watermarks(self, partitions: list[tuple[str, int]], deadline: Deadline):
+    def _high_watermarks(
+        self, partitions: list[tuple[str, int]], deadline: Deadline
+    ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], str], list[str]]:
+        """Each partition's high watermark, or why there is none, and a line per broker that still failed some.
+        Partitions whose leader moved (or has none yet, or whose connection dropped) are asked again of their leader
+        in fresh metadata, after a backoff, while the run lasts."""
         high_watermarks: dict[tuple[str, int], int] = {}
         errors: dict[tuple[str, int], str] = {}
+        failed: dict[tuple[str, int], tuple[Any, str]] = {}  # partition: (broker, why) of its latest attempt
+        pending, backoff = partitions, Backoff()
+        while True:
+            retry = self._ask_high_watermarks(pending, high_watermarks, errors, failed, deadline)
+            wait = backoff.next()
+            if not retry or deadline.remaining() <= wait:
+                break
+            self._wire.poll(wait)
+            try:
+                self._metadata(deadline)  # where the leaders are now
+            except BrokerUnavailable:
+                break
+            pending = retry
+        lines = failure_lines(
+            "ListOffsets", ((tp, broker, why) for tp, (broker, why) in failed.items()), self._broker_name, _named
+        )
+        return high_watermarks, errors, lines
+
+    def _by_leader(
+        self,
+        partitions: list[tuple[str, int]],
+        errors: dict[tuple[str, int], str],
+        failed: dict[tuple[str, int], tuple[Any, str]],
+        retry: list[tuple[str, int]],
+    ) -> dict[int, list[tuple[str, int]]]:
+        """The partitions by leader in the metadata; one without a leader (being elected) is asked again later, one
+        of a topic the metadata no longer lists is not."""
         by_leader: dict[int, list[tuple[str, int]]] = defaultdict(list)
         for tp in partitions:
             leaders = self._leaders.get(tp[0])
-            leader = leaders[tp[1]] if leaders is not None and tp[1] < len(leaders) else -1
-            if leader < 0:
-                errors[tp] = "no leader" if leaders is not None else "unknown topic"
-            else:
+            leader = leaders[tp[1]] if leaders is not None and tp[1] < len(leaders) else NO_LEADER
+            if leader >= 0:
                 by_leader[leader].append(tp)
+            elif leaders is None:
+                errors[tp] = "unknown topic"
+                failed.pop(tp, None)
+            else:
+                errors[tp] = "no leader"
+                failed[tp] = (NO_LEADER, "no leader")
+                retry.append(tp)
+        return by_leader
+
+    def _ask_high_watermarks(
+        self,
+        partitions: list[tuple[str, int]],
+        high_watermarks: dict[tuple[str, int], int],
+        errors: dict[tuple[str, int], str],
+        failed: dict[tuple[str, int], tuple[Any, str]],
+        deadline: Deadline,
+    ) -> list[tuple[str, int]]:
+        """One ListOffsets per leader and batch; the partitions worth asking again."""
+        retry: list[tuple[str, int]] = []
+        by_leader = self._by_leader(partitions, errors, failed, retry)
         Topic = ListOffsetsRequest.ListOffsetsTopic
         Partition = Topic.ListOffsetsPartition
 
-        def keep(batch: list[tuple[str, int]], future: Future) -> None:
+        def keep(node_id: int, batch: list[tuple[str, int]], future: Future) -> None:
             if not future.succeeded():
-                failure = reason(future)
+                why = reason(future)
                 for tp in batch:
-                    errors[tp] = failure
+                    errors[tp] = why
+                    failed[tp] = (node_id, why)
+                retry.extend(batch if future.failed() else ())
                 return
             for topic in future.value.topics:
                 for p in topic.partitions:
                     tp = self._partition(topic.name, p.partition_index)
                     if p.error_code:
                         errors[tp] = Errors.for_code(p.error_code).__name__
+                        failed[tp] = (node_id, errors[tp])
+                        if leader_moved(p.error_code):
+                            retry.append(tp)
                     else:
                         high_watermarks[tp] = p.offset
+                        errors.pop(tp, None)
+                        failed.pop(tp, None)
 
         def ask(node_id: int, batch: list[tuple[str, int]]) -> list[tuple[Future, Callable]]:
             by_topic: dict[str, list] = defaultdict(list)
@@ -404,17 +327,11 @@ class KafkaClient:
                 topics=[Topic(name=topic, partitions=asked) for topic, asked in by_topic.items()],
                 min_version=1,
             )
-            return [(self._wire.send(node_id, request), lambda future: keep(batch, future))]
+            return [(self._wire.send(node_id, request), lambda future: keep(node_id, batch, future))]
 
         self._wire.in_rounds({node: batches(tps) for node, tps in by_leader.items()}, ask, deadline)
-        return high_watermarks, errors
+        return retry
 
 
-def _assignment(data: bytes) -> list:
-    """A member's assigned topic partitions from its consumer-protocol assignment; none if it cannot be read."""
-    if not data:
-        return []
-    try:
-        return ConsumerProtocolAssignment.decode(data).assigned_partitions
-    except (struct.error, ValueError, IndexError, UnicodeDecodeError):  # another protocol's bytes, or truncated
-        return []
+def _named(tp: tuple[str, int]) -> str:
+    return f"{tp[0]}[{tp[1]}]"

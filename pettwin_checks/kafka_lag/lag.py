@@ -56,6 +56,9 @@ class ClusterSnapshot:
     high_watermarks: dict[TopicPartition, int]
     hw_errors: dict[TopicPartition, str]
     groups: list[GroupSnapshot]
+    # What still failed after the retries, one line per broker naming it and its partitions or groups (a warning
+    # each, and can_connect WARNING): those partitions and groups are ERR this run.
+    degraded: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -11,7 +11,8 @@ from concurrent.futures import wait
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from .connection import DebugLogger, KafkaConnection, librdkafka_config
+from pettwin_checks.kafka.connection import DebugLogger, KafkaConnection, librdkafka_config
+
 from .lag import GroupSnapshot
 from .wire import MAX_IN_FLIGHT
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, TopicPartition
 
-from .connection import CLOSE_TIMEOUT, DebugLogger, KafkaConnection, close_within, librdkafka_config
+from pettwin_checks.kafka.connection import CLOSE_TIMEOUT, DebugLogger, KafkaConnection, close_within, librdkafka_config
 
 
 class RecordReader:

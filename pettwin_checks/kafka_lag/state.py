@@ -34,8 +34,8 @@ def _shard_json(
 ) -> str:
     """Names and counts as JSON, the numbers as the arrays' raw bytes in base64.
 
-    Encoding each float as decimal text cost more than the rest of a run at a few thousand groups; raw bytes are a
-    copy. The cache is the agent host's own, so the native byte order is the one that reads it back.
+    Raw bytes are a copy, where decimal text is a conversion per number. The cache is the agent host's own, so the
+    native byte order is the one that reads it back.
     """
     return json.dumps(
         {
@@ -60,10 +60,8 @@ class LagState:
     def to_shards(self, shard_bytes: int = SHARD_BYTES) -> Iterator[str]:
         """The state as JSON texts of about `shard_bytes` of numbers each, every one readable alone by `from_json`.
 
-        One text for thousands of groups is tens of MB, allocated whole and copied by base64 and JSON at each write.
-        Once glibc has freed a block that big it raises its mmap threshold, and later blocks of that size stay in the
-        heap: the process grew by tens of MB over its first hundred runs. Small texts reuse the same memory. They are
-        made one at a time, as the caller writes them: all of them at once were the run's peak every minute.
+        Small texts reuse the same memory where one text of tens of MB would make the C heap keep blocks that big
+        (bench/README.md, Memory); they are made one at a time, as the caller writes them.
         """
         histories: list = []
         windows: list = []

@@ -25,10 +25,10 @@ class CommitWindows:
     """Each group partition's observations of its committed offset, and since when it has not moved, in one table.
 
     A window is a slot: WINDOW_SLOTS floats of `values` (committed, lag, time, committed, lag, time, ...), oldest
-    first in the first `counts[slot]` triples, and `unchanged_since[slot]` (NaN before the first observation). An
-    object and an array per window were 40,000 objects at 2,000 groups: spread over Python's memory pools, and walked
-    by every full garbage collection (several a run). A window has its full size from the start, so observing never
-    reallocates; the slots of forgotten windows are reused, so the table holds at most what was watched at once.
+    first in the first `counts[slot]` triples, and `unchanged_since[slot]` (NaN before the first observation). One
+    table, not an object per window: nothing for the garbage collector to walk, nothing spread over the memory pools
+    (bench/README.md, Memory). A window has its full size from the start, so observing never reallocates; the slots
+    of forgotten windows are reused, so the table holds at most what was watched at once.
     """
 
     def __init__(self) -> None:
@@ -100,8 +100,17 @@ class CommitWindows:
         self.counts[slot] = held + 1
 
 
-def partition_status(windows: CommitWindows, slot: int, now: float, window_seconds: float) -> LagStatus:
-    """Burrow's rules, evaluated in order on the latest window of observations."""
+# Observations with an unmoved committed offset that make a lagging partition of a group without members STOP.
+NO_CONSUMER_OBSERVATIONS = 2
+
+
+def partition_status(
+    windows: CommitWindows, slot: int, now: float, window_seconds: float, no_consumer: bool = False
+) -> LagStatus:
+    """Burrow's rules, evaluated in order on the latest window of observations. `no_consumer`: the group has no
+    members, so a committed offset that has not moved across the window's observations (two are enough) is STOP
+    at once rather than STALL until `window_seconds` have passed; a group without members that commits (assign
+    mode) moves its offsets and is judged by the other rules."""
     held = windows.counts[slot]
     if not held:
         return LagStatus.OK
@@ -115,6 +124,8 @@ def partition_status(windows: CommitWindows, slot: int, now: float, window_secon
         return LagStatus.OK
     if now - windows.unchanged_since[slot] > window_seconds:
         return LagStatus.STOP
+    if no_consumer and held >= NO_CONSUMER_OBSERVATIONS and committed_values[0] == committed_values[-1]:
+        return LagStatus.STOP
     if held < MIN_OBSERVATIONS:
         return LagStatus.OK
     if committed_values[0] == committed_values[-1]:  # never moved backwards, so it never moved at all
@@ -125,8 +136,8 @@ def partition_status(windows: CommitWindows, slot: int, now: float, window_secon
 
 
 def status_reason(windows: CommitWindows, slot: int, status: LagStatus, now: float) -> str:
-    """What in the window gave `status`, for the messages. Made only for the partitions a message names: a text
-    for every lagging partition each run was most of what a run allocated beyond the broker's answers."""
+    """What in the window gave `status`, for the messages; made only for the partitions a message names (one text
+    per lagging partition and run would be most of what a run allocates)."""
     v, start = windows.values, WINDOW_SLOTS * slot
     end = start + 3 * windows.counts[slot]
     if status is LagStatus.REWIND:
@@ -140,8 +151,11 @@ def status_reason(windows: CommitWindows, slot: int, status: LagStatus, now: flo
     return ""
 
 
-def group_status(rows: list[PartitionLag], windows: CommitWindows, now: float) -> tuple[LagStatus, str]:
-    """The worst partition status, with a message naming the partitions that carry it (at most five, with why)."""
+def group_status(
+    rows: list[PartitionLag], windows: CommitWindows, now: float, no_consumer: bool = False
+) -> tuple[LagStatus, str]:
+    """The worst partition status, with a message naming the partitions that carry it (at most five, with why).
+    A STOP of a group without members says so: the consumers are gone, there is nothing running to look at."""
     if not rows:
         return LagStatus.OK, ""
     worst = max(row.status for row in rows)
@@ -150,7 +164,12 @@ def group_status(rows: list[PartitionLag], windows: CommitWindows, now: float) -
     culprits = [row for row in rows if row.status is worst]
     shown = ", ".join(f"{r.topic}[{r.partition}]: {_reason(r, windows, now)}" for r in culprits[:5])
     more = f" (+{len(culprits) - 5} more)" if len(culprits) > 5 else ""
-    return worst, f"{worst.name}: {shown}{more}"
+    gone = (
+        "the group has no consumer (no members), offsets not moving: "
+        if worst is LagStatus.STOP and no_consumer
+        else ""
+    )
+    return worst, f"{worst.name}: {gone}{shown}{more}"
 
 
 def _reason(row: PartitionLag, windows: CommitWindows, now: float) -> str:

@@ -13,8 +13,8 @@ from kafka.future import Future
 from kafka.net.manager import KafkaConnectionManager
 from kafka.net.selector import NetworkSelector
 
-from ..deadline import Deadline
-from .connection import KafkaConnection, kafka_python_config, tls_context
+from pettwin_checks.deadline import Deadline
+from pettwin_checks.kafka.connection import KafkaConnection, kafka_python_config, tls_context
 
 # A connection silent this long is closed by kafka-python, failing its requests. The run's deadline is kept by how
 # long the check waits; a run that leaves a request unanswered closes every connection anyway (see snapshot).
@@ -23,6 +23,17 @@ REQUEST_TIMEOUT = 60.0
 # few requests a broker, but one per group to brokers older than 3.0: with thousands pipelined, a connection to a
 # Kafka 3.9 broker stopped answering altogether in 9 of 30 runs (measured with librdkafka), never with a cap of 100.
 MAX_IN_FLIGHT = 100
+# Groups (per coordinator) or partitions (per leader) in one request. A batch's answers are the run's largest
+# allocation and the process keeps the memory they took, so one round of batches is applied and dropped before the
+# next is asked. Batches of 2,000 made a run at 2,000 groups 9 requests instead of 30, but no faster, and 3 MiB more.
+BATCH = 500
+
+
+def batches(items: list) -> list[list]:
+    """`items` in batches of BATCH, in order."""
+    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+
+
 # kafka-python logs every connection attempt and, at debug, every request (a SASL request holds the password). Its
 # lines above debug go to this module's debug log, so a dead broker costs one clear line per run (the check's).
 log = logging.getLogger(__name__)
@@ -252,6 +263,6 @@ def explain_failure(
             "agent's network can reach their listeners"
         )
     return (
-        f"no answer from {bootstrap} within kafka_timeout ({timeout:g}s): check that the brokers are up and "
-        "reachable, and raise kafka_timeout for a slow cluster"
+        f"no answer from {bootstrap} within collection_timeout ({timeout:g}s): check that the brokers are up and "
+        "reachable, and raise collection_timeout for a slow cluster"
     )

@@ -16,7 +16,7 @@ from pettwin_checks.deadline import Deadline, DeadlineExceeded
 from pettwin_checks.gcp import GcpError, GcpSession, RetryPolicy
 from pettwin_checks.gcp.collection import Collection, FamilyCollector
 from pettwin_checks.gcp.families import Lookbacks
-from pettwin_checks.kafka_lag.connection import connection_secrets
+from pettwin_checks.kafka.connection import connection_secrets
 
 from .config_models import ConfigMixin
 from .config_models.validators import run_budget, token_prices

@@ -53,7 +53,7 @@ def copy_of_the_inputs(tmp_path: Path) -> Path:
 def test_drift_and_invalid_rows_fail(tmp_path):
     copy = copy_of_the_inputs(tmp_path)
     example = copy / "conf.d" / "pettwin_kafka_lag.d" / "conf.yaml.example"
-    example.write_text(example.read_text().replace("# kafka_timeout: 5", "# kafka_timeout: 7"))
+    example.write_text(example.read_text().replace("# collection_timeout: 5", "# collection_timeout: 7"))
     defaults = copy / "pettwin_checks" / "vertex_ai" / "config_models" / "defaults.py"
     defaults.write_text(defaults.read_text() + "\n\ndef instance_hand_written():\n    return 1\n")
     metadata = copy / "metadata.csv"

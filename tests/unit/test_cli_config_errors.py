@@ -23,10 +23,10 @@ pytestmark = pytest.mark.unit
             "instance 2: sasl_plain_username is required when security_protocol is SASL_SSL",
         ),
         (
-            "instances:\n  - kafka_connect_str: k:9092\n    kafka_timeout: -1\n    granularity: nope\n",
+            "instances:\n  - kafka_connect_str: k:9092\n    collection_timeout: -1\n    granularity: nope\n",
             (
-                "instance 1: granularity: Input should be 'partition', 'topic' or 'group'; "
-                "kafka_timeout: Input should be greater than or equal to 1"
+                "instance 1: collection_timeout: Input should be greater than or equal to 1; "
+                "granularity: Input should be 'partition', 'topic' or 'group'"
             ),
         ),
         ("instances: [\n", "while parsing a flow node"),

@@ -70,16 +70,16 @@ def test_an_unknown_option_names_the_closest_known_one_at_any_depth():
         "unknown option `colect_cloud_run_metrics` is ignored; did you mean `collect_cloud_run_metrics`?",
     ]
     far = unknown_options({"kafka_connect_str": "k:9092", "zzz": 1}, KafkaLagConfig)
-    assert far[0].startswith("unknown option `zzz` is ignored; known options: consumer_groups, ")
+    assert far[0].startswith("unknown option `zzz` is ignored; known options: collection_timeout, consumer_groups, ")
 
 
 def test_the_checks_warn_at_init():
     kafka = PettwinKafkaLagCheck(
         "pettwin_kafka_lag",
         {},
-        [{"kafka_connect_str": "127.0.0.1:1", "monitor_unlisted_consumer_groups": True, "kafka_timout": 3}],
+        [{"kafka_connect_str": "127.0.0.1:1", "monitor_unlisted_consumer_groups": True, "collection_timout": 3}],
     )
-    assert kafka.warnings == ["unknown option `kafka_timout` is ignored; did you mean `kafka_timeout`?"]
+    assert kafka.warnings == ["unknown option `collection_timout` is ignored; did you mean `collection_timeout`?"]
     cloud_run = PettwinCloudRunCheck(
         "pettwin_cloud_run", {"sevice": "x"}, [{"probes": [{"name": "p", "tcp_socket": {}, "timeoutSeconds": 5}]}]
     )

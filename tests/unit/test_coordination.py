@@ -1,6 +1,8 @@
 """Error paths of the leader election that a real broker does not produce on demand."""
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -9,7 +11,7 @@ from typing import ClassVar
 
 from pettwin_checks import coordination
 from pettwin_checks.coordination import LeaderElection
-from pettwin_checks.kafka_lag.connection import KafkaConnection
+from pettwin_checks.kafka.connection import KafkaConnection
 
 
 class SlowCreateAdmin:
@@ -106,3 +108,13 @@ def test_the_topic_lookup_before_joining_waits_what_the_run_has_left_not_the_ful
         assert election.is_leader(0.01) is False  # the run has almost nothing left: MIN_WAIT, not TOPIC_TIMEOUT
     assert time.monotonic() - started < 2
     assert any(f"took over {coordination.MIN_WAIT:g}s" in r.getMessage() for r in caplog.records)
+
+
+def test_the_election_does_not_import_the_lag_check():
+    """The election and the lag check share pettwin_checks.kafka; neither imports the other's package."""
+    code = (
+        "import sys, pettwin_checks.coordination, pettwin_checks.kafka.connection;"
+        "print(sorted(m for m in sys.modules if m.startswith('pettwin_checks.kafka_lag')))"
+    )
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"

@@ -3,6 +3,10 @@
 #     scripts/sync-config
 
 
+def instance_collection_timeout():
+    return 5
+
+
 def instance_consumer_groups():
     return {}
 
@@ -37,18 +41,6 @@ def instance_include_consumer_groups():
 
 def instance_include_topics():
     return []
-
-
-def instance_kafka_timeout():
-    return 5
-
-
-def instance_leader_election():
-    return False
-
-
-def instance_leader_election_session_timeout():
-    return 10
 
 
 def instance_max_contexts():

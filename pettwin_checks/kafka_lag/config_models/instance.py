@@ -16,6 +16,16 @@ from datadog_checks.base.utils.models import validation
 from . import defaults, validators
 
 
+class LeaderElection(BaseModel):
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        frozen=True,
+    )
+    enabled: Optional[bool] = None
+    group: Optional[str] = Field(None, min_length=1)
+    session_timeout: Optional[float] = Field(None, ge=1.0, le=300.0)
+
+
 class MetricPatterns(BaseModel):
     model_config = ConfigDict(
         arbitrary_types_allowed=True,
@@ -31,6 +41,7 @@ class InstanceConfig(BaseModel):
         arbitrary_types_allowed=True,
         frozen=True,
     )
+    collection_timeout: Optional[float] = Field(None, ge=1.0)
     consumer_groups: Optional[MappingProxyType[str, MappingProxyType[str, tuple[int, ...]]]] = None
     disable_generic_tags: Optional[bool] = None
     empty_default_hostname: Optional[bool] = None
@@ -41,10 +52,7 @@ class InstanceConfig(BaseModel):
     include_consumer_groups: Optional[tuple[str, ...]] = None
     include_topics: Optional[tuple[str, ...]] = None
     kafka_connect_str: Union[str, tuple[str, ...]]
-    kafka_timeout: Optional[float] = Field(None, ge=1.0)
-    leader_election: Optional[bool] = None
-    leader_election_group: Optional[str] = Field(None, min_length=1)
-    leader_election_session_timeout: Optional[float] = Field(None, ge=1.0, le=300.0)
+    leader_election: Optional[LeaderElection] = None
     max_contexts: Optional[int] = Field(None, gt=0)
     metric_patterns: Optional[MetricPatterns] = None
     min_collection_interval: Optional[float] = None

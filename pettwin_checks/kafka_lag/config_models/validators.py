@@ -3,8 +3,18 @@ and checks across fields. Option names, types, bounds and defaults are in assets
 
 from __future__ import annotations
 
-from pettwin_checks.config_validation import regexes
-from pettwin_checks.kafka_lag.connection import bootstrap_servers, check_connection
+from pettwin_checks.config_validation import nested_defaults, regexes
+from pettwin_checks.coordination import DEFAULT_SESSION_TIMEOUT
+from pettwin_checks.kafka.connection import bootstrap_servers, check_connection
+
+# The leader_election block's defaults (the generator fills only top-level options'); group None: derived.
+LEADER_ELECTION_DEFAULTS = {"enabled": False, "group": None, "session_timeout": DEFAULT_SESSION_TIMEOUT}
+
+
+def initialize_instance(values, **kwargs):
+    values = dict(values)
+    values["leader_election"] = nested_defaults(values.get("leader_election"), LEADER_ELECTION_DEFAULTS)
+    return values
 
 
 def instance_kafka_connect_str(value, **kwargs):

@@ -61,6 +61,22 @@ def independent_lag(bootstrap: str, group: str, topic: str, partitions: int) -> 
         consumer.close()
 
 
+def kafka_tool_lags(broker, *groups: str) -> dict[tuple[str, str, int], int | None]:
+    """Lag per (group, topic, partition) as Kafka's own kafka-consumer-groups tool reports it ('-' when nothing is
+    committed). `broker`: a KafkaBroker or a KafkaCluster (anything with run_tool and bootstrap)."""
+    output = broker.run_tool(
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        broker.bootstrap,
+        "--describe",
+        *(argument for group in groups for argument in ("--group", group)),
+    )
+    lines = [line.split() for line in output.splitlines() if line.strip()]
+    header = next(line for line in lines if line[:2] == ["GROUP", "TOPIC"])
+    rows = [dict(zip(header, line)) for line in lines if line[0] in groups]
+    return {(r["GROUP"], r["TOPIC"], int(r["PARTITION"])): None if r["LAG"] == "-" else int(r["LAG"]) for r in rows}
+
+
 def make_check(**instance) -> PettwinKafkaLagCheck:
     return PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
 

@@ -20,9 +20,7 @@ def main(bootstrap: str, group: str, leader_group: str) -> None:
             {
                 "kafka_connect_str": bootstrap,
                 "consumer_groups": {group: None},
-                "leader_election": True,
-                "leader_election_group": leader_group,
-                "leader_election_session_timeout": 6,
+                "leader_election": {"enabled": True, "group": leader_group, "session_timeout": 6},
                 "min_collection_interval": 1,
             }
         ],

@@ -8,11 +8,21 @@ import pytest
 from confluent_kafka import Consumer
 
 from pettwin_checks.devenv.workload import produce
-from pettwin_checks.kafka_lag import client
+from pettwin_checks.kafka_lag import wire
 from pettwin_checks.kafka_lag.check import STATE_PERSIST_INTERVAL
 from tests.contract import assert_contract
 
-from .common import commit, create_topic, independent_lag, last, make_check, service_checks, unique, values
+from .common import (
+    commit,
+    create_topic,
+    independent_lag,
+    kafka_tool_lags,
+    last,
+    make_check,
+    service_checks,
+    unique,
+    values,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -192,7 +202,7 @@ def test_time_lag(scenario, third_run):
     "name, check, status, service_status",
     [
         ("healthy", "window", "OK", 0),
-        ("stopped", "window", "STALL", 2),
+        ("stopped", "window", "STOP", 2),  # no member and no commit: gone, not stalled (a member is STALL below)
         ("slow", "window", "WARN", 1),
         ("rewound", "window", "REWIND", 1),
         ("member", "window", "STALL", 2),
@@ -211,6 +221,7 @@ def test_status(scenario, aggregator, name, check, status, service_status):
     assert [sc.status for sc in checks] == [service_status]
     if status != "OK":
         assert status in checks[0].message and f"{scenario['topic']}[0]" in checks[0].message
+    assert ("the group has no consumer" in (checks[0].message or "")) == (name == "stopped")
 
 
 def test_rates(scenario, aggregator):
@@ -248,7 +259,7 @@ def test_batches_of_admin_calls_give_what_one_batch_gives(scenario, aggregator, 
     figures()  # nothing changes from here on, so the rates of the next runs are all 0
     whole = figures()
     asked = dict(check.client.requests)
-    monkeypatch.setattr(client, "BATCH", batch)
+    monkeypatch.setattr(wire, "BATCH", batch)
     assert figures() == whole
     groups, partitions = len(scenario["groups"]), PARTITIONS
     assert check.client.requests["DescribeGroups"] - asked["DescribeGroups"] == -(-groups // batch)
@@ -320,29 +331,13 @@ def test_state_is_persisted_once_a_minute_and_when_unscheduled(scenario, aggrega
     assert persisted_observations() == 4
 
 
-def kafka_tool_lags(broker, group: str) -> dict[tuple[str, int], int | None]:
-    """Lag per partition as Kafka's own kafka-consumer-groups tool reports it ('-' when nothing is committed)."""
-    output = broker.run_tool(
-        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-        "--bootstrap-server",
-        broker.bootstrap,
-        "--describe",
-        "--group",
-        group,
-    )
-    lines = [line.split() for line in output.splitlines() if line.strip()]
-    header = next(line for line in lines if line[:2] == ["GROUP", "TOPIC"])
-    rows = [dict(zip(header, line)) for line in lines if line[0] == group]
-    return {(r["TOPIC"], int(r["PARTITION"])): None if r["LAG"] == "-" else int(r["LAG"]) for r in rows}
-
-
 @pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")), reason="needs the jars of a local broker")
 @pytest.mark.parametrize("name", ["stopped", "slow", "rewound", "member"])
 def test_lag_equals_kafka_consumer_groups_tool(kafka_broker, scenario, third_run, name):
     group, topic = scenario["groups"][name], scenario["topic"]
     reference = kafka_tool_lags(kafka_broker, group)
     assert reference, "the tool reported no partition"
-    for (tool_topic, partition), lag in reference.items():
+    for (_, tool_topic, partition), lag in reference.items():
         tags = {"consumer_group": group, "topic": tool_topic, "partition": partition}
         if lag is None:
             assert last(third_run, "pettwin.kafka.partition.uncommitted", **tags) == 1

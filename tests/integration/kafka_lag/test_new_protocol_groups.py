@@ -6,7 +6,7 @@ import time
 import pytest
 from confluent_kafka import Consumer
 
-from pettwin_checks.devenv.kafka_broker import major_version
+from pettwin_checks.devenv.kafka_runtime import major_version
 from pettwin_checks.devenv.workload import produce
 
 from .common import create_topic, last, make_check, unique

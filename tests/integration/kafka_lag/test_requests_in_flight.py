@@ -13,9 +13,9 @@ import logging
 import pytest
 
 from pettwin_checks.devenv.kafka_wire import WireCount
+from pettwin_checks.kafka.connection import KafkaConnection
 from pettwin_checks.kafka_lag import wire
 from pettwin_checks.kafka_lag.client import KafkaClient
-from pettwin_checks.kafka_lag.connection import KafkaConnection
 from pettwin_checks.kafka_lag.selection import Selection
 from pettwin_checks.kafka_lag.wire import MAX_IN_FLIGHT
 

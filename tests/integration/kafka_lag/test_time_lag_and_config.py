@@ -266,7 +266,7 @@ def test_a_protocol_mismatch_is_named_with_the_option(kafka_broker, aggregator, 
         kafka_connect_str=getattr(kafka_broker, listener),
         security_protocol=protocol,
         consumer_groups={unique("g"): None},
-        kafka_timeout=3,
+        collection_timeout=3,
         **credentials,
     )
     check.run()

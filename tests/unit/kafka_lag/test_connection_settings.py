@@ -4,7 +4,7 @@ import ssl
 
 import pytest
 
-from pettwin_checks.kafka_lag.connection import KafkaConnection, kafka_python_config, tls_context
+from pettwin_checks.kafka.connection import KafkaConnection, kafka_python_config, tls_context
 from tests.fixtures.tls import write_self_signed_ca
 
 pytestmark = pytest.mark.unit

@@ -51,6 +51,9 @@ class FakeCluster:
     def least_loaded_node(self):
         return 1
 
+    def broker_metadata(self, node_id):
+        return Answer(host="127.0.0.1", port=9090 + node_id) if node_id in (1, 2) else None
+
     def update_metadata(self, response):
         pass
 
@@ -70,6 +73,10 @@ class FakeCluster:
         partitions = [Answer(partition_index=p, error_code=0, leader_id=1) for p in (0, 1)]
         topics = [Answer(name="pets", error_code=0, partitions=partitions)]
         return done(Answer(API_VERSION=12, brokers=[], cluster_id="c1", controller_id=1, topics=topics))
+
+    def FindCoordinatorRequest(self, node_id, request):
+        found = [Answer(key=g, error_code=0, node_id=self.coordinators[g]) for g in request.coordinator_keys]
+        return done(Answer(API_VERSION=4, coordinators=found))
 
     def ListGroupsRequest(self, node_id, request):
         listed = [Answer(group_id=g) for g, coordinator in self.coordinators.items() if coordinator == node_id]
@@ -128,7 +135,7 @@ def make_check(**instance) -> PettwinKafkaLagCheck:
     ids=["coordinator-error", "timeout"],
 )
 def test_one_failing_coordinator_costs_only_its_groups(aggregator, slow_answer, reconnects):
-    check = make_check(kafka_timeout=1)
+    check = make_check(collection_timeout=1)
     cluster = FakeCluster(slow_answer)
     install(check, cluster)
     started = time.monotonic()
@@ -150,12 +157,17 @@ def test_one_failing_coordinator_costs_only_its_groups(aggregator, slow_answer, 
     aggregator.assert_service_check(
         "pettwin.kafka.consumer_group.status", status=2, tags=["consumer_group:slow", "kafka_cluster_id:c1"]
     )
-    aggregator.assert_service_check("pettwin.kafka.can_connect", status=0)
-    assert any("slow" in warning for warning in check.get_warnings())
+    # what failed is said: can_connect WARNING and a warning naming the broker and its group
+    [can_connect] = aggregator.service_checks("pettwin.kafka.can_connect")
+    assert can_connect.status == 1 and can_connect.message.startswith("broker 2 (127.0.0.1:9092): ")
+    assert "failed for 1 (slow)" in can_connect.message
+    warnings = check.get_warnings()
+    assert any(warning.startswith("broker 2 (127.0.0.1:9092)") for warning in warnings)
+    assert any(warning.startswith("Group slow: offset fetch failed") for warning in warnings)
 
 
 def test_after_an_unanswered_request_the_next_run_starts_on_fresh_connections(aggregator):
-    check = make_check(kafka_timeout=1)
+    check = make_check(collection_timeout=1)
     silent = FakeCluster(Future)
     install(check, silent)
     check.run()
@@ -173,23 +185,23 @@ def test_a_cluster_that_does_not_answer_at_all_costs_the_deadline_and_its_connec
         def MetadataRequest(self, node_id, request):
             return Future()
 
-    check = make_check(kafka_timeout=1)
+    check = make_check(collection_timeout=1)
     cluster = Silent(Future)
     install(check, cluster)
     started = time.monotonic()
     assert check.run() == ""
     assert time.monotonic() - started < 1.5
     [sc] = aggregator.service_checks("pettwin.kafka.can_connect")
-    assert sc.status == 2 and "no answer" in sc.message and "kafka_timeout" in sc.message
+    assert sc.status == 2 and "no answer" in sc.message and "collection_timeout" in sc.message
     assert cluster.closed and check.client._wire._manager is None
 
 
 def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator, monkeypatch):
     """Groups and partitions are asked for BATCH at a time. A batch that gets no answer waits for its share of the
     deadline, not the whole of it, so the batches behind it are still asked and submitted."""
-    from pettwin_checks.kafka_lag import client
+    from pettwin_checks.kafka_lag import wire
 
-    monkeypatch.setattr(client, "BATCH", 1)
+    monkeypatch.setattr(wire, "BATCH", 1)
     stuck_partition = Future()
     asked_partitions = []
 
@@ -214,7 +226,7 @@ def test_an_unanswered_batch_costs_only_its_own_groups_and_partitions(aggregator
                 Answer(topics=[Answer(name="pets", partitions=[Answer(partition_index=1, error_code=0, offset=10)])])
             )
 
-    check = make_check(kafka_timeout=1.0)
+    check = make_check(collection_timeout=1.0)
     cluster = StuckFirst()
     install(check, cluster)
     started = time.monotonic()
@@ -241,7 +253,7 @@ def test_a_silent_known_broker_leaves_the_metadata_to_the_bootstrap_servers(aggr
         def MetadataRequest(self, node_id, request):
             return Future() if node_id == 1 else super().MetadataRequest(node_id, request)
 
-    check = make_check(kafka_timeout=1)
+    check = make_check(collection_timeout=1)
     cluster = SilentKnownBroker(lambda: done(Answer(API_VERSION=8, groups=[FakeCluster.offsets("slow")])))
     install(check, cluster)
     started = time.monotonic()

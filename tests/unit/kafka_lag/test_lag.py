@@ -163,6 +163,56 @@ def test_partition_status_rules(observations, expected):
     assert bool(status_reason(windows, slot, status, now)) == (expected is not LagStatus.OK)
 
 
+@pytest.mark.parametrize(
+    "observations, expected",
+    [
+        ([(10, 5, 0), (10, 5, 15)], LagStatus.STOP),  # gone: two observations of an unmoved offset are enough
+        ([(10, 5, 0)], LagStatus.OK),  # one observation cannot tell
+        ([(10, 5, 0), (10, 5, 15), (10, 5, 30)], LagStatus.STOP),  # not STALL: there is no consumer to be stuck
+        ([(10, 5, 0), (20, 5, 15)], LagStatus.OK),  # assign mode: commits without joining, judged like any other
+        ([(10, 5, 0), (20, 10, 15), (30, 15, 30)], LagStatus.WARN),  # ... including WARN, never STOP
+        ([(10, 5, 0), (20, 5, 15), (20, 5, 30)], LagStatus.OK),  # moved within the window: not yet STOP
+        ([(10, 0, 0), (10, 0, 15)], LagStatus.OK),  # caught up: nothing to consume
+    ],
+)
+def test_a_group_without_members_is_stop_once_its_offsets_do_not_move(observations, expected):
+    windows, slot = window_of(*observations)
+    now = observations[-1][2]
+    assert partition_status(windows, slot, now=now, window_seconds=600, no_consumer=True) is expected
+    # the same window with members: STALL needs MIN_OBSERVATIONS, STOP the whole window
+    with_members = partition_status(windows, slot, now=now, window_seconds=600)
+    assert with_members is not LagStatus.STOP
+
+
+def test_stop_of_a_group_without_members_says_it_has_no_consumer():
+    state = LagState()
+    window_of((10, 5, 0), (10, 5, 15), windows=state.windows, key=("g", "t", 0))
+    rows = [PartitionLag("g", "t", 0, 10, 15, 5, None, LagStatus.STOP)]
+    status, message = group_status(rows, state.windows, 15.0, no_consumer=True)
+    assert status is LagStatus.STOP
+    assert (
+        message
+        == "STOP: the group has no consumer (no members), offsets not moving: t[0]: no commit for 15s with lag 5"
+    )
+    assert "no consumer" not in group_status(rows, state.windows, 15.0)[1]
+
+
+def test_evaluate_stops_an_empty_group_at_its_second_observation():
+    """A described group with no member (state Empty) whose committed offset stays put; a group whose description
+    failed (state Unknown) is not called gone."""
+    state = LagState()
+    empty = GroupSnapshot("gone", state="Empty", members=0, committed={("t", 0): 10}, partitions=[("t", 0)])
+    unknown = GroupSnapshot("unknown", committed={("t", 0): 10}, partitions=[("t", 0)])
+    alive = GroupSnapshot("alive", state="Stable", members=1, committed={("t", 0): 10}, partitions=[("t", 0)])
+    statuses = []
+    for now in (0.0, 15.0):
+        snapshot = ClusterSnapshot("c", {("t", 0): 20}, {}, [empty, unknown, alive])
+        rows, _ = evaluate(snapshot, state, now, 600)
+        statuses.append({row.group_id: row.status for row in rows})
+    assert statuses[0] == {"gone": LagStatus.OK, "unknown": LagStatus.OK, "alive": LagStatus.OK}
+    assert statuses[1] == {"gone": LagStatus.STOP, "unknown": LagStatus.OK, "alive": LagStatus.OK}
+
+
 def test_status_reasons_say_what_the_window_shows():
     assert status_reason(*window_of((10, 5, 0), (20, 10, 10), (30, 15, 20)), LagStatus.WARN, 20) == (
         "lag growing from 5 to 15"

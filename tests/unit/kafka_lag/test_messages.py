@@ -8,7 +8,7 @@ import pytest
 from kafka.future import Future
 
 from pettwin_checks.cli import check_ids
-from pettwin_checks.kafka_lag.connection import KafkaConnection
+from pettwin_checks.kafka.connection import KafkaConnection
 from pettwin_checks.kafka_lag.wire import ClosedByBroker, Wire, explain_failure
 
 pytestmark = pytest.mark.unit
@@ -51,7 +51,7 @@ BOOTSTRAP = "broker-1:9092"
         ([Errors.IllegalSaslStateError()], "SASL_PLAINTEXT", "does not take SASL", "security_protocol"),
         ([ClosedByBroker("socket disconnected")], "PLAINTEXT", "likely expects TLS or SASL", "security_protocol"),
         ([ClosedByBroker("socket disconnected")], "SSL", "likely expects SASL", "security_protocol"),
-        ([], "PLAINTEXT", "no answer", "kafka_timeout"),
+        ([], "PLAINTEXT", "no answer", "collection_timeout"),
     ],
     ids=["dns", "refused", "tls-ca", "tls-on-plaintext", "auth", "no-sasl", "closed", "closed-ssl", "silent"],
 )

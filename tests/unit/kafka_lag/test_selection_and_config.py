@@ -1,8 +1,8 @@
 import pytest
 from datadog_checks.base import ConfigurationError
 
+from pettwin_checks.kafka.connection import librdkafka_config
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.connection import librdkafka_config
 from pettwin_checks.kafka_lag.lag import GroupSnapshot
 from pettwin_checks.kafka_lag.selection import Selection
 
@@ -97,11 +97,14 @@ BASE = {"kafka_connect_str": "127.0.0.1:9092", "monitor_unlisted_consumer_groups
         ({"include_consumer_groups": ["(unclosed"]}, "include_consumer_groups"),
         ({"exclude_topics": ["[z-a]"]}, "exclude_topics"),
         ({"granularity": "broker"}, "granularity"),
-        ({"kafka_timeout": 0}, "kafka_timeout"),
-        ({"kafka_timeout": 0.5}, "kafka_timeout"),  # librdkafka refuses its timeouts below 1 s at every run
+        ({"collection_timeout": 0}, "collection_timeout"),
+        ({"collection_timeout": 0.5}, "collection_timeout"),  # librdkafka refuses its timeouts below 1 s at every run
         ({"security_protocol": "SASL_SSL"}, "sasl_plain_username"),
         ({"tls_ca_cert": "/nonexistent/ca.pem", "security_protocol": "SSL"}, "tls_ca_cert"),
         ({"monitor_unlisted_consumer_groups": False}, "consumer_groups"),
+        ({"leader_election": {"enabled": True, "session_timeout": 0.5}}, "leader_election -> session_timeout"),
+        ({"leader_election": {"enabled": True, "group": ""}}, "leader_election -> group"),
+        ({"leader_election": True}, "leader_election"),  # the flag it was before 0.1.0 is a block now
     ],
 )
 def test_bad_config_fails_at_init_naming_the_field(override, field):
@@ -111,6 +114,17 @@ def test_bad_config_fails_at_init_naming_the_field(override, field):
     with pytest.raises(ConfigurationError) as error:
         PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
     assert field in str(error.value)
+
+
+def test_leader_election_block_defaults():
+    """Off unless enabled; a derived group and the 10 s session when only `enabled` is given."""
+    off = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [BASE])
+    assert off.leader is None
+    assert off.config.leader_election.model_dump() == {"enabled": False, "group": None, "session_timeout": 10}
+    on = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [{**BASE, "leader_election": {"enabled": True}}])
+    assert on.config.leader_election.session_timeout == 10 and on.leader is not None
+    assert on.leader._config["group.id"].startswith("pettwin-checks.pettwin_kafka_lag.")
+    assert on.leader._config["session.timeout.ms"] == 10_000
 
 
 def test_secret_never_in_config_error():
