@@ -108,9 +108,9 @@ def partition_status(
     windows: CommitWindows, slot: int, now: float, window_seconds: float, no_consumer: bool = False
 ) -> LagStatus:
     """Burrow's rules, evaluated in order on the latest window of observations. `no_consumer`: the group has no
-    members, so a committed offset that has not moved across the window's observations (two are enough) is STOP
-    at once rather than STALL until `window_seconds` have passed; a group without members that commits (assign
-    mode) moves its offsets and is judged by the other rules."""
+    members, so a committed offset that has not moved over its latest observations (two are enough; older ones may
+    predate the consumers' leaving) is STOP at once rather than STALL until `window_seconds` have passed; a group
+    without members that commits (assign mode) moves its offsets and is judged by the other rules."""
     held = windows.counts[slot]
     if not held:
         return LagStatus.OK
@@ -124,7 +124,7 @@ def partition_status(
         return LagStatus.OK
     if now - windows.unchanged_since[slot] > window_seconds:
         return LagStatus.STOP
-    if no_consumer and held >= NO_CONSUMER_OBSERVATIONS and committed_values[0] == committed_values[-1]:
+    if no_consumer and held >= NO_CONSUMER_OBSERVATIONS and len(set(committed_values[-NO_CONSUMER_OBSERVATIONS:])) == 1:
         return LagStatus.STOP
     if held < MIN_OBSERVATIONS:
         return LagStatus.OK

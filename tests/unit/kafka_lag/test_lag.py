@@ -171,7 +171,9 @@ def test_partition_status_rules(observations, expected):
         ([(10, 5, 0), (10, 5, 15), (10, 5, 30)], LagStatus.STOP),  # not STALL: there is no consumer to be stuck
         ([(10, 5, 0), (20, 5, 15)], LagStatus.OK),  # assign mode: commits without joining, judged like any other
         ([(10, 5, 0), (20, 10, 15), (30, 15, 30)], LagStatus.WARN),  # ... including WARN, never STOP
-        ([(10, 5, 0), (20, 5, 15), (20, 5, 30)], LagStatus.OK),  # moved within the window: not yet STOP
+        # committed, then left: the latest two observations tell, whatever the window held before
+        ([(10, 5, 0), (20, 5, 15), (20, 5, 30)], LagStatus.STOP),
+        ([(10, 5, 0), (20, 5, 15), (20, 5, 30), (30, 5, 45)], LagStatus.OK),  # commits again: not STOP
         ([(10, 0, 0), (10, 0, 15)], LagStatus.OK),  # caught up: nothing to consume
     ],
 )
