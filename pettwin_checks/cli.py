@@ -186,7 +186,7 @@ def _table(header: tuple, rows: list[tuple]) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pettwin-checks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -215,29 +215,25 @@ def main(argv: list[str] | None = None) -> int:
     assets.add_argument("action", choices=["plan", "apply", "export"])
     assets.add_argument("--dir", default="agent/assets")
     assets.add_argument("--terraform", metavar="DIR", help="export: write Terraform for the datadog provider into DIR")
+    return parser
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if args.command == "demo":
-        try:
-            from pettwin_checks.devenv.demo import run_demo
-        except ImportError:  # the wheel the agent image installs leaves the development harness out
-            print("pettwin-checks: the demo needs a development install (scripts/demo)", file=sys.stderr)
-            return 2
 
-        return run_demo(
-            times=args.times, interval=args.interval, as_json=args.json, every_row=args.all, faults=args.fault
-        )
+def demo_command(args: argparse.Namespace) -> int:
+    try:
+        from pettwin_checks.devenv.demo import run_demo
+    except ImportError:  # the wheel the agent image installs leaves the development harness out
+        print("pettwin-checks: the demo needs a development install (scripts/demo)", file=sys.stderr)
+        return 2
+    return run_demo(times=args.times, interval=args.interval, as_json=args.json, every_row=args.all, faults=args.fault)
 
-    if args.command == "assets":
-        from pettwin_checks.assets import main as assets_main
 
-        return assets_main(
-            [args.action, "--dir", args.dir, *(["--terraform", args.terraform] if args.terraform else [])]
-        )
+def assets_command(args: argparse.Namespace) -> int:
+    from pettwin_checks.assets import main as assets_main
 
-    if not args.config:
-        parser.error("run needs -c/--config")
+    return assets_main([args.action, "--dir", args.dir, *(["--terraform", args.terraform] if args.terraform else [])])
+
+
+def run_command(args: argparse.Namespace) -> int:
     try:
         init_config, instances = load_config(args.config)
         reports = run_check(args.check, init_config, instances, times=args.times, interval=args.interval)
@@ -250,6 +246,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("\n\n".join(format_report(report) for report in reports))
     return 1 if any(report["error"] for report in reports) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command == "demo":
+        return demo_command(args)
+    if args.command == "assets":
+        return assets_command(args)
+    if not args.config:
+        parser.error("run needs -c/--config")
+    return run_command(args)
 
 
 if __name__ == "__main__":
