@@ -27,7 +27,8 @@ from google.auth import impersonated_credentials
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
-from ..deadline import Deadline, DeadlineExceeded
+from pettwin_checks.deadline import Deadline, DeadlineExceeded
+
 from .endpoints import Endpoints
 from .errors import GcpApiError, GcpAuthError, GcpError, MalformedResponse
 from .metadata import MetadataServer
