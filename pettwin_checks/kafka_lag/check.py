@@ -9,6 +9,7 @@ from datadog_checks.base import AgentCheck
 
 from pettwin_checks.config_validation import warn_unknown_options
 from pettwin_checks.coordination import LeaderElection, collects_here
+from pettwin_checks.deadline import Deadline
 
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
@@ -19,7 +20,7 @@ from .lag import LagStatus, PartitionLag, rollup
 from .selection import Selection
 from .state import LagState
 from .status import consume_rate, group_status
-from .time_lag import RecordTimes, lagging_offsets
+from .time_lag import RecordTimes, lagging_offsets, unknown_time_lags
 
 STATE_CACHE_KEY = "lag_state"
 # The state is megabytes at thousands of groups (33 MB at 10,000 partitions with full histories), so it is written at
@@ -37,8 +38,8 @@ SERVICE_CHECK_STATUS = {
 GROUP_CONTEXTS = 9
 TOPIC_CONTEXTS = 6
 PARTITION_CONTEXTS = 6
-# groups monitored, contexts folded, offsets clamped, collector leader, and the folded-groups rollup (3)
-CHECK_CONTEXTS = 7
+# groups monitored, contexts folded, offsets clamped, collector leader, time lags unknown, the folded-groups rollup (3)
+CHECK_CONTEXTS = 8
 
 
 class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
@@ -81,7 +82,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         base_tags = list(self.config.tags)
         if not collects_here(self, self.leader, base_tags, self.config.kafka_timeout):
             return  # another agent with this configuration collects the cluster
-        expires = time.monotonic() + self.config.kafka_timeout
+        deadline = Deadline(self.config.kafka_timeout)
         try:
             snapshot, group_problems = self.client.snapshot(self.selection)
         except BrokerUnavailable as e:
@@ -95,10 +96,10 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                     "consumer group not found on the cluster: check the name in consumer_groups (the consumers' "
                     "group.id) and that the consumers have started"
                 )
-        # The exact time lag: the timestamps of the records lagging groups read next, each read once.
+        # The exact time lag: the timestamps of the records lagging groups read next, read where not yet known.
         wanted = lagging_offsets(snapshot)
         missing = self._record_times.missing(wanted, snapshot.high_watermarks)
-        read = self.client.record_times(missing, expires) if missing else {}
+        read, unread = self.client.record_times(missing, deadline) if missing else ({}, {})
         record_times = self._record_times.update(wanted, read, snapshot.high_watermarks)
 
         if self._state is None:
@@ -115,6 +116,9 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             for problem in sorted(problems):
                 self.warning("Group %s: %s", group_id, problem)
         self._warn_collisions(snapshot, rows)
+        unknown = unknown_time_lags(rows)
+        if unknown:
+            self._warn_unknown_time_lags(unknown, unread)
         if clamped:
             self.warning(
                 "%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped
@@ -174,6 +178,20 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         self.gauge("consumer_groups.folded.lag", folded_groups.lag, tags=base_tags)
         self.gauge("consumer_groups.folded.lag.max", folded_groups.max_lag, tags=base_tags)
         self.count("offsets.clamped", clamped, tags=base_tags)
+        self.gauge("time_lag.unknown", len(unknown), tags=base_tags)
+
+    def _warn_unknown_time_lags(self, unknown: list[PartitionLag], unread: dict) -> None:
+        """One warning a run: how many lagging partitions got no time lag, and why, naming a few."""
+        named = sorted({(row.topic, row.partition) for row in unknown})
+        reasons = sorted({unread[tp] for tp in named if tp in unread})
+        self.warning(
+            "%d lagging partitions have no time lag this run (%s): their records could not be read and the "
+            "high-watermark history does not reach them yet; their groups' and topics' lag_seconds cover the other "
+            "partitions only (lag_seconds_kind:lower_bound), or are absent%s",
+            len(unknown),
+            ", ".join(f"{topic}[{partition}]" for topic, partition in named[:5]) + (", ..." if len(named) > 5 else ""),
+            f"; reads failed: {'; '.join(reasons[:3])}" if reasons else "",
+        )
 
     def _submit_group(self, group, rows: list[PartitionLag], tags: list[str]) -> None:
         total = rollup(rows)

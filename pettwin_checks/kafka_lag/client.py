@@ -5,35 +5,33 @@ A run sends Metadata once, ListGroups once per broker, then per coordinator one 
 (v8+, KIP-709) for up to BATCH groups, and per partition leader one ListOffsets for up to BATCH partitions: the
 number of requests follows the brokers and the batch caps, not the groups. Groups that were not listed get their
 coordinator from FindCoordinator v4 (KIP-699), BATCH keys a request. Brokers older than 3.0 (their API versions
-tell) get one OffsetFetch and one FindCoordinator per group. The requests are kafka-python's protocol classes, sent
-over its connections (wire.py); the I/O is served on the check's thread while it waits, so nothing runs between runs.
+tell) get one OffsetFetch and one FindCoordinator per group. The requests are built and their answers read by
+protocol.py (kafka-python's protocol classes, there only), sent over kafka-python's connections (wire.py); the I/O is
+served on the check's thread while it waits, so nothing runs between runs.
 Groups on the new consumer protocol (KIP-848) are not described by DescribeGroups, and kafka-python has no
 ConsumerGroupDescribe: librdkafka describes those groups only (new_protocol.py); their committed offsets come with
 every other group's.
-Record timestamps for the exact time lag are read by a librdkafka consumer (records.py).
+Record timestamps for the exact time lag are read with Fetch, per partition leader (records.py).
 """
 
 from __future__ import annotations
 
 import logging
-import struct
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import kafka.errors as Errors
 from kafka.future import Future
-from kafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
-from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
-from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
-from kafka.protocol.metadata import FindCoordinatorRequest, MetadataRequest, MetadataResponse
 
 from ..deadline import Deadline
+from . import protocol
 from .connection import KafkaConnection
 from .lag import ClusterSnapshot, GroupSnapshot
 from .new_protocol import NewProtocolGroups
 from .records import RecordReader
 from .selection import Selection
+from .time_lag import PartitionRead, RecordKey
 from .wire import BrokerUnavailable, Wire, explain_failure, reason
 
 GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"}
@@ -68,7 +66,7 @@ class KafkaClient:
         # own (about 100,000 objects a run at 2,000 groups, most of what a run allocated).
         self._partitions: dict[str, tuple[tuple[str, int], ...]] = {}
         self._leaders: dict[str, list[int]] = {}  # each topic's partition leaders, by partition, from the metadata
-        self._records = RecordReader(connection, timeout, log, self._partition)
+        self._records = RecordReader(self._wire, self._leader, self._partition)
         self._new_protocol = NewProtocolGroups(connection, timeout, log, self._partition)
 
     @property
@@ -80,7 +78,6 @@ class KafkaClient:
         """When the check is unscheduled. The KIP-848 describer's librdkafka client stays: it may have calls in
         flight, and librdkafka never frees those of a client destroyed under them."""
         self._wire.close()
-        self._records.close()
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
         """`_snapshot`, with fresh connections next run when the cluster could not be asked or a request went
@@ -120,11 +117,11 @@ class KafkaClient:
         return ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values())), problems
 
     def record_times(
-        self, wanted: list[tuple[tuple[str, int], int]], deadline: float
-    ) -> dict[tuple[tuple[str, int], int], int | None]:
-        """The timestamp of the record at each (partition, committed offset), BATCH partitions at a time: see
-        RecordReader.times."""
-        return self._records.times(wanted, deadline, BATCH)
+        self, wanted: list[RecordKey], deadline: Deadline
+    ) -> tuple[dict[tuple[str, int], PartitionRead], dict[tuple[str, int], str]]:
+        """What the records at each (partition, committed offset) tell, and why some could not be read: see
+        RecordReader.read."""
+        return self._records.read(wanted, deadline)
 
     # -- the cluster ------------------------------------------------------------------------------------------------
 
@@ -138,12 +135,7 @@ class KafkaClient:
         known = manager.least_loaded_node() if cluster.brokers() else None
         if known is not None:
             candidates.insert(0, known)
-        request = MetadataRequest(
-            topics=MetadataRequest.ALL_TOPICS,
-            allow_auto_topic_creation=False,
-            include_cluster_authorized_operations=False,
-            include_topic_authorized_operations=False,
-        )
+        request = protocol.metadata_request()
         errors: list[BaseException] = []
         response = None
         for number, node_id in enumerate(candidates):
@@ -157,31 +149,21 @@ class KafkaClient:
                 errors.append(answer.exception)
         if response is None:
             raise BrokerUnavailable(self._explain(errors))
-        # The connection manager only needs the brokers' addresses.
-        cluster.update_metadata(
-            MetadataResponse(
-                version=response.API_VERSION,
-                brokers=response.brokers,
-                cluster_id=response.cluster_id,
-                controller_id=response.controller_id,
-                topics=[],
-            )
-        )
+        cluster.update_metadata(protocol.brokers_only(response))
         known_partitions, self._partitions, self._leaders = self._partitions, {}, {}
-        for topic in response.topics:
-            if topic.error_code:
+        for name, error_code, count, topic_partitions in protocol.metadata_topics(response):
+            if error_code:
                 continue
-            count = len(topic.partitions)
-            partitions = known_partitions.get(topic.name)
+            partitions = known_partitions.get(name)
             if partitions is None or len(partitions) != count:
-                partitions = tuple((topic.name, p) for p in range(count))
-            self._partitions[topic.name] = partitions
+                partitions = tuple((name, p) for p in range(count))
+            self._partitions[name] = partitions
             leaders = [-1] * count
-            for partition in topic.partitions:
-                if 0 <= partition.partition_index < count and not partition.error_code:
-                    leaders[partition.partition_index] = partition.leader_id
-            self._leaders[topic.name] = leaders
-        return response.cluster_id
+            for index, partition_error, leader_id in topic_partitions:
+                if 0 <= index < count and not partition_error:
+                    leaders[index] = leader_id
+            self._leaders[name] = leaders
+        return protocol.cluster_id(response)
 
     def _explain(self, errors: list[BaseException]) -> str:
         connection = self._connection
@@ -194,10 +176,15 @@ class KafkaClient:
             return partitions[partition]
         return (topic, partition)
 
+    def _leader(self, tp: tuple[str, int]) -> int:
+        """A partition's leader from this run's metadata; -1 when it has none or is not known."""
+        leaders = self._leaders.get(tp[0])
+        return leaders[tp[1]] if leaders is not None and 0 <= tp[1] < len(leaders) else -1
+
     def _list_groups(self, deadline: Deadline) -> dict[str, Any]:
         """Every group, with its coordinator: the broker that lists a group coordinates it."""
         asked = {
-            broker.node_id: self._wire.send(broker.node_id, ListGroupsRequest())
+            broker.node_id: self._wire.send(broker.node_id, protocol.list_groups_request())
             for broker in self._wire.manager.cluster.brokers()
         }
         self._wire.wait(asked.values(), deadline)
@@ -208,11 +195,11 @@ class KafkaClient:
             if not answer.succeeded():
                 failures.append(reason(answer))
                 errors += [answer.exception] if answer.failed() else []
-            elif answer.value.error_code:
-                failures.append(Errors.for_code(answer.value.error_code).__name__)
+            elif (listed := protocol.listed_groups(answer.value))[0]:
+                failures.append(Errors.for_code(listed[0]).__name__)
             else:
-                for group in answer.value.groups:
-                    coordinators[group.group_id] = node_id
+                for group_id in listed[1]:
+                    coordinators[group_id] = node_id
         if failures and len(failures) == len(asked):
             raise BrokerUnavailable(self._explain(errors))
         if failures:
@@ -241,25 +228,14 @@ class KafkaClient:
         for group_id in group_ids:
             if group_id in coordinators:
                 by_coordinator[coordinators[group_id]].append(group_id)
-        many_per_fetch = self._wire.api_version(OffsetFetchRequest) >= 8
+        many_per_fetch = protocol.batched_offset_fetch(self._wire.api_version)
         new_protocol: list[GroupSnapshot] = []  # groups DescribeGroups does not describe (KIP-848)
 
         def ask(node_id: Any, batch: list[str]) -> list[tuple[Future, Callable]]:
-            described = self._wire.send(
-                node_id, DescribeGroupsRequest(groups=batch, include_authorized_operations=False)
-            )
+            described = self._wire.send(node_id, protocol.describe_groups_request(batch))
             asked = [(described, lambda future: self._apply_descriptions(groups, batch, future, new_protocol))]
-            if many_per_fetch:
-                Group = OffsetFetchRequest.OffsetFetchRequestGroup
-                request = OffsetFetchRequest(
-                    groups=[Group(group_id=g, topics=None) for g in batch], require_stable=False, min_version=8
-                )
-                fetches = [(request, batch)]
-            else:  # brokers before 3.0: one group a request
-                fetches = [
-                    (OffsetFetchRequest(group_id=g, topics=None, min_version=2, max_version=7), [g]) for g in batch
-                ]
-            for request, fetched in fetches:
+            # brokers before 3.0: one group a request
+            for request, fetched in protocol.offset_fetch_requests(batch, many_per_fetch):
                 future = self._wire.send(node_id, request)
                 asked.append((future, lambda future, fetched=fetched: self._apply_offsets(groups, fetched, future)))
             return asked
@@ -278,36 +254,34 @@ class KafkaClient:
             for key, answer in self._lookups(group_ids, deadline):
                 if isinstance(answer, str):
                     groups[key].error = f"coordinator lookup failed: {answer}"
-                elif answer.error_code in COORDINATOR_NOT_READY and deadline.remaining() > LOOKUP_RETRY:
+                    continue
+                error_code, node_id = answer
+                if error_code in COORDINATOR_NOT_READY and deadline.remaining() > LOOKUP_RETRY:
                     retry.append(key)
-                elif answer.error_code:
-                    groups[key].error = f"coordinator lookup failed: {Errors.for_code(answer.error_code).__name__}"
+                elif error_code:
+                    groups[key].error = f"coordinator lookup failed: {Errors.for_code(error_code).__name__}"
                 else:
-                    coordinators[key] = answer.node_id
+                    coordinators[key] = node_id
             if retry:
                 self._wire.poll(LOOKUP_RETRY)
             group_ids = retry
         return coordinators
 
     def _lookups(self, group_ids: list[str], deadline: Deadline) -> list[tuple[str, Any]]:
-        """(group, FindCoordinator answer, or why there is none) for each group."""
+        """(group, (error code, coordinator) or why there is no answer) for each group."""
         node_id = self._wire.manager.least_loaded_node()
-        if self._wire.api_version(FindCoordinatorRequest) >= 4:
-            requests = [
-                (FindCoordinatorRequest(key_type=0, coordinator_keys=b, min_version=4), b) for b in batches(group_ids)
-            ]
-        else:  # brokers before 3.0: one key a request
-            requests = [(FindCoordinatorRequest(key=g, key_type=0, max_version=3), [g]) for g in group_ids]
+        # brokers before 3.0: one key a request
+        batched = protocol.batched_find_coordinator(self._wire.api_version)
+        requests = protocol.find_coordinator_requests(group_ids, batched, BATCH)
         asked = [(self._wire.send(node_id, request), keys) for request, keys in requests]
         self._wire.wait([future for future, _ in asked], deadline)
         answers: list[tuple[str, Any]] = []
         for future, keys in asked:
             if not future.succeeded():
                 answers += [(key, reason(future)) for key in keys]
-            elif future.value.API_VERSION >= 4:
-                answers += [(answer.key, answer) for answer in future.value.coordinators if answer.key in keys]
             else:
-                answers.append((keys[0], future.value))
+                found = protocol.found_coordinators(future.value, keys)
+                answers += [(key, (error_code, node)) for key, error_code, node in found]
         return answers
 
     def _apply_descriptions(
@@ -317,52 +291,38 @@ class KafkaClient:
             # Lag can still be computed from the committed offsets; only state and members are unknown.
             self._log.debug("describe of %d groups failed: %s", len(batch), reason(future))
             return
-        for described in future.value.groups:
-            group = groups.get(described.group_id)
+        for group_id, error_code, error_message, state, members, assigned in protocol.described_groups(future.value):
+            group = groups.get(group_id)
             if group is None:
                 continue
-            if described.error_code == GROUP_ID_NOT_FOUND and "classic" not in (described.error_message or ""):
+            if error_code == GROUP_ID_NOT_FOUND and "classic" not in error_message:
                 group.state = "Dead"  # what a classic coordinator answers for a group it does not know
                 continue
-            if described.error_code == GROUP_ID_NOT_FOUND:  # "not a classic group": a KIP-848 group
+            if error_code == GROUP_ID_NOT_FOUND:  # "not a classic group": a KIP-848 group
                 new_protocol.append(group)
                 continue
-            if described.error_code:
-                error = Errors.for_code(described.error_code).__name__
+            if error_code:
+                error = Errors.for_code(error_code).__name__
                 self._log.debug("describe of group %s failed: %s", group.group_id, error)
                 continue
-            group.state = described.group_state if described.group_state in GROUP_STATES else "Unknown"
-            group.members = len(described.members)
-            if described.protocol_type == "consumer":
-                group.assigned = {
-                    self._partition(assigned.topic, p)
-                    for member in described.members
-                    for assigned in _assignment(member.member_assignment)
-                    for p in assigned.partitions
-                }
+            group.state = state if state in GROUP_STATES else "Unknown"
+            group.members = members
+            if assigned is not None:
+                group.assigned = {self._partition(topic, p) for topic, p in assigned}
 
     def _apply_offsets(self, groups: dict[str, GroupSnapshot], batch: list[str], future: Future) -> None:
         if not future.succeeded():
             for group_id in batch:
                 groups[group_id].error = f"offset fetch failed: {reason(future)}"
             return
-        response = future.value
-        answers = response.groups if response.API_VERSION >= 8 else [response]
-        for group_id, answer in (
-            ((a.group_id, a) for a in answers) if response.API_VERSION >= 8 else zip(batch, answers)
-        ):
+        for group_id, error_code, offsets in protocol.fetched_offsets(future.value, batch):
             group = groups.get(group_id)
             if group is None:
                 continue
-            if answer.error_code:
-                group.error = f"offset fetch failed: {Errors.for_code(answer.error_code).__name__}"
+            if error_code:
+                group.error = f"offset fetch failed: {Errors.for_code(error_code).__name__}"
                 continue
-            group.committed = {
-                self._partition(topic.name, p.partition_index): p.committed_offset
-                for topic in answer.topics
-                for p in topic.partitions
-                if not p.error_code and p.committed_offset >= 0
-            }
+            group.committed = {self._partition(topic, p): offset for topic, p, offset in offsets}
 
     # -- high watermarks --------------------------------------------------------------------------------------------
 
@@ -377,8 +337,6 @@ class KafkaClient:
                 errors[tp] = "no leader" if leaders is not None else "unknown topic"
             else:
                 by_leader[leader].append(tp)
-        Topic = ListOffsetsRequest.ListOffsetsTopic
-        Partition = Topic.ListOffsetsPartition
 
         def keep(batch: list[tuple[str, int]], future: Future) -> None:
             if not future.succeeded():
@@ -386,35 +344,16 @@ class KafkaClient:
                 for tp in batch:
                     errors[tp] = failure
                 return
-            for topic in future.value.topics:
-                for p in topic.partitions:
-                    tp = self._partition(topic.name, p.partition_index)
-                    if p.error_code:
-                        errors[tp] = Errors.for_code(p.error_code).__name__
-                    else:
-                        high_watermarks[tp] = p.offset
+            for topic, p, error_code, offset in protocol.listed_offsets(future.value):
+                tp = self._partition(topic, p)
+                if error_code:
+                    errors[tp] = Errors.for_code(error_code).__name__
+                else:
+                    high_watermarks[tp] = offset
 
         def ask(node_id: int, batch: list[tuple[str, int]]) -> list[tuple[Future, Callable]]:
-            by_topic: dict[str, list] = defaultdict(list)
-            for topic, p in batch:
-                by_topic[topic].append(Partition(partition_index=p, current_leader_epoch=-1, timestamp=-1))
-            request = ListOffsetsRequest(
-                replica_id=-1,
-                isolation_level=0,
-                topics=[Topic(name=topic, partitions=asked) for topic, asked in by_topic.items()],
-                min_version=1,
-            )
+            request = protocol.list_offsets_request(batch)
             return [(self._wire.send(node_id, request), lambda future: keep(batch, future))]
 
         self._wire.in_rounds({node: batches(tps) for node, tps in by_leader.items()}, ask, deadline)
         return high_watermarks, errors
-
-
-def _assignment(data: bytes) -> list:
-    """A member's assigned topic partitions from its consumer-protocol assignment; none if it cannot be read."""
-    if not data:
-        return []
-    try:
-        return ConsumerProtocolAssignment.decode(data).assigned_partitions
-    except (struct.error, ValueError, IndexError, UnicodeDecodeError):  # another protocol's bytes, or truncated
-        return []
