@@ -41,7 +41,7 @@ GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", 
 GROUP_SHARE = 0.6
 # Groups (per coordinator) or partitions (per leader) in one request. A batch's answers are the run's largest
 # allocation and the process keeps the memory they took, so one round of batches is applied and dropped before the
-# next is asked. Batches of 2,000 made a run at 2,000 groups 9 requests instead of 30, but no faster, and 3 MiB more.
+# next is asked. Larger batches are fewer requests but no faster (bench/README.md).
 BATCH = 500
 # FindCoordinator answers these while the broker creates or loads the offsets topic: asked again after LOOKUP_RETRY.
 COORDINATOR_NOT_READY = {Errors.CoordinatorNotAvailableError.errno, Errors.CoordinatorLoadInProgressError.errno}
@@ -63,7 +63,7 @@ class KafkaClient:
         self._wire = Wire(connection, timeout)
         # Each topic's partitions as (topic, partition) tuples, the same objects run after run: every committed
         # offset, assignment and high watermark is keyed by one of them instead of a tuple and a topic name of its
-        # own (about 100,000 objects a run at 2,000 groups, most of what a run allocated).
+        # own, most of what a run would allocate otherwise.
         self._partitions: dict[str, tuple[tuple[str, int], ...]] = {}
         self._leaders: dict[str, list[int]] = {}  # each topic's partition leaders, by partition, from the metadata
         self._records = RecordReader(self._wire, self._leader, self._partition)

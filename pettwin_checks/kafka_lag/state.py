@@ -34,8 +34,7 @@ def _shard_json(
 ) -> str:
     """Names and counts as JSON, the numbers as the arrays' raw bytes in base64.
 
-    Encoding each float as decimal text cost more than the rest of a run at a few thousand groups; raw bytes are a
-    copy. The cache is the agent host's own, so the native byte order is the one that reads it back.
+    Encoding each float as decimal text costs more than the rest of a run; raw bytes are a copy. The cache is the agent host's own, so the native byte order is the one that reads it back.
     """
     return json.dumps(
         {
@@ -62,7 +61,7 @@ class LagState:
 
         One text for thousands of groups is tens of MB, allocated whole and copied by base64 and JSON at each write.
         Once glibc has freed a block that big it raises its mmap threshold, and later blocks of that size stay in the
-        heap: the process grew by tens of MB over its first hundred runs. Small texts reuse the same memory. They are
+        heap, so the process grows (bench/README.md). Small texts reuse the same memory. They are
         made one at a time, as the caller writes them: all of them at once were the run's peak every minute.
         """
         histories: list = []

@@ -26,8 +26,8 @@ class CommitWindows:
 
     A window is a slot: WINDOW_SLOTS floats of `values` (committed, lag, time, committed, lag, time, ...), oldest
     first in the first `counts[slot]` triples, and `unchanged_since[slot]` (NaN before the first observation). An
-    object and an array per window were 40,000 objects at 2,000 groups: spread over Python's memory pools, and walked
-    by every full garbage collection (several a run). A window has its full size from the start, so observing never
+    object and an array per window would be tens of thousands of objects, spread over Python's memory pools and
+    walked by every full garbage collection. A window has its full size from the start, so observing never
     reallocates; the slots of forgotten windows are reused, so the table holds at most what was watched at once.
     """
 

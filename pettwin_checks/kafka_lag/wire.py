@@ -20,8 +20,8 @@ from .connection import KafkaConnection, kafka_python_config, tls_context
 # long the check waits; a run that leaves a request unanswered closes every connection anyway (see snapshot).
 REQUEST_TIMEOUT = 60.0
 # Requests of this client in flight on one broker connection at most; more wait in the client's queue. A run sends a
-# few requests a broker, but one per group to brokers older than 3.0: with thousands pipelined, a connection to a
-# Kafka 3.9 broker stopped answering altogether in 9 of 30 runs (measured with librdkafka), never with a cap of 100.
+# few requests a broker, but one per group to brokers older than 3.0: with thousands pipelined, a broker connection
+# can stop answering altogether (bench/README.md).
 MAX_IN_FLIGHT = 100
 # kafka-python logs every connection attempt and, at debug, every request (a SASL request holds the password). Its
 # lines above debug go to this module's debug log, so a dead broker costs one clear line per run (the check's).
