@@ -28,7 +28,10 @@ class Committer:
     def __init__(self, bootstrap: str) -> None:
         self.net = NetworkSelector()
         self.manager = KafkaConnectionManager(
-            self.net, bootstrap_servers=[bootstrap], max_in_flight_requests_per_connection=IN_FLIGHT + 1
+            self.net,
+            bootstrap_servers=[bootstrap],
+            max_in_flight_requests_per_connection=IN_FLIGHT + 1,
+            request_timeout_ms=300_000,
         )
         metadata = self._ask("bootstrap-0", MetadataRequest(topics=[]))
         self.manager.cluster.update_metadata(metadata)
@@ -106,7 +109,10 @@ def serve_mover(bootstrap: str, committed: dict[str, dict[tuple[str, int], int]]
             for tp in offsets:
                 offsets[tp] += 1
         committer.commit(committed)
-        conn.send(time.monotonic() - started)
+        seconds = time.monotonic() - started
+        if seconds > 5:
+            print(f"  a move took {seconds:.1f}s", flush=True)
+        conn.send(seconds)
 
 
 class Mover:

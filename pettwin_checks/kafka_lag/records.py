@@ -41,6 +41,23 @@ class _Partition:
         self.known_until = self.resume_at = wanted[0]
         self.resume_bytes = ROUND_ONE_BYTES
 
+    def absorb(self, data: bytes, aborted: list, high_watermark: int, last_stable: int) -> tuple[bool, str | None]:
+        """Reads one Fetch answer's batches on from what is known; (settled, why not everything wanted was read)."""
+        reading = read_batches(data, self.known_until, self.resume_at, aborted, self.wanted[-1], MAX_SPANS)
+        self.read.spans += reading.spans
+        self.known_until, self.resume_at = reading.known_until, reading.resume_at
+        self.resume_bytes = max(reading.resume_bytes, ROUND_TWO_BYTES)
+        if reading.problem or self.known_until > self.wanted[-1]:
+            return True, reading.problem
+        if not reading.resume_bytes and reading.resume_at >= high_watermark:
+            self.read.nothing_from = self.known_until  # only markers or aborted data up to the end
+            return True, None
+        # Records past the last stable offset wait for their transaction: a read_committed consumer cannot read
+        # them yet, and neither can this.
+        if 0 <= last_stable <= reading.resume_at and not reading.resume_bytes:
+            return True, "the records next are in a transaction still open"
+        return False, None
+
 
 class RecordReader:
     """`leader(tp)` is a partition's leader from this run's metadata (-1 for none); `partition(topic, p)` the shared
@@ -112,27 +129,10 @@ class RecordReader:
                     continue
                 if error_code:
                     errors[tp] = Errors.for_code(error_code).__name__
-                elif self._settles(state, data, aborted, high_watermark, last_stable, errors, tp):
+                    continue
+                done, problem = state.absorb(data, aborted, high_watermark, last_stable)
+                if problem:
+                    errors[tp] = problem
+                if done:
                     settled.add(tp)
         return settled
-
-    @staticmethod
-    def _settles(state: _Partition, data, aborted, high_watermark, last_stable, errors, tp) -> bool:
-        reading = read_batches(data, state.known_until, state.resume_at, aborted, state.wanted[-1], MAX_SPANS)
-        state.read.spans += reading.spans
-        state.known_until, state.resume_at = reading.known_until, reading.resume_at
-        state.resume_bytes = max(reading.resume_bytes, ROUND_TWO_BYTES)
-        if reading.problem:
-            errors[tp] = reading.problem
-            return True
-        if state.known_until > state.wanted[-1]:
-            return True
-        if not reading.resume_bytes and reading.resume_at >= high_watermark:
-            state.read.nothing_from = state.known_until  # only markers or aborted data up to the end
-            return True
-        # Records past the last stable offset wait for their transaction: a read_committed consumer cannot read
-        # them yet, and neither can this.
-        if 0 <= last_stable <= reading.resume_at and not reading.resume_bytes:
-            errors[tp] = "the records next are in a transaction still open"
-            return True
-        return False
