@@ -432,6 +432,7 @@ def main() -> int:
         read_seconds = timed(check.client, "record_times")
         contexts, folded, unanswered, time_lags, per_run = [], [], [], [], []
         counted = WireCount()
+        warned: set[str] = set()
 
         def check_run():
             before = Counter(counted.sent)
@@ -440,6 +441,10 @@ def main() -> int:
                 raise SystemExit(f"check run failed: {error}")
             per_run.append(counted.sent - before)
             time_lags.append(time_lag_kinds(aggregator))
+            for warning in check.get_warnings():
+                if warning not in warned:
+                    warned.add(warning)
+                    print(f"  run {len(per_run)} warned: {warning[:300]}", flush=True)
             contexts.append(sum(len({tuple(m.tags) for m in ms}) for ms in aggregator._metrics.values()))
             # absent when the run could not reach the broker at all (the check then reports can_connect CRITICAL)
             folded.extend(m.value for m in aggregator.metrics("pettwin.kafka.contexts.folded"))

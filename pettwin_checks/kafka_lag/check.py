@@ -119,6 +119,13 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         unknown = unknown_time_lags(rows)
         if unknown:
             self._warn_unknown_time_lags(unknown, unread)
+        elif unread:
+            self.warning(
+                "The records of %d lagging partitions could not be read (%s): their time lag is estimated "
+                "(lag_seconds_kind interpolated or lower_bound) this run",
+                len(unread),
+                "; ".join(sorted({f"{reason} on {tp[0]}[{tp[1]}]" for tp, reason in unread.items()})[:3]),
+            )
         if clamped:
             self.warning(
                 "%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped

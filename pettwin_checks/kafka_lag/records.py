@@ -20,12 +20,10 @@ from .lag import TopicPartition
 from .protocol import fetch_request, fetched_partitions
 from .record_batch import read_batches
 from .time_lag import MAX_SPANS, PartitionRead, RecordKey
-from .wire import Wire, reason
+from .wire import MAX_ANSWER_BYTES, Wire, reason
 
 ROUND_ONE_BYTES = 2048
-ROUND_TWO_BYTES = 65536  # at least; a batch cut in round one is asked for whole
-# An answer's size at most (the broker stops adding partitions there): what one Fetch can hold in memory at once.
-MAX_ANSWER_BYTES = 16 * 2**20
+ROUND_TWO_BYTES = 65536  # at least; a batch cut in round one is asked for whole, if it fits in an answer
 # Share of what is left of the deadline round one may wait.
 ROUND_ONE_SHARE = 0.6
 
@@ -49,6 +47,8 @@ class _Partition:
         self.resume_bytes = max(reading.resume_bytes, ROUND_TWO_BYTES)
         if reading.problem or self.known_until > self.wanted[-1]:
             return True, reading.problem
+        if reading.resume_bytes > MAX_ANSWER_BYTES:
+            return True, f"a record batch of {reading.resume_bytes} bytes, larger than an answer is asked to hold"
         if not reading.resume_bytes and reading.resume_at >= high_watermark:
             self.read.nothing_from = self.known_until  # only markers or aborted data up to the end
             return True, None

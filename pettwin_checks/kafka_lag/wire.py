@@ -23,6 +23,11 @@ REQUEST_TIMEOUT = 60.0
 # few requests a broker, but one per group to brokers older than 3.0: with thousands pipelined, a broker connection
 # can stop answering altogether (bench/README.md).
 MAX_IN_FLIGHT = 100
+# A Fetch answer's record bytes at most (the broker stops adding partitions there). kafka-python refuses a frame
+# above its receive_message_max_bytes (1 MB by default) by closing the connection: the limit is set above this, with
+# room for the answer's per-partition fields.
+MAX_ANSWER_BYTES = 16 * 2**20
+RECEIVE_MAX_BYTES = MAX_ANSWER_BYTES + 8 * 2**20
 # kafka-python logs every connection attempt and, at debug, every request (a SASL request holds the password). Its
 # lines above debug go to this module's debug log, so a dead broker costs one clear line per run (the check's).
 log = logging.getLogger(__name__)
@@ -86,6 +91,7 @@ class Wire:
             "socket_connection_setup_timeout_max_ms": int(timeout * 1000),
             # kafka-python's own cap fails requests past it; the queue here keeps below it (see pump)
             "max_in_flight_requests_per_connection": MAX_IN_FLIGHT + 1,
+            "receive_message_max_bytes": RECEIVE_MAX_BYTES,
             "reconnect_backoff_max_ms": 2000,
             "metadata_max_age_ms": 2**31 - 1,  # the client asks for the metadata itself, once a run
         }
