@@ -1,16 +1,17 @@
 """Benchmark of the Kafka lag check against a real local broker: figures, not a pass/fail test.
 
-    python bench/kafka_lag.py [--groups 500] [--partitions 2000] [--runs 500]
+    python bench/kafka_lag.py [--groups 500] [--partitions 2000] [--runs 500] [--live] [--max-contexts N]
 
 Creates the topics (10 partitions each) and N consumer groups spread over them with committed offsets, then runs
-the check repeatedly and prints: median and p95 wall time per run, CPU seconds per run, the requests on the wire per
-run by Kafka API, submitted metric contexts, and the process RSS after runs 1, 10, 100, 500, 1000, 2000 and the last;
-the same wall and CPU figures for the floor (the protocol minimum: the batched requests alone, nothing done with the
-answers), run between the check's runs in a process of its own, so the RSS figures are the check's alone.
-Requests are counted in kafka-python's protocol layer (pettwin_checks.devenv.kafka_wire). The record reader's
-fetches for the exact time lag are librdkafka's and not counted: it reads each committed offset once, so in this
-static benchmark only on the first run.
-Uses $KAFKA_BOOTSTRAP_SERVERS when set, else starts a broker with pettwin_checks.devenv.kafka_broker.
+the check repeatedly and prints: the first run (a cold start, with the check's default options unless
+--collection-timeout), then over the other runs median, p95 and max wall time, CPU seconds, the requests on the wire per
+run by Kafka API (Fetch included, and the most Fetch requests in one run), how many time lags were exact, submitted
+metric contexts, and the process RSS after runs 1, 10, 100, 500, 1000, 2000 and the last; the same wall and CPU
+figures for the floor (the protocol minimum for the offsets: the batched requests alone, no Fetch, nothing done with
+the answers), run between the check's runs in a process of its own, so the RSS figures are the check's alone.
+With --live, between two runs every high watermark and every group's committed offset move (kafka_live.py).
+Requests are counted in kafka-python's protocol layer (pettwin_checks.devenv.kafka_wire).
+Starts a broker with pettwin_checks.devenv.kafka_broker.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import contextlib
 import multiprocessing
 import os
 import pathlib
+import signal
 import statistics
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import psutil
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
@@ -34,11 +36,12 @@ from kafka.net.selector import NetworkSelector
 from kafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
 from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
 from kafka.protocol.metadata import MetadataRequest
+from kafka_live import Mover
 
 from pettwin_checks.devenv.kafka_broker import KafkaBroker
 from pettwin_checks.devenv.kafka_wire import WireCount
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.client import batches
+from pettwin_checks.kafka_lag.wire import batches
 
 PARTITIONS_PER_TOPIC = 10
 MESSAGES_PER_PARTITION = 5
@@ -83,7 +86,8 @@ def produce(bootstrap: str, partitions: list[tuple[str, int]]) -> None:
     raise SystemExit(f"{len(partitions)} partitions could not be written")
 
 
-def seed(bootstrap: str, groups: int, partitions: int) -> None:
+def seed(bootstrap: str, groups: int, partitions: int) -> dict[str, dict[tuple[str, int], int]]:
+    """The groups and their committed offsets, by group."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = [f"bench-{i:04d}" for i in range(max(1, partitions // PARTITIONS_PER_TOPIC))]
     existing = admin.list_topics(timeout=30).topics
@@ -97,6 +101,12 @@ def seed(bootstrap: str, groups: int, partitions: int) -> None:
                     raise
     wait_for_leaders(admin, topics)
     produce(bootstrap, [(t, p) for t in topics for p in range(PARTITIONS_PER_TOPIC)])
+    committed = {
+        f"bench-group-{g:05d}": {
+            (topics[g % len(topics)], p): g % MESSAGES_PER_PARTITION for p in range(PARTITIONS_PER_TOPIC)
+        }
+        for g in range(groups)
+    }
     pending = list(range(groups))
     for _ in range(5):  # a just-created topic can refuse commits for a moment: retry those groups
         failed = []
@@ -116,7 +126,7 @@ def seed(bootstrap: str, groups: int, partitions: int) -> None:
                     failed.append(g)
         pending = failed
         if not pending:
-            return
+            return committed
         time.sleep(1)
     raise SystemExit(f"{len(pending)} groups could not be seeded")
 
@@ -136,19 +146,20 @@ class DiskCache:
         return path.read_text() if path.exists() else ""
 
 
-def timed(client) -> list[float]:
-    """Record how long each run's broker I/O takes, to tell it apart from computing and submitting."""
+def timed(client, method: str) -> list[float]:
+    """Record how long each call of a client method takes (the offsets' broker I/O, the record reads), to tell it
+    apart from computing and submitting."""
     seconds: list[float] = []
-    snapshot = client.snapshot
+    call = getattr(client, method)
 
-    def timed_snapshot(selection):
+    def timed_call(*args):
         started = time.perf_counter()
         try:
-            return snapshot(selection)
+            return call(*args)
         finally:
             seconds.append(time.perf_counter() - started)
 
-    client.snapshot = timed_snapshot
+    setattr(client, method, timed_call)
     return seconds
 
 
@@ -276,10 +287,15 @@ CHECKPOINTS = (1, 10, 100, 500, 1000, 2000)
 
 
 def figures(walls: list[float], cpus: list[float], rss: dict[int, float]) -> dict:
+    """Over the runs after the first (a cold start, reported on its own) when there are several."""
+    steady_walls, steady_cpus = (walls[1:], cpus[1:]) if len(walls) > 1 else (walls, cpus)
     return {
-        "wall": statistics.median(walls),
-        "p95": sorted(walls)[int(0.95 * (len(walls) - 1))],
-        "cpu": statistics.median(cpus),
+        "first": (walls[0], cpus[0]) if walls else None,
+        "wall": statistics.median(steady_walls),
+        "p95": sorted(steady_walls)[int(0.95 * (len(steady_walls) - 1))],
+        "max": max(steady_walls),
+        "cpu": statistics.median(steady_cpus),
+        "cpu_max": max(steady_cpus),
         "rss": rss,
     }
 
@@ -291,21 +307,27 @@ def timed_run(run, walls: list[float], cpus: list[float]) -> None:
     cpus.append(time.process_time() - cpu)
 
 
-def measure(check_run, floor: FloorProcess, runs: int, floor_runs: int) -> tuple[dict, dict]:
+def measure(check_run, floor: FloorProcess, runs: int, floor_runs: int, between=None) -> tuple[dict, dict]:
     """Wall and CPU seconds per run of the check and of the floor, and the process RSS at checkpoints.
 
     The floor runs are spread evenly between the check's, so both see the broker in the same state (its load
     drifts over a long benchmark). RSS checkpoints are printed as they are reached, so a long run shows progress.
+    `between()`, when given, runs after each of the check's runs, untimed (the live mode's moves). SIGUSR1 ends
+    the measuring early, with the figures of the runs done (the benchmark's own processes are left to end cleanly).
     """
+    stop: list[bool] = []
+    signal.signal(signal.SIGUSR1, lambda *_: stop.append(True))
     process = psutil.Process()
     check_times, floor_times = ([], []), ([], [])
     rss: dict[int, float] = {}
     floor_every = max(1, runs // max(1, floor_runs))
     for number in range(1, runs + 1):
         timed_run(check_run, *check_times)
-        if number % floor_every == 0:
+        if between is not None:
+            between()
+        if number % floor_every == 0 or not floor_times[0]:
             floor.timed_run(*floor_times)
-        if number in CHECKPOINTS or number == runs:
+        if number in CHECKPOINTS or number == runs or stop:
             rss[number] = process.memory_info().rss / 2**20
             floor_so_far = f"{statistics.median(floor_times[0]):.3f}s" if floor_times[0] else "not run yet"
             print(
@@ -314,16 +336,55 @@ def measure(check_run, floor: FloorProcess, runs: int, floor_runs: int) -> tuple
                 f"floor wall {floor_so_far}",
                 flush=True,
             )
+        if stop:
+            print(f"  stopped: figures of the {number} runs done", flush=True)
+            break
     return figures(*check_times, rss), figures(*floor_times, {})
 
 
 def report(name: str, measured: dict) -> None:
     print(
-        f"{name}: wall per run median {measured['wall']:.3f}s (p95 {measured['p95']:.3f}s), "
-        f"CPU per run median {measured['cpu']:.3f}s"
+        f"{name}: wall per run median {measured['wall']:.3f}s (p95 {measured['p95']:.3f}s, max "
+        f"{measured['max']:.3f}s), CPU per run median {measured['cpu']:.3f}s (max {measured['cpu_max']:.3f}s); "
+        f"first run {measured['first'][0]:.3f}s, CPU {measured['first'][1]:.3f}s"
     )
     if measured["rss"]:
         print(f"{name}: RSS " + ", ".join(f"after run {run}: {mib:.1f} MiB" for run, mib in measured["rss"].items()))
+
+
+def time_lag_kinds(stub) -> dict[str, int]:
+    """Of this run's lagging partitions (consumer_lag > 0): how many got a time lag of each kind, how many none, how
+    many a time lag of 0."""
+    lagging = {tuple(sorted(m.tags)) for m in stub.metrics("pettwin.kafka.consumer_lag") if m.value > 0}
+    kinds: Counter[str] = Counter()
+    for m in stub.metrics("pettwin.kafka.consumer_lag_seconds"):
+        kind = next(t for t in m.tags if t.startswith("lag_seconds_kind:"))
+        key = tuple(sorted(t for t in m.tags if t != kind))
+        if key in lagging:
+            kinds[kind.split(":")[1]] += 1
+            kinds["zero"] += m.value == 0
+    kinds["none"] = len(lagging) - sum(v for k, v in kinds.items() if k != "zero")
+    kinds["lagging"] = len(lagging)
+    return kinds
+
+
+def report_time_lags(time_lags: list[dict[str, int]], per_run: list[Counter]) -> None:
+    first, steady = time_lags[0], time_lags[1:] or time_lags
+    print(f"first run: lagging partitions {first['lagging']}, time lags {dict(first)}")
+    lagging = sum(t["lagging"] for t in steady)
+    exact = sum(t.get("exact", 0) for t in steady)
+    print(
+        f"other runs: {exact} of {lagging} lagging partitions' time lags exact ({100 * exact / max(1, lagging):.2f}%), "
+        f"none {sum(t['none'] for t in steady)}, zero {sum(t['zero'] for t in steady)}; runs with every one exact: "
+        f"{sum(t.get('exact', 0) == t['lagging'] for t in steady)} of {len(steady)}"
+    )
+    fetches = [run.get("Fetch", 0) for run in per_run]
+    totals = [sum(run.values()) for run in per_run[1:] or per_run]
+    print(
+        f"Fetch requests per run: first {fetches[0]}, then median {statistics.median(fetches[1:] or fetches)}, max "
+        f"{max(fetches[1:] or fetches)}; all requests per run after the first: median {statistics.median(totals)}, "
+        f"max {max(totals)}"
+    )
 
 
 def main() -> int:
@@ -333,18 +394,25 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--floor-runs", type=int, default=50, help="runs of the batched requests alone (the floor)")
     parser.add_argument("--max-contexts", type=int, help="cardinality budget for the check (default: the check's 5000)")
+    parser.add_argument(
+        "--collection-timeout", type=float, help="the check's collection_timeout (default: the check's)"
+    )
+    parser.add_argument(
+        "--live", action="store_true", help="move every high watermark and committed offset between runs"
+    )
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(KafkaBroker())
         started = time.monotonic()
-        seed(broker.bootstrap, args.groups, args.partitions)
+        committed = seed(broker.bootstrap, args.groups, args.partitions)
         print(
             f"seeded {args.groups} groups over {args.partitions} partitions in {time.monotonic() - started:.1f}s "
             f"(Kafka {broker.version}, {broker.bootstrap})"
         )
 
         floor = FloorProcess(broker.bootstrap)
+        mover = Mover(broker.bootstrap, committed) if args.live else None
         cache = DiskCache(stack.enter_context(tempfile.TemporaryDirectory(prefix="pettwin-bench-cache-")))
         datadog_agent.write_persistent_cache, datadog_agent.read_persistent_cache = cache.write, cache.read
         # The stub aggregator looks up os.environ and checks every tag of every submission against Datadog's generic
@@ -356,18 +424,29 @@ def main() -> int:
             "kafka_connect_str": broker.bootstrap,
             "monitor_unlisted_consumer_groups": True,
             "include_consumer_groups": ["^bench-group-"],
-            "kafka_timeout": 30,
         }
+        if args.collection_timeout:
+            instance["collection_timeout"] = args.collection_timeout
         if args.max_contexts:
             instance["max_contexts"] = args.max_contexts
         check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
-        broker_seconds = timed(check.client)
-        contexts, folded, unanswered = [], [], []
+        broker_seconds = timed(check.client, "snapshot")
+        read_seconds = timed(check.client, "record_times")
+        contexts, folded, unanswered, time_lags, per_run = [], [], [], [], []
+        counted = WireCount()
+        warned: set[str] = set()
 
         def check_run():
+            before = Counter(counted.sent)
             error = check.run()
             if error:
                 raise SystemExit(f"check run failed: {error}")
+            per_run.append(counted.sent - before)
+            time_lags.append(time_lag_kinds(aggregator))
+            for warning in check.get_warnings():
+                if warning not in warned:
+                    warned.add(warning)
+                    print(f"  run {len(per_run)} warned: {warning[:300]}", flush=True)
             contexts.append(sum(len({tuple(m.tags) for m in ms}) for ms in aggregator._metrics.values()))
             # absent when the run could not reach the broker at all (the check then reports can_connect CRITICAL)
             folded.extend(m.value for m in aggregator.metrics("pettwin.kafka.contexts.folded"))
@@ -375,11 +454,19 @@ def main() -> int:
             # The agent keeps nothing of a submission in the check's process; the stub keeps every one until reset.
             aggregator.reset()
 
-        with WireCount() as wire:
-            measured, floor_figures = measure(check_run, floor, args.runs, args.floor_runs)
+        with counted as wire:
+            measured, floor_figures = measure(
+                check_run, floor, args.runs, args.floor_runs, mover.move if mover is not None else None
+            )
         floor_runs, floor_unanswered, floor_wire = floor.close()
+        if mover is not None:
+            mover.close()
 
-    print(f"runs: check {args.runs}, floor {args.floor_runs}")
+    runs = max(measured["rss"])  # the runs done (fewer than asked when interrupted)
+    print(f"runs: check {runs}, floor {floor_runs}, live {args.live}, instance {instance}")
+    if mover is not None:
+        print(f"moves between runs (untimed): median {statistics.median(mover.seconds):.2f}s")
+    report_time_lags(time_lags, per_run)
     report("floor (the batched requests alone)", floor_figures)
     report("check", measured)
     print("floor RSS (its own process): " + ", ".join(f"after run {n}: {mib:.1f} MiB" for n, mib in floor.rss.items()))
@@ -388,15 +475,20 @@ def main() -> int:
         f"median {statistics.median(broker_seconds):.3f}s "
         f"({statistics.median(broker_seconds) / floor_figures['wall']:.2f}x the floor)"
     )
+    if read_seconds:
+        print(
+            f"record reads (Fetch, decoding, in runs with something to read: {len(read_seconds)}): first "
+            f"{read_seconds[0]:.3f}s, then median {statistics.median(read_seconds[1:] or read_seconds):.3f}s"
+        )
     print(
-        f"runs with a request left unanswered within kafka_timeout (fresh connections next run): "
-        f"check {sum(unanswered)} of {args.runs}, floor {floor_unanswered} of {floor_runs}"
+        f"runs with a request left unanswered within collection_timeout (fresh connections next run): "
+        f"check {sum(unanswered)} of {runs}, floor {floor_unanswered} of {floor_runs}"
     )
-    for name, sent, runs in (("check", wire.sent, args.runs), ("floor", floor_wire, floor_runs)):
+    for name, sent, count in (("check", wire.sent, runs), ("floor", floor_wire, floor_runs)):
         print(
             f"{name} requests on the wire per run (kafka-python's protocol layer; the first run also connects): "
-            f"{sum(sent.values()) / runs:.2f}: "
-            + ", ".join(f"{api} {count / runs:.2f}" for api, count in sorted(sent.items()))
+            f"{sum(sent.values()) / count:.2f}: "
+            + ", ".join(f"{api} {n / count:.2f}" for api, n in sorted(sent.items()))
         )
     print(
         f"metric contexts per run: max {max(contexts)} (budget {instance.get('max_contexts', 5000)}), "
@@ -404,8 +496,8 @@ def main() -> int:
     )
     rss = measured["rss"]
     print(
-        f"check RSS growth: run 1 -> {args.runs}: {rss[args.runs] - rss[1]:+.1f} MiB; "
-        f"run 10 -> {args.runs} (after the status windows fill): {rss[args.runs] - rss[min(10, args.runs)]:+.1f} MiB"
+        f"check RSS growth: run 1 -> {runs}: {rss[runs] - rss[1]:+.1f} MiB; "
+        f"run 10 -> {runs} (after the status windows fill): {rss[runs] - rss[min(10, runs)]:+.1f} MiB"
     )
     return 0
 

@@ -2,8 +2,8 @@
 
 kafka-python encodes each request into its connection's protocol buffer and writes what `send_bytes` returns to the
 socket; its answers come back through `receive_bytes`. Counting there sees every request the process really sends
-(the client's own, and kafka-python's: ApiVersions, SASL, metadata refreshes), read from the frames themselves,
-rather than what the code asked for.
+(the client's own, the Fetch requests of the exact time lag included, and kafka-python's: ApiVersions, SASL,
+metadata refreshes), read from the frames themselves, rather than what the code asked for.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from datadog_checks.base import AgentCheck
 
 from pettwin_checks.config_validation import warn_unknown_options
 from pettwin_checks.coordination import LeaderElection, collects_here
+from pettwin_checks.deadline import Deadline
 from pettwin_checks.kafka.connection import connection_secrets
 
 from .client import BrokerUnavailable, KafkaClient
@@ -19,7 +20,7 @@ from .lag import LagStatus, PartitionLag, rollup
 from .selection import Selection
 from .state import LagState
 from .status import consume_rate, group_status
-from .time_lag import RecordTimes, lagging_offsets
+from .time_lag import RecordTimes, lagging_offsets, unknown_time_lags
 
 STATE_CACHE_KEY = "lag_state"
 # The state is megabytes at thousands of groups, so it is written at most once a minute and when the agent
@@ -39,8 +40,8 @@ MESSAGE_LIMIT = 1000
 GROUP_CONTEXTS = 9
 TOPIC_CONTEXTS = 6
 PARTITION_CONTEXTS = 6
-# groups monitored, contexts folded, offsets clamped, collector leader, and the folded-groups rollup (3)
-CHECK_CONTEXTS = 7
+# groups monitored, contexts folded, offsets clamped, collector leader, time lags unknown, the folded-groups rollup (3)
+CHECK_CONTEXTS = 8
 
 
 class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
@@ -84,7 +85,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         base_tags = list(self.config.tags)
         if not collects_here(self, self.leader, base_tags, self.config.collection_timeout):
             return  # another agent with this configuration collects the cluster
-        expires = time.monotonic() + self.config.collection_timeout
+        deadline = Deadline(self.config.collection_timeout)
         try:
             snapshot, group_problems = self.client.snapshot(self.selection)
         except BrokerUnavailable as e:
@@ -98,7 +99,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                     "consumer group not found on the cluster: check the name in consumer_groups (the consumers' "
                     "group.id) and that the consumers have started"
                 )
-        record_times = self._read_record_times(snapshot, expires)
+        record_times, unread = self._read_record_times(snapshot, deadline)
         if self._state is None:
             self._state = self._load_state()
         now = time.time()
@@ -113,12 +114,14 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             for problem in sorted(problems):
                 self.warning("Group %s: %s", group_id, problem)
         self._warn_collisions(snapshot, rows)
+        unknown = self._warn_time_lags(rows, unread)
         if clamped:
             self.warning(
                 "%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped
             )
         self._submit(snapshot, rows, base_tags, produce_rates, now)
         self.count("offsets.clamped", clamped, tags=base_tags)
+        self.gauge("time_lag.unknown", len(unknown), tags=base_tags)
 
     def _report_connection(self, snapshot, tags: list[str]) -> None:
         """can_connect: OK, or WARNING when some brokers' answers stayed missing after the retries (each named in a
@@ -131,12 +134,28 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         message = "; ".join(snapshot.degraded)
         self.service_check("can_connect", self.WARNING, tags=tags, message=message[:MESSAGE_LIMIT])
 
-    def _read_record_times(self, snapshot, expires: float):
-        """The exact time lag: the timestamps of the records lagging groups read next, each read once."""
+    def _read_record_times(self, snapshot, deadline: Deadline):
+        """The exact time lag: the timestamps of the records lagging groups read next, read where not yet known;
+        and why some could not be read."""
         wanted = lagging_offsets(snapshot)
         missing = self._record_times.missing(wanted, snapshot.high_watermarks)
-        read = self.client.record_times(missing, expires) if missing else {}
-        return self._record_times.update(wanted, read, snapshot.high_watermarks)
+        read, unread = self.client.record_times(missing, deadline) if missing else ({}, {})
+        return self._record_times.update(wanted, read, snapshot.high_watermarks), unread
+
+    def _warn_time_lags(self, rows: list[PartitionLag], unread: dict) -> list[PartitionLag]:
+        """The lagging partitions with no time lag this run, said in one warning; else the records that could not be
+        read while the history gave an estimate."""
+        unknown = unknown_time_lags(rows)
+        if unknown:
+            self._warn_unknown_time_lags(unknown, unread)
+        elif unread:
+            self.warning(
+                "The records of %d lagging partitions could not be read (%s): their time lag is estimated "
+                "(lag_seconds_kind interpolated or lower_bound) this run",
+                len(unread),
+                "; ".join(sorted({f"{reason} on {tp[0]}[{tp[1]}]" for tp, reason in unread.items()})[:3]),
+            )
+        return unknown
 
     def _submit(self, snapshot, rows: list[PartitionLag], base_tags: list[str], produce_rates, now: float) -> None:
         rows_by_group: dict[str, list[PartitionLag]] = defaultdict(list)
@@ -198,6 +217,19 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
             if (topic, partition) in snapshot.high_watermarks:
                 tags = [*base_tags, f"topic:{topic}", f"partition:{partition}"]
                 self.gauge("broker_offset", snapshot.high_watermarks[(topic, partition)], tags=tags)
+
+    def _warn_unknown_time_lags(self, unknown: list[PartitionLag], unread: dict) -> None:
+        """One warning a run: how many lagging partitions got no time lag, and why, naming a few."""
+        named = sorted({(row.topic, row.partition) for row in unknown})
+        reasons = sorted({unread[tp] for tp in named if tp in unread})
+        self.warning(
+            "%d lagging partitions have no time lag this run (%s): their records could not be read and the "
+            "high-watermark history does not reach them yet; their groups' and topics' lag_seconds cover the other "
+            "partitions only (lag_seconds_kind:lower_bound), or are absent%s",
+            len(unknown),
+            ", ".join(f"{topic}[{partition}]" for topic, partition in named[:5]) + (", ..." if len(named) > 5 else ""),
+            f"; reads failed: {'; '.join(reasons[:3])}" if reasons else "",
+        )
 
     def _submit_group(self, group, rows: list[PartitionLag], tags: list[str]) -> None:
         total = rollup(rows)

@@ -5,12 +5,13 @@ A run sends Metadata once, ListGroups once per broker, then per coordinator one 
 (v8+, KIP-709) for up to BATCH groups, and per partition leader one ListOffsets for up to BATCH partitions: the
 number of requests follows the brokers and the batch caps, not the groups. Groups that were not listed get their
 coordinator from FindCoordinator v4 (KIP-699), BATCH keys a request. Brokers older than 3.0 (their API versions
-tell) get one OffsetFetch and one FindCoordinator per group. The requests are kafka-python's protocol classes, sent
-over its connections (wire.py); the I/O is served on the check's thread while it waits, so nothing runs between runs.
+tell) get one OffsetFetch and one FindCoordinator per group. The requests are built and their answers read by
+protocol.py (kafka-python's protocol classes, there only), sent over kafka-python's connections (wire.py); the I/O is
+served on the check's thread while it waits, so nothing runs between runs.
 Groups on the new consumer protocol (KIP-848) are not described by DescribeGroups, and kafka-python has no
 ConsumerGroupDescribe: librdkafka describes those groups only (new_protocol.py); their committed offsets come with
 every other group's.
-Record timestamps for the exact time lag are read by a librdkafka consumer (records.py).
+Record timestamps for the exact time lag are read with Fetch, per partition leader (records.py).
 """
 
 from __future__ import annotations
@@ -22,20 +23,19 @@ from typing import Any
 
 import kafka.errors as Errors
 from kafka.future import Future
-from kafka.protocol.admin import ListGroupsRequest
-from kafka.protocol.consumer import ListOffsetsRequest
-from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 
 from pettwin_checks.deadline import Deadline
 from pettwin_checks.kafka.connection import KafkaConnection
 
+from . import protocol
 from .groups import GroupRequests
 from .lag import ClusterSnapshot
 from .new_protocol import NewProtocolGroups
 from .records import RecordReader
 from .retries import Backoff, failure_lines, leader_moved
 from .selection import Selection
-from .wire import BATCH, BrokerUnavailable, Wire, batches, explain_failure, reason
+from .time_lag import PartitionRead, RecordKey
+from .wire import BrokerUnavailable, Wire, batches, explain_failure, reason
 
 # Share of collection_timeout the coordinator lookups, group descriptions and offset fetches may take; ListOffsets gets
 # the rest.
@@ -51,10 +51,10 @@ class KafkaClient:
         self._wire = Wire(connection, timeout)
         # Each topic's partitions as (topic, partition) tuples, the same objects run after run: every committed
         # offset, assignment and high watermark is keyed by one of them instead of a tuple and a topic name of its
-        # own (about 100,000 objects a run at 2,000 groups, most of what a run allocated).
+        # own, most of what a run would allocate otherwise.
         self._partitions: dict[str, tuple[tuple[str, int], ...]] = {}
         self._leaders: dict[str, list[int]] = {}  # each topic's partition leaders, by partition, from the metadata
-        self._records = RecordReader(connection, timeout, log, self._partition)
+        self._records = RecordReader(self._wire, self._leader, self._partition)
         self._new_protocol = NewProtocolGroups(connection, timeout, log, self._partition)
         self._groups = GroupRequests(self._wire, log, self._partition, self._new_protocol, self._broker_name)
         self._listed: set[str] = set()  # the groups brokers listed (or that were found although not listed) last run
@@ -68,7 +68,6 @@ class KafkaClient:
         """When the check is unscheduled. The KIP-848 describer's librdkafka client stays: it may have calls in
         flight, and librdkafka never frees those of a client destroyed under them."""
         self._wire.close()
-        self._records.close()
 
     def snapshot(self, selection: Selection) -> tuple[ClusterSnapshot, dict[str, set[str]]]:
         """`_snapshot`, with fresh connections next run when the cluster could not be asked or a request went
@@ -125,11 +124,11 @@ class KafkaClient:
         return snapshot, problems
 
     def record_times(
-        self, wanted: list[tuple[tuple[str, int], int]], deadline: float
-    ) -> dict[tuple[tuple[str, int], int], int | None]:
-        """The timestamp of the record at each (partition, committed offset), BATCH partitions at a time: see
-        RecordReader.times."""
-        return self._records.times(wanted, deadline, BATCH)
+        self, wanted: list[RecordKey], deadline: Deadline
+    ) -> tuple[dict[tuple[str, int], PartitionRead], dict[tuple[str, int], str]]:
+        """What the records at each (partition, committed offset) tell, and why some could not be read: see
+        RecordReader.read."""
+        return self._records.read(wanted, deadline)
 
     # -- the cluster ------------------------------------------------------------------------------------------------
 
@@ -143,12 +142,7 @@ class KafkaClient:
         known = manager.least_loaded_node() if cluster.brokers() else None
         if known is not None:
             candidates.insert(0, known)
-        request = MetadataRequest(
-            topics=MetadataRequest.ALL_TOPICS,
-            allow_auto_topic_creation=False,
-            include_cluster_authorized_operations=False,
-            include_topic_authorized_operations=False,
-        )
+        request = protocol.metadata_request()
         errors: list[BaseException] = []
         response = None
         for number, node_id in enumerate(candidates):
@@ -162,31 +156,21 @@ class KafkaClient:
                 errors.append(answer.exception)
         if response is None:
             raise BrokerUnavailable(self._explain(errors))
-        # The connection manager only needs the brokers' addresses.
-        cluster.update_metadata(
-            MetadataResponse(
-                version=response.API_VERSION,
-                brokers=response.brokers,
-                cluster_id=response.cluster_id,
-                controller_id=response.controller_id,
-                topics=[],
-            )
-        )
+        cluster.update_metadata(protocol.brokers_only(response))
         known_partitions, self._partitions, self._leaders = self._partitions, {}, {}
-        for topic in response.topics:
-            if topic.error_code:
+        for name, error_code, count, topic_partitions in protocol.metadata_topics(response):
+            if error_code:
                 continue
-            count = len(topic.partitions)
-            partitions = known_partitions.get(topic.name)
+            partitions = known_partitions.get(name)
             if partitions is None or len(partitions) != count:
-                partitions = tuple((topic.name, p) for p in range(count))
-            self._partitions[topic.name] = partitions
+                partitions = tuple((name, p) for p in range(count))
+            self._partitions[name] = partitions
             leaders = [NO_LEADER] * count
-            for partition in topic.partitions:
-                if 0 <= partition.partition_index < count and not partition.error_code:
-                    leaders[partition.partition_index] = partition.leader_id
-            self._leaders[topic.name] = leaders
-        return response.cluster_id
+            for index, partition_error, leader_id in topic_partitions:
+                if 0 <= index < count and not partition_error:
+                    leaders[index] = leader_id
+            self._leaders[name] = leaders
+        return protocol.cluster_id(response)
 
     def _explain(self, errors: list[BaseException]) -> str:
         connection = self._connection
@@ -199,11 +183,16 @@ class KafkaClient:
             return partitions[partition]
         return (topic, partition)
 
+    def _leader(self, tp: tuple[str, int]) -> int:
+        """A partition's leader from this run's metadata; NO_LEADER when it has none or is not known."""
+        leaders = self._leaders.get(tp[0])
+        return leaders[tp[1]] if leaders is not None and 0 <= tp[1] < len(leaders) else NO_LEADER
+
     def _list_groups(self, deadline: Deadline) -> tuple[dict[str, Any], list[str]]:
         """Every group, with its coordinator (the broker that lists a group coordinates it), and a line per broker
         that could not list its groups."""
         asked = {
-            broker.node_id: self._wire.send(broker.node_id, ListGroupsRequest())
+            broker.node_id: self._wire.send(broker.node_id, protocol.list_groups_request())
             for broker in self._wire.manager.cluster.brokers()
         }
         self._wire.wait(asked.values(), deadline)
@@ -213,11 +202,12 @@ class KafkaClient:
             if not answer.succeeded():
                 failures.append(f"{self._broker_name(node_id)}: ListGroups failed: {reason(answer)}")
                 continue
-            if answer.value.error_code:  # loading: the groups it has loaded are listed all the same
-                error = Errors.for_code(answer.value.error_code).__name__
+            error_code, group_ids = protocol.listed_groups(answer.value)
+            if error_code:  # loading: the groups it has loaded are listed all the same
+                error = Errors.for_code(error_code).__name__
                 failures.append(f"{self._broker_name(node_id)}: ListGroups failed: {error}")
-            for group in answer.value.groups:
-                coordinators[group.group_id] = node_id
+            for group_id in group_ids:
+                coordinators[group_id] = node_id
         if asked and all(not answer.succeeded() for answer in asked.values()):
             raise BrokerUnavailable(self._explain([a.exception for a in asked.values() if a.failed()]))
         return coordinators, [f"{line} (groups it lists for the first time are missing this run)" for line in failures]
@@ -293,8 +283,6 @@ class KafkaClient:
         """One ListOffsets per leader and batch; the partitions worth asking again."""
         retry: list[tuple[str, int]] = []
         by_leader = self._by_leader(partitions, errors, failed, retry)
-        Topic = ListOffsetsRequest.ListOffsetsTopic
-        Partition = Topic.ListOffsetsPartition
 
         def keep(node_id: int, batch: list[tuple[str, int]], future: Future) -> None:
             if not future.succeeded():
@@ -304,29 +292,20 @@ class KafkaClient:
                     failed[tp] = (node_id, why)
                 retry.extend(batch if future.failed() else ())
                 return
-            for topic in future.value.topics:
-                for p in topic.partitions:
-                    tp = self._partition(topic.name, p.partition_index)
-                    if p.error_code:
-                        errors[tp] = Errors.for_code(p.error_code).__name__
-                        failed[tp] = (node_id, errors[tp])
-                        if leader_moved(p.error_code):
-                            retry.append(tp)
-                    else:
-                        high_watermarks[tp] = p.offset
-                        errors.pop(tp, None)
-                        failed.pop(tp, None)
+            for topic, p, error_code, offset in protocol.listed_offsets(future.value):
+                tp = self._partition(topic, p)
+                if error_code:
+                    errors[tp] = Errors.for_code(error_code).__name__
+                    failed[tp] = (node_id, errors[tp])
+                    if leader_moved(error_code):
+                        retry.append(tp)
+                else:
+                    high_watermarks[tp] = offset
+                    errors.pop(tp, None)
+                    failed.pop(tp, None)
 
         def ask(node_id: int, batch: list[tuple[str, int]]) -> list[tuple[Future, Callable]]:
-            by_topic: dict[str, list] = defaultdict(list)
-            for topic, p in batch:
-                by_topic[topic].append(Partition(partition_index=p, current_leader_epoch=-1, timestamp=-1))
-            request = ListOffsetsRequest(
-                replica_id=-1,
-                isolation_level=0,
-                topics=[Topic(name=topic, partitions=asked) for topic, asked in by_topic.items()],
-                min_version=1,
-            )
+            request = protocol.list_offsets_request(batch)
             return [(self._wire.send(node_id, request), lambda future: keep(node_id, batch, future))]
 
         self._wire.in_rounds({node: batches(tps) for node, tps in by_leader.items()}, ask, deadline)

@@ -4,7 +4,6 @@ committed offsets (OffsetFetch), batched per coordinator, asked again where the 
 from __future__ import annotations
 
 import logging
-import struct
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,17 +11,14 @@ from typing import Any
 
 import kafka.errors as Errors
 from kafka.future import Future
-from kafka.protocol.admin import DescribeGroupsRequest
-from kafka.protocol.consumer import OffsetFetchRequest
-from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment
-from kafka.protocol.metadata import FindCoordinatorRequest
 
 from pettwin_checks.deadline import Deadline
 
+from . import protocol
 from .lag import GroupSnapshot, TopicPartition
 from .new_protocol import NewProtocolGroups
 from .retries import Backoff, coordinator_moved, failure_lines
-from .wire import Wire, batches, reason
+from .wire import BATCH, Wire, batches, reason
 
 GROUP_STATES = {"Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"}
 
@@ -78,24 +74,13 @@ class GroupRequests:
         by_coordinator: dict[Any, list[str]] = defaultdict(list)
         for group_id in group_ids:
             by_coordinator[coordinators[group_id]].append(group_id)
-        many_per_fetch = self._wire.api_version(OffsetFetchRequest) >= 8
+        many_per_fetch = protocol.batched_offset_fetch(self._wire.api_version)
 
         def ask(node_id: Any, batch: list[str]) -> list[tuple[Future, Callable]]:
-            described = self._wire.send(
-                node_id, DescribeGroupsRequest(groups=batch, include_authorized_operations=False)
-            )
+            described = self._wire.send(node_id, protocol.describe_groups_request(batch))
             asked = [(described, lambda future: self._apply_descriptions(attempt, batch, future))]
-            if many_per_fetch:
-                Group = OffsetFetchRequest.OffsetFetchRequestGroup
-                request = OffsetFetchRequest(
-                    groups=[Group(group_id=g, topics=None) for g in batch], require_stable=False, min_version=8
-                )
-                fetches = [(request, batch)]
-            else:  # brokers before 3.0: one group a request
-                fetches = [
-                    (OffsetFetchRequest(group_id=g, topics=None, min_version=2, max_version=7), [g]) for g in batch
-                ]
-            for request, fetched in fetches:
+            # brokers before 3.0: one group a request
+            for request, fetched in protocol.offset_fetch_requests(batch, many_per_fetch):
                 future = self._wire.send(node_id, request)
                 asked.append(
                     (future, lambda future, fetched=fetched: self._apply_offsets(attempt, fetched, node_id, future))
@@ -116,10 +101,10 @@ class GroupRequests:
             for key, answer in answers:
                 if isinstance(answer, str):
                     why, again = answer, True
-                elif answer.error_code:
-                    why, again = Errors.for_code(answer.error_code).__name__, coordinator_moved(answer.error_code)
+                elif answer[0]:
+                    why, again = Errors.for_code(answer[0]).__name__, coordinator_moved(answer[0])
                 else:
-                    coordinators[key] = answer.node_id
+                    coordinators[key] = answer[1]
                     attempt.failed.pop(key, None)
                     attempt.groups[key].error = None
                     continue
@@ -135,24 +120,20 @@ class GroupRequests:
         return coordinators
 
     def _lookups(self, group_ids: list[str], deadline: Deadline) -> tuple[Any, list[tuple[str, Any]]]:
-        """The broker asked, and (group, FindCoordinator answer, or why there is none) for each group."""
+        """The broker asked, and (group, (error code, coordinator) or why there is no answer) for each group."""
         node_id = self._wire.manager.least_loaded_node()
-        if self._wire.api_version(FindCoordinatorRequest) >= 4:
-            requests = [
-                (FindCoordinatorRequest(key_type=0, coordinator_keys=b, min_version=4), b) for b in batches(group_ids)
-            ]
-        else:  # brokers before 3.0: one key a request
-            requests = [(FindCoordinatorRequest(key=g, key_type=0, max_version=3), [g]) for g in group_ids]
+        # brokers before 3.0: one key a request
+        batched = protocol.batched_find_coordinator(self._wire.api_version)
+        requests = protocol.find_coordinator_requests(group_ids, batched, BATCH)
         asked = [(self._wire.send(node_id, request), keys) for request, keys in requests]
         self._wire.wait([future for future, _ in asked], deadline)
         answers: list[tuple[str, Any]] = []
         for future, keys in asked:
             if not future.succeeded():
                 answers += [(key, reason(future)) for key in keys]
-            elif future.value.API_VERSION >= 4:
-                answers += [(answer.key, answer) for answer in future.value.coordinators if answer.key in keys]
             else:
-                answers.append((keys[0], future.value))
+                found = protocol.found_coordinators(future.value, keys)
+                answers += [(key, (error_code, node)) for key, error_code, node in found]
         return node_id, answers
 
     def _apply_descriptions(self, attempt: _GroupAttempt, batch: list[str], future: Future) -> None:
@@ -162,31 +143,26 @@ class GroupRequests:
             if future.failed():  # the connection dropped: asked again with the offsets
                 attempt.retry.update(batch)
             return
-        for described in future.value.groups:
-            group = attempt.groups.get(described.group_id)
+        for group_id, error_code, error_message, state, members, assigned in protocol.described_groups(future.value):
+            group = attempt.groups.get(group_id)
             if group is None:
                 continue
-            if described.error_code == GROUP_ID_NOT_FOUND and "classic" not in (described.error_message or ""):
+            if error_code == GROUP_ID_NOT_FOUND and "classic" not in error_message:
                 group.state = "Dead"  # what a classic coordinator answers for a group it does not know
                 continue
-            if described.error_code == GROUP_ID_NOT_FOUND:  # "not a classic group": a KIP-848 group
+            if error_code == GROUP_ID_NOT_FOUND:  # "not a classic group": a KIP-848 group
                 attempt.new_protocol.append(group)
                 continue
-            if described.error_code:
-                if coordinator_moved(described.error_code):
+            if error_code:
+                if coordinator_moved(error_code):
                     attempt.retry.add(group.group_id)
-                error = Errors.for_code(described.error_code).__name__
+                error = Errors.for_code(error_code).__name__
                 self._log.debug("describe of group %s failed: %s", group.group_id, error)
                 continue
-            group.state = described.group_state if described.group_state in GROUP_STATES else "Unknown"
-            group.members = len(described.members)
-            if described.protocol_type == "consumer":
-                group.assigned = {
-                    self._partition(assigned.topic, p)
-                    for member in described.members
-                    for assigned in _assignment(member.member_assignment)
-                    for p in assigned.partitions
-                }
+            group.state = state if state in GROUP_STATES else "Unknown"
+            group.members = members
+            if assigned is not None:
+                group.assigned = {self._partition(topic, p) for topic, p in assigned}
 
     def _apply_offsets(self, attempt: _GroupAttempt, batch: list[str], node_id: Any, future: Future) -> None:
         if not future.succeeded():
@@ -194,27 +170,26 @@ class GroupRequests:
             for group_id in batch:
                 attempt.fail(group_id, node_id, f"offset fetch failed: {why}", again=future.failed())
             return
-        response = future.value
-        answers = response.groups if response.API_VERSION >= 8 else [response]
-        for group_id, answer in (
-            ((a.group_id, a) for a in answers) if response.API_VERSION >= 8 else zip(batch, answers)
-        ):
+        for group_id, error_code, offsets in protocol.fetched_offsets(future.value, batch):
             group = attempt.groups.get(group_id)
             if group is None:
                 continue
-            if answer.error_code:
-                why = f"offset fetch failed: {Errors.for_code(answer.error_code).__name__}"
-                attempt.fail(group_id, node_id, why, again=coordinator_moved(answer.error_code))
+            if error_code:
+                why = f"offset fetch failed: {Errors.for_code(error_code).__name__}"
+                attempt.fail(group_id, node_id, why, again=coordinator_moved(error_code))
                 continue
             committed = {}
-            for topic in answer.topics:
-                for p in topic.partitions:
-                    if p.error_code:  # a partition the broker could not answer for is said, never left out
-                        error = Errors.for_code(p.error_code)
-                        why = f"offset fetch failed for {topic.name}[{p.partition_index}]: {error.__name__}"
-                        attempt.fail(group_id, node_id, why, again=error.retriable)
-                    elif p.committed_offset >= 0:
-                        committed[self._partition(topic.name, p.partition_index)] = p.committed_offset
+            for topic, p, partition_error, offset in offsets:
+                if partition_error:  # a partition the broker could not answer for is said, never left out
+                    error = Errors.for_code(partition_error)
+                    attempt.fail(
+                        group_id,
+                        node_id,
+                        f"offset fetch failed for {topic}[{p}]: {error.__name__}",
+                        again=error.retriable,
+                    )
+                elif offset >= 0:
+                    committed[self._partition(topic, p)] = offset
             group.committed = committed
 
 
@@ -243,13 +218,3 @@ class _GroupAttempt:
             self.failed.pop(group_id, None)
         self.new_protocol = [group for group in self.new_protocol if group.group_id not in again]
         return again
-
-
-def _assignment(data: bytes) -> list:
-    """A member's assigned topic partitions from its consumer-protocol assignment; none if it cannot be read."""
-    if not data:
-        return []
-    try:
-        return ConsumerProtocolAssignment.decode(data).assigned_partitions
-    except (struct.error, ValueError, IndexError, UnicodeDecodeError):  # another protocol's bytes, or truncated
-        return []

@@ -31,7 +31,9 @@ class TimeLagKind(Enum):
 
     EXACT = "exact"  # from the timestamp of the record at the committed offset, or 0 with nothing left to read
     INTERPOLATED = "interpolated"  # between two points of the high-watermark history
-    LOWER_BOUND = "lower_bound"  # the record is older than the history: at least this old
+    # the record is older than the history: at least this old; or, for a group or topic, the maximum over the
+    # partitions whose time lag is known while some are not
+    LOWER_BOUND = "lower_bound"
 
 
 # A rollup's kind is its least precise partition's: a maximum over lower bounds is itself only a lower bound.
@@ -69,7 +71,7 @@ class PartitionLag:
     committed: int | None  # None: the group has no committed offset for this partition
     high_watermark: int | None  # None: the broker did not answer for this partition
     lag: int | None  # high_watermark - committed, clamped at 0; None when either side is unknown
-    lag_seconds: float | None  # None when lag is None
+    lag_seconds: float | None  # None when lag is None, or when the time lag is not known (never 0 for unknown)
     status: LagStatus
     reason: str = ""  # why the high watermark is unknown (ERR); other statuses' reasons come from the window
     lag_seconds_kind: TimeLagKind | None = None
@@ -95,7 +97,8 @@ class Rollup:
     partitions_behind: int = 0
     uncommitted: int = 0
     status: LagStatus = LagStatus.OK
-    # The worst time lag; None while any lagging partition's is unknown (a max over fewer would understate).
+    # The worst known time lag; None when no partition's is known. With some partitions' unknown it is a maximum
+    # over fewer, so only a lower bound of the true one, and its kind says so.
     max_lag_seconds: float | None = None
     lag_seconds_kind: TimeLagKind | None = None  # the least precise kind among the partitions with a lag
 
@@ -125,7 +128,9 @@ def rollup(rows: Iterable[PartitionLag]) -> Rollup:
                 if row_kind is not None and (kind is None or _PRECISION[row_kind] < _PRECISION[kind]):
                     kind = row_kind
         status = max(status, row.status)
-    if unknown_seconds:
+    if unknown_seconds and worst_seconds:
+        kind = TimeLagKind.LOWER_BOUND
+    elif unknown_seconds:  # a bound of 0 over the caught-up partitions says nothing about the lagging ones
         worst_seconds = kind = None
     return Rollup(lag, max_lag, behind, uncommitted, status, worst_seconds, kind)
 

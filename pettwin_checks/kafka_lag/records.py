@@ -1,130 +1,139 @@
-"""Reads the timestamp of the record at a committed offset, for the exact time lag (a read_committed librdkafka
-consumer: it fetches every partition of a leader in one request and skips control records and aborted data)."""
+"""Reads when the records at the lagging groups' committed offsets were produced, for the exact time lag: Fetch
+requests (read_committed) over the check's own connections, one per partition leader and round, two rounds at most.
+
+Round one asks every partition for ROUND_ONE_BYTES from its offset: enough for the batch headers and, uncompressed,
+the first records; a LogAppendTime batch tells its time by its header alone. Round two asks again, from where the
+first answer stopped, only the partitions it did not settle: a batch cut by the size limit (a compressed one cannot
+be read in part; its size is in its header) or aborted data and markers longer than the first answer.
+"""
 
 from __future__ import annotations
 
-import logging
-import time
+from collections import defaultdict
 from collections.abc import Callable
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, TopicPartition
+import kafka.errors as Errors
+from kafka.future import Future
 
-from pettwin_checks.kafka.connection import CLOSE_TIMEOUT, DebugLogger, KafkaConnection, close_within, librdkafka_config
+from pettwin_checks.deadline import Deadline
+
+from .lag import TopicPartition
+from .protocol import fetch_request, fetched_partitions
+from .record_batch import read_batches
+from .time_lag import MAX_SPANS, PartitionRead, RecordKey
+from .wire import MAX_ANSWER_BYTES, Wire, reason
+
+ROUND_ONE_BYTES = 2048
+ROUND_TWO_BYTES = 65536  # at least; a batch cut in round one is asked for whole, if it fits in an answer
+# Share of what is left of the deadline round one may wait.
+ROUND_ONE_SHARE = 0.6
+
+
+class _Partition:
+    """One partition's reading across the rounds: the offsets wanted (ascending), what is known so far."""
+
+    __slots__ = ("known_until", "read", "resume_at", "resume_bytes", "wanted")
+
+    def __init__(self, wanted: list[int]) -> None:
+        self.wanted = wanted
+        self.read = PartitionRead()
+        self.known_until = self.resume_at = wanted[0]
+        self.resume_bytes = ROUND_ONE_BYTES
+
+    def absorb(self, data: bytes, aborted: list, high_watermark: int, last_stable: int) -> tuple[bool, str | None]:
+        """Reads one Fetch answer's batches on from what is known; (settled, why not everything wanted was read)."""
+        reading = read_batches(data, self.known_until, self.resume_at, aborted, self.wanted[-1], MAX_SPANS)
+        self.read.spans += reading.spans
+        self.known_until, self.resume_at = reading.known_until, reading.resume_at
+        self.resume_bytes = max(reading.resume_bytes, ROUND_TWO_BYTES)
+        if reading.problem or self.known_until > self.wanted[-1]:
+            return True, reading.problem
+        if reading.resume_bytes > MAX_ANSWER_BYTES:
+            return True, f"a record batch of {reading.resume_bytes} bytes, larger than an answer is asked to hold"
+        if not reading.resume_bytes and reading.resume_at >= high_watermark:
+            self.read.nothing_from = self.known_until  # only markers or aborted data up to the end
+            return True, None
+        # Records past the last stable offset wait for their transaction: a read_committed consumer cannot read
+        # them yet, and neither can this.
+        if 0 <= last_stable <= reading.resume_at and not reading.resume_bytes:
+            return True, "the records next are in a transaction still open"
+        return False, None
 
 
 class RecordReader:
-    """One consumer, made on first use and kept across runs, assigned at the offsets wanted; no group is joined and
-    nothing is committed. `partition(topic, partition)` gives the shared (topic, partition) tuple to key answers by."""
+    """`leader(tp)` is a partition's leader from this run's metadata (-1 for none); `partition(topic, p)` the shared
+    (topic, partition) tuple to key answers by."""
 
     def __init__(
         self,
-        connection: KafkaConnection,
-        timeout: float,
-        log: logging.Logger,
-        partition: Callable[[str, int], tuple[str, int]],
+        wire: Wire,
+        leader: Callable[[TopicPartition], int],
+        partition: Callable[[str, int], TopicPartition],
     ) -> None:
-        self._connection = connection
-        self._timeout = timeout
-        self._log = log
+        self._wire = wire
+        self._leader = leader
         self._partition = partition
-        self._consumer: Consumer | None = None
 
-    def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None and not close_within(consumer, CLOSE_TIMEOUT):
-            self._log.warning(
-                "Closing the record reader took over %gs; left to finish in the background", CLOSE_TIMEOUT
-            )
-
-    def _reader(self) -> Consumer:
-        if self._consumer is None:
-            self._consumer = Consumer(
-                {
-                    **librdkafka_config(self._connection),
-                    # Required by the consumer; never joined (assign, not subscribe) and never committed to.
-                    "group.id": "pettwin-checks.record-times",
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "isolation.level": "read_committed",
-                    "enable.partition.eof": True,  # "nothing before the end" is an answer too
-                    "auto.offset.reset": "error",  # an offset deleted by retention is unreadable, not another
-                    # Only the first record of each partition is wanted: small fetches, little prefetched.
-                    "fetch.message.max.bytes": 65536,
-                    "fetch.max.bytes": 1048576,
-                    "queued.max.messages.kbytes": 4096,
-                    # The broker answers a fetch at the end of a partition at once, not after 500 ms (the default
-                    # wait for more data): "nothing left to read" is the answer wanted there.
-                    "fetch.wait.max.ms": 10,
-                    "fetch.error.backoff.ms": 50,
-                    "error_cb": lambda error: self._log.debug("record reader: %s", error),
-                    "logger": DebugLogger(self._log),
-                    "socket.connection.setup.timeout.ms": int(self._timeout * 1000),
-                }
-            )
-        return self._consumer
-
-    def times(
-        self, wanted: list[tuple[tuple[str, int], int]], deadline: float, batch: int
-    ) -> dict[tuple[tuple[str, int], int], int | None]:
-        """For each (partition, committed offset): the timestamp (ms since the epoch) of the first record a
-        read_committed consumer gets from that offset, or None when there is none before the end (only transaction
-        markers or aborted data left). A key left out could not be read by `deadline` (a time.monotonic() instant)
-        or at all (e.g. the offset was deleted by retention). Never raises.
-
-        Partitions are read `batch` at a time, each batch within its share of what is left of the deadline. A
-        partition wanted at several offsets (groups at different places) is read at the lowest first, then sought to
-        the next.
-        """
-        times: dict[tuple[tuple[str, int], int], int | None] = {}
-        by_partition: dict[tuple[str, int], list[int]] = {}
+    def read(
+        self, wanted: list[RecordKey], deadline: Deadline
+    ) -> tuple[dict[TopicPartition, PartitionRead], dict[TopicPartition, str]]:
+        """What the records at or after each (partition, offset) tell (see PartitionRead), and why a partition's
+        could not be read, or not far enough to answer every offset wanted (a Fetch error, no leader, no answer in
+        time, a codec or format not read, an open transaction, more than two rounds' worth)."""
+        offsets: dict[TopicPartition, list[int]] = defaultdict(list)
         for tp, offset in sorted(wanted):
-            by_partition.setdefault(tp, []).append(offset)
-        partitions = list(by_partition)
-        chunks = [partitions[i : i + batch] for i in range(0, len(partitions), batch)]
-        try:
-            for number, chunk in enumerate(chunks):
-                share = (deadline - time.monotonic()) / (len(chunks) - number)
-                if share <= 0:
-                    break
-                self.read_first_records({tp: by_partition[tp] for tp in chunk}, times, share)
-        except KafkaException as e:
-            self._log.debug("reading record timestamps failed: %s", e)
-        return times
+            offsets[tp].append(offset)
+        states = {tp: _Partition(wanted) for tp, wanted in offsets.items()}
+        pending = dict(states)
+        errors: dict[TopicPartition, str] = {}
+        for number in range(2):
+            by_leader: dict[int, list[TopicPartition]] = defaultdict(list)
+            for tp in pending:
+                leader = self._leader(tp)
+                if leader < 0:
+                    errors[tp] = "no leader"
+                else:
+                    by_leader[leader].append(tp)
+            asked = [(self._ask(node, tps, pending), tps) for node, tps in by_leader.items()]
+            share = Deadline(deadline.remaining() * (ROUND_ONE_SHARE if number == 0 else 1.0))
+            self._wire.wait([future for future, _ in asked], share)
+            settled = self._absorb(asked, pending, errors)
+            pending = {tp: state for tp, state in pending.items() if tp not in settled and tp not in errors}
+            if not pending or deadline.remaining() <= 0:
+                break
+        for tp in pending:
+            errors[tp] = "not read in full within two fetches"
+        return {tp: state.read for tp, state in states.items()}, errors
 
-    def read_first_records(self, offsets: dict[tuple[str, int], list[int]], times: dict, seconds: float) -> None:
-        """Reads until every partition of `offsets` (ascending offsets each) is answered or `seconds` passed: the
-        timestamp of the first record at or after each offset, None when there is none before the end."""
-        reader = self._reader()
-        expires = time.monotonic() + seconds
-        pending = {tp: list(wanted) for tp, wanted in offsets.items()}
-        assigned = [TopicPartition(t, p, wanted[0]) for (t, p), wanted in pending.items()]
-        reader.assign(assigned)
-        reader.resume(assigned)  # librdkafka keeps a partition paused across assignments (paused when answered)
-        try:
-            while pending and (remaining := expires - time.monotonic()) > 0:
-                message = reader.poll(remaining)  # one at a time: consume(n) would wait for n
-                tp = None if message is None else self._partition(message.topic(), message.partition())
-                wanted = pending.get(tp)
-                if not wanted:
+    def _ask(self, node: int, tps: list[TopicPartition], pending: dict[TopicPartition, _Partition]) -> Future:
+        asked = [(tp[0], tp[1], pending[tp].resume_at, pending[tp].resume_bytes) for tp in tps]
+        return self._wire.send(node, fetch_request(asked, MAX_ANSWER_BYTES))
+
+    def _absorb(
+        self,
+        asked: list[tuple[Future, list[TopicPartition]]],
+        pending: dict[TopicPartition, _Partition],
+        errors: dict[TopicPartition, str],
+    ) -> set[TopicPartition]:
+        """Reads each answer into its partitions; the partitions settled (every wanted offset answered, or nothing
+        more to read this run)."""
+        settled: set[TopicPartition] = set()
+        for future, tps in asked:
+            if not future.succeeded():
+                failure = reason(future)
+                errors.update((tp, failure) for tp in tps)
+                continue
+            for topic, p, error_code, high_watermark, last_stable, aborted, data in fetched_partitions(future.value):
+                tp = self._partition(topic, p)
+                state = pending.get(tp)
+                if state is None:
                     continue
-                error = message.error()
-                if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    times.update(((tp, offset), None) for offset in wanted)
-                    wanted.clear()
-                elif error is not None:  # unreadable (deleted by retention, no Read permission): left unanswered
-                    self._log.debug("record %s[%d] at %d unreadable: %s", tp[0], tp[1], wanted.pop(0), error.str())
-                elif message.offset() < wanted[0]:
-                    continue  # fetched before the last seek
-                else:
-                    kind, timestamp = message.timestamp()
-                    while wanted and wanted[0] <= message.offset():  # offsets before it hold no data record
-                        offset = wanted.pop(0)
-                        if kind != TIMESTAMP_NOT_AVAILABLE:
-                            times[(tp, offset)] = timestamp
-                if wanted:
-                    reader.seek(TopicPartition(tp[0], tp[1], wanted[0]))
-                else:
-                    del pending[tp]
-                    reader.pause([TopicPartition(tp[0], tp[1])])  # nothing more to fetch for it
-        finally:
-            reader.assign([])
+                if error_code:
+                    errors[tp] = Errors.for_code(error_code).__name__
+                    continue
+                done, problem = state.absorb(data, aborted, high_watermark, last_stable)
+                if problem:
+                    errors[tp] = problem
+                if done:
+                    settled.add(tp)
+        return settled

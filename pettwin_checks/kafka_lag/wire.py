@@ -20,8 +20,8 @@ from pettwin_checks.kafka.connection import KafkaConnection, kafka_python_config
 # long the check waits; a run that leaves a request unanswered closes every connection anyway (see snapshot).
 REQUEST_TIMEOUT = 60.0
 # Requests of this client in flight on one broker connection at most; more wait in the client's queue. A run sends a
-# few requests a broker, but one per group to brokers older than 3.0: with thousands pipelined, a connection to a
-# Kafka 3.9 broker stopped answering altogether in 9 of 30 runs (measured with librdkafka), never with a cap of 100.
+# few requests a broker, but one per group to brokers older than 3.0: with thousands pipelined, a broker connection
+# can stop answering altogether (bench/README.md).
 MAX_IN_FLIGHT = 100
 # Groups (per coordinator) or partitions (per leader) in one request. A batch's answers are the run's largest
 # allocation and the process keeps the memory they took, so one round of batches is applied and dropped before the
@@ -32,6 +32,13 @@ BATCH = 500
 def batches(items: list) -> list[list]:
     """`items` in batches of BATCH, in order."""
     return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+
+
+# A Fetch answer's record bytes at most (the broker stops adding partitions there). kafka-python refuses a frame
+# above its receive_message_max_bytes (1 MB by default) by closing the connection: the limit is set above this, with
+# room for the answer's per-partition fields.
+MAX_ANSWER_BYTES = 16 * 2**20
+RECEIVE_MAX_BYTES = MAX_ANSWER_BYTES + 8 * 2**20
 
 
 # kafka-python logs every connection attempt and, at debug, every request (a SASL request holds the password). Its
@@ -97,6 +104,7 @@ class Wire:
             "socket_connection_setup_timeout_max_ms": int(timeout * 1000),
             # kafka-python's own cap fails requests past it; the queue here keeps below it (see pump)
             "max_in_flight_requests_per_connection": MAX_IN_FLIGHT + 1,
+            "receive_message_max_bytes": RECEIVE_MAX_BYTES,
             "reconnect_backoff_max_ms": 2000,
             "metadata_max_age_ms": 2**31 - 1,  # the client asks for the metadata itself, once a run
         }

@@ -9,6 +9,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from pettwin_checks.cli import check_ids, run_check
+from pettwin_checks.devenv.kafka_wire import WireCount
 from pettwin_checks.devenv.workload import produce
 
 from .common import commit, create_topic, last, make_check, service_checks, unique, values
@@ -55,9 +56,12 @@ def test_a_quiet_topic_gets_the_exact_time_lag_on_the_first_run(kafka_broker, ag
     time.sleep(1.5)
     check = make_check(kafka_connect_str=bootstrap, consumer_groups={group: None})
     tags = {"consumer_group": group, "topic": topic, "partition": 0, "lag_seconds_kind": "exact"}
+    fetches = []
     for _ in range(2):
         before = time.time()
-        run(check, aggregator)
+        with WireCount() as wire:
+            run(check, aggregator)
+        fetches.append(wire.sent["Fetch"])
         seconds = last(aggregator, "pettwin.kafka.consumer_lag_seconds", **tags)
         assert before - produced_at - 0.05 <= seconds <= time.time() - produced_at + 0.05
         assert seconds >= 1.5
@@ -65,7 +69,7 @@ def test_a_quiet_topic_gets_the_exact_time_lag_on_the_first_run(kafka_broker, ag
         assert last(aggregator, "pettwin.kafka.consumer_group.lag_seconds", **group_tags) == seconds
         assert last(aggregator, "pettwin.kafka.topic.lag_seconds", topic=topic, **group_tags) == seconds
         time.sleep(0.5)
-    assert len(check._record_times) == 1  # read once, then kept: the timestamp at an offset never changes
+    assert fetches == [1, 0]  # read once, then kept: the record after an offset and its time never change
 
 
 @pytest.mark.parametrize("listener", ["sasl_scram", "mtls", "confluent_like"])
@@ -116,25 +120,37 @@ def test_an_idle_partition_beside_a_busy_one(kafka_broker, aggregator):
 
 
 def test_unreadable_records_fall_back_to_the_history(kafka_broker, aggregator):
-    """Records deleted under the committed offset (retention) cannot be read: the time lag is then the lower bound
-    from the high-watermark history, and says so."""
+    """Records deleted under the committed offset (retention) cannot be read (the Fetch answers OFFSET_OUT_OF_RANGE
+    for that partition only): on the first run nothing tells the time lag, so none is sent (never 0) and the run says
+    so; then the high-watermark history gives a real lower bound. The other partition's stays exact."""
     bootstrap = kafka_broker.start().bootstrap
     topic, group = unique("trimmed"), unique("trimmed-group")
-    create_topic(bootstrap, topic, 1)
-    produce(bootstrap, topic, 10, partition=0)
-    commit(bootstrap, group, topic, {0: 2})
+    create_topic(bootstrap, topic, 2)
+    for partition in (0, 1):
+        produce(bootstrap, topic, 10, partition=partition)
+    commit(bootstrap, group, topic, {0: 2, 1: 3})
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.delete_records([TopicPartition(topic, 0, 6)]).values():
         future.result(timeout=30)
+    readable_since = record_time(bootstrap, topic, 1, 3)
     check = make_check(kafka_connect_str=bootstrap, consumer_groups={group: None})
-    tags = {"consumer_group": group, "topic": topic, "partition": 0, "lag_seconds_kind": "lower_bound"}
+    tags = {"consumer_group": group, "topic": topic, "partition": 0}
     run(check, aggregator)
-    assert last(aggregator, "pettwin.kafka.consumer_lag_seconds", **tags) == pytest.approx(0, abs=0.1)
-    assert last(aggregator, "pettwin.kafka.consumer_lag", consumer_group=group, topic=topic, partition=0) == 8
+    assert not values(aggregator, "pettwin.kafka.consumer_lag_seconds", **tags)  # unknown: not sent, never 0
+    assert last(aggregator, "pettwin.kafka.consumer_lag", **tags) == 8
+    assert last(aggregator, "pettwin.kafka.time_lag.unknown") == 1
+    [warning] = [w for w in check.get_warnings() if "no time lag" in w]
+    assert f"{topic}[0]" in warning and "OffsetOutOfRangeError" in warning and f"{topic}[1]" not in warning
+    exact = last(aggregator, "pettwin.kafka.consumer_lag_seconds", partition=1, lag_seconds_kind="exact")
+    assert exact == pytest.approx(time.time() - readable_since, abs=0.5)
+    # the group's maximum covers partition 1 only: a lower bound, and tagged so
+    group_seconds = last(aggregator, "pettwin.kafka.consumer_group.lag_seconds", lag_seconds_kind="lower_bound")
+    assert group_seconds == exact
     time.sleep(1.0)
     run(check, aggregator)
-    assert last(aggregator, "pettwin.kafka.consumer_lag_seconds", **tags) >= 1.0
-    assert last(aggregator, "pettwin.kafka.consumer_group.lag_seconds", consumer_group=group) >= 1.0
+    bound = last(aggregator, "pettwin.kafka.consumer_lag_seconds", lag_seconds_kind="lower_bound", **tags)
+    assert bound >= 1.0
+    assert last(aggregator, "pettwin.kafka.time_lag.unknown") == 0
 
 
 def test_a_caught_up_read_committed_consumer_on_a_transactional_topic_is_ok(kafka_broker, aggregator):

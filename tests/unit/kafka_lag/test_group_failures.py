@@ -84,7 +84,9 @@ class FakeCluster:
 
     def DescribeGroupsRequest(self, node_id, request):
         described = [
-            Answer(group_id=g, error_code=0, group_state="Empty", protocol_type="consumer", members=[])
+            Answer(
+                group_id=g, error_code=0, error_message=None, group_state="Empty", protocol_type="consumer", members=[]
+            )
             for g in request.groups
         ]
         return done(Answer(groups=described))
@@ -112,7 +114,7 @@ class FakeCluster:
 def install(check, cluster: FakeCluster) -> None:
     check.client._wire._manager = check.client._wire._net = cluster
     check.client._wire.send = cluster.send
-    check.client._records.read_first_records = lambda offsets, times, seconds: None  # no records to read here
+    check.client._records.read = lambda wanted, deadline: ({}, {})  # no records to read here
 
 
 def make_check(**instance) -> PettwinKafkaLagCheck:

@@ -85,10 +85,12 @@ def test_time_lag_edges():
     assert seconds(50, 200, history, now=1020.0, kind=TimeLagKind.LOWER_BOUND) == pytest.approx(20.0)
     # one point only (a quiet topic: its high watermark never moves): still a lower bound, growing with time
     assert seconds(50, 100, history_of((100, 1000.0)), now=1020.0, kind=TimeLagKind.LOWER_BOUND) == 20.0
-    assert seconds(50, 100, history_of((100, 1000.0)), now=1000.0, kind=TimeLagKind.LOWER_BOUND) == 0.0
-    assert seconds(50, 100, history_of(), now=1020.0, kind=TimeLagKind.LOWER_BOUND) == 0.0
-    # past the newest point (the high watermark moved since it was recorded): only the trivial bound
-    assert seconds(250, 300, history, now=1020.0, kind=TimeLagKind.LOWER_BOUND) == 0.0
+    # a bound of 0 says nothing: unknown (None), never 0 while lagging
+    unknown = (None, None, False)
+    assert time_lag(50, 100, history_of((100, 1000.0)), 1000.0, {}, ("t", 0)) == unknown  # first sight
+    assert time_lag(50, 100, history_of(), 1020.0, {}, ("t", 0)) == unknown
+    # past the newest point (the high watermark moved since it was recorded): the history cannot tell
+    assert time_lag(250, 300, history, 1020.0, {}, ("t", 0)) == unknown
 
 
 def test_time_lag_from_the_record_read_is_exact():
@@ -265,8 +267,13 @@ def test_rollup_and_unknown_time_lag():
     assert (total.lag, total.max_lag, total.partitions_behind, total.uncommitted) == (35, 30, 2, 1)
     assert total.max_lag_seconds == 9.0
     assert total.status is LagStatus.WARN
+    # one lagging partition's time lag unknown: the max over the others is only a lower bound, and says so
     rows[1].lag_seconds = None
-    assert rollup(rows).max_lag_seconds is None  # a max over fewer partitions would understate
+    rows[0].lag_seconds_kind = TimeLagKind.EXACT
+    assert (rollup(rows).max_lag_seconds, rollup(rows).lag_seconds_kind) == (3.0, TimeLagKind.LOWER_BOUND)
+    # none known but a caught-up partition's 0: no value at all, never 0 while partitions lag
+    rows[0].lag_seconds = None
+    assert (rollup(rows).max_lag_seconds, rollup(rows).lag_seconds_kind) == (None, None)
 
 
 def test_rate():

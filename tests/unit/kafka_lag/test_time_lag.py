@@ -14,7 +14,7 @@ from pettwin_checks.kafka_lag.lag import (
     rollup,
 )
 from pettwin_checks.kafka_lag.state import LagState
-from pettwin_checks.kafka_lag.time_lag import RecordTimes, lagging_offsets
+from pettwin_checks.kafka_lag.time_lag import PartitionRead, RecordTimes, lagging_offsets
 
 pytestmark = pytest.mark.unit
 
@@ -35,26 +35,42 @@ def test_only_lagging_partitions_are_read_each_offset_once():
     assert lagging_offsets(snap) == [(T0, 40), (T0, 70)]
 
 
-def test_record_times_are_read_once_and_forgotten_when_no_group_sits_there():
+def test_record_times_are_read_once_and_kept_while_a_group_sits_at_or_below_them():
     cache = RecordTimes()
     high = {T0: 100, T1: 6}
     assert cache.missing([(T0, 40), (T1, 5)], high) == [(T0, 40), (T1, 5)]
-    answers = cache.update([(T0, 40), (T1, 5)], {(T0, 40): 1_000, (T1, 5): None}, high)
+    read = {T0: PartitionRead([(40, 41, 1_000), (42, 44, 1_200)]), T1: PartitionRead([], nothing_from=5)}
+    answers = cache.update([(T0, 40), (T1, 5)], read, high)
     assert answers == {(T0, 40): 1_000, (T1, 5): None}
     assert cache.missing([(T0, 40), (T1, 5)], high) == []
-    # unread this run (a timeout): absent, and asked again next run
-    assert cache.update([(T0, 40), (T0, 50)], {}, high) == {(T0, 40): 1_000}
-    assert cache.missing([(T0, 50)], high) == [(T0, 50)]
-    # the group moved on: the old offset is dropped, the cache holds only what is still wanted
-    assert cache.update([(T0, 60)], {(T0, 60): 2_000}, high) == {(T0, 60): 2_000}
-    assert len(cache) == 1 and cache.missing([(T0, 40)], high) == [(T0, 40)]
+    # the group moved within what was read: known without a read
+    assert cache.missing([(T0, 43)], high) == []
+    assert cache.update([(T0, 43)], {}, high) == {(T0, 43): 1_200}
+    # past it: asked; and what lies below the lowest committed offset is forgotten
+    assert cache.missing([(T0, 45)], high) == [(T0, 45)]
+    assert cache.update([(T0, 45)], {T0: PartitionRead([(45, 45, 1_300)])}, high) == {(T0, 45): 1_300}
+    assert len(cache) == 1 and cache.missing([(T0, 43)], high) == [(T0, 43)]
+    # a partition no group lags on any more is forgotten
+    cache.update([], {}, high)
+    assert len(cache) == 0
+
+
+def test_known_spans_are_bounded_per_partition_and_merged():
+    cache = RecordTimes(max_spans=3)
+    spans = [(o, o, 1_000 + o) for o in range(10, 20)]
+    cache.update([(T0, 10)], {T0: PartitionRead(spans)}, {T0: 100})
+    assert len(cache) == 3 and cache.missing([(T0, 12), (T0, 13)], {T0: 100}) == [(T0, 13)]
+    # a later read overlapping what is kept: one consistent set of spans
+    cache.update([(T0, 11)], {T0: PartitionRead([(11, 13, 1_013), (14, 14, 1_014)])}, {T0: 100})
+    assert cache.update([(T0, 11), (T0, 13)], {}, {T0: 100}) == {(T0, 11): 1_011, (T0, 13): 1_013}
+    assert len(cache) == 3
 
 
 def test_nothing_to_read_holds_until_the_high_watermark_moves():
     """Only markers or aborted data after the offset: true until something is appended, which moves the high
     watermark (a record, or a transaction's marker)."""
     cache = RecordTimes()
-    cache.update([(T1, 5)], {(T1, 5): None}, {T1: 6})
+    cache.update([(T1, 5)], {T1: PartitionRead(nothing_from=5)}, {T1: 6})
     assert cache.missing([(T1, 5)], {T1: 6}) == []
     assert cache.update([(T1, 5)], {}, {T1: 6}) == {(T1, 5): None}
     assert cache.missing([(T1, 5)], {T1: 7}) == [(T1, 5)]
@@ -65,8 +81,9 @@ def test_a_quiet_topic_gets_a_time_lag_from_its_record_else_a_lower_bound():
     """The high watermark never moves: the history has one point, yet every run has a time lag."""
     state = LagState()
     snap = snapshot({T0: 100}, g={T0: 40})
-    for now in (1000.0, 1010.0):
-        [row], _ = evaluate(snap, state, now, 600)
+    [row], _ = evaluate(snap, state, 1000.0, 600)
+    assert (row.lag_seconds, row.lag_seconds_kind) == (None, None)  # first sight, unread: unknown, not 0
+    [row], _ = evaluate(snap, state, 1010.0, 600)
     assert (row.lag_seconds, row.lag_seconds_kind) == (10.0, TimeLagKind.LOWER_BOUND)
     [row], _ = evaluate(snap, state, 1020.0, 600, {(T0, 40): 900_000})
     assert (row.lag_seconds, row.lag_seconds_kind) == (120.0, TimeLagKind.EXACT)
