@@ -25,10 +25,6 @@ class Deadline:
     def remaining(self) -> float:
         return max(0.0, self._ends_at - self._clock())
 
-    @property
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
-
     def timeout(self, cap: float | None = None, minimum: float = 0.05) -> float:
         left = self.remaining()
         if left < minimum:

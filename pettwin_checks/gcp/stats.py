@@ -30,11 +30,3 @@ class ApiCallStats:
         self.calls.clear()
         self.retries.clear()
         self.failures.clear()
-
-    def as_dict(self) -> dict:
-        return {
-            "calls": dict(self.calls),
-            "retries": dict(self.retries),
-            "failures": dict(self.failures),
-            "total_calls": self.total_calls,
-        }

@@ -19,7 +19,7 @@ from pettwin_checks.gcp.families import Lookbacks
 from pettwin_checks.kafka.connection import connection_secrets
 
 from .config_models import ConfigMixin
-from .config_models.validators import run_budget, token_prices
+from .config_models.validators import collection_timeout, token_prices
 from .families import TOKENS, configured_families
 from .probe import VertexAiProbe
 from .samples import unpriced_models
@@ -39,7 +39,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
         for secret in connection_secrets(self.config.leader_election):  # the election's Kafka credentials
             self.register_secret(secret)
         config = self.config
-        self.run_budget = run_budget(config)  # collection_timeout, else a share of the interval
+        self.collection_timeout = collection_timeout(config)  # as configured, else a share of the interval
         retry = RetryPolicy(config.max_attempts, config.backoff_base, config.backoff_max, config.timeout)
         # countTokens accepts only cloud-platform; Monitoring reads alone need only monitoring.read.
         apis = (("monitoring",) if config.collect_project_metrics else ()) + (
@@ -77,7 +77,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
     def check(self, _):
         config = self.config
         self.session.stats.reset()
-        deadline = Deadline(self.run_budget)
+        deadline = Deadline(self.collection_timeout)
         base_tags = list(config.tags)
         try:
             project = self.session.project_id(deadline)
@@ -136,7 +136,7 @@ class PettwinVertexAiCheck(AgentCheck, ConfigMixin):
             project, deadline, self.wall_clock(), base_tags, max_contexts=self.config.max_contexts
         )
         self._say_unpriced(collection)
-        status, message = collection.status(project=project, session=self.session, budget=self.run_budget)
+        status, message = collection.status(project=project, session=self.session, budget=self.collection_timeout)
         self.service_check(MONITORING_SERVICE_CHECK, STATUS[status], tags=base_tags, message=message)
         if message:
             self.warning("Some Vertex AI metrics are missing this run: %s", message)

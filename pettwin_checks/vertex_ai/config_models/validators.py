@@ -43,7 +43,7 @@ COLLECTION_TIMEOUT_MAX = 40.0
 instance_leader_election = leader_election
 
 
-def run_budget(model) -> float:
+def collection_timeout(model) -> float:
     """The run's budget: collection_timeout, else 80% of the interval the agent runs the check at, at most 40 s."""
     if model.collection_timeout is not None:
         return model.collection_timeout
@@ -123,9 +123,9 @@ def check_instance(model):
             f"collection_timeout ({model.collection_timeout:g} s) must not exceed "
             f"min_collection_interval ({model.min_collection_interval:g} s)"
         )
-    if model.probe.enabled and model.probe.timeout > run_budget(model):
+    if model.probe.enabled and model.probe.timeout > collection_timeout(model):
         raise ValueError(
             f"probe.timeout ({model.probe.timeout:g} s) must not exceed collection_timeout (the run's "
-            f"budget, {run_budget(model):g} s)"
+            f"budget, {collection_timeout(model):g} s)"
         )
     return model

@@ -11,7 +11,7 @@ from datadog_checks.base import ConfigurationError
 from pettwin_checks.cloud_run.check import PettwinCloudRunCheck
 from pettwin_checks.vertex_ai.check import PettwinVertexAiCheck
 from pettwin_checks.vertex_ai.config_models import InstanceConfig
-from pettwin_checks.vertex_ai.config_models.validators import run_budget
+from pettwin_checks.vertex_ai.config_models.validators import collection_timeout
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +30,7 @@ def model(instance: dict) -> InstanceConfig:
 def test_without_an_interval_the_model_says_what_the_agent_does_and_the_budget_fits_in_it():
     config = model({"project_id": "p"})
     assert config.min_collection_interval == AGENT_DEFAULT_INTERVAL
-    assert run_budget(config) == 12.0
+    assert collection_timeout(config) == 12.0
     assert "min_collection_interval ... default: 15" in EXAMPLE.read_text().replace(" - number - optional - ", " ... ")
 
 
@@ -38,7 +38,7 @@ def test_without_an_interval_the_model_says_what_the_agent_does_and_the_budget_f
 def test_the_shipped_instances_set_the_interval_the_agent_will_use(path):
     for instance in yaml.safe_load(path.read_text())["instances"]:
         assert instance["min_collection_interval"] == 60
-        assert run_budget(model(instance)) == 40.0
+        assert collection_timeout(model(instance)) == 40.0
 
 
 def test_a_budget_longer_than_the_interval_is_refused_naming_the_field():
