@@ -307,12 +307,13 @@ def timed_run(run, walls: list[float], cpus: list[float]) -> None:
     cpus.append(time.process_time() - cpu)
 
 
-def measure(check_run, floor: FloorProcess, runs: int, floor_runs: int, between=None) -> tuple[dict, dict]:
+def measure(check_run, floor: FloorProcess, runs: int, floor_runs: int, between) -> tuple[dict, dict]:
     """Wall and CPU seconds per run of the check and of the floor, and the process RSS at checkpoints.
 
     The floor runs are spread evenly between the check's, so both see the broker in the same state (its load
     drifts over a long benchmark). RSS checkpoints are printed as they are reached, so a long run shows progress.
-    `between()`, when given, runs after each of the check's runs, untimed (the live mode's moves). SIGUSR1 ends
+    `between()` runs after each of the check's runs, untimed (reading what the run submitted, the live mode's
+    moves). SIGUSR1 ends
     the measuring early, with the figures of the runs done (the benchmark's own processes are left to end cleanly).
     """
     stop: list[bool] = []
@@ -323,8 +324,7 @@ def measure(check_run, floor: FloorProcess, runs: int, floor_runs: int, between=
     floor_every = max(1, runs // max(1, floor_runs))
     for number in range(1, runs + 1):
         timed_run(check_run, *check_times)
-        if between is not None:
-            between()
+        between()
         if number % floor_every == 0 or not floor_times[0]:
             floor.timed_run(*floor_times)
         if number in CHECKPOINTS or number == runs or stop:
@@ -436,12 +436,17 @@ def main() -> int:
         counted = WireCount()
         warned: set[str] = set()
 
+        sent_before: list[Counter] = []
+
         def check_run():
-            before = Counter(counted.sent)
+            sent_before.append(Counter(counted.sent))
             error = check.run()
             if error:
                 raise SystemExit(f"check run failed: {error}")
-            per_run.append(counted.sent - before)
+
+        def after_run():
+            """Untimed: reading what the run submitted is the benchmark's work, not the check's."""
+            per_run.append(counted.sent - sent_before.pop())
             time_lags.append(time_lag_kinds(aggregator))
             for warning in check.get_warnings():
                 if warning not in warned:
@@ -453,11 +458,11 @@ def main() -> int:
             unanswered.append(check.client._wire._manager is None)  # closed after a run with no answer
             # The agent keeps nothing of a submission in the check's process; the stub keeps every one until reset.
             aggregator.reset()
+            if mover is not None:
+                mover.move()
 
         with counted as wire:
-            measured, floor_figures = measure(
-                check_run, floor, args.runs, args.floor_runs, mover.move if mover is not None else None
-            )
+            measured, floor_figures = measure(check_run, floor, args.runs, args.floor_runs, after_run)
         floor_runs, floor_unanswered, floor_wire = floor.close()
         if mover is not None:
             mover.close()

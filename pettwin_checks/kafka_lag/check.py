@@ -14,7 +14,7 @@ from pettwin_checks.kafka.connection import connection_secrets
 
 from .client import BrokerUnavailable, KafkaClient
 from .config_models import ConfigMixin
-from .contexts import intake_collisions, plan_contexts
+from .contexts import RaisedSeries, intake_collisions, plan_contexts
 from .evaluate import advance_rates, evaluate, has_no_consumer
 from .lag import LagStatus, PartitionLag, rollup
 from .selection import Selection
@@ -65,6 +65,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         )
         self._state: LagState | None = None
         self._record_times = RecordTimes()
+        self._raised = RaisedSeries()
         self._collisions_warned: set[tuple[str, ...]] = set()
         self._state_persisted_at: float | None = None  # time.monotonic() of the last write to the persistent cache
         self._persisted_shards = 0  # shards the persistent cache holds, so the ones no longer used are blanked
@@ -120,6 +121,7 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                 "%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped
             )
         self._submit(snapshot, rows, base_tags, produce_rates, now)
+        self._raised.end_run()
         self.count("offsets.clamped", clamped, tags=base_tags)
         self.gauge("time_lag.unknown", len(unknown), tags=base_tags)
 
@@ -274,7 +276,10 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
 
     def _submit_partition(self, row: PartitionLag, topic_tags: list[str]) -> None:
         tags = [*topic_tags, f"partition:{row.partition}"]
-        self.gauge("partition.uncommitted", int(row.committed is None), tags=tags)
+        key = (row.group_id, row.topic, row.partition)
+        uncommitted = int(row.committed is None)
+        if self._raised.wanted(("uncommitted", *key), uncommitted):
+            self.gauge("partition.uncommitted", uncommitted, tags=tags)
         if row.committed is not None:
             self.gauge("consumer_offset", row.committed, tags=tags)
         if row.lag is not None:
@@ -282,7 +287,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         if row.lag_seconds is not None:
             kind = f"lag_seconds_kind:{row.lag_seconds_kind.value}"
             self.gauge("consumer_lag_seconds", row.lag_seconds, tags=[*tags, kind])
-        self.gauge("partition.lag_status", int(row.status), tags=[*tags, f"lag_status:{row.status.name}"])
+        if self._raised.wanted(("lag_status", *key), row.status):
+            self.gauge("partition.lag_status", int(row.status), tags=[*tags, f"lag_status:{row.status.name}"])
 
     def _warn_collisions(self, snapshot, rows: list[PartitionLag]) -> None:
         """Once per set: group or topic names Datadog's intake would store as one tag value, merging their series."""

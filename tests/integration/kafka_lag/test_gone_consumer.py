@@ -1,5 +1,6 @@
 """A consumer that is gone is STOP by the check's second observation; one that commits without joining its group
-(assign mode, as Flink or Spark do) is never STOP while its offsets move; one alive but stuck stays STALL."""
+(assign mode, as Flink or Spark do) is never STOP while its offsets move; one alive but stuck stays STALL. A
+partition's status and uncommitted series are sent while raised and once more when they fall back."""
 
 import time
 
@@ -8,7 +9,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from pettwin_checks.devenv.workload import produce
 
-from .common import commit, create_topic, make_check, service_checks, unique
+from .common import commit, create_topic, make_check, service_checks, unique, values
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +62,43 @@ def test_an_assign_mode_committer_without_members_is_never_stop_while_it_commits
     # once it stops committing it is gone: the next observation of the unmoved offset (its second) says so
     status, message = status_of(check, aggregator, group)
     assert status == CRITICAL and message.startswith("STOP: the group has no consumer"), message
+
+
+def partition_series(check, aggregator, group: str, topic: str) -> dict[tuple[str, int], list[float]]:
+    """What one run sent of each partition's lag_status and uncommitted series, by (series, partition)."""
+    aggregator.reset()
+    assert check.run() == ""
+    return {
+        (name, partition): values(
+            aggregator, f"pettwin.kafka.partition.{name}", consumer_group=group, topic=topic, partition=partition
+        )
+        for name in ("lag_status", "uncommitted")
+        for partition in (0, 1)
+    }
+
+
+def test_partition_status_and_uncommitted_are_sent_while_raised_and_once_when_they_fall_back(kafka_broker, aggregator):
+    bootstrap = kafka_broker.start().bootstrap
+    topic, group = unique("raised"), unique("raised-group")
+    create_topic(bootstrap, topic, 2)
+    produce(bootstrap, topic, 20, partition=0)
+    commit(bootstrap, group, topic, {0: 5})  # no members: a consumer that is gone; partition 1 never committed
+    check = make_check(kafka_connect_str=bootstrap, consumer_groups={group: None})
+
+    first = partition_series(check, aggregator, group, topic)  # the first run sends every partition's
+    assert first == {
+        ("lag_status", 0): [0],
+        ("lag_status", 1): [0],
+        ("uncommitted", 0): [0],
+        ("uncommitted", 1): [1],
+    }
+    time.sleep(1)
+    raised = partition_series(check, aggregator, group, topic)  # then only what is not 0
+    assert raised == {("lag_status", 0): [4], ("lag_status", 1): [], ("uncommitted", 0): [], ("uncommitted", 1): [1]}
+
+    commit(bootstrap, group, topic, {0: 20, 1: 0})  # caught up on both
+    fallen = partition_series(check, aggregator, group, topic)  # the 0 of each recovery, once
+    assert fallen == {("lag_status", 0): [0], ("lag_status", 1): [], ("uncommitted", 0): [], ("uncommitted", 1): [0]}
+    quiet = partition_series(check, aggregator, group, topic)
+    assert all(sent == [] for sent in quiet.values()), quiet
+    assert values(aggregator, "pettwin.kafka.consumer_lag", consumer_group=group, topic=topic) == [0, 0]

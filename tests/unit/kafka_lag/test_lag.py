@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from pettwin_checks.kafka_lag.contexts import plan_contexts
+from pettwin_checks.kafka_lag.contexts import RaisedSeries, plan_contexts
 from pettwin_checks.kafka_lag.evaluate import advance_rates, evaluate
 from pettwin_checks.kafka_lag.lag import (
     ClusterSnapshot,
@@ -490,3 +490,16 @@ def test_an_empty_state_is_one_shard():
     assert len(list(LagState().to_shards())) == 1
     restored = LagState.from_shards(LagState().to_shards())
     assert not restored.windows and not restored.histories
+
+
+def test_raised_series_are_sent_while_not_0_once_when_they_fall_back_and_all_on_the_first_run():
+    series = RaisedSeries()
+    assert [series.wanted(("status", p), value) for p, value in enumerate((0, 3, 0))] == [True, True, True]
+    series.end_run()
+    assert [series.wanted(("status", p), value) for p, value in enumerate((0, 4, 0))] == [False, True, False]
+    series.end_run()
+    assert [series.wanted(("status", p), value) for p, value in enumerate((2, 0, 0))] == [True, True, False]
+    series.end_run()
+    assert [series.wanted(("status", p), value) for p, value in enumerate((0, 0, 0))] == [True, False, False]
+    series.end_run()
+    assert not any(series.wanted(("status", p), 0) for p in range(3))
