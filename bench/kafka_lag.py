@@ -146,11 +146,11 @@ class DiskCache:
         return path.read_text() if path.exists() else ""
 
 
-def timed(client, method: str) -> list[float]:
-    """Record how long each call of a client method takes (the offsets' broker I/O, the record reads), to tell it
-    apart from computing and submitting."""
-    seconds: list[float] = []
-    call = getattr(client, method)
+def timed(owner, method: str, seconds: list[float] | None = None) -> list[float]:
+    """Record how long each call of a method takes (the offsets' broker I/O), to tell it apart from computing and
+    submitting; into `seconds` when given."""
+    seconds = [] if seconds is None else seconds
+    call = getattr(owner, method)
 
     def timed_call(*args):
         started = time.perf_counter()
@@ -159,7 +159,23 @@ def timed(client, method: str) -> list[float]:
         finally:
             seconds.append(time.perf_counter() - started)
 
-    setattr(client, method, timed_call)
+    setattr(owner, method, timed_call)
+    return seconds
+
+
+def timed_reads(client) -> list[float]:
+    """Record, in runs with records to read, how long the check waited for the Fetch answers (and decoded them) after
+    submitting what the offsets alone tell: the part of the reads the run's wall time still shows."""
+    seconds: list[float] = []
+    start_reading = client.start_reading
+
+    def timed_start(wanted):
+        reading = start_reading(wanted)
+        if wanted:
+            timed(reading, "finish", seconds)
+        return reading
+
+    client.start_reading = timed_start
     return seconds
 
 
@@ -431,7 +447,7 @@ def main() -> int:
             instance["max_contexts"] = args.max_contexts
         check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
         broker_seconds = timed(check.client, "snapshot")
-        read_seconds = timed(check.client, "record_times")
+        read_seconds = timed_reads(check.client)
         contexts, folded, unanswered, time_lags, per_run = [], [], [], [], []
         counted = WireCount()
         warned: set[str] = set()
@@ -482,7 +498,8 @@ def main() -> int:
     )
     if read_seconds:
         print(
-            f"record reads (Fetch, decoding, in runs with something to read: {len(read_seconds)}): first "
+            f"record reads left after the offsets' series (the wait for the Fetch answers, decoding them; in runs "
+            f"with something to read: {len(read_seconds)}): first "
             f"{read_seconds[0]:.3f}s, then median {statistics.median(read_seconds[1:] or read_seconds):.3f}s"
         )
     print(

@@ -31,10 +31,10 @@ from . import protocol
 from .groups import GroupRequests
 from .lag import ClusterSnapshot
 from .new_protocol import NewProtocolGroups
-from .records import RecordReader
+from .records import Reading, RecordReader
 from .retries import Backoff, failure_lines, leader_moved
 from .selection import Selection
-from .time_lag import PartitionRead, RecordKey
+from .time_lag import RecordKey
 from .wire import BrokerUnavailable, Wire, batches, explain_failure, reason
 
 # Share of collection_timeout the coordinator lookups, group descriptions and offset fetches may take; ListOffsets gets
@@ -123,12 +123,10 @@ class KafkaClient:
         snapshot = ClusterSnapshot(cluster_id, high_watermarks, hw_errors, list(groups.values()), degraded)
         return snapshot, problems
 
-    def record_times(
-        self, wanted: list[RecordKey], deadline: Deadline
-    ) -> tuple[dict[tuple[str, int], PartitionRead], dict[tuple[str, int], str]]:
-        """What the records at each (partition, committed offset) tell, and why some could not be read: see
-        RecordReader.read."""
-        return self._records.read(wanted, deadline)
+    def start_reading(self, wanted: list[RecordKey]) -> Reading:
+        """The reads of the records at each (partition, committed offset), on the wire until `Reading.finish` says
+        what they told and why some could not be read."""
+        return self._records.start(wanted)
 
     # -- the cluster ------------------------------------------------------------------------------------------------
 

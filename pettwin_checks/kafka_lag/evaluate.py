@@ -1,4 +1,5 @@
-"""One run's evaluation: every group partition's lag, time lag and status from the snapshot and the kept state."""
+"""One run's evaluation, in two steps: every group partition's lag in messages from the snapshot alone (`lag_rows`,
+ready while the records are being read), then its time lag and status from the reads and the kept state (`judge`)."""
 
 from __future__ import annotations
 
@@ -10,44 +11,34 @@ from .status import partition_status
 from .time_lag import PartitionHistory, RecordKey, prune_history, record_high_watermark, time_lag
 
 
-def evaluate(
-    snapshot: ClusterSnapshot,
-    state: LagState,
-    now: float,
-    window_seconds: float,
-    record_times: Mapping[RecordKey, int | None] | None = None,
-) -> tuple[list[PartitionLag], int]:
-    """Every (group, partition) row with lag, time lag and status; updates `state`. Returns rows and clamp count.
-
-    `record_times` are the record timestamps read for lagging partitions (see `time_lag.time_lag`). A partition with
-    nothing left to read is observed with lag 0, so the status rules see it caught up; its row keeps Kafka's lag.
-    """
-    record_times = {} if record_times is None else record_times
-    _record_high_watermarks(snapshot, state, now)
+def lag_rows(snapshot: ClusterSnapshot) -> tuple[list[PartitionLag], int]:
+    """Every (group, partition) row with its lag in messages (status ERR without a high watermark, OK without a
+    committed offset; the others are judged later), and how many lags were clamped at 0."""
     rows: list[PartitionLag] = []
     clamped = 0
-    oldest_committed: dict[TopicPartition, int] = {}
+    high_watermarks, hw_errors = snapshot.high_watermarks, snapshot.hw_errors
     for group in snapshot.groups:
-        no_consumer = has_no_consumer(group)
-        for tp in group.partitions:
-            row, was_clamped = _partition_row(
-                group, tp, snapshot, state, now, window_seconds, record_times, no_consumer
-            )
-            rows.append(row)
-            clamped += was_clamped
-            if row.committed is not None and row.lag is not None:
-                oldest_committed[tp] = min(row.committed, oldest_committed.get(tp, row.committed))
-    _forget(state, snapshot, rows, oldest_committed)
+        group_id, committed_offsets = group.group_id, group.committed
+        for topic, partition in group.partitions:
+            tp = (topic, partition)
+            committed = committed_offsets.get(tp)
+            high_watermark = high_watermarks.get(tp)
+            if high_watermark is None:
+                reason = hw_errors.get(tp, "no high watermark")
+                rows.append(
+                    PartitionLag(group_id, topic, partition, committed, None, None, None, LagStatus.ERR, reason)
+                )
+                continue
+            lag = None
+            if committed is not None:
+                lag, was_clamped = partition_lag(committed, high_watermark)
+                clamped += was_clamped
+            rows.append(PartitionLag(group_id, topic, partition, committed, high_watermark, lag, None, LagStatus.OK))
     return rows, clamped
 
 
-def has_no_consumer(group: GroupSnapshot) -> bool:
-    """The group was described and has no member: nothing consumes for it (unless it commits without joining, as
-    assign-mode consumers do: the status rules then see its offsets move)."""
-    return group.state != "Unknown" and group.members == 0
-
-
-def _record_high_watermarks(snapshot: ClusterSnapshot, state: LagState, now: float) -> None:
+def observe_high_watermarks(snapshot: ClusterSnapshot, state: LagState, now: float) -> None:
+    """Adds this run's high watermarks to each partition's history (the time-lag estimates read it)."""
     for tp, high_watermark in snapshot.high_watermarks.items():
         history = state.histories.get(tp)
         if history is None:  # not setdefault: that would build a throwaway history for every known partition
@@ -55,44 +46,42 @@ def _record_high_watermarks(snapshot: ClusterSnapshot, state: LagState, now: flo
         record_high_watermark(history, high_watermark, now)
 
 
-def _partition_row(
-    group: GroupSnapshot,
-    tp: TopicPartition,
+def judge(
+    rows: list[PartitionLag],
     snapshot: ClusterSnapshot,
     state: LagState,
     now: float,
     window_seconds: float,
     record_times: Mapping[RecordKey, int | None],
-    no_consumer: bool,
-) -> tuple[PartitionLag, bool]:
-    """One group partition's row, and whether its lag was clamped; observes its window when it can be judged."""
-    topic, partition = tp
-    committed = group.committed.get(tp)
-    high_watermark = snapshot.high_watermarks.get(tp)
-    if high_watermark is None:
-        reason = snapshot.hw_errors.get(tp, "no high watermark")
-        return PartitionLag(group.group_id, topic, partition, committed, None, None, None, LagStatus.ERR, reason), False
-    if committed is None:
-        return PartitionLag(group.group_id, topic, partition, None, high_watermark, None, None, LagStatus.OK), False
-    lag, was_clamped = partition_lag(committed, high_watermark)
-    windows = state.windows
-    slot = windows.slot((group.group_id, topic, partition))
-    seconds, kind, caught_up = time_lag(committed, high_watermark, state.histories[tp], now, record_times, tp)
-    windows.observe(slot, committed, 0 if caught_up else lag, now, window_seconds)
-    status = partition_status(windows, slot, now, window_seconds, no_consumer)
-    row = PartitionLag(
-        group.group_id,
-        topic,
-        partition,
-        committed,
-        high_watermark,
-        lag,
-        seconds,
-        status,
-        lag_seconds_kind=kind,
-        caught_up=caught_up,
-    )
-    return row, was_clamped
+) -> None:
+    """Each row's time lag and status (in place), its window observed; then the state pruned to what is watched.
+
+    `record_times` are the record timestamps read for lagging partitions (see `time_lag.time_lag`); call after
+    `observe_high_watermarks`. A partition with nothing left to read is observed with lag 0, so the status rules see
+    it caught up; its row keeps Kafka's lag.
+    """
+    no_consumer = {group.group_id for group in snapshot.groups if has_no_consumer(group)}
+    windows, histories = state.windows, state.histories
+    oldest_committed: dict[TopicPartition, int] = {}
+    for row in rows:
+        committed, lag = row.committed, row.lag
+        if lag is None:  # no committed offset, or no high watermark: nothing to judge
+            continue
+        tp = (row.topic, row.partition)
+        slot = windows.slot((row.group_id, row.topic, row.partition))
+        seconds, kind, caught_up = time_lag(committed, row.high_watermark, histories[tp], now, record_times, tp)
+        windows.observe(slot, committed, 0 if caught_up else lag, now, window_seconds)
+        row.lag_seconds, row.lag_seconds_kind, row.caught_up = seconds, kind, caught_up
+        row.status = partition_status(windows, slot, now, window_seconds, row.group_id in no_consumer)
+        if committed < oldest_committed.get(tp, committed + 1):
+            oldest_committed[tp] = committed
+    _forget(state, snapshot, rows, oldest_committed)
+
+
+def has_no_consumer(group: GroupSnapshot) -> bool:
+    """The group was described and has no member: nothing consumes for it (unless it commits without joining, as
+    assign-mode consumers do: the status rules then see its offsets move)."""
+    return group.state != "Unknown" and group.members == 0
 
 
 def _forget(
@@ -112,7 +101,8 @@ def _forget(
 
 
 def advance_rates(state: LagState, snapshot: ClusterSnapshot, now: float) -> dict[TopicPartition, float]:
-    """Produce rate per partition since the previous run (messages/s); moves each partition's `last_seen` to now."""
+    """Produce rate per partition since the previous run (messages/s); moves each partition's `last_seen` to now.
+    Call after `observe_high_watermarks` (a partition's history starts there)."""
     rates: dict[TopicPartition, float] = {}
     for tp, high_watermark in snapshot.high_watermarks.items():
         history = state.histories.get(tp)

@@ -74,46 +74,36 @@ class RecordReader:
         self._leader = leader
         self._partition = partition
 
-    def read(
-        self, wanted: list[RecordKey], deadline: Deadline
-    ) -> tuple[dict[TopicPartition, PartitionRead], dict[TopicPartition, str]]:
-        """What the records at or after each (partition, offset) tell (see PartitionRead), and why a partition's
-        could not be read, or not far enough to answer every offset wanted (a Fetch error, no leader, no answer in
-        time, a codec or format not read, an open transaction, more than two rounds' worth)."""
+    def start(self, wanted: list[RecordKey]) -> Reading:
+        """Round one on the wire for the records at or after each (partition, offset): the brokers read them while
+        the check goes on, until `Reading.finish`."""
         offsets: dict[TopicPartition, list[int]] = defaultdict(list)
         for tp, offset in sorted(wanted):
             offsets[tp].append(offset)
-        states = {tp: _Partition(wanted) for tp, wanted in offsets.items()}
-        pending = dict(states)
-        errors: dict[TopicPartition, str] = {}
-        for number in range(2):
-            by_leader: dict[int, list[TopicPartition]] = defaultdict(list)
-            for tp in pending:
-                leader = self._leader(tp)
-                if leader < 0:
-                    errors[tp] = "no leader"
-                else:
-                    by_leader[leader].append(tp)
-            asked = [(self._ask(node, tps, pending), tps) for node, tps in by_leader.items()]
-            share = Deadline(deadline.remaining() * (ROUND_ONE_SHARE if number == 0 else 1.0))
-            self._wire.wait([future for future, _ in asked], share)
-            settled = self._absorb(asked, pending, errors)
-            pending = {tp: state for tp, state in pending.items() if tp not in settled and tp not in errors}
-            if not pending or deadline.remaining() <= 0:
-                break
+        reading = Reading(self, {tp: _Partition(wanted) for tp, wanted in offsets.items()})
+        reading.ask()
+        return reading
+
+    def ask(self, pending: dict[TopicPartition, _Partition], errors: dict[TopicPartition, str]) -> list[Asked]:
+        """One Fetch per leader for the pending partitions; one without a leader is an error."""
+        by_leader: dict[int, list[TopicPartition]] = defaultdict(list)
         for tp in pending:
-            errors[tp] = "not read in full within two fetches"
-        return {tp: state.read for tp, state in states.items()}, errors
+            leader = self._leader(tp)
+            if leader < 0:
+                errors[tp] = "no leader"
+            else:
+                by_leader[leader].append(tp)
+        asked = []
+        for node, tps in by_leader.items():
+            offsets = [(tp[0], tp[1], pending[tp].resume_at, pending[tp].resume_bytes) for tp in tps]
+            asked.append((self._wire.send(node, fetch_request(offsets, MAX_ANSWER_BYTES)), tps))
+        return asked
 
-    def _ask(self, node: int, tps: list[TopicPartition], pending: dict[TopicPartition, _Partition]) -> Future:
-        asked = [(tp[0], tp[1], pending[tp].resume_at, pending[tp].resume_bytes) for tp in tps]
-        return self._wire.send(node, fetch_request(asked, MAX_ANSWER_BYTES))
+    def wait(self, asked: list[Asked], deadline: Deadline) -> None:
+        self._wire.wait([future for future, _ in asked], deadline)
 
-    def _absorb(
-        self,
-        asked: list[tuple[Future, list[TopicPartition]]],
-        pending: dict[TopicPartition, _Partition],
-        errors: dict[TopicPartition, str],
+    def absorb(
+        self, asked: list[Asked], pending: dict[TopicPartition, _Partition], errors: dict[TopicPartition, str]
     ) -> set[TopicPartition]:
         """Reads each answer into its partitions; the partitions settled (every wanted offset answered, or nothing
         more to read this run)."""
@@ -137,3 +127,40 @@ class RecordReader:
                 if done:
                     settled.add(tp)
         return settled
+
+
+Asked = tuple[Future, list[TopicPartition]]  # a Fetch on the wire and the partitions it asks for
+
+
+class Reading:
+    """One run's record reads, a round at a time (two at most)."""
+
+    def __init__(self, reader: RecordReader, states: dict[TopicPartition, _Partition]) -> None:
+        self._reader = reader
+        self._states = states
+        self._pending = dict(states)
+        self._errors: dict[TopicPartition, str] = {}
+        self._asked: list[Asked] = []
+        self._rounds = 0
+
+    def ask(self) -> None:
+        self._asked = self._reader.ask(self._pending, self._errors)
+        self._rounds += 1
+
+    def finish(self, deadline: Deadline) -> tuple[dict[TopicPartition, PartitionRead], dict[TopicPartition, str]]:
+        """What the records at or after each (partition, offset) tell (see PartitionRead), and why a partition's
+        could not be read, or not far enough to answer every offset wanted (a Fetch error, no leader, no answer in
+        time, a codec or format not read, an open transaction, more than two rounds' worth)."""
+        while True:
+            share = Deadline(deadline.remaining() * (ROUND_ONE_SHARE if self._rounds == 1 else 1.0))
+            self._reader.wait(self._asked, share)
+            settled = self._reader.absorb(self._asked, self._pending, self._errors)
+            self._pending = {
+                tp: state for tp, state in self._pending.items() if tp not in settled and tp not in self._errors
+            }
+            if not self._pending or deadline.remaining() <= 0 or self._rounds == 2:
+                break
+            self.ask()
+        for tp in self._pending:
+            self._errors[tp] = "not read in full within two fetches"
+        return {tp: state.read for tp, state in self._states.items()}, self._errors

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from pettwin_checks.kafka_lag.contexts import RaisedSeries, plan_contexts
-from pettwin_checks.kafka_lag.evaluate import advance_rates, evaluate
+from pettwin_checks.kafka_lag.evaluate import advance_rates
 from pettwin_checks.kafka_lag.lag import (
     ClusterSnapshot,
     GroupSnapshot,
@@ -33,6 +33,8 @@ from pettwin_checks.kafka_lag.time_lag import (
     record_high_watermark,
     time_lag,
 )
+
+from .runs import evaluate
 
 pytestmark = pytest.mark.unit
 

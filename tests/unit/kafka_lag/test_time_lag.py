@@ -4,7 +4,6 @@ transactional partition with nothing left to read counting as caught up."""
 import pytest
 
 from pettwin_checks.kafka_lag.contexts import intake_collisions, intake_tag_value
-from pettwin_checks.kafka_lag.evaluate import evaluate
 from pettwin_checks.kafka_lag.lag import (
     ClusterSnapshot,
     GroupSnapshot,
@@ -15,6 +14,8 @@ from pettwin_checks.kafka_lag.lag import (
 )
 from pettwin_checks.kafka_lag.state import LagState
 from pettwin_checks.kafka_lag.time_lag import PartitionRead, RecordTimes, lagging_offsets
+
+from .runs import evaluate
 
 pytestmark = pytest.mark.unit
 

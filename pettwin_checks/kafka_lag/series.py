@@ -1,0 +1,192 @@
+"""One run's series and group service checks, in two passes: what the offsets alone tell, submitted while the
+brokers read the records for the time lag, then what needs those reads and the status windows.
+
+Submitting tens of thousands of series is most of a run's CPU at thousands of groups (bench/README.md); done while
+the brokers prepare the Fetch answers, most of it costs the run no wall time."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from datadog_checks.base import AgentCheck
+
+from .contexts import ContextPlan, RaisedSeries
+from .evaluate import has_no_consumer
+from .lag import ClusterSnapshot, GroupSnapshot, LagStatus, PartitionLag, rollup
+from .state import LagState
+from .status import consume_rate, group_status
+
+SERVICE_CHECK_STATUS = {
+    LagStatus.OK: AgentCheck.OK,
+    LagStatus.WARN: AgentCheck.WARNING,
+    LagStatus.REWIND: AgentCheck.WARNING,
+    LagStatus.STALL: AgentCheck.CRITICAL,
+    LagStatus.STOP: AgentCheck.CRITICAL,
+    LagStatus.ERR: AgentCheck.CRITICAL,
+}
+
+
+@dataclass
+class TopicSeries:
+    topic: str
+    tags: list[str]
+    rows: list[PartitionLag]
+    partition_detail: bool
+
+
+@dataclass
+class GroupSeries:
+    group: GroupSnapshot
+    tags: list[str]
+    rows: list[PartitionLag]
+    topics: list[TopicSeries]  # empty when the plan gives the group no per-topic series
+
+
+class RunSeries:
+    """`check` submits (its gauge, service_check and warning); `plan` says which groups, topics and partitions get
+    series of their own; `rows` are lag_rows' and are judged in place between the two passes."""
+
+    def __init__(
+        self,
+        check: AgentCheck,
+        snapshot: ClusterSnapshot,
+        rows: list[PartitionLag],
+        base_tags: list[str],
+        plan: ContextPlan,
+        raised: RaisedSeries,
+    ) -> None:
+        self._check = check
+        self._snapshot = snapshot
+        self._base_tags = base_tags
+        self._plan = plan
+        self._raised = raised
+        self._rows_by_group: dict[str, list[PartitionLag]] = defaultdict(list)
+        for row in rows:
+            self._rows_by_group[row.group_id].append(row)
+        self._folded_rows = [row for row in rows if row.group_id not in plan.group_detail]
+        self._partition_rows = [row for row in rows if (row.group_id, row.topic) in plan.partition_detail]
+        # the groups with series of their own (one with an error has its status only)
+        self._detailed = [self._group_series(group) for group in snapshot.groups if group.group_id in plan.group_detail]
+
+    def _group_series(self, group: GroupSnapshot) -> GroupSeries:
+        tags = [*self._base_tags, f"consumer_group:{group.group_id}"]
+        rows = self._rows_by_group[group.group_id]
+        if group.error or group.group_id not in self._plan.topic_detail:
+            return GroupSeries(group, tags, rows, [])
+        by_topic: dict[str, list[PartitionLag]] = defaultdict(list)
+        for row in rows:
+            by_topic[row.topic].append(row)
+        topics = [
+            TopicSeries(
+                topic, [*tags, f"topic:{topic}"], topic_rows, (group.group_id, topic) in self._plan.partition_detail
+            )
+            for topic, topic_rows in by_topic.items()
+        ]
+        return GroupSeries(group, tags, rows, topics)
+
+    def submit_offsets(self, produce_rates: dict[tuple[str, int], float]) -> None:
+        """What the committed offsets and high watermarks tell: lag in messages, offsets, group state and members,
+        produce rates (rollups of lag only: nothing is judged yet)."""
+        gauge = self._check.gauge
+        for detailed in self._detailed:
+            group, tags = detailed.group, detailed.tags
+            if group.error:
+                continue
+            total = rollup(detailed.rows)
+            gauge("consumer_group.lag", total.lag, tags=tags)
+            gauge("consumer_group.lag.max", total.max_lag, tags=tags)
+            gauge("consumer_group.uncommitted_partitions", total.uncommitted, tags=tags)
+            gauge("consumer_group.state", 1, tags=[*tags, f"consumer_group_state:{group.state}"])
+            gauge("consumer_group.members", group.members, tags=tags)
+            gauge("consumer_group.assigned_partitions", len(group.assigned), tags=tags)
+            for topic in detailed.topics:
+                total = rollup(topic.rows)
+                gauge("topic.lag", total.lag, tags=topic.tags)
+                gauge("topic.lag.max", total.max_lag, tags=topic.tags)
+                produced = [produce_rates.get((row.topic, row.partition)) for row in topic.rows]
+                if any(rate is not None for rate in produced):
+                    gauge("topic.produce_rate", sum(rate for rate in produced if rate is not None), tags=topic.tags)
+                if topic.partition_detail:
+                    self._submit_partition_offsets(topic)
+        self._submit_high_watermarks()
+        base_tags, folded = self._base_tags, rollup(self._folded_rows)
+        gauge("consumer_groups.monitored", len(self._snapshot.groups), tags=base_tags)
+        gauge("contexts.folded", self._plan.folded, tags=base_tags)
+        gauge("consumer_groups.folded", len(self._snapshot.groups) - len(self._detailed), tags=base_tags)
+        gauge("consumer_groups.folded.lag", folded.lag, tags=base_tags)
+        gauge("consumer_groups.folded.lag.max", folded.max_lag, tags=base_tags)
+
+    def _submit_partition_offsets(self, topic: TopicSeries) -> None:
+        gauge, raised = self._check.gauge, self._raised
+        for row in topic.rows:
+            tags = [*topic.tags, f"partition:{row.partition}"]
+            uncommitted = int(row.committed is None)
+            if raised.wanted(("uncommitted", row.group_id, row.topic, row.partition), uncommitted):
+                gauge("partition.uncommitted", uncommitted, tags=tags)
+            if row.committed is not None:
+                gauge("consumer_offset", row.committed, tags=tags)
+            if row.lag is not None:
+                gauge("consumer_lag", row.lag, tags=tags)
+
+    def _submit_high_watermarks(self) -> None:
+        """The high watermark is the partition's, not the group's: one series per partition with detail."""
+        high_watermarks = self._snapshot.high_watermarks
+        for topic, partition in sorted({(row.topic, row.partition) for row in self._partition_rows}):
+            if (topic, partition) in high_watermarks:
+                tags = [*self._base_tags, f"topic:{topic}", f"partition:{partition}"]
+                self._check.gauge("broker_offset", high_watermarks[(topic, partition)], tags=tags)
+
+    def submit_judged(self, state: LagState, now: float) -> None:
+        """What needs the time lags and the status windows: statuses, partitions behind, lag in seconds, consume
+        rates; and every group's service check, folded or not (service checks are not metric contexts)."""
+        for group in self._snapshot.groups:
+            self._submit_group_status(group, state, now)
+        gauge = self._check.gauge
+        for detailed in self._detailed:
+            if detailed.group.error:
+                continue
+            total = rollup(detailed.rows)
+            gauge("consumer_group.partitions_behind", total.partitions_behind, tags=detailed.tags)
+            if total.max_lag_seconds is not None:
+                kind = f"lag_seconds_kind:{total.lag_seconds_kind.value}"
+                gauge("consumer_group.lag_seconds", total.max_lag_seconds, tags=[*detailed.tags, kind])
+            for topic in detailed.topics:
+                self._submit_topic_judged(topic, state)
+
+    def _submit_group_status(self, group: GroupSnapshot, state: LagState, now: float) -> None:
+        tags = [*self._base_tags, f"consumer_group:{group.group_id}"]
+        if group.error:
+            self._check.warning("Group %s: %s", group.group_id, group.error)
+            status, message = LagStatus.ERR, f"ERR: {group.error}"
+        else:
+            rows = self._rows_by_group.get(group.group_id, [])
+            status, message = group_status(rows, state.windows, now, has_no_consumer(group))
+        self._check.service_check(
+            "consumer_group.status", SERVICE_CHECK_STATUS[status], tags=tags, message=message or None
+        )
+        if group.group_id in self._plan.group_detail:
+            self._check.gauge("consumer_group.lag_status", int(status), tags=[*tags, f"lag_status:{status.name}"])
+
+    def _submit_topic_judged(self, topic: TopicSeries, state: LagState) -> None:
+        gauge, windows = self._check.gauge, state.windows
+        total = rollup(topic.rows)
+        gauge("topic.partitions_behind", total.partitions_behind, tags=topic.tags)
+        if total.max_lag_seconds is not None:
+            kind = f"lag_seconds_kind:{total.lag_seconds_kind.value}"
+            gauge("topic.lag_seconds", total.max_lag_seconds, tags=[*topic.tags, kind])
+        slots = (windows.slots.get((row.group_id, row.topic, row.partition)) for row in topic.rows)
+        consumed = [
+            rate for rate in (consume_rate(windows, slot) for slot in slots if slot is not None) if rate is not None
+        ]
+        if consumed:
+            gauge("topic.consume_rate", sum(consumed), tags=topic.tags)
+        if topic.partition_detail:
+            raised = self._raised
+            for row in topic.rows:
+                tags = [*topic.tags, f"partition:{row.partition}"]
+                if row.lag_seconds is not None:
+                    kind = f"lag_seconds_kind:{row.lag_seconds_kind.value}"
+                    gauge("consumer_lag_seconds", row.lag_seconds, tags=[*tags, kind])
+                if raised.wanted(("lag_status", row.group_id, row.topic, row.partition), row.status):
+                    gauge("partition.lag_status", int(row.status), tags=[*tags, f"lag_status:{row.status.name}"])
