@@ -57,7 +57,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         )
         self._state: LagState | None = None
         self._record_times = RecordTimes()
-        self._raised = RaisedSeries()
+        self._uncommitted = RaisedSeries()  # which partitions' partition.uncommitted to send
+        self._lag_status = RaisedSeries()  # which partitions' partition.lag_status to send
         self._collisions_warned: set[tuple[str, ...]] = set()
         self._state_persisted_at: float | None = None  # time.monotonic() of the last write to the persistent cache
         self._persisted_shards = 0  # shards the persistent cache holds, so the ones no longer used are blanked
@@ -103,7 +104,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
         produce_rates = advance_rates(state, snapshot, now)
         if snapshot.cluster_id:
             base_tags.append(f"kafka_cluster_id:{snapshot.cluster_id}")
-        series = RunSeries(self, snapshot, rows, base_tags, self._plan(snapshot, rows), self._raised)
+        plan = self._plan(snapshot, rows)
+        series = RunSeries(self, snapshot, rows, base_tags, plan, self._uncommitted, self._lag_status)
         series.submit_offsets(produce_rates)
         read, unread = reading.finish(deadline)
         record_times = self._record_times.update(wanted, read, snapshot.high_watermarks)
@@ -121,7 +123,8 @@ class PettwinKafkaLagCheck(AgentCheck, ConfigMixin):
                 "%d partitions had a committed offset past the high watermark; their lag is reported as 0", clamped
             )
         series.submit_judged(state, now)
-        self._raised.end_run()
+        self._uncommitted.end_run()
+        self._lag_status.end_run()
         self.count("offsets.clamped", clamped, tags=base_tags)
         self.gauge("time_lag.unknown", len(unknown), tags=base_tags)
 

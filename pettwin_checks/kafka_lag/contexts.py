@@ -105,7 +105,7 @@ class RaisedSeries:
         self._raising: set[tuple] = set()
 
     def wanted(self, key: tuple, value: int) -> bool:
-        """Whether to submit `value` for `key` (metric and partition) this run."""
+        """Whether to submit `value` for `key` (a partition) this run."""
         if value:
             self._raising.add(key)
             return True

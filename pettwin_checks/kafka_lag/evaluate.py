@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from .lag import ClusterSnapshot, GroupSnapshot, LagStatus, PartitionLag, TopicPartition, partition_lag, rate
 from .state import LagState
-from .status import partition_status
+from .status import consume_rate, partition_status
 from .time_lag import PartitionHistory, RecordKey, prune_history, record_high_watermark, time_lag
 
 
@@ -54,7 +54,8 @@ def judge(
     window_seconds: float,
     record_times: Mapping[RecordKey, int | None],
 ) -> None:
-    """Each row's time lag and status (in place), its window observed; then the state pruned to what is watched.
+    """Each row's time lag, status and consume rate (in place), its window observed; then the state pruned to what
+    is watched.
 
     `record_times` are the record timestamps read for lagging partitions (see `time_lag.time_lag`); call after
     `observe_high_watermarks`. A partition with nothing left to read is observed with lag 0, so the status rules see
@@ -73,6 +74,7 @@ def judge(
         windows.observe(slot, committed, 0 if caught_up else lag, now, window_seconds)
         row.lag_seconds, row.lag_seconds_kind, row.caught_up = seconds, kind, caught_up
         row.status = partition_status(windows, slot, now, window_seconds, row.group_id in no_consumer)
+        row.consume_rate = consume_rate(windows, slot)
         if committed < oldest_committed.get(tp, committed + 1):
             oldest_committed[tp] = committed
     _forget(state, snapshot, rows, oldest_committed)

@@ -78,6 +78,7 @@ class PartitionLag:
     # Every offset from the committed one to the end is a transaction marker or aborted data: nothing to read, so
     # caught up even though `lag` (Kafka's figure, as its own tool says) is above 0.
     caught_up: bool = False
+    consume_rate: float | None = None  # committed offsets a second between the two latest observations
 
 
 def partition_lag(committed: int, high_watermark: int) -> tuple[int, bool]:

@@ -1,5 +1,6 @@
-"""One run's series and group service checks, in two passes: what the offsets alone tell, submitted while the
-brokers read the records for the time lag, then what needs those reads and the status windows.
+"""One run's series and group service checks, in two passes: what the offsets alone tell per partition, submitted
+while the brokers read the records for the time lag, then what needs those reads and the status windows (the
+rollups too, each computed once).
 
 Submitting tens of thousands of series is most of a run's CPU at thousands of groups (bench/README.md); done while
 the brokers prepare the Fetch answers, most of it costs the run no wall time."""
@@ -13,9 +14,9 @@ from datadog_checks.base import AgentCheck
 
 from .contexts import ContextPlan, RaisedSeries
 from .evaluate import has_no_consumer
-from .lag import ClusterSnapshot, GroupSnapshot, LagStatus, PartitionLag, rollup
+from .lag import ClusterSnapshot, GroupSnapshot, LagStatus, PartitionLag, Rollup, rollup
 from .state import LagState
-from .status import consume_rate, group_status
+from .status import group_status
 
 SERVICE_CHECK_STATUS = {
     LagStatus.OK: AgentCheck.OK,
@@ -32,7 +33,8 @@ class TopicSeries:
     topic: str
     tags: list[str]
     rows: list[PartitionLag]
-    partition_detail: bool
+    # each row's tags when the plan gives the topic per-partition series, else empty
+    partition_tags: list[list[str]]
 
 
 @dataclass
@@ -45,7 +47,8 @@ class GroupSeries:
 
 class RunSeries:
     """`check` submits (its gauge, service_check and warning); `plan` says which groups, topics and partitions get
-    series of their own; `rows` are lag_rows' and are judged in place between the two passes."""
+    series of their own; `rows` are lag_rows' and are judged in place between the two passes. `uncommitted` and
+    `lag_status` say which partitions' series of those names are wanted this run."""
 
     def __init__(
         self,
@@ -54,13 +57,15 @@ class RunSeries:
         rows: list[PartitionLag],
         base_tags: list[str],
         plan: ContextPlan,
-        raised: RaisedSeries,
+        uncommitted: RaisedSeries,
+        lag_status: RaisedSeries,
     ) -> None:
         self._check = check
         self._snapshot = snapshot
         self._base_tags = base_tags
         self._plan = plan
-        self._raised = raised
+        self._uncommitted = uncommitted
+        self._lag_status = lag_status
         self._rows_by_group: dict[str, list[PartitionLag]] = defaultdict(list)
         for row in rows:
             self._rows_by_group[row.group_id].append(row)
@@ -77,37 +82,33 @@ class RunSeries:
         by_topic: dict[str, list[PartitionLag]] = defaultdict(list)
         for row in rows:
             by_topic[row.topic].append(row)
-        topics = [
-            TopicSeries(
-                topic, [*tags, f"topic:{topic}"], topic_rows, (group.group_id, topic) in self._plan.partition_detail
+        topics = []
+        for topic, topic_rows in by_topic.items():
+            topic_tags = [*tags, f"topic:{topic}"]
+            partition_tags = (
+                [[*topic_tags, f"partition:{row.partition}"] for row in topic_rows]
+                if (group.group_id, topic) in self._plan.partition_detail
+                else []
             )
-            for topic, topic_rows in by_topic.items()
-        ]
+            topics.append(TopicSeries(topic, topic_tags, topic_rows, partition_tags))
         return GroupSeries(group, tags, rows, topics)
 
     def submit_offsets(self, produce_rates: dict[tuple[str, int], float]) -> None:
-        """What the committed offsets and high watermarks tell: lag in messages, offsets, group state and members,
-        produce rates (rollups of lag only: nothing is judged yet)."""
+        """What the committed offsets and high watermarks tell per partition, each group's state and members, the
+        produce rates, and the check's own counts."""
         gauge = self._check.gauge
         for detailed in self._detailed:
             group, tags = detailed.group, detailed.tags
             if group.error:
                 continue
-            total = rollup(detailed.rows)
-            gauge("consumer_group.lag", total.lag, tags=tags)
-            gauge("consumer_group.lag.max", total.max_lag, tags=tags)
-            gauge("consumer_group.uncommitted_partitions", total.uncommitted, tags=tags)
             gauge("consumer_group.state", 1, tags=[*tags, f"consumer_group_state:{group.state}"])
             gauge("consumer_group.members", group.members, tags=tags)
             gauge("consumer_group.assigned_partitions", len(group.assigned), tags=tags)
             for topic in detailed.topics:
-                total = rollup(topic.rows)
-                gauge("topic.lag", total.lag, tags=topic.tags)
-                gauge("topic.lag.max", total.max_lag, tags=topic.tags)
                 produced = [produce_rates.get((row.topic, row.partition)) for row in topic.rows]
                 if any(rate is not None for rate in produced):
                     gauge("topic.produce_rate", sum(rate for rate in produced if rate is not None), tags=topic.tags)
-                if topic.partition_detail:
+                if topic.partition_tags:
                     self._submit_partition_offsets(topic)
         self._submit_high_watermarks()
         base_tags, folded = self._base_tags, rollup(self._folded_rows)
@@ -118,11 +119,10 @@ class RunSeries:
         gauge("consumer_groups.folded.lag.max", folded.max_lag, tags=base_tags)
 
     def _submit_partition_offsets(self, topic: TopicSeries) -> None:
-        gauge, raised = self._check.gauge, self._raised
-        for row in topic.rows:
-            tags = [*topic.tags, f"partition:{row.partition}"]
+        gauge, uncommitted_wanted = self._check.gauge, self._uncommitted.wanted
+        for row, tags in zip(topic.rows, topic.partition_tags):
             uncommitted = int(row.committed is None)
-            if raised.wanted(("uncommitted", row.group_id, row.topic, row.partition), uncommitted):
+            if uncommitted_wanted((row.group_id, row.topic, row.partition), uncommitted):
                 gauge("partition.uncommitted", uncommitted, tags=tags)
             if row.committed is not None:
                 gauge("consumer_offset", row.committed, tags=tags)
@@ -138,21 +138,27 @@ class RunSeries:
                 self._check.gauge("broker_offset", high_watermarks[(topic, partition)], tags=tags)
 
     def submit_judged(self, state: LagState, now: float) -> None:
-        """What needs the time lags and the status windows: statuses, partitions behind, lag in seconds, consume
-        rates; and every group's service check, folded or not (service checks are not metric contexts)."""
+        """The rollups (lag, partitions behind, lag in seconds, consume rates), the statuses, and every group's
+        service check, folded or not (service checks are not metric contexts)."""
         for group in self._snapshot.groups:
             self._submit_group_status(group, state, now)
-        gauge = self._check.gauge
         for detailed in self._detailed:
-            if detailed.group.error:
-                continue
-            total = rollup(detailed.rows)
-            gauge("consumer_group.partitions_behind", total.partitions_behind, tags=detailed.tags)
-            if total.max_lag_seconds is not None:
-                kind = f"lag_seconds_kind:{total.lag_seconds_kind.value}"
-                gauge("consumer_group.lag_seconds", total.max_lag_seconds, tags=[*detailed.tags, kind])
+            if not detailed.group.error:
+                total = self._submit_rollup("consumer_group", detailed.rows, detailed.tags)
+                self._check.gauge("consumer_group.uncommitted_partitions", total.uncommitted, tags=detailed.tags)
             for topic in detailed.topics:
-                self._submit_topic_judged(topic, state)
+                self._submit_topic_judged(topic)
+
+    def _submit_rollup(self, level: str, rows: list[PartitionLag], tags: list[str]) -> Rollup:
+        """The totals a group and a topic share, under `level`; the rollup, for the rest."""
+        gauge, total = self._check.gauge, rollup(rows)
+        gauge(f"{level}.lag", total.lag, tags=tags)
+        gauge(f"{level}.lag.max", total.max_lag, tags=tags)
+        gauge(f"{level}.partitions_behind", total.partitions_behind, tags=tags)
+        if total.max_lag_seconds is not None:
+            kind = f"lag_seconds_kind:{total.lag_seconds_kind.value}"
+            gauge(f"{level}.lag_seconds", total.max_lag_seconds, tags=[*tags, kind])
+        return total
 
     def _submit_group_status(self, group: GroupSnapshot, state: LagState, now: float) -> None:
         tags = [*self._base_tags, f"consumer_group:{group.group_id}"]
@@ -168,25 +174,15 @@ class RunSeries:
         if group.group_id in self._plan.group_detail:
             self._check.gauge("consumer_group.lag_status", int(status), tags=[*tags, f"lag_status:{status.name}"])
 
-    def _submit_topic_judged(self, topic: TopicSeries, state: LagState) -> None:
-        gauge, windows = self._check.gauge, state.windows
-        total = rollup(topic.rows)
-        gauge("topic.partitions_behind", total.partitions_behind, tags=topic.tags)
-        if total.max_lag_seconds is not None:
-            kind = f"lag_seconds_kind:{total.lag_seconds_kind.value}"
-            gauge("topic.lag_seconds", total.max_lag_seconds, tags=[*topic.tags, kind])
-        slots = (windows.slots.get((row.group_id, row.topic, row.partition)) for row in topic.rows)
-        consumed = [
-            rate for rate in (consume_rate(windows, slot) for slot in slots if slot is not None) if rate is not None
-        ]
+    def _submit_topic_judged(self, topic: TopicSeries) -> None:
+        self._submit_rollup("topic", topic.rows, topic.tags)
+        consumed = [row.consume_rate for row in topic.rows if row.consume_rate is not None]
         if consumed:
-            gauge("topic.consume_rate", sum(consumed), tags=topic.tags)
-        if topic.partition_detail:
-            raised = self._raised
-            for row in topic.rows:
-                tags = [*topic.tags, f"partition:{row.partition}"]
-                if row.lag_seconds is not None:
-                    kind = f"lag_seconds_kind:{row.lag_seconds_kind.value}"
-                    gauge("consumer_lag_seconds", row.lag_seconds, tags=[*tags, kind])
-                if raised.wanted(("lag_status", row.group_id, row.topic, row.partition), row.status):
-                    gauge("partition.lag_status", int(row.status), tags=[*tags, f"lag_status:{row.status.name}"])
+            self._check.gauge("topic.consume_rate", sum(consumed), tags=topic.tags)
+        gauge, status_wanted = self._check.gauge, self._lag_status.wanted
+        for row, tags in zip(topic.rows, topic.partition_tags):
+            if row.lag_seconds is not None:
+                kind = f"lag_seconds_kind:{row.lag_seconds_kind.value}"
+                gauge("consumer_lag_seconds", row.lag_seconds, tags=[*tags, kind])
+            if status_wanted((row.group_id, row.topic, row.partition), row.status):
+                gauge("partition.lag_status", int(row.status), tags=[*tags, f"lag_status:{row.status.name}"])
