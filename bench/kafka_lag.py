@@ -313,6 +313,7 @@ def figures(walls: list[float], cpus: list[float], rss: dict[int, float]) -> dic
         "cpu": statistics.median(steady_cpus),
         "cpu_max": max(steady_cpus),
         "rss": rss,
+        "walls": walls,
     }
 
 
@@ -382,6 +383,23 @@ def time_lag_kinds(stub) -> dict[str, int]:
     kinds["none"] = len(lagging) - sum(v for k, v in kinds.items() if k != "zero")
     kinds["lagging"] = len(lagging)
     return kinds
+
+
+# A move (untimed) this long means the broker stalled: a run right after one may wait on the same stall.
+STALLED_MOVE = 5.0
+
+
+def report_slow_runs(walls: list[float], moves: list[float]) -> None:
+    """The runs over 1 s, and how many came right after a move that took over STALLED_MOVE seconds (run k follows
+    move k - 1); the maximum of the other runs."""
+    after_stall = {number for number, seconds in enumerate(moves, start=2) if seconds > STALLED_MOVE}
+    slow = [number for number, wall in enumerate(walls, start=1) if wall > 1.0 and number > 1]
+    others = [wall for number, wall in enumerate(walls, start=1) if number > 1 and number not in after_stall]
+    print(
+        f"runs over 1 s after the first: {len(slow)} ({len(set(slow) & after_stall)} right after a move that took "
+        f"over {STALLED_MOVE:g}s, of {len(after_stall)} such moves); max of the runs not after one: "
+        f"{max(others, default=0):.3f}s"
+    )
 
 
 def report_time_lags(time_lags: list[dict[str, int]], per_run: list[Counter]) -> None:
@@ -487,6 +505,7 @@ def main() -> int:
     print(f"runs: check {runs}, floor {floor_runs}, live {args.live}, instance {instance}")
     if mover is not None:
         print(f"moves between runs (untimed): median {statistics.median(mover.seconds):.2f}s")
+        report_slow_runs(measured["walls"], mover.seconds)
     report_time_lags(time_lags, per_run)
     report("floor (the batched requests alone)", floor_figures)
     report("check", measured)

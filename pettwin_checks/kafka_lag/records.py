@@ -82,8 +82,7 @@ class RecordReader:
             offsets[tp].append(offset)
         reading = Reading(self, {tp: _Partition(wanted) for tp, wanted in offsets.items()})
         reading.ask()
-        if offsets:
-            self._wire.push()
+        self._wire.push()
         return reading
 
     def ask(self, pending: dict[TopicPartition, _Partition], errors: dict[TopicPartition, str]) -> list[Asked]:

@@ -6,12 +6,14 @@ in tests/integration/kafka_lag)."""
 
 import threading
 import time
+from collections import defaultdict
 from types import SimpleNamespace as Answer
 
 import pytest
 from kafka.future import Future
 
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
+from pettwin_checks.kafka_lag.time_lag import PartitionRead
 
 pytestmark = pytest.mark.unit
 
@@ -111,17 +113,23 @@ class FakeCluster:
         return done(Answer(topics=topics))
 
 
-class NoRecords:
-    """No records to read here: these tests are about the offsets."""
+class RecordsReadNow:
+    """Every record asked for read at once, each produced now: these tests are about the offsets, and their time lags
+    are known whatever state earlier tests left in the persistent cache."""
+
+    def __init__(self, wanted):
+        self.read = defaultdict(PartitionRead)
+        for tp, offset in wanted:
+            self.read[tp].spans.append((offset, offset, int(time.time() * 1000)))
 
     def finish(self, deadline):
-        return {}, {}
+        return dict(self.read), {}
 
 
 def install(check, cluster: FakeCluster) -> None:
     check.client._wire._manager = check.client._wire._net = cluster
     check.client._wire.send = cluster.send
-    check.client._records.start = lambda wanted: NoRecords()
+    check.client._records.start = RecordsReadNow
 
 
 def make_check(**instance) -> PettwinKafkaLagCheck:

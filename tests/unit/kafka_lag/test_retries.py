@@ -10,6 +10,7 @@ from types import SimpleNamespace as Answer
 import pytest
 from kafka.future import Future
 
+from pettwin_checks.deadline import Deadline
 from pettwin_checks.kafka_lag.retries import Backoff, coordinator_moved, failure_lines, leader_moved
 
 from .test_group_failures import FakeCluster, done, install, make_check
@@ -237,3 +238,13 @@ def test_failure_lines_name_the_broker_and_count_what_they_do_not_list():
 def test_backoff_doubles_up_to_a_second():
     backoff = Backoff()
     assert [backoff.next() for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_records_of_partitions_with_no_leader_are_said_unread_without_a_request():
+    """Right after a run that closed its connections, every partition to read has no leader (an election): nothing
+    is sent, nothing is put on the wire, and each partition says why."""
+    check = make_check()
+    check.client._leaders = {"t": [-1, -1]}
+    reading = check.client.start_reading([(("t", 0), 5), (("t", 1), 7)])
+    assert reading.finish(Deadline(1))[1] == {("t", 0): "no leader", ("t", 1): "no leader"}
+    assert check.client.requests["Fetch"] == 0
