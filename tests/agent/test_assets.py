@@ -23,8 +23,8 @@ from datadog_api_client.v1.model.service_level_objective_request import ServiceL
 from datadog_checks.base import AgentCheck
 
 from pettwin_checks.cloud_run.families import WHOLE_REVISION
-from pettwin_checks.kafka_lag.check import SERVICE_CHECK_STATUS
 from pettwin_checks.kafka_lag.lag import LagStatus
+from pettwin_checks.kafka_lag.series import SERVICE_CHECK_STATUS
 
 pytestmark = pytest.mark.unit
 
