@@ -19,8 +19,8 @@ def lag_rows(snapshot: ClusterSnapshot) -> tuple[list[PartitionLag], int]:
     high_watermarks, hw_errors = snapshot.high_watermarks, snapshot.hw_errors
     for group in snapshot.groups:
         group_id, committed_offsets = group.group_id, group.committed
-        for topic, partition in group.partitions:
-            tp = (topic, partition)
+        for tp in group.partitions:  # the client's shared tuples, not a new one a row
+            topic, partition = tp
             committed = committed_offsets.get(tp)
             high_watermark = high_watermarks.get(tp)
             if high_watermark is None:

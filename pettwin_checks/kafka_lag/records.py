@@ -81,8 +81,8 @@ class RecordReader:
         for tp, offset in sorted(wanted):
             offsets[tp].append(offset)
         reading = Reading(self, {tp: _Partition(wanted) for tp, wanted in offsets.items()})
-        reading.ask()
-        self._wire.push()
+        if reading.ask():
+            self._wire.push()
         return reading
 
     def ask(self, pending: dict[TopicPartition, _Partition], errors: dict[TopicPartition, str]) -> list[Asked]:
@@ -144,9 +144,11 @@ class Reading:
         self._asked: list[Asked] = []
         self._rounds = 0
 
-    def ask(self) -> None:
+    def ask(self) -> bool:
+        """The next round; whether it sent anything."""
         self._asked = self._reader.ask(self._pending, self._errors)
         self._rounds += 1
+        return bool(self._asked)
 
     def finish(self, deadline: Deadline) -> tuple[dict[TopicPartition, PartitionRead], dict[TopicPartition, str]]:
         """What the records at or after each (partition, offset) tell (see PartitionRead), and why a partition's

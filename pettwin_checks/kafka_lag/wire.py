@@ -154,8 +154,6 @@ class Wire:
     def push(self) -> None:
         """Put the requests sent so far on the wire without waiting for their answers: kafka-python writes on its
         event loop, so they would otherwise leave only when the caller next waits."""
-        if self._net is None:  # nothing was sent since the connections were closed
-            return
         for _ in range(WRITE_TURNS):
             self._net.poll(timeout_ms=0)
 
