@@ -62,18 +62,25 @@ def test_deploy_script_substitutes_exactly_the_placeholders_of_the_yaml():
         assert re.search(rf"(export {name}=|: \"\$\{{{name}:\?)", script), name
 
 
-def test_deploy_script_renders_without_gcloud(tmp_path):
-    if not shutil.which("envsubst"):
-        pytest.skip("envsubst (gettext) not installed")
-    result = subprocess.run(
+def render(cwd, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """deploy.sh --render with only `env` (and a PATH without gcloud)."""
+    return subprocess.run(
         ["bash", str(DEPLOY), "--render"],
         check=False,
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=tmp_path,
-        env={
-            "PATH": "/usr/bin:/bin",
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+
+
+def test_deploy_script_renders_without_gcloud(tmp_path):
+    if not shutil.which("envsubst"):
+        pytest.skip("envsubst (gettext) not installed")
+    result = render(
+        tmp_path,
+        {
             "PROJECT_ID": "pettwin-prod",
             "REGION": "europe-west1",
             "APP_IMAGE": VALUES["APP_IMAGE"],
@@ -93,15 +100,7 @@ def test_deploy_script_renders_without_gcloud(tmp_path):
 
 
 def test_deploy_script_refuses_to_render_without_the_confluent_cluster(tmp_path):
-    result = subprocess.run(
-        ["bash", str(DEPLOY), "--render"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PROJECT_ID": "p", "REGION": "europe-west1", "APP_IMAGE": "app:1"},
-    )
+    result = render(tmp_path, {"PROJECT_ID": "p", "REGION": "europe-west1", "APP_IMAGE": "app:1"})
     assert result.returncode != 0
     assert "CONFLUENT_BOOTSTRAP_SERVERS" in result.stderr
 
