@@ -14,6 +14,7 @@ from datadog_checks.base import AgentCheck
 
 from .contexts import ContextPlan, RaisedSeries
 from .evaluate import has_no_consumer
+from .gauges import BulkGauge
 from .lag import ClusterSnapshot, GroupSnapshot, LagStatus, PartitionLag, Rollup, rollup
 from .state import LagState
 from .status import group_status
@@ -46,7 +47,7 @@ class GroupSeries:
 
 
 class RunSeries:
-    """`check` submits (its gauge, service_check and warning); `plan` says which groups, topics and partitions get
+    """`check` submits (its gauge in bulk, its service_check and warning); `plan` says which groups, topics and partitions get
     series of their own; `rows` are lag_rows' and are judged in place between the two passes. `uncommitted` and
     `lag_status` say which partitions' series of those names are wanted this run."""
 
@@ -61,6 +62,7 @@ class RunSeries:
         lag_status: RaisedSeries,
     ) -> None:
         self._check = check
+        self._gauge = BulkGauge(check)
         self._snapshot = snapshot
         self._base_tags = base_tags
         self._plan = plan
@@ -96,7 +98,7 @@ class RunSeries:
     def submit_offsets(self, produce_rates: dict[tuple[str, int], float]) -> None:
         """What the committed offsets and high watermarks tell per partition, each group's state and members, the
         produce rates, and the check's own counts."""
-        gauge = self._check.gauge
+        gauge = self._gauge
         for detailed in self._detailed:
             group, tags = detailed.group, detailed.tags
             if group.error:
@@ -119,7 +121,7 @@ class RunSeries:
         gauge("consumer_groups.folded.lag.max", folded.max_lag, tags=base_tags)
 
     def _submit_partition_offsets(self, topic: TopicSeries) -> None:
-        gauge, uncommitted_wanted = self._check.gauge, self._uncommitted.wanted
+        gauge, uncommitted_wanted = self._gauge, self._uncommitted.wanted
         for row, tags in zip(topic.rows, topic.partition_tags):
             uncommitted = int(row.committed is None)
             if uncommitted_wanted((row.group_id, row.topic, row.partition), uncommitted):
@@ -135,7 +137,7 @@ class RunSeries:
         for topic, partition in sorted({(row.topic, row.partition) for row in self._partition_rows}):
             if (topic, partition) in high_watermarks:
                 tags = [*self._base_tags, f"topic:{topic}", f"partition:{partition}"]
-                self._check.gauge("broker_offset", high_watermarks[(topic, partition)], tags=tags)
+                self._gauge("broker_offset", high_watermarks[(topic, partition)], tags=tags)
 
     def submit_judged(self, state: LagState, now: float) -> None:
         """The rollups (lag, partitions behind, lag in seconds, consume rates), the statuses, and every group's
@@ -145,13 +147,13 @@ class RunSeries:
         for detailed in self._detailed:
             if not detailed.group.error:
                 total = self._submit_rollup("consumer_group", detailed.rows, detailed.tags)
-                self._check.gauge("consumer_group.uncommitted_partitions", total.uncommitted, tags=detailed.tags)
+                self._gauge("consumer_group.uncommitted_partitions", total.uncommitted, tags=detailed.tags)
             for topic in detailed.topics:
                 self._submit_topic_judged(topic)
 
     def _submit_rollup(self, level: str, rows: list[PartitionLag], tags: list[str]) -> Rollup:
         """The totals a group and a topic share, under `level`; the rollup, for the rest."""
-        gauge, total = self._check.gauge, rollup(rows)
+        gauge, total = self._gauge, rollup(rows)
         gauge(f"{level}.lag", total.lag, tags=tags)
         gauge(f"{level}.lag.max", total.max_lag, tags=tags)
         gauge(f"{level}.partitions_behind", total.partitions_behind, tags=tags)
@@ -172,14 +174,14 @@ class RunSeries:
             "consumer_group.status", SERVICE_CHECK_STATUS[status], tags=tags, message=message or None
         )
         if group.group_id in self._plan.group_detail:
-            self._check.gauge("consumer_group.lag_status", int(status), tags=[*tags, f"lag_status:{status.name}"])
+            self._gauge("consumer_group.lag_status", int(status), tags=[*tags, f"lag_status:{status.name}"])
 
     def _submit_topic_judged(self, topic: TopicSeries) -> None:
         self._submit_rollup("topic", topic.rows, topic.tags)
         consumed = [row.consume_rate for row in topic.rows if row.consume_rate is not None]
         if consumed:
-            self._check.gauge("topic.consume_rate", sum(consumed), tags=topic.tags)
-        gauge, status_wanted = self._check.gauge, self._lag_status.wanted
+            self._gauge("topic.consume_rate", sum(consumed), tags=topic.tags)
+        gauge, status_wanted = self._gauge, self._lag_status.wanted
         for row, tags in zip(topic.rows, topic.partition_tags):
             if row.lag_seconds is not None:
                 kind = f"lag_seconds_kind:{row.lag_seconds_kind.value}"
