@@ -23,6 +23,7 @@ import os
 import pathlib
 import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -144,6 +145,22 @@ class DiskCache:
     def read(self, key: str) -> str:
         path = self.directory / key
         return path.read_text() if path.exists() else ""
+
+
+def skip_tag_lint(metric: str, tags: list[str]) -> None:
+    """The stub aggregator's generic-tag lint, off."""
+
+
+def broker_workdir(stack: contextlib.ExitStack) -> str | None:
+    """The broker's directory in memory (/dev/shm) where the machine has one, else a temporary one of its own.
+
+    In lockstep every partition's log crosses `log.index.interval.bytes` on the same Produce: 5,000 partitions wrote
+    their first offset- and time-index entries at once, each the first write to a sparse memory-mapped file, which on
+    this machine's ext4 costs about 13 ms (2,000 such writes: 25 s; on tmpfs 6 ms in all), so the broker answered
+    nothing for a minute (bench/README.md). That is the benchmark's disk, not the check."""
+    if not os.access("/dev/shm", os.W_OK):
+        return None
+    return stack.enter_context(tempfile.TemporaryDirectory(prefix="pettwin-bench-kafka-", dir="/dev/shm"))
 
 
 def timed(owner, method: str, seconds: list[float] | None = None) -> list[float]:
@@ -437,22 +454,23 @@ def main() -> int:
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
-        broker = stack.enter_context(KafkaBroker())
+        broker = stack.enter_context(KafkaBroker(broker_workdir(stack)))
         started = time.monotonic()
         committed = seed(broker.bootstrap, args.groups, args.partitions)
         print(
             f"seeded {args.groups} groups over {args.partitions} partitions in {time.monotonic() - started:.1f}s "
-            f"(Kafka {broker.version}, {broker.bootstrap})"
+            f"(Kafka {broker.version}, {broker.bootstrap}, data in {broker.workdir})"
         )
 
         floor = FloorProcess(broker.bootstrap)
         mover = Mover(broker.bootstrap, committed) if args.live else None
         cache = DiskCache(stack.enter_context(tempfile.TemporaryDirectory(prefix="pettwin-bench-cache-")))
         datadog_agent.write_persistent_cache, datadog_agent.read_persistent_cache = cache.write, cache.read
-        # The stub aggregator looks up os.environ and checks every tag of every submission against Datadog's generic
-        # tag names: a lint for tests (the suite runs it), not something the agent does. About 15 ms a run at 500
-        # groups, so the benchmark skips it with the stub's own switch.
-        os.environ["DDEV_SKIP_GENERIC_TAGS_CHECK"] = "1"
+        # The stub aggregator checks every tag of every submission against Datadog's generic tag names: a lint for
+        # tests (the suite runs it), not something the agent does, so the benchmark turns it off. Its own switch
+        # (DDEV_SKIP_GENERIC_TAGS_CHECK) still reads os.environ once a submission, about 0.05 s a run at 68,000
+        # series (bench/README.md), so the lint is replaced outright.
+        sys.modules["datadog_checks.base.stubs.aggregator"].check_tag_names = skip_tag_lint
 
         instance = {
             "kafka_connect_str": broker.bootstrap,
