@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from datadog_checks.base import AgentCheck
 from datadog_checks.base.agent import aggregator as agent_aggregator
 
@@ -15,30 +17,37 @@ def active_aggregator(check: AgentCheck):
 
 
 class BulkGauge:
-    """`gauge(name, value, tags)` as `check.gauge(name, value, tags=tags)`, for one run: the tags must be a list of
-    `str` the caller does not change afterwards."""
+    """`gauge(name, value, tags)` as `check.gauge(name, value, tags=tags)`, for one run, and `sender(name)`, the same
+    for one name as a function of (value, tags) for the loops over partitions. The tags must be a list of `str` the
+    caller does not change afterwards."""
 
     def __init__(self, check: AgentCheck) -> None:
         self._check = check
         self._plain = check.metric_limiter is None and not check.disable_generic_tags
         self._aggregator = active_aggregator(check)
-        self._names: dict[str, str | None] = {}  # name -> namespaced name, None when metric_patterns drop it
+        self._senders: dict[str, Callable[[float, list[str]], None]] = {}
 
-    def __call__(self, name: str, value: float, tags: list[str]) -> None:
-        if not self._plain:
-            self._check.gauge(name, value, tags=tags)
-            return
-        full_name = self._names.get(name, "")
-        if full_name == "":
-            full_name = self._names[name] = self._namespaced(name)
-        if full_name is None or value is None:
-            return
+    def __call__(self, name: str, value: float | None, tags: list[str]) -> None:
+        if value is not None:
+            self.sender(name)(value, tags)
+
+    def sender(self, name: str) -> Callable[[float, list[str]], None]:
+        send = self._senders.get(name)
+        if send is None:
+            send = self._senders[name] = self._new_sender(name)
+        return send
+
+    def _new_sender(self, name: str) -> Callable[[float, list[str]], None]:
         check = self._check
-        self._aggregator.submit_metric(
-            check, check.check_id, agent_aggregator.GAUGE, full_name, float(value), tags, "", False
-        )
-
-    def _namespaced(self, name: str) -> str | None:
-        namespace = self._check.__NAMESPACE__
+        if not self._plain:
+            return lambda value, tags: check.gauge(name, value, tags=tags)
+        namespace = check.__NAMESPACE__
         full_name = f"{namespace}.{name}" if namespace else name
-        return full_name if self._check.should_send_metric(full_name) else None
+        if not check.should_send_metric(full_name):
+            return lambda value, tags: None
+        submit, check_id, gauge_type = self._aggregator.submit_metric, check.check_id, agent_aggregator.GAUGE
+
+        def send(value: float, tags: list[str]) -> None:
+            submit(check, check_id, gauge_type, full_name, float(value), tags, "", False)
+
+        return send

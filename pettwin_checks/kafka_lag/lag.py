@@ -35,6 +35,10 @@ class TimeLagKind(Enum):
     # partitions whose time lag is known while some are not
     LOWER_BOUND = "lower_bound"
 
+    # Members are singletons, so identity hashes them as Enum's equality compares them, in C: Enum's own __hash__ is
+    # a Python call, paid tens of thousands of times a run by the dicts keyed by kind.
+    __hash__ = object.__hash__
+
 
 # A rollup's kind is its least precise partition's: a maximum over lower bounds is itself only a lower bound.
 _PRECISION = {TimeLagKind.EXACT: 2, TimeLagKind.INTERPOLATED: 1, TimeLagKind.LOWER_BOUND: 0}

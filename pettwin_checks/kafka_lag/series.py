@@ -15,7 +15,7 @@ from datadog_checks.base import AgentCheck
 from .contexts import ContextPlan, RaisedSeries
 from .evaluate import has_no_consumer
 from .gauges import BulkGauge
-from .lag import ClusterSnapshot, GroupSnapshot, LagStatus, PartitionLag, Rollup, rollup
+from .lag import ClusterSnapshot, GroupSnapshot, LagStatus, PartitionLag, Rollup, TimeLagKind, rollup
 from .state import LagState
 from .status import group_status
 
@@ -27,6 +27,9 @@ SERVICE_CHECK_STATUS = {
     LagStatus.STOP: AgentCheck.CRITICAL,
     LagStatus.ERR: AgentCheck.CRITICAL,
 }
+# Each status's and kind's tag, built once (tens of thousands of partitions a run carry one).
+STATUS_TAG = {status: f"lag_status:{status.name}" for status in LagStatus}
+KIND_TAG = {kind: f"lag_seconds_kind:{kind.value}" for kind in TimeLagKind}
 
 
 @dataclass
@@ -121,23 +124,27 @@ class RunSeries:
         gauge("consumer_groups.folded.lag.max", folded.max_lag, tags=base_tags)
 
     def _submit_partition_offsets(self, topic: TopicSeries) -> None:
-        gauge, uncommitted_wanted = self._gauge, self._uncommitted.wanted
+        uncommitted_wanted = self._uncommitted.wanted
+        send_uncommitted, send_offset, send_lag = (
+            self._gauge.sender(name) for name in ("partition.uncommitted", "consumer_offset", "consumer_lag")
+        )
         for row, tags in zip(topic.rows, topic.partition_tags):
             uncommitted = int(row.committed is None)
             if uncommitted_wanted((row.group_id, row.topic, row.partition), uncommitted):
-                gauge("partition.uncommitted", uncommitted, tags=tags)
+                send_uncommitted(uncommitted, tags)
             if row.committed is not None:
-                gauge("consumer_offset", row.committed, tags=tags)
+                send_offset(row.committed, tags)
             if row.lag is not None:
-                gauge("consumer_lag", row.lag, tags=tags)
+                send_lag(row.lag, tags)
 
     def _submit_high_watermarks(self) -> None:
         """The high watermark is the partition's, not the group's: one series per partition with detail."""
-        high_watermarks = self._snapshot.high_watermarks
+        high_watermarks, send = self._snapshot.high_watermarks, self._gauge.sender("broker_offset")
         for topic, partition in sorted({(row.topic, row.partition) for row in self._partition_rows}):
             if (topic, partition) in high_watermarks:
-                tags = [*self._base_tags, f"topic:{topic}", f"partition:{partition}"]
-                self._gauge("broker_offset", high_watermarks[(topic, partition)], tags=tags)
+                send(
+                    high_watermarks[(topic, partition)], [*self._base_tags, f"topic:{topic}", f"partition:{partition}"]
+                )
 
     def submit_judged(self, state: LagState, now: float) -> None:
         """The rollups (lag, partitions behind, lag in seconds, consume rates), the statuses, and every group's
@@ -158,8 +165,7 @@ class RunSeries:
         gauge(f"{level}.lag.max", total.max_lag, tags=tags)
         gauge(f"{level}.partitions_behind", total.partitions_behind, tags=tags)
         if total.max_lag_seconds is not None:
-            kind = f"lag_seconds_kind:{total.lag_seconds_kind.value}"
-            gauge(f"{level}.lag_seconds", total.max_lag_seconds, tags=[*tags, kind])
+            gauge(f"{level}.lag_seconds", total.max_lag_seconds, tags=[*tags, KIND_TAG[total.lag_seconds_kind]])
         return total
 
     def _submit_group_status(self, group: GroupSnapshot, state: LagState, now: float) -> None:
@@ -174,17 +180,20 @@ class RunSeries:
             "consumer_group.status", SERVICE_CHECK_STATUS[status], tags=tags, message=message or None
         )
         if group.group_id in self._plan.group_detail:
-            self._gauge("consumer_group.lag_status", int(status), tags=[*tags, f"lag_status:{status.name}"])
+            self._gauge("consumer_group.lag_status", int(status), tags=[*tags, STATUS_TAG[status]])
 
     def _submit_topic_judged(self, topic: TopicSeries) -> None:
         self._submit_rollup("topic", topic.rows, topic.tags)
         consumed = [row.consume_rate for row in topic.rows if row.consume_rate is not None]
         if consumed:
             self._gauge("topic.consume_rate", sum(consumed), tags=topic.tags)
-        gauge, status_wanted = self._gauge, self._lag_status.wanted
+        status_wanted = self._lag_status.wanted
+        send_seconds, send_status = (
+            self._gauge.sender("consumer_lag_seconds"),
+            self._gauge.sender("partition.lag_status"),
+        )
         for row, tags in zip(topic.rows, topic.partition_tags):
             if row.lag_seconds is not None:
-                kind = f"lag_seconds_kind:{row.lag_seconds_kind.value}"
-                gauge("consumer_lag_seconds", row.lag_seconds, tags=[*tags, kind])
+                send_seconds(row.lag_seconds, [*tags, KIND_TAG[row.lag_seconds_kind]])
             if status_wanted((row.group_id, row.topic, row.partition), row.status):
-                gauge("partition.lag_status", int(row.status), tags=[*tags, f"lag_status:{row.status.name}"])
+                send_status(row.status, [*tags, STATUS_TAG[row.status]])

@@ -218,6 +218,8 @@ class PartitionRead:
 def _merged(kept: array | None, fresh: list[Span], low: int, most: int) -> array | None:
     """Known spans and fresh ones as one flat array (first, last, time...), those ending below `low` dropped, at most
     `most` kept (the lowest). Spans come from the same records, so where they overlap they agree."""
+    if not fresh and kept is not None and kept[1] >= low:
+        return kept  # nothing read and nothing below `low`: already merged (the usual partition of a quiet run)
     spans = [(kept[i], kept[i + 1], kept[i + 2]) for i in range(0, len(kept), 3)] if kept is not None else []
     spans += fresh
     spans.sort()
