@@ -50,9 +50,9 @@ class GroupSeries:
 
 
 class RunSeries:
-    """`check` submits (its gauge in bulk, its service_check and warning); `plan` says which groups, topics and partitions get
-    series of their own; `rows` are lag_rows' and are judged in place between the two passes. `uncommitted` and
-    `lag_status` say which partitions' series of those names are wanted this run."""
+    """`check` submits (its gauges in bulk, its service_check and warning); `plan` says which groups, topics and
+    partitions get series of their own; `rows` are lag_rows' and are judged in place between the two passes.
+    `uncommitted` and `lag_status` say which partitions' series of those names are wanted this run."""
 
     def __init__(
         self,
