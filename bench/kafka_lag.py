@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing
 import os
 import pathlib
 import signal
@@ -26,110 +25,18 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from array import array
+from collections import Counter
 
 import psutil
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from datadog_checks.base.stubs import aggregator, datadog_agent
-from kafka.net.manager import KafkaConnectionManager
-from kafka.net.selector import NetworkSelector
-from kafka.protocol.admin import DescribeGroupsRequest, ListGroupsRequest
-from kafka.protocol.consumer import ListOffsetsRequest, OffsetFetchRequest
-from kafka.protocol.metadata import MetadataRequest
+from kafka_floor import FloorProcess, timed_run
 from kafka_live import Mover
+from kafka_seed import seed
 
 from pettwin_checks.devenv.kafka_broker import KafkaBroker
 from pettwin_checks.devenv.kafka_wire import WireCount
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
-from pettwin_checks.kafka_lag.wire import batches
-
-PARTITIONS_PER_TOPIC = 10
-MESSAGES_PER_PARTITION = 5
-
-
-def wait_for_leaders(admin: AdminClient, topics: list[str]) -> None:
-    """Until every partition has a leader: a producer refuses a topic its metadata does not have yet."""
-    for _ in range(120):
-        listed = admin.list_topics(timeout=30).topics
-        if all(
-            t in listed
-            and len(listed[t].partitions) == PARTITIONS_PER_TOPIC
-            and all(p.leader >= 0 for p in listed[t].partitions.values())
-            for t in topics
-        ):
-            return
-        time.sleep(1)
-    raise SystemExit("the benchmark topics got no leaders within 2 minutes")
-
-
-def produce(bootstrap: str, partitions: list[tuple[str, int]]) -> None:
-    """MESSAGES_PER_PARTITION messages on every partition, retrying partitions whose delivery failed (a broker busy
-    creating thousands of partitions times requests out), so each group's committed offsets are below the end."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50})
-    failed: set[tuple[str, int]] = set()
-
-    def delivered(error, message):
-        if error is not None:
-            failed.add((message.topic(), message.partition()))
-
-    for _ in range(5):
-        failed.clear()
-        for topic, partition in partitions:
-            for _ in range(MESSAGES_PER_PARTITION):
-                producer.produce(topic, b"x", partition=partition, on_delivery=delivered)
-            producer.poll(0)
-        producer.flush(300)
-        if not failed:
-            return
-        partitions = sorted(failed)  # a partition partly written gets more than enough messages, never fewer
-        time.sleep(1)
-    raise SystemExit(f"{len(partitions)} partitions could not be written")
-
-
-def seed(bootstrap: str, groups: int, partitions: int) -> dict[str, dict[tuple[str, int], int]]:
-    """The groups and their committed offsets, by group."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics = [f"bench-{i:04d}" for i in range(max(1, partitions // PARTITIONS_PER_TOPIC))]
-    existing = admin.list_topics(timeout=30).topics
-    new = [NewTopic(t, num_partitions=PARTITIONS_PER_TOPIC, replication_factor=1) for t in topics if t not in existing]
-    for i in range(0, len(new), 200):
-        for future in admin.create_topics(new[i : i + 200], operation_timeout=60).values():
-            try:
-                future.result(timeout=120)
-            except KafkaException as e:  # a topic the listing did not show yet: a rerun after a partial seed
-                if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise
-    wait_for_leaders(admin, topics)
-    produce(bootstrap, [(t, p) for t in topics for p in range(PARTITIONS_PER_TOPIC)])
-    committed = {
-        f"bench-group-{g:05d}": {
-            (topics[g % len(topics)], p): g % MESSAGES_PER_PARTITION for p in range(PARTITIONS_PER_TOPIC)
-        }
-        for g in range(groups)
-    }
-    pending = list(range(groups))
-    for _ in range(5):  # a just-created topic can refuse commits for a moment: retry those groups
-        failed = []
-        for i in range(0, len(pending), 200):
-            futures = {}
-            for g in pending[i : i + 200]:
-                topic = topics[g % len(topics)]
-                offsets = [TopicPartition(topic, p, g % MESSAGES_PER_PARTITION) for p in range(PARTITIONS_PER_TOPIC)]
-                request = [ConsumerGroupTopicPartitions(f"bench-group-{g:05d}", offsets)]
-                futures[g] = next(iter(admin.alter_consumer_group_offsets(request).values()))
-            for g, future in futures.items():
-                try:
-                    result = future.result(timeout=120)
-                    if any(tp.error for tp in result.topic_partitions):
-                        failed.append(g)
-                except KafkaException:
-                    failed.append(g)
-        pending = failed
-        if not pending:
-            return committed
-        time.sleep(1)
-    raise SystemExit(f"{len(pending)} groups could not be seeded")
 
 
 class DiskCache:
@@ -196,126 +103,6 @@ def timed_reads(client) -> list[float]:
     return seconds
 
 
-class Floor:
-    """The protocol minimum: the requests the check needs, batched as the check batches them (Metadata, ListGroups
-    per broker, DescribeGroups and OffsetFetch v8 per coordinator for BATCH groups, ListOffsets per leader for BATCH
-    partitions), over kafka-python's connections, with nothing done with the answers but finding the partitions to
-    ask for. A run with an unanswered request gets fresh connections next, as the check does."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-        self.net: NetworkSelector | None = None
-        self.manager: KafkaConnectionManager | None = None
-        self.runs = self.unanswered_runs = 0
-
-    def _ask(self, node_id, request):
-        return self.manager.get_connection(node_id, refresh_metadata_on_err=False).send_request(request)
-
-    def _wait(self, futures: list) -> bool:
-        """Whether every future was answered within 30 s."""
-        ends = time.monotonic() + 30
-        for future in futures:
-            self.net.poll(timeout_ms=max(0.0, ends - time.monotonic()) * 1000, future=future)
-        return all(future.succeeded() for future in futures)
-
-    def run(self) -> None:
-        self.runs += 1
-        if self.manager is None:
-            self.net = NetworkSelector(slow_task_threshold_secs=0)
-            self.manager = KafkaConnectionManager(self.net, bootstrap_servers=[self.bootstrap])
-        brokers = [broker.node_id for broker in self.manager.cluster.brokers()] or ["bootstrap-0"]
-        metadata = self._ask(brokers[0], MetadataRequest(topics=MetadataRequest.ALL_TOPICS))
-        answered = self._wait([metadata])
-        if answered:
-            self.manager.cluster.update_metadata(metadata.value)
-            leaders = {
-                (topic.name, p.partition_index): p.leader_id
-                for topic in metadata.value.topics
-                for p in topic.partitions
-            }
-            del metadata
-            listings = {b.node_id: self._ask(b.node_id, ListGroupsRequest()) for b in self.manager.cluster.brokers()}
-            answered = self._wait(list(listings.values()))
-        if answered:
-            by_coordinator = defaultdict(list)
-            for node_id, listing in listings.items():
-                for group in listing.value.groups:
-                    if group.group_id.startswith("bench-group-"):
-                        by_coordinator[node_id].append(group.group_id)
-            partitions: set[tuple[str, int]] = set()
-            Group = OffsetFetchRequest.OffsetFetchRequestGroup
-            for node_id, ids in by_coordinator.items():
-                for batch in batches(sorted(ids)):
-                    described = self._ask(node_id, DescribeGroupsRequest(groups=batch))
-                    fetched = self._ask(
-                        node_id,
-                        OffsetFetchRequest(groups=[Group(group_id=g, topics=None) for g in batch], min_version=8),
-                    )
-                    answered = self._wait([described, fetched]) and answered
-                    if fetched.succeeded():
-                        partitions.update(
-                            (t.name, p.partition_index)
-                            for group in fetched.value.groups
-                            for t in group.topics
-                            for p in t.partitions
-                        )
-            by_leader = defaultdict(list)
-            for tp in sorted(partitions):
-                by_leader[leaders.get(tp, -1)].append(tp)
-            Topic = ListOffsetsRequest.ListOffsetsTopic
-            for leader, leader_partitions in by_leader.items():
-                for batch in batches(leader_partitions):
-                    by_topic = defaultdict(list)
-                    for topic, p in batch:
-                        by_topic[topic].append(Topic.ListOffsetsPartition(partition_index=p, timestamp=-1))
-                    topics = [Topic(name=topic, partitions=asked) for topic, asked in by_topic.items()]
-                    answered = (
-                        self._wait([self._ask(leader, ListOffsetsRequest(topics=topics, min_version=1))]) and answered
-                    )
-        if not answered:
-            self.unanswered_runs += 1
-            self.manager.close()
-            self.net.close()
-            self.manager = None
-
-
-def serve_floor(bootstrap: str, conn) -> None:
-    """The floor in a process of its own, so the check's RSS is the check's alone. One floor run per True received,
-    answered with its wall and CPU seconds and the process RSS in MiB; on False, answers (runs, unanswered runs,
-    requests on the wire by Kafka API)."""
-    floor = Floor(bootstrap)
-    process = psutil.Process()
-    with WireCount() as wire:
-        while conn.recv():
-            walls: list[float] = []
-            cpus: list[float] = []
-            timed_run(floor.run, walls, cpus)
-            conn.send((walls[0], cpus[0], process.memory_info().rss / 2**20))
-    conn.send((floor.runs, floor.unanswered_runs, dict(wire.sent)))
-
-
-class FloorProcess:
-    def __init__(self, bootstrap: str) -> None:
-        context = multiprocessing.get_context("spawn")  # no fork of a process that has librdkafka threads
-        self.conn, child_conn = context.Pipe()
-        self.process = context.Process(target=serve_floor, args=(bootstrap, child_conn), daemon=True)
-        self.process.start()
-        self.rss: dict[int, float] = {}  # after the floor's first and latest run, by run number
-
-    def timed_run(self, walls: list[float], cpus: list[float]) -> None:
-        self.conn.send(True)
-        wall, cpu, rss = self.conn.recv()
-        walls.append(wall)
-        cpus.append(cpu)
-        self.rss = {1: self.rss.get(1, rss), len(walls): rss}
-
-    def close(self) -> tuple[int, int, dict[str, int]]:
-        self.conn.send(False)
-        runs_unanswered_wire = self.conn.recv()
-        self.process.join(30)
-        return runs_unanswered_wire
-
-
 CHECKPOINTS = (1, 10, 100, 500, 1000, 2000)
 
 
@@ -332,13 +119,6 @@ def figures(walls: list[float], cpus: list[float], rss: dict[int, float]) -> dic
         "rss": rss,
         "walls": walls,
     }
-
-
-def timed_run(run, walls: list[float], cpus: list[float]) -> None:
-    wall, cpu = time.perf_counter(), time.process_time()
-    run()
-    walls.append(time.perf_counter() - wall)
-    cpus.append(time.process_time() - cpu)
 
 
 def measure(check_run, floor: FloorProcess, runs: int, floor_runs: int, between) -> tuple[dict, dict]:
@@ -419,26 +199,23 @@ def report_slow_runs(walls: list[float], moves: list[float]) -> None:
     )
 
 
-def report_time_lags(time_lags: list[dict[str, int]], per_run: list[Counter]) -> None:
-    first, steady = time_lags[0], time_lags[1:] or time_lags
+def report_time_lags(observed: Observed) -> None:
+    first, steady = observed.first_time_lags, observed.steady_time_lags
     print(f"first run: lagging partitions {first['lagging']}, time lags {dict(first)}")
-    lagging = sum(t["lagging"] for t in steady)
-    exact = sum(t.get("exact", 0) for t in steady)
+    lagging, exact = steady["lagging"], steady["exact"]
     print(
         f"other runs: {exact} of {lagging} lagging partitions' time lags exact ({100 * exact / max(1, lagging):.2f}%), "
-        f"none {sum(t['none'] for t in steady)}, zero {sum(t['zero'] for t in steady)}; runs with every one exact: "
-        f"{sum(t.get('exact', 0) == t['lagging'] for t in steady)} of {len(steady)}"
+        f"none {steady['none']}, zero {steady['zero']}; runs with every one exact: "
+        f"{observed.all_exact_runs} of {len(observed.fetches) - 1}"
     )
-    fetches = [run.get("Fetch", 0) for run in per_run]
-    totals = [sum(run.values()) for run in per_run[1:] or per_run]
+    fetches, totals = observed.fetches[1:] or observed.fetches, observed.requests[1:] or observed.requests
     print(
-        f"Fetch requests per run: first {fetches[0]}, then median {statistics.median(fetches[1:] or fetches)}, max "
-        f"{max(fetches[1:] or fetches)}; all requests per run after the first: median {statistics.median(totals)}, "
-        f"max {max(totals)}"
+        f"Fetch requests per run: first {observed.fetches[0]}, then median {statistics.median(fetches)}, max "
+        f"{max(fetches)}; all requests per run after the first: median {statistics.median(totals)}, max {max(totals)}"
     )
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--groups", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=2000)
@@ -451,80 +228,91 @@ def main() -> int:
     parser.add_argument(
         "--live", action="store_true", help="move every high watermark and committed offset between runs"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    with contextlib.ExitStack() as stack:
-        broker = stack.enter_context(KafkaBroker(broker_workdir(stack)))
-        started = time.monotonic()
-        committed = seed(broker.bootstrap, args.groups, args.partitions)
+
+def bench_instance(args: argparse.Namespace, bootstrap: str) -> dict:
+    instance = {
+        "kafka_connect_str": bootstrap,
+        "monitor_unlisted_consumer_groups": True,
+        "include_consumer_groups": ["^bench-group-"],
+    }
+    if args.collection_timeout:
+        instance["collection_timeout"] = args.collection_timeout
+    if args.max_contexts:
+        instance["max_contexts"] = args.max_contexts
+    return instance
+
+
+class Observed:
+    """The check's runs (`check_run`, timed) and what each submitted and sent (`after_run`, untimed: reading it is
+    the benchmark's work, not the check's), then the live mode's move."""
+
+    def __init__(self, check: PettwinKafkaLagCheck, counted: WireCount, mover: Mover | None) -> None:
+        self.check, self.counted, self.mover = check, counted, mover
+        # Per run as flat arrays and running totals, so that 2,000 runs add little to the RSS the benchmark reports.
+        self.fetches, self.requests = array("l"), array("l")  # Fetch and all requests on the wire, by run
+        self.first_time_lags: dict[str, int] = {}
+        self.steady_time_lags: Counter[str] = Counter()  # summed over the runs after the first
+        self.all_exact_runs = 0
+        self.max_contexts = 0
+        self.folded: float | None = None  # the last run's contexts.folded (absent when the broker was unreachable)
+        self.unanswered = 0
+        self._sent_before = Counter()
+        self._warned: set[str] = set()
+
+    def check_run(self) -> None:
+        self._sent_before = Counter(self.counted.sent)
+        error = self.check.run()
+        if error:
+            raise SystemExit(f"check run failed: {error}")
+
+    def after_run(self) -> None:
+        sent = self.counted.sent - self._sent_before
+        self.fetches.append(sent.get("Fetch", 0))
+        self.requests.append(sum(sent.values()))
+        self._count_time_lags(time_lag_kinds(aggregator))
+        for warning in self.check.get_warnings():
+            if warning not in self._warned:
+                self._warned.add(warning)
+                print(f"  run {len(self.fetches)} warned: {warning[:300]}", flush=True)
+        contexts = sum(len({tuple(m.tags) for m in ms}) for ms in aggregator._metrics.values())
+        self.max_contexts = max(self.max_contexts, contexts)
+        for folded in aggregator.metrics("pettwin.kafka.contexts.folded"):
+            self.folded = folded.value
+        self.unanswered += self.check.client._wire._manager is None  # closed after a run with no answer
+        # The agent keeps nothing of a submission in the check's process; the stub keeps every one until reset.
+        aggregator.reset()
+        if self.mover is not None:
+            self.mover.move()
+
+    def _count_time_lags(self, kinds: dict[str, int]) -> None:
+        if not self.first_time_lags:
+            self.first_time_lags = kinds
+            return
+        self.steady_time_lags.update(kinds)
+        self.all_exact_runs += kinds.get("exact", 0) == kinds["lagging"]
+
+
+def report_wire(observed: Observed, wire_sent: Counter, runs: int, floor_close: tuple, instance: dict) -> None:
+    floor_runs, floor_unanswered, floor_wire = floor_close
+    print(
+        f"runs with a request left unanswered within collection_timeout (fresh connections next run): "
+        f"check {observed.unanswered} of {runs}, floor {floor_unanswered} of {floor_runs}"
+    )
+    for name, sent, count in (("check", wire_sent, runs), ("floor", floor_wire, floor_runs)):
         print(
-            f"seeded {args.groups} groups over {args.partitions} partitions in {time.monotonic() - started:.1f}s "
-            f"(Kafka {broker.version}, {broker.bootstrap}, data in {broker.workdir})"
+            f"{name} requests on the wire per run (kafka-python's protocol layer; the first run also connects): "
+            f"{sum(sent.values()) / count:.2f}: "
+            + ", ".join(f"{api} {n / count:.2f}" for api, n in sorted(sent.items()))
         )
+    print(
+        f"metric contexts per run: max {observed.max_contexts} (budget {instance.get('max_contexts', 5000)}), "
+        f"folded contexts reported: {observed.folded:g}"
+    )
 
-        floor = FloorProcess(broker.bootstrap)
-        mover = Mover(broker.bootstrap, committed) if args.live else None
-        cache = DiskCache(stack.enter_context(tempfile.TemporaryDirectory(prefix="pettwin-bench-cache-")))
-        datadog_agent.write_persistent_cache, datadog_agent.read_persistent_cache = cache.write, cache.read
-        # The stub aggregator checks every tag of every submission against Datadog's generic tag names: a lint for
-        # tests (the suite runs it), not something the agent does, so the benchmark turns it off. Its own switch
-        # (DDEV_SKIP_GENERIC_TAGS_CHECK) still reads os.environ once a submission, about 0.05 s a run at 68,000
-        # series (bench/README.md), so the lint is replaced outright.
-        sys.modules["datadog_checks.base.stubs.aggregator"].check_tag_names = skip_tag_lint
 
-        instance = {
-            "kafka_connect_str": broker.bootstrap,
-            "monitor_unlisted_consumer_groups": True,
-            "include_consumer_groups": ["^bench-group-"],
-        }
-        if args.collection_timeout:
-            instance["collection_timeout"] = args.collection_timeout
-        if args.max_contexts:
-            instance["max_contexts"] = args.max_contexts
-        check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
-        broker_seconds = timed(check.client, "snapshot")
-        read_seconds = timed_reads(check.client)
-        contexts, folded, unanswered, time_lags, per_run = [], [], [], [], []
-        counted = WireCount()
-        warned: set[str] = set()
-
-        sent_before: list[Counter] = []
-
-        def check_run():
-            sent_before.append(Counter(counted.sent))
-            error = check.run()
-            if error:
-                raise SystemExit(f"check run failed: {error}")
-
-        def after_run():
-            """Untimed: reading what the run submitted is the benchmark's work, not the check's."""
-            per_run.append(counted.sent - sent_before.pop())
-            time_lags.append(time_lag_kinds(aggregator))
-            for warning in check.get_warnings():
-                if warning not in warned:
-                    warned.add(warning)
-                    print(f"  run {len(per_run)} warned: {warning[:300]}", flush=True)
-            contexts.append(sum(len({tuple(m.tags) for m in ms}) for ms in aggregator._metrics.values()))
-            # absent when the run could not reach the broker at all (the check then reports can_connect CRITICAL)
-            folded.extend(m.value for m in aggregator.metrics("pettwin.kafka.contexts.folded"))
-            unanswered.append(check.client._wire._manager is None)  # closed after a run with no answer
-            # The agent keeps nothing of a submission in the check's process; the stub keeps every one until reset.
-            aggregator.reset()
-            if mover is not None:
-                mover.move()
-
-        with counted as wire:
-            measured, floor_figures = measure(check_run, floor, args.runs, args.floor_runs, after_run)
-        floor_runs, floor_unanswered, floor_wire = floor.close()
-        if mover is not None:
-            mover.close()
-
-    runs = max(measured["rss"])  # the runs done (fewer than asked when interrupted)
-    print(f"runs: check {runs}, floor {floor_runs}, live {args.live}, instance {instance}")
-    if mover is not None:
-        print(f"moves between runs (untimed): median {statistics.median(mover.seconds):.2f}s")
-        report_slow_runs(measured["walls"], mover.seconds)
-    report_time_lags(time_lags, per_run)
+def report_times(measured: dict, floor: FloorProcess, floor_figures: dict, broker_seconds, read_seconds) -> None:
     report("floor (the batched requests alone)", floor_figures)
     report("check", measured)
     print("floor RSS (its own process): " + ", ".join(f"after run {n}: {mib:.1f} MiB" for n, mib in floor.rss.items()))
@@ -539,20 +327,46 @@ def main() -> int:
             f"with something to read: {len(read_seconds)}): first "
             f"{read_seconds[0]:.3f}s, then median {statistics.median(read_seconds[1:] or read_seconds):.3f}s"
         )
-    print(
-        f"runs with a request left unanswered within collection_timeout (fresh connections next run): "
-        f"check {sum(unanswered)} of {runs}, floor {floor_unanswered} of {floor_runs}"
-    )
-    for name, sent, count in (("check", wire.sent, runs), ("floor", floor_wire, floor_runs)):
+
+
+def main() -> int:
+    args = parse_args()
+    with contextlib.ExitStack() as stack:
+        broker = stack.enter_context(KafkaBroker(broker_workdir(stack)))
+        started = time.monotonic()
+        committed = seed(broker.bootstrap, args.groups, args.partitions)
         print(
-            f"{name} requests on the wire per run (kafka-python's protocol layer; the first run also connects): "
-            f"{sum(sent.values()) / count:.2f}: "
-            + ", ".join(f"{api} {n / count:.2f}" for api, n in sorted(sent.items()))
+            f"seeded {args.groups} groups over {args.partitions} partitions in {time.monotonic() - started:.1f}s "
+            f"(Kafka {broker.version}, {broker.bootstrap}, data in {broker.workdir})"
         )
-    print(
-        f"metric contexts per run: max {max(contexts)} (budget {instance.get('max_contexts', 5000)}), "
-        f"folded contexts reported: {folded[-1]:g}"
-    )
+        floor = FloorProcess(broker.bootstrap)
+        mover = Mover(broker.bootstrap, committed) if args.live else None
+        cache = DiskCache(stack.enter_context(tempfile.TemporaryDirectory(prefix="pettwin-bench-cache-")))
+        datadog_agent.write_persistent_cache, datadog_agent.read_persistent_cache = cache.write, cache.read
+        # The stub aggregator checks every tag of every submission against Datadog's generic tag names: a lint for
+        # tests (the suite runs it), not something the agent does, so the benchmark turns it off. Its own switch
+        # (DDEV_SKIP_GENERIC_TAGS_CHECK) still reads os.environ once a submission, about 0.035 s a run at 68,000
+        # series (bench/README.md), so the lint is replaced outright.
+        sys.modules["datadog_checks.base.stubs.aggregator"].check_tag_names = skip_tag_lint
+        instance = bench_instance(args, broker.bootstrap)
+        check = PettwinKafkaLagCheck("pettwin_kafka_lag", {}, [instance])
+        broker_seconds = timed(check.client, "snapshot")
+        read_seconds = timed_reads(check.client)
+        with WireCount() as wire:
+            observed = Observed(check, wire, mover)
+            measured, floor_figures = measure(observed.check_run, floor, args.runs, args.floor_runs, observed.after_run)
+        floor_close = floor.close()
+        if mover is not None:
+            mover.close()
+
+    runs = max(measured["rss"])  # the runs done (fewer than asked when interrupted)
+    print(f"runs: check {runs}, floor {floor_close[0]}, live {args.live}, instance {instance}")
+    if mover is not None:
+        print(f"moves between runs (untimed): median {statistics.median(mover.seconds):.2f}s")
+        report_slow_runs(measured["walls"], mover.seconds)
+    report_time_lags(observed)
+    report_times(measured, floor, floor_figures, broker_seconds, read_seconds)
+    report_wire(observed, wire.sent, runs, floor_close, instance)
     rss = measured["rss"]
     print(
         f"check RSS growth: run 1 -> {runs}: {rss[runs] - rss[1]:+.1f} MiB; "

@@ -26,125 +26,71 @@ from pettwin_checks.vertex_ai.check import PettwinVertexAiCheck
 QUOTA = "aiplatform.googleapis.com/quota/generate_content_requests_per_minute_per_project_per_base_model/"
 
 
+PUBLISHER = "aiplatform.googleapis.com/publisher/online_serving/"
+ENDPOINT = "aiplatform.googleapis.com/prediction/online/"
+LATENCY_BUCKETS = {"exponential": {"num_finite_buckets": 16, "growth_factor": 2, "scale": 1}}
+
+
+def series_of(metric: str, resource: dict, kind: str, values, labels: dict | None = None) -> dict:
+    """One series in the emulator's YAML format; a list of values is a latency distribution (ms)."""
+    one = {"metric": metric, "resource": resource, **({"labels": labels} if labels else {}), "kind": kind}
+    if isinstance(values, list):
+        one.update(value_type="DISTRIBUTION", unit="ms", buckets=LATENCY_BUCKETS)
+    else:
+        one["value_type"] = "INT64"
+    one["values"] = values
+    return one
+
+
+def model_series(i: int, container: dict) -> list[dict]:
+    """Publisher model i: invocations (200 and 429), latencies, tokens, and its base model's quota."""
+    labels = {"publisher": "google", "model_user_id": f"bench-model-{i:04d}", "model_version_id": "default"}
+    model = {"type": "aiplatform.googleapis.com/PublisherModel", "labels": {**container, **labels}}
+    location = {"type": "aiplatform.googleapis.com/Location", "labels": container}
+    quota = {"base_model": f"bench-model-{i:04d}", "limit_name": "L"}
+    return [
+        series_of(PUBLISHER + "model_invocation_count", model, "DELTA", 50 + i % 7, {"response_code": "200"}),
+        series_of(
+            PUBLISHER + "model_invocation_count",
+            model,
+            "DELTA",
+            i % 3,
+            {"response_code": "429", "error_category": "capacity"},
+        ),
+        series_of(
+            PUBLISHER + "model_invocation_latencies", model, "DELTA", [0] * 9 + [10, 30, 10], {"latency_type": "model"}
+        ),
+        series_of(PUBLISHER + "first_token_latencies", model, "DELTA", [0] * 8 + [20, 20]),
+        series_of(PUBLISHER + "token_count", model, "DELTA", 4000, {"type": "input"}),
+        series_of(PUBLISHER + "token_count", model, "DELTA", 800, {"type": "output"}),
+        series_of(QUOTA + "usage", location, "DELTA", 50, {**quota, "method": "GenerateContent"}),
+        series_of(QUOTA + "limit", location, "GAUGE", 100, quota),
+    ]
+
+
+def endpoint_series(i: int, container: dict) -> list[dict]:
+    """Custom endpoint i: prediction latencies, responses, replicas."""
+    endpoint = {"type": "aiplatform.googleapis.com/Endpoint", "labels": {**container, "endpoint_id": str(10**15 + i)}}
+    deployed = {"deployed_model_id": "1"}
+    return [
+        series_of(
+            ENDPOINT + "prediction_latencies",
+            endpoint,
+            "DELTA",
+            [0] * 6 + [5, 5],
+            {**deployed, "latency_type": "model"},
+        ),
+        series_of(ENDPOINT + "response_count", endpoint, "DELTA", 20, {**deployed, "response_code": "200"}),
+        series_of(ENDPOINT + "replicas", endpoint, "GAUGE", 2, deployed),
+    ]
+
+
 def scenario(size: int) -> dict:
     """A scenario with `size` models and `size` endpoints, in the emulator's YAML format."""
+    container = {"resource_container": "412345678901", "location": "us-central1"}
     series = []
-    latency_buckets = {"exponential": {"num_finite_buckets": 16, "growth_factor": 2, "scale": 1}}
     for i in range(size):
-        model = {
-            "type": "aiplatform.googleapis.com/PublisherModel",
-            "labels": {
-                "resource_container": "412345678901",
-                "location": "us-central1",
-                "publisher": "google",
-                "model_user_id": f"bench-model-{i:04d}",
-                "model_version_id": "default",
-            },
-        }
-        endpoint = {
-            "type": "aiplatform.googleapis.com/Endpoint",
-            "labels": {"resource_container": "412345678901", "location": "us-central1", "endpoint_id": str(10**15 + i)},
-        }
-        location = {
-            "type": "aiplatform.googleapis.com/Location",
-            "labels": {"resource_container": "412345678901", "location": "us-central1"},
-        }
-        prefix = "aiplatform.googleapis.com/publisher/online_serving/"
-        series += [
-            {
-                "metric": prefix + "model_invocation_count",
-                "resource": model,
-                "labels": {"response_code": "200"},
-                "kind": "DELTA",
-                "value_type": "INT64",
-                "values": 50 + i % 7,
-            },
-            {
-                "metric": prefix + "model_invocation_count",
-                "resource": model,
-                "labels": {"response_code": "429", "error_category": "capacity"},
-                "kind": "DELTA",
-                "value_type": "INT64",
-                "values": i % 3,
-            },
-            {
-                "metric": prefix + "model_invocation_latencies",
-                "resource": model,
-                "labels": {"latency_type": "model"},
-                "kind": "DELTA",
-                "value_type": "DISTRIBUTION",
-                "unit": "ms",
-                "buckets": latency_buckets,
-                "values": [0] * 9 + [10, 30, 10],
-            },
-            {
-                "metric": prefix + "first_token_latencies",
-                "resource": model,
-                "kind": "DELTA",
-                "value_type": "DISTRIBUTION",
-                "unit": "ms",
-                "buckets": latency_buckets,
-                "values": [0] * 8 + [20, 20],
-            },
-            {
-                "metric": prefix + "token_count",
-                "resource": model,
-                "labels": {"type": "input"},
-                "kind": "DELTA",
-                "value_type": "INT64",
-                "values": 4000,
-            },
-            {
-                "metric": prefix + "token_count",
-                "resource": model,
-                "labels": {"type": "output"},
-                "kind": "DELTA",
-                "value_type": "INT64",
-                "values": 800,
-            },
-            {
-                "metric": QUOTA + "usage",
-                "resource": location,
-                "labels": {"base_model": f"bench-model-{i:04d}", "limit_name": "L", "method": "GenerateContent"},
-                "kind": "DELTA",
-                "value_type": "INT64",
-                "values": 50,
-            },
-            {
-                "metric": QUOTA + "limit",
-                "resource": location,
-                "labels": {"base_model": f"bench-model-{i:04d}", "limit_name": "L"},
-                "kind": "GAUGE",
-                "value_type": "INT64",
-                "values": 100,
-            },
-            {
-                "metric": "aiplatform.googleapis.com/prediction/online/prediction_latencies",
-                "resource": endpoint,
-                "labels": {"deployed_model_id": "1", "latency_type": "model"},
-                "kind": "DELTA",
-                "value_type": "DISTRIBUTION",
-                "unit": "ms",
-                "buckets": latency_buckets,
-                "values": [0] * 6 + [5, 5],
-            },
-            {
-                "metric": "aiplatform.googleapis.com/prediction/online/response_count",
-                "resource": endpoint,
-                "labels": {"deployed_model_id": "1", "response_code": "200"},
-                "kind": "DELTA",
-                "value_type": "INT64",
-                "values": 20,
-            },
-            {
-                "metric": "aiplatform.googleapis.com/prediction/online/replicas",
-                "resource": endpoint,
-                "labels": {"deployed_model_id": "1"},
-                "kind": "GAUGE",
-                "value_type": "INT64",
-                "values": 2,
-            },
-        ]
+        series += model_series(i, container) + endpoint_series(i, container)
     return {
         "project": {"id": "pettwin-demo", "number": "412345678901", "region": "us-central1"},
         "history_minutes": 30,
