@@ -123,72 +123,9 @@ class CloudRunAdmin:
         created = self._revision_created(service, index)
         name = f"projects/{scenario.project_id}/locations/{location}/services/{service['name']}/revisions/{rev['name']}"
         serving = any(t.get("revision") == rev["name"] and t.get("percent", 0) > 0 for t in self._traffic(service))
-        if rev.get("ready", True):
-            conditions = [
-                _condition("ResourcesAvailable", "CONDITION_SUCCEEDED", created),
-                _condition("ContainerHealthy", "CONDITION_SUCCEEDED", created),
-                _condition("Ready", "CONDITION_SUCCEEDED", created),
-            ]
-            if not serving:
-                conditions.append(
-                    _condition(
-                        "Active",
-                        "CONDITION_FAILED",
-                        created,
-                        revision_reason="RETIRED",
-                        severity="INFO",
-                        message="Revision retired.",
-                    )
-                )
-        else:
-            failure = rev.get("failure") or {}
-            message = failure.get("message", DEFAULT_FAILURE_MESSAGE)
-            failed_type = failure.get("type", "ContainerHealthy")
-            reason = failure.get("reason", "HEALTH_CHECK_CONTAINER_ERROR")
-            conditions = [_condition("ResourcesAvailable", "CONDITION_SUCCEEDED", created)]
-            if failed_type != "ResourcesAvailable":
-                conditions.append(
-                    _condition(
-                        failed_type,
-                        "CONDITION_FAILED",
-                        created,
-                        message=message,
-                        revision_reason=reason,
-                        severity="ERROR",
-                    )
-                )
-            else:
-                conditions[0] = _condition(
-                    "ResourcesAvailable",
-                    "CONDITION_FAILED",
-                    created,
-                    message=message,
-                    revision_reason=reason,
-                    severity="ERROR",
-                )
-            conditions.append(
-                _condition(
-                    "Ready", "CONDITION_FAILED", created, message=message, revision_reason=reason, severity="ERROR"
-                )
-            )
+        conditions = _revision_conditions(rev, created, serving)
         generation = str(rev.get("generation", 1))
-        container = {
-            "name": "app",
-            "image": rev.get(
-                "image",
-                service.get(
-                    "image", f"{location}-docker.pkg.dev/{scenario.project_id}/pettwin/{service['name']}:latest"
-                ),
-            ),
-            "ports": [{"name": "http1", "containerPort": 8080}],
-            "resources": {"limits": {"cpu": "1000m", "memory": "512Mi"}, "cpuIdle": True, "startupCpuBoost": True},
-            "startupProbe": {
-                "timeoutSeconds": 240,
-                "periodSeconds": 240,
-                "failureThreshold": 1,
-                "tcpSocket": {"port": 8080},
-            },
-        }
+        container = _revision_container(service, rev, location, scenario.project_id)
         revision = {
             "name": name,
             "uid": _uid(name),
@@ -240,37 +177,8 @@ class CloudRunAdmin:
         updated = self._revision_created(service, len(revisions) - 1)
         revision_path = f"{name}/revisions/"
         traffic = self._traffic(service)
-        if latest_created.get("ready", True):
-            terminal = _condition("Ready", "CONDITION_SUCCEEDED", updated)
-            conditions = [
-                _condition("RoutesReady", "CONDITION_SUCCEEDED", updated),
-                _condition("ConfigurationsReady", "CONDITION_SUCCEEDED", updated),
-            ]
-        else:
-            failure = latest_created.get("failure") or {}
-            detail = failure.get("message", DEFAULT_FAILURE_MESSAGE)
-            message = f"Revision '{latest_created['name']}' is not ready and cannot serve traffic. {detail}"
-            terminal = _condition(
-                "Ready", "CONDITION_FAILED", updated, message=message, severity="ERROR", reason="REVISION_FAILED"
-            )
-            conditions = [
-                _condition("RoutesReady", "CONDITION_SUCCEEDED", updated),
-                _condition(
-                    "ConfigurationsReady",
-                    "CONDITION_FAILED",
-                    updated,
-                    message=message,
-                    severity="ERROR",
-                    reason="REVISION_FAILED",
-                ),
-            ]
-        if service.get("traffic_latest", True) and not any(r.get("traffic") for r in revisions):
-            spec_traffic = [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
-        else:
-            spec_traffic = [
-                {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": t["revision"], "percent": t["percent"]}
-                for t in traffic
-            ]
+        terminal, conditions = _service_conditions(latest_created, updated)
+        spec_traffic = _spec_traffic(service, traffic)
         body = {
             "name": name,
             "uid": _uid(name),
@@ -299,12 +207,7 @@ class CloudRunAdmin:
             "conditions": conditions,
             "latestCreatedRevision": revision_path + latest_created["name"],
             # After reconciliation the statuses mirror the spec: LATEST stays LATEST (no revision named).
-            "trafficStatuses": [dict(t) for t in spec_traffic]
-            if spec_traffic[0]["type"].endswith("LATEST")
-            else [
-                {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": t["revision"], "percent": t["percent"]}
-                for t in traffic
-            ],
+            "trafficStatuses": [dict(t) for t in spec_traffic],
             "uri": f"https://{service['name']}-{scenario.project_number}.{location}.run.app",
             "urls": [f"https://{service['name']}-{scenario.project_number}.{location}.run.app"],
         }
@@ -352,3 +255,103 @@ class CloudRunAdmin:
         raise not_found(
             f"Resource '{revision}' of kind 'REVISION' in region '{location}' in project '{project}' does not exist."
         )
+
+
+def _revision_conditions(rev: dict, created: str, serving: bool) -> list[dict]:
+    """A revision's conditions: Ready with its resources and container, retired when it serves no traffic; or failed
+    as the scenario's `failure` says."""
+    if rev.get("ready", True):
+        conditions = [
+            _condition("ResourcesAvailable", "CONDITION_SUCCEEDED", created),
+            _condition("ContainerHealthy", "CONDITION_SUCCEEDED", created),
+            _condition("Ready", "CONDITION_SUCCEEDED", created),
+        ]
+        if not serving:
+            conditions.append(
+                _condition(
+                    "Active",
+                    "CONDITION_FAILED",
+                    created,
+                    revision_reason="RETIRED",
+                    severity="INFO",
+                    message="Revision retired.",
+                )
+            )
+    else:
+        failure = rev.get("failure") or {}
+        message = failure.get("message", DEFAULT_FAILURE_MESSAGE)
+        failed_type = failure.get("type", "ContainerHealthy")
+        reason = failure.get("reason", "HEALTH_CHECK_CONTAINER_ERROR")
+        conditions = [_condition("ResourcesAvailable", "CONDITION_SUCCEEDED", created)]
+        if failed_type != "ResourcesAvailable":
+            conditions.append(
+                _condition(
+                    failed_type,
+                    "CONDITION_FAILED",
+                    created,
+                    message=message,
+                    revision_reason=reason,
+                    severity="ERROR",
+                )
+            )
+        else:
+            conditions[0] = _condition(
+                "ResourcesAvailable",
+                "CONDITION_FAILED",
+                created,
+                message=message,
+                revision_reason=reason,
+                severity="ERROR",
+            )
+        conditions.append(
+            _condition("Ready", "CONDITION_FAILED", created, message=message, revision_reason=reason, severity="ERROR")
+        )
+    return conditions
+
+
+def _revision_container(service: dict, rev: dict, location: str, project_id: str) -> dict:
+    """The revision's one container as the Admin API shows it: the revision's image, else the service's, else one in
+    the project's Artifact Registry."""
+    return {
+        "name": "app",
+        "image": rev.get(
+            "image",
+            service.get("image", f"{location}-docker.pkg.dev/{project_id}/pettwin/{service['name']}:latest"),
+        ),
+        "ports": [{"name": "http1", "containerPort": 8080}],
+        "resources": {"limits": {"cpu": "1000m", "memory": "512Mi"}, "cpuIdle": True, "startupCpuBoost": True},
+        "startupProbe": {
+            "timeoutSeconds": 240,
+            "periodSeconds": 240,
+            "failureThreshold": 1,
+            "tcpSocket": {"port": 8080},
+        },
+    }
+
+
+def _service_conditions(latest_created: dict, updated: str) -> tuple[dict, list[dict]]:
+    """The service's terminal condition and its others: Ready, or failed because its latest revision is not."""
+    if latest_created.get("ready", True):
+        terminal = _condition("Ready", "CONDITION_SUCCEEDED", updated)
+        return terminal, [
+            _condition("RoutesReady", "CONDITION_SUCCEEDED", updated),
+            _condition("ConfigurationsReady", "CONDITION_SUCCEEDED", updated),
+        ]
+    failure = latest_created.get("failure") or {}
+    detail = failure.get("message", DEFAULT_FAILURE_MESSAGE)
+    message = f"Revision '{latest_created['name']}' is not ready and cannot serve traffic. {detail}"
+    failed = {"message": message, "severity": "ERROR", "reason": "REVISION_FAILED"}
+    return _condition("Ready", "CONDITION_FAILED", updated, **failed), [
+        _condition("RoutesReady", "CONDITION_SUCCEEDED", updated),
+        _condition("ConfigurationsReady", "CONDITION_FAILED", updated, **failed),
+    ]
+
+
+def _spec_traffic(service: dict, traffic: list[dict]) -> list[dict]:
+    """The service's traffic as its spec says it: to the latest revision, or to the revisions named."""
+    if service.get("traffic_latest", True) and not any(r.get("traffic") for r in service["revisions"]):
+        return [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
+    return [
+        {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": t["revision"], "percent": t["percent"]}
+        for t in traffic
+    ]
