@@ -29,10 +29,11 @@ from array import array
 from collections import Counter
 
 import psutil
-from datadog_checks.base.stubs import aggregator, datadog_agent
+from datadog_checks.base.stubs import datadog_agent
 from kafka_floor import FloorProcess, timed_run
 from kafka_live import Mover
 from kafka_seed import seed
+from kafka_submissions import install
 
 from pettwin_checks.devenv.kafka_broker import KafkaBroker
 from pettwin_checks.devenv.kafka_wire import WireCount
@@ -166,12 +167,12 @@ def report(name: str, measured: dict) -> None:
         print(f"{name}: RSS " + ", ".join(f"after run {run}: {mib:.1f} MiB" for run, mib in measured["rss"].items()))
 
 
-def time_lag_kinds(stub) -> dict[str, int]:
+def time_lag_kinds(submissions) -> dict[str, int]:
     """Of this run's lagging partitions (consumer_lag > 0): how many got a time lag of each kind, how many none, how
     many a time lag of 0."""
-    lagging = {tuple(sorted(m.tags)) for m in stub.metrics("pettwin.kafka.consumer_lag") if m.value > 0}
+    lagging = {tuple(sorted(m.tags)) for m in submissions.metrics("pettwin.kafka.consumer_lag") if m.value > 0}
     kinds: Counter[str] = Counter()
-    for m in stub.metrics("pettwin.kafka.consumer_lag_seconds"):
+    for m in submissions.metrics("pettwin.kafka.consumer_lag_seconds"):
         kind = next(t for t in m.tags if t.startswith("lag_seconds_kind:"))
         key = tuple(sorted(t for t in m.tags if t != kind))
         if key in lagging:
@@ -228,6 +229,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--live", action="store_true", help="move every high watermark and committed offset between runs"
     )
+    parser.add_argument(
+        "--aggregator",
+        choices=("stub", "copying"),
+        default="stub",
+        help="where the check submits: datadog_checks_base's stub, or one that keeps no Python object of a "
+        "submission, as the agent's (kafka_submissions.py)",
+    )
     return parser.parse_args()
 
 
@@ -248,8 +256,8 @@ class Observed:
     """The check's runs (`check_run`, timed) and what each submitted and sent (`after_run`, untimed: reading it is
     the benchmark's work, not the check's), then the live mode's move."""
 
-    def __init__(self, check: PettwinKafkaLagCheck, counted: WireCount, mover: Mover | None) -> None:
-        self.check, self.counted, self.mover = check, counted, mover
+    def __init__(self, check: PettwinKafkaLagCheck, counted: WireCount, mover: Mover | None, submissions) -> None:
+        self.check, self.counted, self.mover, self.submissions = check, counted, mover, submissions
         # Per run as flat arrays and running totals, so that 2,000 runs add little to the RSS the benchmark reports.
         self.fetches, self.requests = array("l"), array("l")  # Fetch and all requests on the wire, by run
         self.first_time_lags: dict[str, int] = {}
@@ -271,18 +279,18 @@ class Observed:
         sent = self.counted.sent - self._sent_before
         self.fetches.append(sent.get("Fetch", 0))
         self.requests.append(sum(sent.values()))
-        self._count_time_lags(time_lag_kinds(aggregator))
+        submissions = self.submissions
+        self._count_time_lags(time_lag_kinds(submissions))
         for warning in self.check.get_warnings():
             if warning not in self._warned:
                 self._warned.add(warning)
                 print(f"  run {len(self.fetches)} warned: {warning[:300]}", flush=True)
-        contexts = sum(len({tuple(m.tags) for m in ms}) for ms in aggregator._metrics.values())
-        self.max_contexts = max(self.max_contexts, contexts)
-        for folded in aggregator.metrics("pettwin.kafka.contexts.folded"):
+        self.max_contexts = max(self.max_contexts, submissions.contexts())
+        for folded in submissions.metrics("pettwin.kafka.contexts.folded"):
             self.folded = folded.value
         self.unanswered += self.check.client._wire._manager is None  # closed after a run with no answer
         # The agent keeps nothing of a submission in the check's process; the stub keeps every one until reset.
-        aggregator.reset()
+        submissions.reset()
         if self.mover is not None:
             self.mover.move()
 
@@ -353,14 +361,17 @@ def main() -> int:
         broker_seconds = timed(check.client, "snapshot")
         read_seconds = timed_reads(check.client)
         with WireCount() as wire:
-            observed = Observed(check, wire, mover)
+            observed = Observed(check, wire, mover, install(args.aggregator))
             measured, floor_figures = measure(observed.check_run, floor, args.runs, args.floor_runs, observed.after_run)
         floor_close = floor.close()
         if mover is not None:
             mover.close()
 
     runs = max(measured["rss"])  # the runs done (fewer than asked when interrupted)
-    print(f"runs: check {runs}, floor {floor_close[0]}, live {args.live}, instance {instance}")
+    print(
+        f"runs: check {runs}, floor {floor_close[0]}, live {args.live}, aggregator {args.aggregator}, "
+        f"instance {instance}"
+    )
     if mover is not None:
         print(f"moves between runs (untimed): median {statistics.median(mover.seconds):.2f}s")
         report_slow_runs(measured["walls"], mover.seconds)
