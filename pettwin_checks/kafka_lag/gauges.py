@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from datadog_checks.base import AgentCheck
-from datadog_checks.base.agent import aggregator as agent_aggregator
+from datadog_checks.base import AgentCheck, agent
 
 
 def active_aggregator(check: AgentCheck):
     """The aggregator `check` submits to: datadog_checks_base 38 lets a discovery probe swap it per check
-    (`_aggregator()`); 37, the agent's, has only the module."""
+    (`_aggregator()`); 37, the agent's, has only the module's."""
     of_check = getattr(check, "_aggregator", None)
-    return of_check() if of_check is not None else agent_aggregator
+    return of_check() if of_check is not None else agent.aggregator
 
 
 class BulkGauge:
@@ -45,7 +44,7 @@ class BulkGauge:
         full_name = f"{namespace}.{name}" if namespace else name
         if not check.should_send_metric(full_name):
             return lambda value, tags: None
-        submit, check_id, gauge_type = self._aggregator.submit_metric, check.check_id, agent_aggregator.GAUGE
+        submit, check_id, gauge_type = self._aggregator.submit_metric, check.check_id, agent.aggregator.GAUGE
 
         def send(value: float, tags: list[str]) -> None:
             submit(check, check_id, gauge_type, full_name, float(value), tags, "", False)

@@ -1,6 +1,7 @@
 """BulkGauge submits exactly what AgentCheck.gauge would, under every instance option that changes a submission."""
 
 import pytest
+from datadog_checks.base import AgentCheck
 from datadog_checks.base.utils.limiter import Limiter
 
 from pettwin_checks.kafka_lag.check import PettwinKafkaLagCheck
@@ -81,3 +82,15 @@ def test_a_metric_limit_counts_bulk_series_as_it_counts_agent_check_ones(aggrega
     for name, value, tags in SERIES:
         bulk(name, value, tags)
     assert len(submitted(aggregator)) == 2
+
+
+def test_without_a_per_check_aggregator_bulk_gauge_submits_to_the_agent_modules(aggregator, monkeypatch):
+    """datadog_checks_base 37, which the agent embeds, has no AgentCheck._aggregator: the agent module's aggregator
+    takes the same submissions."""
+    check = make_check()
+    by_agent_check, _ = both_ways(aggregator, check, BulkGauge(check))
+    monkeypatch.delattr(AgentCheck, "_aggregator")
+    bulk = BulkGauge(check)
+    for name, value, tags in SERIES:
+        bulk(name, value, list(tags))
+    assert submitted(aggregator) == by_agent_check
